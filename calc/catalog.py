@@ -1,0 +1,88 @@
+"""Descriptions of the layer types and the JSON Schema of the spec format, from the registry."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic_core import PydanticUndefined
+
+from .layers import LAYERS
+from .spec import RESERVED, STRUCTURES, BlockDef, SpecDoc
+
+
+def describe_layers() -> str:
+    """Every layer type with its arguments, defaults and formulas (for `calc layers`)."""
+    out = []
+    for name in sorted(LAYERS):
+        cls = LAYERS[name]
+        doc = " ".join((cls.__doc__ or "").split())
+        args = []
+        for fname, f in cls.model_fields.items():
+            label = f.alias or fname
+            if f.default is PydanticUndefined and f.default_factory is None:
+                args.append(f"{label} (required)")
+            else:
+                default = f.default
+                if isinstance(default, tuple):
+                    default = list(default)
+                args.append(f"{label}={default!r}" if default is not None else f"{label}=none")
+        out.append(f"{name}  [{cls.kind}]")
+        out.append(f"    {doc}")
+        out.append(f"    arguments: {', '.join(args) if args else 'none'}")
+        for quantity, formula in cls.formulas.items():
+            out.append(f"    {quantity}: {formula}")
+        out.append("")
+    out.append("Every item also takes: " + ", ".join(RESERVED) + ". Structure: " + ", ".join(STRUCTURES) + ".")
+    return "\n".join(out) + "\n"
+
+
+def spec_schema() -> dict[str, Any]:
+    """JSON Schema of a spec file, so that editors can validate and complete specs."""
+    reserved = {
+        "name": {"type": "string", "description": "name of this item's output"},
+        "from": {"type": "string", "description": "read this earlier named output instead of the previous one"},
+        "when": {"type": ["boolean", "string"], "description": "expression; the item is left out when false"},
+        "trainable": {"type": "boolean", "description": "false: the parameters are frozen"},
+    }
+    item_ref = {"$ref": "#/$defs/item"}
+    items_list = {"type": "array", "items": item_ref}
+    variants: list[dict] = [{"type": "string", "enum": sorted(
+        n for n, c in LAYERS.items()
+        if all(f.default is not PydanticUndefined or f.default_factory for f in c.model_fields.values()))}]
+    defs: dict[str, Any] = {}
+    for name in sorted(LAYERS):
+        schema = LAYERS[name].model_json_schema(by_alias=True)
+        props = {**schema.get("properties", {}), **reserved}
+        for sub in schema.get("$defs", {}).items():
+            defs[sub[0]] = sub[1]
+        args = {"type": "object", "properties": props, "additionalProperties": False}
+        if schema.get("required"):
+            args["required"] = schema["required"]
+        else:
+            args = {"anyOf": [args, {"type": "null"}]}
+        variants.append({"type": "object", "properties": {name: args}, "required": [name],
+                         "additionalProperties": False})
+    structure_args = {
+        "repeat": {"times": {"type": ["integer", "string"]}, "layers": items_list},
+        "residual": {"main": items_list, "shortcut": items_list},
+        "parallel": {"branches": {"type": "array", "items": items_list},
+                     "join": {"enum": ["concat", "add", "mul"]}, "dim": {"type": "integer"}},
+        "group": {"layers": items_list},
+    }
+    for name, props in structure_args.items():
+        variants.append({"type": "object", "required": [name], "additionalProperties": False,
+                         "properties": {name: {"type": "object", "additionalProperties": False,
+                                               "properties": {**props, **reserved}}}})
+    # A block instance: any other one-key mapping whose value is a mapping of parameters.
+    variants.append({"type": "object", "minProperties": 1, "maxProperties": 1,
+                     "not": {"anyOf": [{"required": [n]} for n in [*LAYERS, *STRUCTURES]]},
+                     "additionalProperties": {"type": ["object", "null"]}})
+    defs["item"] = {"anyOf": variants}
+    top = SpecDoc.model_json_schema()
+    top_props = top["properties"]
+    top_props["layers"] = items_list
+    block = BlockDef.model_json_schema()
+    block["properties"]["layers"] = items_list
+    top_props["blocks"] = {"type": "object", "additionalProperties": block}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "calc spec",
+            "type": "object", "properties": top_props, "required": top.get("required", []),
+            "additionalProperties": False, "$defs": defs}

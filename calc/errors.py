@@ -1,0 +1,74 @@
+"""The one error family calc raises for anything the user got wrong.
+
+Library code raises these; only the CLI turns them into ``error: ...`` and exit status 2.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Union
+
+PathPart = Union[str, int]
+Path = tuple  # tuple[PathPart, ...]
+
+
+def format_path(path: Iterable[PathPart]) -> str:
+    """``('layers', 4, 'conv2d', 'kernel')`` -> ``layers[4].conv2d.kernel``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+class CalcError(Exception):
+    """Base class: a problem with what the user gave calc (file, spec, shape, option).
+
+    Carries where it happened: ``file``, ``line`` (1-based, when known), ``path`` (a tuple
+    such as ``('layers', 4, 'conv2d', 'kernel')``) and ``context`` (lines such as
+    "in block 'bottleneck' instantiated at layers[7], input 256×56×56").
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: tuple = (), file: str | None = None,
+                 line: int | None = None, context: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.message = message
+        self.path = tuple(path)
+        self.file = file
+        self.line = line
+        self.context = tuple(context)
+
+    def where(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(self.file + (f":{self.line}" if self.line else ""))
+        elif self.line:
+            parts.append(f"line {self.line}")
+        if self.path:
+            parts.append(format_path(self.path))
+        return ": ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.where()
+        text = f"{where}: {self.message}" if where else self.message
+        for extra in self.context:
+            text += f"\n  {extra}"
+        return text
+
+
+class InputError(CalcError):
+    """The file or text could not be read as a YAML mapping."""
+
+
+class SpecError(CalcError):
+    """The spec does not follow the format (types, arguments, names, expressions)."""
+
+
+class ShapeError(CalcError):
+    """A layer cannot take the shape it receives."""
+
+
+class ConventionError(CalcError):
+    """A counting convention is unknown or has no rule for a layer."""

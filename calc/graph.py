@@ -1,0 +1,70 @@
+"""The built model: a tree of nodes produced from a spec once its variables are known.
+
+Nodes are immutable. Leaves hold a validated layer; containers hold nodes. ``origin`` is the
+path of the node in the spec file (for messages); ``refs`` are the names a node reads from
+outside itself (``from:`` and ``with:``), which the analysis resolves in enclosing scopes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .layers import Layer
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    name: str | None
+    origin: tuple          # path in the spec file
+    source: str | None = field(default=None, kw_only=True)   # `from:` name, else the flow
+    trainable: bool = field(default=True, kw_only=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Leaf(Node):
+    layer: Layer = field(kw_only=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Seq(Node):
+    """Items applied in order. ``kind`` is 'model', 'group' or 'block:<name>'."""
+
+    items: tuple = field(kw_only=True)
+    kind: str = field(default="group", kw_only=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Repeat(Node):
+    times: int = field(kw_only=True)
+    body: Seq = field(kw_only=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Branches(Node):
+    """Branches applied to the same input and joined (residual: main + shortcut)."""
+
+    branches: tuple = field(kw_only=True)   # of Seq; an empty Seq is the identity
+    join: Leaf = field(kw_only=True)
+    kind: str = field(default="parallel", kw_only=True)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A built spec: its name, per-sample input shape and root sequence."""
+
+    name: str
+    description: str | None
+    input_shape: tuple
+    root: Seq
+    variables: dict
+    source_name: str | None = None
+    lines: dict | None = None
+
+    def line_of(self, path: tuple) -> int | None:
+        if not self.lines:
+            return None
+        path = tuple(path)
+        while True:
+            line = self.lines.get(path)
+            if line is not None or not path:
+                return line
+            path = path[:-1]

@@ -1,0 +1,914 @@
+"""Every layer type calc knows: one registry, one small frozen pydantic model per type.
+
+A layer knows three things, all functions of the per-sample input shape (no batch dimension):
+
+* ``infer(shape)`` — its output shape (raises ``ValueError`` with the reason when impossible);
+* ``params(shape)`` — its parameters (weights and bias) and buffers;
+* ``ops(shape, out)`` — an honest breakdown of the elementary operations of one forward pass
+  of one sample. The keys are:
+
+  ``mac``       multiply-accumulates of dot products (convolution, linear, matmul);
+  ``dots``      how many dot products those MACs form (one accumulator each);
+  ``bias_add``  additions of a bias, one per output element per biased dot product;
+  ``add`` ``mul`` ``div`` ``cmp`` ``exp`` ``sqrt`` ``fn``
+                other additions/subtractions, multiplications, divisions, comparisons
+                (max/min), exponentials, square roots and other special functions
+                (erf, pow), each counted once per application.
+
+  A layer may add facts of its own (``affine``, ``kernel_avg`` ...) that conventions use.
+
+Counting conventions (``calc.conventions``) turn these numbers into MACs and FLOPs; the
+formulas here never depend on the convention.
+"""
+from __future__ import annotations
+
+from math import gcd, prod
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
+
+from . import shapes as S
+from .shapes import Shape, fmt_shape, numel
+
+MAX_SIZE = 2**40  # the largest size (channels, kernel, length...) a spec may state
+
+
+def _no_bool(value):
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    return value
+
+
+PosInt = Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=MAX_SIZE)]
+NonNegInt = Annotated[int, BeforeValidator(_no_bool), Field(ge=0, le=MAX_SIZE)]
+Dim = Annotated[int, BeforeValidator(_no_bool), Field(ge=-64, le=63)]
+Prob = Annotated[float, BeforeValidator(_no_bool), Field(ge=0.0, le=1.0)]
+Real = Annotated[float, BeforeValidator(_no_bool)]
+PosReal = Annotated[float, BeforeValidator(_no_bool), Field(gt=0.0)]
+SizeArg = Union[PosInt, tuple[PosInt, ...]]
+PadArg = Union[NonNegInt, tuple[NonNegInt, ...]]
+
+
+class Params:
+    """Parameter counts of one layer: trainable weights and biases, plus buffers (not parameters)."""
+
+    __slots__ = ("weights", "bias", "buffers")
+
+    def __init__(self, weights: int = 0, bias: int = 0, buffers: int = 0):
+        self.weights = weights
+        self.bias = bias
+        self.buffers = buffers
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.bias
+
+    def __eq__(self, other):
+        return isinstance(other, Params) and (self.weights, self.bias, self.buffers) == (
+            other.weights, other.bias, other.buffers)
+
+    def __repr__(self):
+        return f"Params(weights={self.weights}, bias={self.bias}, buffers={self.buffers})"
+
+
+NO_PARAMS = Params()
+
+
+class Layer(BaseModel):
+    """Base of all layer models. Subclasses set ``type_name``/``kind`` through :func:`register`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
+                              validate_default=True)
+
+    type_name: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+    # Text shown by `calc layers` and used by explanations: quantity -> formula.
+    formulas: ClassVar[dict[str, str]] = {}
+    inputs: ClassVar[int] = 1  # joins take several
+
+    def infer(self, shape: Shape) -> Shape:
+        return shape
+
+    def params(self, shape: Shape) -> Params:
+        return NO_PARAMS
+
+    def ops(self, shape: Shape, out: Shape) -> dict[str, Any]:
+        return {}
+
+    def args(self) -> dict[str, Any]:
+        """The arguments as the user would write them (non-default ones only)."""
+        return self.model_dump(exclude_defaults=True, by_alias=True)
+
+
+LAYERS: dict[str, type[Layer]] = {}
+
+
+def register(type_name: str, kind: str):
+    def deco(cls):
+        if type_name in LAYERS:
+            raise RuntimeError(f"layer type {type_name!r} registered twice")
+        cls.type_name = type_name
+        cls.kind = kind
+        LAYERS[type_name] = cls
+        return cls
+    return deco
+
+
+def _rank(shape: Shape, rank: int, what: str, layout: str):
+    if len(shape) != rank:
+        raise ValueError(f"expects a {rank}-d input ({layout}), got {fmt_shape(shape)}")
+
+
+def _tuple(value, dims: int, field: str):
+    if isinstance(value, int):
+        return (value,) * dims
+    value = tuple(value)
+    if len(value) != dims:
+        raise ValueError(f"{field} needs 1 or {dims} values, got {len(value)}")
+    return value
+
+
+_LAYOUT = {1: "C, L", 2: "C, H, W", 3: "C, D, H, W"}
+
+
+# ---------------------------------------------------------------------------- convolution
+
+class _ConvNd(Layer):
+    """Convolution. Counts one MAC per weight per output position (``#y·C_in/g·K``); the
+    bias, when present, adds one ``bias_add`` per output element."""
+
+    dims: ClassVar[int] = 2
+    out: PosInt = Field(description="output channels")
+    kernel: SizeArg = Field(description="kernel size: one int or one per spatial dim")
+    stride: SizeArg = 1
+    padding: Union[PadArg, Literal["same", "valid"]] = 0
+    dilation: SizeArg = 1
+    groups: PosInt = 1
+    bias: StrictBool = True
+    in_: Optional[PosInt] = Field(None, alias="in", description="input channels (checked if given)")
+
+    formulas: ClassVar[dict[str, str]] = {
+        "shape": "out_i = floor((in_i + 2·p_i − d_i·(k_i − 1) − 1) / s_i) + 1",
+        "params": "(C_in/g · ∏k + bias) · C_out",
+        "mac": "#y · C_in/g · ∏k   (#y = C_out · ∏out_i)",
+        "bias_add": "#y if bias",
+    }
+
+    @field_validator("kernel", "stride", "dilation", "padding", mode="after")
+    @classmethod
+    def _per_dim(cls, value, info):
+        if isinstance(value, str):
+            return value
+        return _tuple(value, cls.dims, info.field_name)
+
+    def pads(self) -> tuple[int, ...]:
+        if self.padding == "valid":
+            return (0,) * self.dims
+        if self.padding == "same":
+            # PyTorch puts the odd extra padding on the right; only the left part matters here
+            # because the output size equals the input size by definition.
+            return tuple(d * (k - 1) // 2 for k, d in zip(self.kernel, self.dilation))
+        return self.padding
+
+    def _check_channels(self, shape: Shape):
+        _rank(shape, self.dims + 1, self.type_name, _LAYOUT[self.dims])
+        c_in = shape[0]
+        if self.in_ is not None and self.in_ != c_in:
+            raise ValueError(f"states in={self.in_} but receives {c_in} channels")
+        if c_in % self.groups:
+            raise ValueError(f"input channels {c_in} are not divisible by groups={self.groups}")
+        if self.out % self.groups:
+            raise ValueError(f"output channels {self.out} are not divisible by groups={self.groups}")
+        return c_in
+
+    def infer(self, shape: Shape) -> Shape:
+        self._check_channels(shape)
+        if self.padding == "same":
+            if any(s != 1 for s in self.stride):
+                raise ValueError("padding='same' needs stride 1 (as in PyTorch)")
+            for n, k, d in zip(shape[1:], self.kernel, self.dilation):
+                S.conv_out(n, k, 1, d * (k - 1) // 2 + (d * (k - 1)) % 2, d)
+            return (self.out, *shape[1:])
+        return (self.out, *(S.conv_out(n, k, s, p, d) for n, k, s, p, d in zip(
+            shape[1:], self.kernel, self.stride, self.pads(), self.dilation)))
+
+    def params(self, shape: Shape) -> Params:
+        return Params(shape[0] // self.groups * prod(self.kernel) * self.out,
+                      self.out if self.bias else 0)
+
+    def ops(self, shape: Shape, out: Shape) -> dict[str, Any]:
+        y = numel(out)
+        mac = y * (shape[0] // self.groups) * prod(self.kernel)
+        return {"mac": mac, "dots": y, "bias_add": y if self.bias else 0,
+                "spatial_out": numel(out[1:]), "spatial_in": numel(shape[1:])}
+
+
+@register("conv1d", "conv")
+class Conv1d(_ConvNd):
+    __doc__ = _ConvNd.__doc__
+    dims: ClassVar[int] = 1
+
+
+@register("conv2d", "conv")
+class Conv2d(_ConvNd):
+    __doc__ = _ConvNd.__doc__
+    dims: ClassVar[int] = 2
+
+
+@register("conv3d", "conv")
+class Conv3d(_ConvNd):
+    __doc__ = _ConvNd.__doc__
+    dims: ClassVar[int] = 3
+
+
+class _ConvTransposeNd(_ConvNd):
+    """Transposed convolution. Each input element is multiplied by every weight of its
+    group: ``C_in·(C_out/g)·∏k·∏in_i`` MACs; scattered products that land on the same output
+    are summed (``dots`` is the output count). Bias adds one per output element."""
+
+    padding: PadArg = 0
+    output_padding: Union[NonNegInt, tuple[NonNegInt, ...]] = 0
+
+    formulas: ClassVar[dict[str, str]] = {
+        "shape": "out_i = (in_i − 1)·s_i − 2·p_i + d_i·(k_i − 1) + output_padding_i + 1",
+        "params": "C_in · C_out/g · ∏k + bias·C_out",
+        "mac": "C_in · C_out/g · ∏k · ∏in_i",
+        "bias_add": "#y if bias",
+    }
+
+    @field_validator("output_padding", mode="after")
+    @classmethod
+    def _per_dim_op(cls, value, info):
+        return _tuple(value, cls.dims, info.field_name)
+
+    def infer(self, shape: Shape) -> Shape:
+        self._check_channels(shape)
+        return (self.out, *(S.conv_transpose_out(n, k, s, p, d, op) for n, k, s, p, d, op in zip(
+            shape[1:], self.kernel, self.stride, self.padding, self.dilation, self.output_padding)))
+
+    def params(self, shape: Shape) -> Params:
+        return Params(shape[0] * (self.out // self.groups) * prod(self.kernel),
+                      self.out if self.bias else 0)
+
+    def ops(self, shape: Shape, out: Shape) -> dict[str, Any]:
+        mac = numel(shape) * (self.out // self.groups) * prod(self.kernel)
+        y = numel(out)
+        return {"mac": mac, "dots": y, "bias_add": y if self.bias else 0,
+                "spatial_out": numel(out[1:]), "spatial_in": numel(shape[1:])}
+
+
+@register("conv_transpose1d", "conv_transpose")
+class ConvTranspose1d(_ConvTransposeNd):
+    __doc__ = _ConvTransposeNd.__doc__
+    dims: ClassVar[int] = 1
+
+
+@register("conv_transpose2d", "conv_transpose")
+class ConvTranspose2d(_ConvTransposeNd):
+    __doc__ = _ConvTransposeNd.__doc__
+    dims: ClassVar[int] = 2
+
+
+@register("conv_transpose3d", "conv_transpose")
+class ConvTranspose3d(_ConvTransposeNd):
+    __doc__ = _ConvTransposeNd.__doc__
+    dims: ClassVar[int] = 3
+
+
+# ---------------------------------------------------------------------------- linear
+
+@register("linear", "linear")
+class Linear(Layer):
+    """Fully connected layer on the last dimension: ``R·F_in·F_out`` MACs where R is the
+    number of rows (all other dimensions); the bias adds ``R·F_out``."""
+
+    out: PosInt = Field(description="output features")
+    bias: StrictBool = True
+    in_: Optional[PosInt] = Field(None, alias="in", description="input features (checked if given)")
+
+    formulas: ClassVar[dict[str, str]] = {
+        "shape": "(…, F_in) → (…, F_out)",
+        "params": "F_in · F_out + bias·F_out",
+        "mac": "R · F_in · F_out   (R = rows = #x / F_in)",
+        "bias_add": "R · F_out if bias",
+    }
+
+    def infer(self, shape: Shape) -> Shape:
+        if not shape:
+            raise ValueError("needs at least a 1-d input")
+        if self.in_ is not None and self.in_ != shape[-1]:
+            raise ValueError(f"states in={self.in_} but receives {shape[-1]} features "
+                             f"(input {fmt_shape(shape)})")
+        return (*shape[:-1], self.out)
+
+    def params(self, shape: Shape) -> Params:
+        return Params(shape[-1] * self.out, self.out if self.bias else 0)
+
+    def ops(self, shape: Shape, out: Shape) -> dict[str, Any]:
+        rows = numel(shape[:-1])
+        return {"mac": rows * shape[-1] * self.out, "dots": rows * self.out,
+                "bias_add": rows * self.out if self.bias else 0, "rows": rows}
+
+
+# ---------------------------------------------------------------------------- pooling
+
+class _PoolNd(Layer):
+    dims: ClassVar[int] = 2
+    kernel: SizeArg
+    stride: Optional[SizeArg] = Field(None, description="defaults to the kernel")
+    padding: PadArg = 0
+    ceil_mode: StrictBool = False
+
+    @field_validator("kernel", "stride", "padding", mode="after")
+    @classmethod
+    def _per_dim(cls, value, info):
+        return None if value is None else _tuple(value, cls.dims, info.field_name)
+
+    def _dilation(self):
+        return (1,) * self.dims
+
+    def _max_pad(self, k, d):
+        return k // 2
+
+    def infer(self, shape: Shape) -> Shape:
+        _rank(shape, self.dims + 1, self.type_name, _LAYOUT[self.dims])
+        stride = self.stride or self.kernel
+        for k, p, d in zip(self.kernel, self.padding, self._dilation()):
+            if p > self._max_pad(k, d):
+                raise ValueError(f"padding {p} is more than half the kernel {k} (PyTorch refuses it)")
+        return (shape[0], *(S.pool_out(n, k, s, p, d, self.ceil_mode) for n, k, s, p, d in zip(
+            shape[1:], self.kernel, stride, self.padding, self._dilation())))
+
+
+class _MaxPoolNd(_PoolNd):
+    """Max pooling: ``∏k − 1`` comparisons per output element."""
+
+    dilation: SizeArg = 1
+    formulas: ClassVar[dict[str, str]] = {
+        "shape": "out_i = floor_or_ceil((in_i + 2·p_i − d_i·(k_i − 1) − 1) / s_i) + 1",
+        "cmp": "#y · (∏k − 1)",
+    }
+
+    @field_validator("dilation", mode="after")
+    @classmethod
+    def _per_dim_d(cls, value, info):
+        return _tuple(value, cls.dims, info.field_name)
+
+    def _dilation(self):
+        return self.dilation
+
+    def _max_pad(self, k, d):
+        return (d * (k - 1) + 1) // 2
+
+    def ops(self, shape, out):
+        return {"cmp": numel(out) * (prod(self.kernel) - 1)}
+
+
+class _AvgPoolNd(_PoolNd):
+    """Average pooling: ``∏k − 1`` additions and one division per output element."""
+
+    count_include_pad: StrictBool = True
+    formulas: ClassVar[dict[str, str]] = {
+        "shape": "out_i = floor_or_ceil((in_i + 2·p_i − k_i) / s_i) + 1",
+        "add": "#y · (∏k − 1)",
+        "div": "#y",
+    }
+
+    def ops(self, shape, out):
+        y = numel(out)
+        return {"add": y * (prod(self.kernel) - 1), "div": y}
+
+
+for _d in (1, 2, 3):
+    register(f"maxpool{_d}d", "maxpool")(type(f"MaxPool{_d}d", (_MaxPoolNd,), {
+        "__doc__": _MaxPoolNd.__doc__, "dims": _d, "__annotations__": {"dims": ClassVar[int]}}))
+    register(f"avgpool{_d}d", "avgpool")(type(f"AvgPool{_d}d", (_AvgPoolNd,), {
+        "__doc__": _AvgPoolNd.__doc__, "dims": _d, "__annotations__": {"dims": ClassVar[int]}}))
+
+
+class _AdaptivePoolNd(Layer):
+    dims: ClassVar[int] = 2
+    size: Union[PosInt, tuple[Optional[PosInt], ...]] = Field(
+        description="output size: one int or one per spatial dim (null keeps that dim)")
+
+    @field_validator("size", mode="after")
+    @classmethod
+    def _per_dim(cls, value, info):
+        return _tuple(value, cls.dims, "size")
+
+    def infer(self, shape: Shape) -> Shape:
+        _rank(shape, self.dims + 1, self.type_name, _LAYOUT[self.dims])
+        return (shape[0], *(n if o is None else o for n, o in zip(shape[1:], self.size)))
+
+    def _window_total(self, shape, out) -> int:
+        # Σ over output positions of the window size = ∏ over dims of Σ bin lengths, and the
+        # bins of one dim sum to in + out − gcd(in, out) (they overlap when out ∤ in).
+        return shape[0] * prod(n + o - gcd(n, o) for n, o in zip(shape[1:], out[1:]))
+
+    def _facts(self, shape, out):
+        ratio = 1.0
+        for n, o in zip(shape[1:], out[1:]):
+            ratio *= n / o  # float, left to right, as thop computes its kernel
+        return {"kernel_avg": ratio}
+
+
+class _AdaptiveAvgPoolNd(_AdaptivePoolNd):
+    """Adaptive average pooling: per output element, (its bin size − 1) additions and one
+    division; PyTorch's bins are [floor(i·in/out), ceil((i+1)·in/out))."""
+
+    formulas: ClassVar[dict[str, str]] = {
+        "shape": "(C, *in) → (C, *size)",
+        "add": "Σ over outputs (bin size − 1)  (per dim, bins sum to in + out − gcd(in, out))",
+        "div": "#y",
+    }
+
+    def ops(self, shape, out):
+        y = numel(out)
+        return {"add": self._window_total(shape, out) - y, "div": y, **self._facts(shape, out)}
+
+
+class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+    """Adaptive max pooling: per output element, (its bin size − 1) comparisons."""
+
+    formulas: ClassVar[dict[str, str]] = {
+        "shape": "(C, *in) → (C, *size)",
+        "cmp": "Σ over outputs (bin size − 1)",
+    }
+
+    def ops(self, shape, out):
+        return {"cmp": self._window_total(shape, out) - numel(out), **self._facts(shape, out)}
+
+
+for _d in (1, 2, 3):
+    register(f"adaptive_avgpool{_d}d", "adaptive_avgpool")(type(
+        f"AdaptiveAvgPool{_d}d", (_AdaptiveAvgPoolNd,),
+        {"__doc__": _AdaptiveAvgPoolNd.__doc__, "dims": _d, "__annotations__": {"dims": ClassVar[int]}}))
+    register(f"adaptive_maxpool{_d}d", "adaptive_maxpool")(type(
+        f"AdaptiveMaxPool{_d}d", (_AdaptiveMaxPoolNd,),
+        {"__doc__": _AdaptiveMaxPoolNd.__doc__, "dims": _d, "__annotations__": {"dims": ClassVar[int]}}))
+
+
+@register("global_avgpool", "global_avgpool")
+class GlobalAvgPool(Layer):
+    """Mean over every dimension after the first (channels): (C, …) → (C,), or (C, 1, …, 1)
+    with ``keepdim``. ``S − 1`` additions and one division per channel."""
+
+    keepdim: StrictBool = False
+    formulas: ClassVar[dict[str, str]] = {"shape": "(C, *S) → (C,)", "add": "C·(∏S − 1)", "div": "C"}
+
+    def infer(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"needs a channel dimension and at least one more, got {fmt_shape(shape)}")
+        return (shape[0], *([1] * (len(shape) - 1))) if self.keepdim else (shape[0],)
+
+    def ops(self, shape, out):
+        return {"add": shape[0] * (numel(shape[1:]) - 1), "div": shape[0]}
+
+
+@register("global_maxpool", "global_maxpool")
+class GlobalMaxPool(GlobalAvgPool):
+    """Max over every dimension after the first: ``S − 1`` comparisons per channel."""
+
+    formulas: ClassVar[dict[str, str]] = {"shape": "(C, *S) → (C,)", "cmp": "C·(∏S − 1)"}
+
+    def ops(self, shape, out):
+        return {"cmp": shape[0] * (numel(shape[1:]) - 1)}
+
+
+# ---------------------------------------------------------------------------- normalisation
+
+class _BatchNormNd(Layer):
+    """Batch normalisation in inference: per element subtract the mean, divide by
+    sqrt(var + eps) (one sqrt and one add per channel), then scale and shift when affine.
+    γ and β are parameters; running mean and variance and the batch counter are buffers."""
+
+    dims: ClassVar[int] = 2
+    eps: PosReal = 1e-5
+    momentum: Optional[Prob] = 0.1
+    affine: StrictBool = True
+    track_running_stats: StrictBool = True
+    formulas: ClassVar[dict[str, str]] = {
+        "params": "2·C if affine (γ, β)",
+        "buffers": "2·C + 1 (running mean, running var, batches seen) if track_running_stats",
+        "ops": "per element: 1 sub, 1 div (+1 mul, 1 add if affine); per channel: 1 add, 1 sqrt",
+    }
+
+    def infer(self, shape):
+        ranks = (2, 3) if self.dims == 1 else (self.dims + 1,)
+        if len(shape) not in ranks:
+            want = " or ".join(f"{r}-d" for r in ranks)
+            raise ValueError(f"expects a {want} input (channels first), got {fmt_shape(shape)}")
+        return shape
+
+    def params(self, shape):
+        c = shape[0]
+        return Params(c if self.affine else 0, c if self.affine else 0,
+                      2 * c + 1 if self.track_running_stats else 0)
+
+    def ops(self, shape, out):
+        x, c, a = numel(shape), shape[0], int(self.affine)
+        return {"add": x * (1 + a) + c, "div": x, "mul": x * a, "sqrt": c, "affine": a}
+
+
+for _d in (1, 2, 3):
+    register(f"batchnorm{_d}d", "batchnorm")(type(f"BatchNorm{_d}d", (_BatchNormNd,), {
+        "__doc__": _BatchNormNd.__doc__, "dims": _d, "__annotations__": {"dims": ClassVar[int]}}))
+
+
+def _norm_ops(x: int, group: int, affine: bool) -> dict[str, int]:
+    # Per group of n elements: mean (n−1 adds, 1 div), variance (n subs, n muls, n−1 adds,
+    # 1 div), + eps and sqrt (1 add, 1 sqrt), normalise (n subs, n divs); affine: n muls, n adds.
+    groups = x // group
+    n = group
+    add = groups * ((n - 1) + n + (n - 1) + 1 + n) + (x if affine else 0)
+    return {"add": add, "mul": groups * n + (x if affine else 0), "div": groups * (2 + n),
+            "sqrt": groups, "affine": int(affine)}
+
+
+@register("layernorm", "layernorm")
+class LayerNorm(Layer):
+    """Layer normalisation over the last ``normalized`` dimensions (PyTorch's LayerNorm), or,
+    with ``channels: true``, over the channel dimension at every position (ConvNeXt's
+    LayerNorm2d). Mean and variance per group, then normalise; affine adds γ and β."""
+
+    normalized: PosInt = Field(1, description="how many trailing dims are normalised together")
+    channels: StrictBool = Field(False, description="normalise over dim 0 (channels-first maps)")
+    eps: PosReal = 1e-5
+    affine: StrictBool = True
+    bias: StrictBool = True
+    formulas: ClassVar[dict[str, str]] = {
+        "params": "2·n if affine (γ, β), n = ∏ normalised dims (n if bias is false)",
+        "ops": "per group of n: 4n−1 adds, n+... (see docs): mean, variance, normalise, affine",
+    }
+
+    def _group(self, shape) -> int:
+        if self.channels:
+            if len(shape) < 2:
+                raise ValueError(f"channels: true needs (C, …), got {fmt_shape(shape)}")
+            return shape[0]
+        if self.normalized > len(shape):
+            raise ValueError(f"cannot normalise {self.normalized} dims of {fmt_shape(shape)}")
+        return numel(shape[len(shape) - self.normalized:])
+
+    def infer(self, shape):
+        self._group(shape)
+        return shape
+
+    def params(self, shape):
+        n = self._group(shape)
+        return Params(n if self.affine else 0, n if self.affine and self.bias else 0)
+
+    def ops(self, shape, out):
+        return _norm_ops(numel(shape), self._group(shape), self.affine)
+
+
+@register("groupnorm", "groupnorm")
+class GroupNorm(Layer):
+    """Group normalisation: channels split into ``groups``; mean and variance per group and
+    sample; affine γ, β per channel."""
+
+    groups: PosInt
+    eps: PosReal = 1e-5
+    affine: StrictBool = True
+    formulas: ClassVar[dict[str, str]] = {"params": "2·C if affine", "ops": "as layernorm, per group of C/g·∏S"}
+
+    def infer(self, shape):
+        if len(shape) < 1 or shape[0] % self.groups:
+            raise ValueError(f"channels {shape[0] if shape else 0} are not divisible by groups={self.groups}")
+        return shape
+
+    def params(self, shape):
+        return Params(shape[0], shape[0]) if self.affine else NO_PARAMS
+
+    def ops(self, shape, out):
+        x = numel(shape)
+        return _norm_ops(x, x // self.groups, self.affine)
+
+
+@register("local_response_norm", "lrn")
+class LocalResponseNorm(Layer):
+    """Local response normalisation across ``size`` neighbouring channels:
+    b = a / (k + α/n · Σ a²)^β. Per element: 1 square, n−1 adds, 1 mul and 1 div for α/n,
+    1 add for k, 1 pow, 1 div."""
+
+    size: PosInt
+    alpha: Real = 1e-4
+    beta: Real = 0.75
+    k: Real = 1.0
+    formulas: ClassVar[dict[str, str]] = {"ops": "per element: mul 2, add size, div 2, fn 1 (pow)"}
+
+    def infer(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"needs (C, …), got {fmt_shape(shape)}")
+        return shape
+
+    def ops(self, shape, out):
+        x = numel(shape)
+        return {"mul": 2 * x, "add": x * self.size, "div": 2 * x, "fn": x}
+
+
+# ---------------------------------------------------------------------------- activations
+
+class _Elementwise(Layer):
+    """Element-wise function; output shape = input shape."""
+
+    per_element: ClassVar[dict[str, int]] = {}
+
+    def ops(self, shape, out):
+        x = numel(shape)
+        return {k: v * x for k, v in self.per_element.items()}
+
+
+def _activation(name: str, doc: str, per_element: dict[str, int], **fields):
+    annotations = {"per_element": ClassVar[dict[str, int]]}
+    namespace: dict[str, Any] = {"__doc__": doc, "per_element": per_element}
+    for field, (annotation, default) in fields.items():
+        annotations[field] = annotation
+        namespace[field] = default
+    namespace["__annotations__"] = annotations
+    namespace["formulas"] = {"ops": "per element: " + ", ".join(f"{v} {k}" for k, v in per_element.items())}
+    annotations["formulas"] = ClassVar[dict[str, str]]
+    cls = type("".join(p.title() for p in name.split("_")), (_Elementwise,), namespace)
+    return register(name, "activation")(cls)
+
+
+_activation("relu", "max(0, x): one comparison per element.", {"cmp": 1})
+_activation("relu6", "min(max(0, x), 6): two comparisons per element.", {"cmp": 2})
+_activation("leaky_relu", "x if x ≥ 0 else slope·x: a comparison and a multiply per element.",
+            {"cmp": 1, "mul": 1}, negative_slope=(Real, 0.01))
+_activation("elu", "x if x > 0 else α(eˣ − 1): counted branch-free, cmp, exp, add, mul.",
+            {"cmp": 1, "exp": 1, "add": 1, "mul": 1}, alpha=(Real, 1.0))
+_activation("sigmoid", "1 / (1 + e^(−x)): negate, exp, add, divide.", {"mul": 1, "exp": 1, "add": 1, "div": 1})
+_activation("tanh", "1 − 2 / (e^(2x) + 1): mul, exp, 2 adds, divide.", {"mul": 1, "exp": 1, "add": 2, "div": 1})
+_activation("gelu", "x/2 · (1 + erf(x/√2)) (or the tanh form): divide, erf, add, 2 multiplies.",
+            {"div": 1, "fn": 1, "add": 1, "mul": 2}, approximate=(Literal["none", "tanh"], "none"))
+_activation("silu", "x · sigmoid(x): the sigmoid's 4 operations and a multiply.",
+            {"mul": 2, "exp": 1, "add": 1, "div": 1})
+_activation("hardswish", "x · min(max(x + 3, 0), 6) / 6: add, 2 comparisons, multiply, divide.",
+            {"add": 1, "cmp": 2, "mul": 1, "div": 1})
+_activation("hardsigmoid", "min(max(x + 3, 0), 6) / 6: add, 2 comparisons, divide.",
+            {"add": 1, "cmp": 2, "div": 1})
+
+
+@register("prelu", "activation")
+class PReLU(_Elementwise):
+    """x if x ≥ 0 else a·x with learned a: one per channel (``num_parameters: C``) or one shared."""
+
+    num_parameters: PosInt = 1
+    per_element: ClassVar[dict[str, int]] = {"cmp": 1, "mul": 1}
+    formulas: ClassVar[dict[str, str]] = {"params": "num_parameters (1 or C)", "ops": "per element: 1 cmp, 1 mul"}
+
+    def infer(self, shape):
+        if self.num_parameters != 1 and (not shape or shape[0] != self.num_parameters):
+            raise ValueError(f"num_parameters={self.num_parameters} must be 1 or the channel count "
+                             f"(input {fmt_shape(shape)})")
+        return shape
+
+    def params(self, shape):
+        return Params(self.num_parameters)
+
+
+@register("softmax", "softmax")
+class Softmax(Layer):
+    """exp(x_i) / Σ exp(x_j) along ``dim`` (of the per-sample shape): per row of n values,
+    n exponentials, n − 1 additions and n divisions (3n − 1)."""
+
+    dim: Dim = -1
+    formulas: ClassVar[dict[str, str]] = {"ops": "per row of n: n exp, n−1 add, n div"}
+
+    def infer(self, shape):
+        S.normalize_dim(self.dim, len(shape))
+        return shape
+
+    def ops(self, shape, out):
+        n = shape[S.normalize_dim(self.dim, len(shape))]
+        rows = numel(shape) // n
+        return {"exp": rows * n, "add": rows * (n - 1), "div": rows * n, "rows": rows}
+
+
+# ---------------------------------------------------------------------------- no-cost layers
+
+@register("dropout", "dropout")
+class Dropout(Layer):
+    """Dropout: the identity at inference; nothing is counted."""
+
+    p: Prob = 0.5
+
+
+@register("stochastic_depth", "dropout")
+class StochasticDepth(Layer):
+    """Stochastic depth (drop path): the identity at inference; nothing is counted."""
+
+    p: Prob
+    mode: Literal["row", "batch"] = "row"
+
+
+@register("identity", "identity")
+class Identity(Layer):
+    """Passes its input through; nothing is counted."""
+
+
+@register("flatten", "reshape")
+class Flatten(Layer):
+    """Merges dims ``start``..``end`` of the per-sample shape (PyTorch's Flatten(1, -1) is
+    start 0, end −1 here, because spec shapes have no batch dimension)."""
+
+    start: Dim = 0
+    end: Dim = -1
+
+    def infer(self, shape):
+        if not shape:
+            return (1,)
+        a, b = S.normalize_dim(self.start, len(shape)), S.normalize_dim(self.end, len(shape))
+        if a > b:
+            raise ValueError(f"start {self.start} comes after end {self.end}")
+        return (*shape[:a], numel(shape[a:b + 1]), *shape[b + 1:])
+
+
+@register("reshape", "reshape")
+class Reshape(Layer):
+    """View the per-sample tensor with another shape; one entry may be −1 (inferred)."""
+
+    shape: tuple[Annotated[int, BeforeValidator(_no_bool), Field(ge=-1, le=MAX_SIZE)], ...]
+
+    def infer(self, shape):
+        target = list(self.shape)
+        if target.count(-1) > 1:
+            raise ValueError("at most one −1 in shape")
+        if 0 in target:
+            raise ValueError("sizes must be positive (or −1)")
+        total = numel(shape)
+        if -1 in target:
+            known = numel([t for t in target if t != -1])
+            if total % known:
+                raise ValueError(f"cannot reshape {fmt_shape(shape)} ({total} elements) to {self.shape}")
+            target[target.index(-1)] = total // known
+        if numel(target) != total:
+            raise ValueError(f"cannot reshape {fmt_shape(shape)} ({total} elements) to "
+                             f"{fmt_shape(tuple(target))} ({numel(target)} elements)")
+        return tuple(target)
+
+
+@register("permute", "reshape")
+class Permute(Layer):
+    """Reorder the per-sample dimensions (``dims`` is a permutation of 0..rank−1)."""
+
+    dims: tuple[Dim, ...]
+
+    def infer(self, shape):
+        order = [S.normalize_dim(d, len(shape)) for d in self.dims]
+        if sorted(order) != list(range(len(shape))):
+            raise ValueError(f"dims {list(self.dims)} is not a permutation of a rank-{len(shape)} shape")
+        return tuple(shape[i] for i in order)
+
+
+@register("channel_shuffle", "reshape")
+class ChannelShuffle(Layer):
+    """ShuffleNet's channel shuffle: a reshape and transpose, nothing counted."""
+
+    groups: PosInt
+
+    def infer(self, shape):
+        if not shape or shape[0] % self.groups:
+            raise ValueError(f"channels {shape[0] if shape else 0} are not divisible by groups={self.groups}")
+        return shape
+
+
+@register("channel_split", "reshape")
+class ChannelSplit(Layer):
+    """Keep one part of the channels: ``parts`` equal parts, or explicit ``sections``;
+    ``index`` chooses the part. A slice: nothing counted."""
+
+    parts: Optional[PosInt] = None
+    sections: Optional[tuple[PosInt, ...]] = None
+    index: NonNegInt = 0
+    dim: Dim = 0
+
+    def infer(self, shape):
+        d = S.normalize_dim(self.dim, len(shape))
+        c = shape[d]
+        if (self.parts is None) == (self.sections is None):
+            raise ValueError("give exactly one of parts and sections")
+        if self.parts is not None:
+            if c % self.parts:
+                raise ValueError(f"size {c} is not divisible into {self.parts} parts")
+            sections = (c // self.parts,) * self.parts
+        else:
+            sections = self.sections
+            if sum(sections) != c:
+                raise ValueError(f"sections {list(sections)} sum to {sum(sections)}, not {c}")
+        if self.index >= len(sections):
+            raise ValueError(f"index {self.index} but only {len(sections)} parts")
+        return (*shape[:d], sections[self.index], *shape[d + 1:])
+
+
+@register("layer_scale", "layer_scale")
+class LayerScale(_Elementwise):
+    """Learned per-channel scale (CaiT/ConvNeXt): C parameters along ``dim``, one multiply
+    per element."""
+
+    dim: Dim = 0
+    per_element: ClassVar[dict[str, int]] = {"mul": 1}
+    formulas: ClassVar[dict[str, str]] = {"params": "C (size of dim)", "ops": "per element: 1 mul"}
+
+    def infer(self, shape):
+        S.normalize_dim(self.dim, len(shape))
+        return shape
+
+    def params(self, shape):
+        return Params(shape[S.normalize_dim(self.dim, len(shape))])
+
+
+@register("upsample", "upsample")
+class Upsample(Layer):
+    """Resize the spatial dims (all after the channel) by ``scale`` or to ``size``.
+    nearest: a copy, nothing counted; bilinear/linear/trilinear: per output element one lerp
+    a + w·(b − a) (1 mul, 2 add) per interpolated dimension pair, i.e. 2^d − 1 lerps."""
+
+    scale: Optional[Union[PosReal, tuple[PosReal, ...]]] = None
+    size: Optional[Union[PosInt, tuple[PosInt, ...]]] = None
+    mode: Literal["nearest", "linear", "bilinear", "trilinear"] = "nearest"
+    align_corners: StrictBool = False
+
+    def infer(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"needs (C, spatial…), got {fmt_shape(shape)}")
+        d = len(shape) - 1
+        want = {"linear": 1, "bilinear": 2, "trilinear": 3}.get(self.mode)
+        if want is not None and want != d:
+            raise ValueError(f"mode {self.mode} needs {want} spatial dims, input has {d}")
+        if (self.scale is None) == (self.size is None):
+            raise ValueError("give exactly one of scale and size")
+        if self.size is not None:
+            return (shape[0], *_tuple(self.size, d, "size"))
+        scales = _tuple(self.scale, d, "scale") if not isinstance(self.scale, float) else (self.scale,) * d
+        return (shape[0], *(int(n * s) for n, s in zip(shape[1:], scales)))
+
+    def ops(self, shape, out):
+        if self.mode == "nearest":
+            return {}
+        lerps = 2 ** (len(shape) - 1) - 1
+        y = numel(out)
+        return {"mul": lerps * y, "add": 2 * lerps * y}
+
+
+# ---------------------------------------------------------------------------- joins
+
+class Join(Layer):
+    """Combines several inputs (the flow and named earlier outputs)."""
+
+    inputs: ClassVar[int] = 2
+    with_: tuple[str, ...] = Field((), alias="with", description="names of earlier outputs to join with the flow")
+
+    def infer_many(self, shapes: list[Shape]) -> Shape:
+        raise NotImplementedError
+
+
+@register("add", "add")
+class Add(Join):
+    """Element-wise sum of inputs of equal shape: (n − 1) additions per element."""
+
+    def infer_many(self, shapes):
+        first = shapes[0]
+        for other in shapes[1:]:
+            if other != first:
+                raise ValueError("cannot add shapes " + " and ".join(fmt_shape(s) for s in shapes))
+        return first
+
+    def ops_many(self, shapes, out):
+        return {"add": numel(out) * (len(shapes) - 1)}
+
+
+@register("mul", "mul")
+class Mul(Join):
+    """Element-wise product with broadcasting (e.g. squeeze-and-excitation gates C×1×1 over
+    C×H×W): (n − 1) multiplies per output element."""
+
+    def infer_many(self, shapes):
+        out = shapes[0]
+        for other in shapes[1:]:
+            out = S.broadcast(out, other)
+        return out
+
+    def ops_many(self, shapes, out):
+        return {"mul": numel(out) * (len(shapes) - 1)}
+
+
+@register("concat", "concat")
+class Concat(Join):
+    """Concatenation along ``dim`` (default channels); all other dims must agree. A copy:
+    nothing counted."""
+
+    dim: Dim = 0
+
+    def infer_many(self, shapes):
+        rank = len(shapes[0])
+        d = S.normalize_dim(self.dim, rank)
+        for s in shapes[1:]:
+            if len(s) != rank or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != d):
+                raise ValueError(f"cannot concatenate along dim {self.dim}: shapes "
+                                 + ", ".join(fmt_shape(x) for x in shapes))
+        return (*shapes[0][:d], sum(s[d] for s in shapes), *shapes[0][d + 1:])
+
+    def ops_many(self, shapes, out):
+        return {}

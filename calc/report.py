@@ -1,0 +1,161 @@
+"""Rendering of analyses: pure functions from results to strings. Nothing here prints."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from .analysis import Analysis, Row
+from .shapes import fmt_shape
+
+_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+
+
+def human(n: int) -> str:
+    """Readable SI form of an exact count: 714188480 -> '714.19 M'."""
+    for factor, unit in _UNITS:
+        if abs(n) >= factor:
+            return f"{n / factor:.2f} {unit}"
+    return str(n)
+
+
+def mib(n_bytes: int) -> str:
+    return f"{n_bytes / 1024**2:.2f} MiB"
+
+
+def _type_label(kind: str) -> str:
+    return kind[6:] if kind.startswith("block:") else kind
+
+
+def layer_record(row: Row, batch: int) -> dict[str, Any]:
+    r = row.result
+    return {
+        "name": row.name,
+        "type": _type_label(r.kind),
+        "input_shape": list(r.input_shape),
+        "output_shape": list(r.output_shape),
+        "params": r.params,
+        "weights": r.weights,
+        "bias": r.bias,
+        "buffers": r.buffers,
+        "macs": r.macs * batch,
+        "flops": r.flops * batch,
+    }
+
+
+def to_dict(a: Analysis) -> dict[str, Any]:
+    t = a.totals
+    return {
+        "model": a.model.name,
+        "description": a.model.description,
+        "input_shape": list(a.input_shape),
+        "batch": a.batch,
+        "convention": a.convention,
+        "dtype": a.dtype,
+        "variables": a.model.variables,
+        "output_shape": list(a.output_shape),
+        "totals": {
+            "params": t.params,
+            "trainable_params": t.trainable_params,
+            "weights": t.weights,
+            "bias": t.bias,
+            "buffers": t.buffers,
+            "macs": t.macs,
+            "flops": t.flops,
+            "param_bytes": t.param_bytes,
+            "activation_bytes": t.activation_bytes,
+            "activation_bytes_per_sample": t.activation_bytes_per_sample,
+        },
+        "layers": [layer_record(row, a.batch) for row in a.rows(leaves_only=True)],
+    }
+
+
+def format_json(a: Analysis) -> str:
+    return json.dumps(to_dict(a), indent=2) + "\n"
+
+
+_COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "macs", "flops")
+
+
+def format_csv(a: Analysis) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(_COLUMNS)
+    for row in a.rows(leaves_only=True):
+        rec = layer_record(row, a.batch)
+        writer.writerow([rec["name"], rec["type"], "x".join(map(str, rec["input_shape"])),
+                         "x".join(map(str, rec["output_shape"])), rec["params"], rec["macs"], rec["flops"]])
+    return buf.getvalue()
+
+
+def _header(a: Analysis) -> str:
+    return (f"{a.model.name} · input {fmt_shape(a.input_shape)} · batch {a.batch} · "
+            f"convention {a.convention} · {a.dtype}")
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.2f}%" if whole else "-"
+
+
+def _rows(a: Analysis, depth: int | None):
+    total = a.root.macs
+    out = []
+    for row in a.rows(depth=depth):
+        r = row.result
+        indent = "  " * (row.depth - 1)
+        label = _type_label(r.kind) + ("" if r.is_leaf else f" ({r.leaves} layers)" if r.leaves != 1 else "")
+        out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{r.params:,}",
+                    f"{r.macs * a.batch:,}", human(r.macs * a.batch), _share(r.macs, total)))
+    return out
+
+
+def totals_lines(a: Analysis) -> list[tuple[str, str]]:
+    t = a.totals
+    return [
+        ("output", fmt_shape(a.output_shape) + (f" per sample, batch {a.batch}" if a.batch > 1 else "")),
+        ("parameters", f"{t.params:,} ({human(t.params)}); trainable {t.trainable_params:,}; "
+                       f"weights {t.weights:,}, bias {t.bias:,}"),
+        ("buffers", f"{t.buffers:,} (not parameters: e.g. batch-norm running statistics)"),
+        ("MACs", f"{t.macs:,} ({human(t.macs)})"),
+        ("FLOPs", f"{t.flops:,} ({human(t.flops)})"),
+        ("parameter memory", f"{t.param_bytes:,} B ({mib(t.param_bytes)}, {a.dtype})"),
+        ("activation memory", f"{t.activation_bytes_per_sample:,} B per sample "
+                              f"({mib(t.activation_bytes_per_sample)}); {t.activation_bytes:,} B per batch "
+                              f"({mib(t.activation_bytes)})"),
+    ]
+
+
+def format_table(a: Analysis, depth: int | None = None) -> str:
+    head = ("name", "type", "output", "params", "MACs", "", "share")
+    rows = _rows(a, depth)
+    t = a.totals
+    foot = ("total", "", fmt_shape(a.output_shape), f"{t.params:,}", f"{t.macs:,}", human(t.macs),
+            "100.00%" if t.macs else "-")
+    widths = [max(len(r[i]) for r in [head, *rows, foot]) for i in range(len(head))]
+    right = {3, 4, 5, 6}
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    rule = "─" * len(line(head))
+    lines = [_header(a), "", line(head), rule, *(line(r) for r in rows), rule, line(foot), ""]
+    label_w = max(len(k) for k, _ in totals_lines(a))
+    lines += [f"{k.ljust(label_w)}  {v}" for k, v in totals_lines(a)]
+    return "\n".join(lines) + "\n"
+
+
+def format_markdown(a: Analysis, depth: int | None = None) -> str:
+    lines = [f"**{_header(a)}**", "", "| name | type | output | params | MACs | share |",
+             "|---|---|---|---:|---:|---:|"]
+    for name, label, shape, params, macs, hmacs, share in _rows(a, depth):
+        lines.append(f"| {name.strip()} | {label} | {shape} | {params} | {macs} | {share} |")
+    t = a.totals
+    lines.append(f"| **total** | | {fmt_shape(a.output_shape)} | {t.params:,} | {t.macs:,} | 100% |")
+    lines.append("")
+    lines += [f"- **{k}**: {v}" for k, v in totals_lines(a)]
+    return "\n".join(lines) + "\n"
+
+
+FORMATS = {"table": format_table, "json": lambda a, depth=None: format_json(a),
+           "csv": lambda a, depth=None: format_csv(a), "markdown": format_markdown}

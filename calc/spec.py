@@ -1,0 +1,461 @@
+"""The spec format: validation of the YAML document and building of the model tree.
+
+A spec is a mapping::
+
+    name: resnet18
+    description: optional text
+    input: [3, 224, 224]          # one sample, channels first, no batch dimension
+    variables: {width: 1.0}       # optional; overridable with --set width=0.5
+    blocks:                       # optional reusable blocks with parameters
+      basic:
+        params: {out: null, stride: 1}     # null = required
+        layers: [...]
+    layers:                       # the network, one item per line
+      - conv2d: {out: 64, kernel: 7, stride: 2, padding: 3, bias: false}
+      - relu
+      - basic: {out: 64}
+
+An item is a layer type, a block name or a structure keyword (``repeat``, ``residual``,
+``parallel``, ``group``) with its arguments; every item also takes ``name``, ``from`` (the
+name of an earlier output to read instead of the previous one), ``when`` (an expression;
+the item is left out when false) and ``trainable`` (false freezes its parameters).
+
+A string argument is an expression over the variables and block parameters, except a bare
+word that names no variable, which stays a string (``padding: same``).
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any, Mapping, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import SpecError, format_path
+from .expr import evaluate
+from .graph import Branches, Leaf, Model, Repeat, Seq
+from .layers import LAYERS, MAX_SIZE, Join
+from .loader import Source, parse_yaml, read_text
+
+RESERVED = ("name", "from", "when", "trainable")
+STRUCTURES = ("repeat", "residual", "parallel", "group")
+MAX_REPEAT = 10**9
+MAX_BUILT_NODES = 1_000_000
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+Scalar = Union[bool, int, float, str]
+
+
+class BlockDef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    description: Optional[str] = None
+    params: dict[str, Optional[Scalar]] = Field(default_factory=dict,
+                                                description="parameter -> default (null: required)")
+    layers: list[Any] = Field(min_length=1, description="the block's items")
+
+
+class SpecDoc(BaseModel):
+    """The top level of a spec file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1)
+    description: Optional[str] = None
+    input: list[Union[int, str]] = Field(min_length=1, description="per-sample input shape, e.g. [3, 224, 224]")
+    variables: dict[str, Scalar] = Field(default_factory=dict)
+    blocks: dict[str, BlockDef] = Field(default_factory=dict)
+    layers: list[Any] = Field(min_length=1)
+
+
+# ---------------------------------------------------------------------------- pydantic errors
+
+def _best_errors(errors: list[dict]) -> list[tuple[tuple, str]]:
+    """One (location, message) per field, preferring a value error over a type mismatch
+    when a field accepts several forms (int or list)."""
+    by_field: dict = {}
+    for err in errors:
+        loc = err["loc"]
+        # Union members appear in loc as type names ('int', 'tuple[...]'); drop them.
+        clean = tuple(p for i, p in enumerate(loc)
+                      if i == 0 or isinstance(p, int) or not _looks_like_type(p))
+        key = clean[:1]
+        by_field.setdefault(key, []).append((clean, err))
+    out = []
+    for key, errs in by_field.items():
+        errs.sort(key=lambda ce: (ce[1]["type"].endswith("_type") or ce[1]["type"] == "is_instance_of",
+                                  len(ce[1]["loc"])))
+        clean, err = errs[0]
+        out.append((clean, _message(err)))
+    return out
+
+
+def _looks_like_type(part: str) -> bool:
+    return any(ch in part for ch in "[]-") or part in ("int", "str", "float", "bool", "tuple", "list",
+                                                        "dict", "literal", "none", "function-after",
+                                                        "function-before", "constrained-int")
+
+
+def _message(err: dict) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "missing":
+        return "missing"
+    if kind == "extra_forbidden":
+        return "unknown argument"
+    if kind == "literal_error":
+        return f"{err['msg'].replace('Input should be', 'must be')}, got {value!r}"
+    msg = err["msg"]
+    msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
+    if kind not in ("missing",) and not isinstance(value, (dict, list)) and value is not None:
+        msg += f", got {value!r}"
+    return msg
+
+
+def _raise_validation(exc: ValidationError, path: tuple, fields: list[str], what: str, ctx=()):
+    problems = _best_errors(exc.errors())
+    lines = []
+    for loc, msg in problems:
+        field = loc[0] if loc else None
+        if msg == "unknown argument":
+            near = difflib.get_close_matches(str(field), fields, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            msg = f"unknown argument '{field}' for {what}{hint}; arguments: {', '.join(fields)}"
+        elif msg == "missing":
+            msg = f"missing argument '{field}' for {what}"
+        lines.append((path + tuple(loc), msg))
+    first_path, first_msg = lines[0]
+    extra = tuple(f"also: {format_path(p)}: {m}" for p, m in lines[1:])
+    raise SpecError(first_msg, path=first_path, context=tuple(ctx) + extra)
+
+
+def _fields_of(cls) -> list[str]:
+    return [f.alias or name for name, f in cls.model_fields.items()]
+
+
+# ---------------------------------------------------------------------------- values
+
+def resolve(value, env: Mapping[str, Any], path: tuple):
+    """Evaluate expression strings inside an argument value."""
+    if isinstance(value, str):
+        text = value.strip()
+        if _IDENT.match(text) and text not in env and text not in ("True", "False", "None"):
+            return value
+        try:
+            return evaluate(text, env)
+        except SpecError as exc:
+            raise SpecError(exc.message, path=path) from None
+    if isinstance(value, list):
+        return [resolve(v, env, path + (i,)) for i, v in enumerate(value)]
+    return value
+
+
+def _as_names(value, path) -> tuple[str, ...]:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise SpecError("must be a name or a list of names of earlier outputs", path=path)
+    return tuple(names)
+
+
+# ---------------------------------------------------------------------------- builder
+
+class Builder:
+    def __init__(self, doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None):
+        self.doc = doc
+        self.source = source
+        self.memo: dict = {}
+        self.stack: list[str] = []
+        self.count = 0
+        self.variables = self._variables(overrides or {})
+
+    # -- variables
+    def _variables(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = [k for k in overrides if k not in self.doc.variables]
+        if unknown:
+            known = ", ".join(self.doc.variables) or "none"
+            raise SpecError(f"--set {unknown[0]}: the spec has no such variable (variables: {known})")
+        env: dict[str, Any] = {}
+        for key, raw in self.doc.variables.items():
+            if not _IDENT.match(key):
+                raise SpecError("variable names must be identifiers", path=("variables", key))
+            raw = overrides.get(key, raw)
+            env[key] = resolve(raw, env, ("variables", key))
+        return env
+
+    def input_shape(self) -> tuple[int, ...]:
+        dims = []
+        for i, raw in enumerate(self.doc.input):
+            value = resolve(raw, self.variables, ("input", i))
+            dims.append(check_size(value, ("input", i)))
+        return tuple(dims)
+
+    # -- items
+    def build_list(self, items: list, path: tuple, env, trainable: bool, ctx: tuple) -> tuple:
+        if not isinstance(items, list):
+            raise SpecError("must be a list of items", path=path, context=ctx)
+        built = []
+        for i, item in enumerate(items):
+            node = self.build_item(item, path + (i,), env, trainable, ctx)
+            if node is not None:
+                built.append(node)
+        return tuple(built)
+
+    def build_item(self, item, path: tuple, env, trainable: bool, ctx: tuple):
+        self.count += 1
+        if self.count > MAX_BUILT_NODES:
+            raise SpecError(f"the spec expands to more than {MAX_BUILT_NODES:,} items", path=path)
+        if isinstance(item, str):
+            kind, args = item, {}
+        elif isinstance(item, dict) and len(item) == 1:
+            (kind, args), = item.items()
+            if args is None:
+                args = {}
+            if not isinstance(args, dict):
+                raise SpecError(f"the arguments of '{kind}' must be a mapping such as "
+                                f"{{{kind}: {{...}}}}, got {type(args).__name__} {args!r}",
+                                path=path + (kind,), context=ctx)
+        elif isinstance(item, dict):
+            raise SpecError("an item must have exactly one key, its type, e.g. "
+                            "'- conv2d: {out: 64, kernel: 3}'; got keys " + ", ".join(map(str, item)),
+                            path=path, context=ctx)
+        else:
+            raise SpecError(f"an item must be a layer type or a one-key mapping, got {item!r}",
+                            path=path, context=ctx)
+        if not isinstance(kind, str):
+            raise SpecError(f"item type must be a name, got {kind!r}", path=path, context=ctx)
+        ipath = path + (kind,)
+        args = dict(args)
+        name = args.pop("name", None)
+        if name is not None and (not isinstance(name, str) or not _IDENT.match(name)):
+            raise SpecError(f"name must be an identifier (letters, digits, _), got {name!r}",
+                            path=ipath + ("name",), context=ctx)
+        when = args.pop("when", None)
+        if when is not None:
+            cond = resolve(when, env, ipath + ("when",)) if isinstance(when, str) else when
+            if not isinstance(cond, (bool, int)):
+                raise SpecError(f"when must be true or false, got {cond!r}", path=ipath + ("when",), context=ctx)
+            if not cond:
+                return None
+        source = args.pop("from", None)
+        if source is not None:
+            source = _as_names(resolve(source, env, ipath + ("from",)), ipath + ("from",))
+            if len(source) != 1:
+                raise SpecError("from takes one name", path=ipath + ("from",), context=ctx)
+            source = source[0]
+        if "trainable" in args:
+            flag = resolve(args.pop("trainable"), env, ipath + ("trainable",))
+            if not isinstance(flag, bool):
+                raise SpecError("trainable must be true or false", path=ipath + ("trainable",), context=ctx)
+            trainable = trainable and flag
+        common = dict(name=name, origin=ipath, source=source, trainable=trainable)
+
+        if kind in STRUCTURES:
+            return getattr(self, "_" + kind)(args, ipath, env, trainable, ctx, common)
+        if kind in self.doc.blocks:
+            return self._block(kind, args, ipath, env, trainable, ctx, common)
+        cls = LAYERS.get(kind)
+        if cls is None:
+            known = sorted(LAYERS) + sorted(self.doc.blocks) + list(STRUCTURES)
+            near = difflib.get_close_matches(kind, known, n=3)
+            hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
+            raise SpecError(f"unknown layer type '{kind}'{hint} (see `calc layers` for the list)",
+                            path=path, context=ctx)
+        return Leaf(layer=self._layer(cls, kind, args, ipath, env, ctx), **common)
+
+    def _layer(self, cls, kind, args, ipath, env, ctx):
+        values = {k: resolve(v, env, ipath + (k,)) for k, v in args.items()}
+        if issubclass(cls, Join) and "with" in values:
+            values["with"] = _as_names(values["with"], ipath + ("with",))
+        key = (kind, _freeze(values))
+        layer = self.memo.get(key)
+        if layer is None:
+            try:
+                layer = cls.model_validate(values)
+            except ValidationError as exc:
+                _raise_validation(exc, ipath, _fields_of(cls), kind, ctx)
+            self.memo[key] = layer
+        return layer
+
+    def _struct_args(self, args, allowed: dict, ipath, env, ctx):
+        unknown = [k for k in args if k not in allowed]
+        if unknown:
+            near = difflib.get_close_matches(str(unknown[0]), list(allowed), n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise SpecError(f"unknown argument '{unknown[0]}'{hint}; arguments: "
+                            + ", ".join(list(allowed) + list(RESERVED)), path=ipath + (unknown[0],), context=ctx)
+        for key, required in allowed.items():
+            if required and key not in args:
+                raise SpecError(f"missing argument '{key}'", path=ipath, context=ctx)
+
+    def _body(self, args, key, ipath, env, trainable, ctx, kind="group", required=True):
+        items = args.get(key)
+        if items is None:
+            if required:
+                raise SpecError(f"missing argument '{key}' (a list of items)", path=ipath, context=ctx)
+            items = []
+        return Seq(name=None, origin=ipath + (key,), trainable=trainable, kind=kind,
+                   items=self.build_list(items, ipath + (key,), env, trainable, ctx))
+
+    def _group(self, args, ipath, env, trainable, ctx, common):
+        self._struct_args(args, {"layers": True}, ipath, env, ctx)
+        body = self._body(args, "layers", ipath, env, trainable, ctx)
+        return Seq(items=body.items, kind="group", **common)
+
+    def _repeat(self, args, ipath, env, trainable, ctx, common):
+        self._struct_args(args, {"times": True, "layers": True}, ipath, env, ctx)
+        times = resolve(args["times"], env, ipath + ("times",))
+        if isinstance(times, float) and times.is_integer():
+            times = int(times)
+        if not isinstance(times, int) or isinstance(times, bool) or not 0 <= times <= MAX_REPEAT:
+            raise SpecError(f"times must be a whole number from 0 to {MAX_REPEAT:,}, got {times!r}",
+                            path=ipath + ("times",), context=ctx)
+        body = self._body(args, "layers", ipath, env, trainable, ctx)
+        return Repeat(times=times, body=body, **common)
+
+    def _residual(self, args, ipath, env, trainable, ctx, common):
+        self._struct_args(args, {"main": True, "shortcut": False}, ipath, env, ctx)
+        main = self._body(args, "main", ipath, env, trainable, ctx)
+        shortcut = self._body(args, "shortcut", ipath, env, trainable, ctx, required=False)
+        join = Leaf(name="add", origin=ipath, layer=LAYERS["add"]())
+        return Branches(branches=(main, shortcut), join=join, kind="residual", **common)
+
+    def _parallel(self, args, ipath, env, trainable, ctx, common):
+        self._struct_args(args, {"branches": True, "join": False, "dim": False}, ipath, env, ctx)
+        branches = args["branches"]
+        if not isinstance(branches, list) or not branches:
+            raise SpecError("branches must be a non-empty list of item lists", path=ipath + ("branches",), context=ctx)
+        seqs = []
+        for i, items in enumerate(branches):
+            bpath = ipath + ("branches", i)
+            if items is None:
+                items = []
+            seqs.append(Seq(name=None, origin=bpath, trainable=trainable, kind="branch",
+                            items=self.build_list(items, bpath, env, trainable, ctx)))
+        join_kind = resolve(args.get("join", "concat"), env, ipath + ("join",))
+        if join_kind not in ("concat", "add", "mul"):
+            raise SpecError(f"join must be concat, add or mul, got {join_kind!r}", path=ipath + ("join",), context=ctx)
+        join_args = {}
+        if "dim" in args:
+            if join_kind != "concat":
+                raise SpecError("dim applies to join: concat only", path=ipath + ("dim",), context=ctx)
+            join_args["dim"] = resolve(args["dim"], env, ipath + ("dim",))
+        join = Leaf(name=join_kind, origin=ipath,
+                    layer=self._layer(LAYERS[join_kind], join_kind, join_args, ipath, env, ctx))
+        return Branches(branches=tuple(seqs), join=join, kind="parallel", **common)
+
+    def _block(self, kind, args, ipath, env, trainable, ctx, common):
+        block = self.doc.blocks[kind]
+        bpath = ("blocks", kind)
+        unknown = [k for k in args if k not in block.params]
+        if unknown:
+            near = difflib.get_close_matches(str(unknown[0]), list(block.params), n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise SpecError(f"block '{kind}' has no parameter '{unknown[0]}'{hint}; parameters: "
+                            + (", ".join(block.params) or "none"), path=ipath + (unknown[0],), context=ctx)
+        values = dict(self.variables)
+        for pname, default in block.params.items():
+            if pname in args:
+                values[pname] = resolve(args[pname], env, ipath + (pname,))
+            elif default is None:
+                raise SpecError(f"block '{kind}' needs parameter '{pname}'", path=ipath, context=ctx)
+            else:
+                values[pname] = resolve(default, values, bpath + ("params", pname))
+        if kind in self.stack:
+            chain = " → ".join(self.stack[self.stack.index(kind):] + [kind])
+            raise SpecError(f"block '{kind}' instantiates itself ({chain})", path=ipath, context=ctx)
+        key = ("block", kind, trainable, _freeze({p: values[p] for p in block.params}))
+        body = self.memo.get(key)
+        if body is None:
+            self.stack.append(kind)
+            line = self.source.line_of(ipath)
+            where = format_path(ipath) + (f" (line {line})" if line else "")
+            inner_ctx = ctx + (f"in block '{kind}' used at {where}",)
+            try:
+                body = self.build_list(block.layers, bpath + ("layers",), values, trainable, inner_ctx)
+            finally:
+                self.stack.pop()
+            self.memo[key] = body
+        return Seq(items=body, kind=f"block:{kind}", **common)
+
+
+def _freeze(value):
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return (type(value).__name__, value)
+
+
+def check_size(value, path) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SIZE:
+        raise SpecError(f"sizes must be whole numbers from 1 to 2**40, got {value!r}", path=path)
+    return value
+
+
+# ---------------------------------------------------------------------------- entry points
+
+def validate_doc(data, source: Source) -> SpecDoc:
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+        raise SpecError(f"a spec must be a mapping with name, input and layers; this document is {kind}",
+                        file=source.name, line=1)
+    try:
+        return SpecDoc.model_validate(data)
+    except ValidationError as exc:
+        try:
+            _raise_validation(exc, (), _fields_of(SpecDoc), "a spec")
+        except SpecError as err:
+            err.file = source.name
+            err.line = source.line_of(err.path)
+            raise
+
+
+def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None,
+          input_shape: tuple | None = None) -> Model:
+    """Expand blocks, repeats and expressions into a :class:`Model`."""
+    try:
+        for name in doc.blocks:
+            if name in LAYERS or name in STRUCTURES or name in RESERVED:
+                raise SpecError(f"block name '{name}' is already a layer type or keyword", path=("blocks", name))
+            if not _IDENT.match(name):
+                raise SpecError("block names must be identifiers", path=("blocks", name))
+        builder = Builder(doc, source, overrides)
+        shape = tuple(input_shape) if input_shape is not None else builder.input_shape()
+        items = builder.build_list(doc.layers, ("layers",), builder.variables, True, ())
+    except SpecError as err:
+        if err.file is None:
+            err.file = source.name
+        if err.line is None:
+            err.line = source.line_of(err.path)
+        raise
+    if not items:
+        raise SpecError("the spec has no layers left (every item has a false 'when')", file=source.name)
+    root = Seq(name=None, origin=("layers",), kind="model", items=items)
+    return Model(name=doc.name, description=doc.description, input_shape=shape, root=root,
+                 variables=dict(builder.variables), source_name=source.name, lines=source.lines)
+
+
+class Spec:
+    """A parsed, validated spec that can be built with different variables."""
+
+    def __init__(self, doc: SpecDoc, source: Source):
+        self.doc = doc
+        self.source = source
+
+    @property
+    def name(self) -> str:
+        return self.doc.name
+
+    def build(self, overrides: Mapping[str, Any] | None = None, input_shape: tuple | None = None) -> Model:
+        return build(self.doc, self.source, overrides, input_shape)
+
+
+def parse_spec(text: str, name: str | None = None) -> Spec:
+    data, source = parse_yaml(text, name)
+    return Spec(validate_doc(data, source), source)
+
+
+def load_spec(path: str) -> Spec:
+    """Read and validate a spec file (``-`` is standard input)."""
+    text, name = read_text(path)
+    return parse_spec(text, name)

@@ -1,0 +1,25 @@
+"""Small helpers shared by the tests."""
+from __future__ import annotations
+
+import textwrap
+
+from calc import analyze, load_spec, parse_spec
+from conftest import SPECS
+
+
+def run_spec(name: str, **kwargs):
+    """Analyse a bundled spec by name (``alexnet``) with analyze() keyword arguments."""
+    overrides = kwargs.pop("set", None)
+    shape = kwargs.pop("input_shape", None)
+    model = load_spec(str(SPECS / f"{name}.yaml")).build(overrides, input_shape=shape)
+    return analyze(model, **kwargs)
+
+
+def run_text(text: str, **kwargs):
+    overrides = kwargs.pop("set", None)
+    model = parse_spec(textwrap.dedent(text), "test.yaml").build(overrides)
+    return analyze(model, **kwargs)
+
+
+def leaves(analysis):
+    return [row.result for row in analysis.rows(leaves_only=True)]
