@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_args(p)
     p.add_argument("--format", default="table", choices=sorted(FORMATS), help="output format")
     p.add_argument("--depth", type=_positive, help="collapse the table below this nesting depth")
+    p = sub.add_parser("verify", help="calc's numbers beside PyTorch's (needs PyTorch: pip install "
+                       "'calc[torch]'); exit status 1 on any disagreement")
+    p.add_argument("spec", help="spec file (YAML), or - for standard input")
+    p.add_argument("--input", help="per-sample input shape, e.g. 3x512x512 (overrides the spec)")
+    p.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a spec variable (repeatable)")
     sub.add_parser("layers", help="list every layer type with its arguments and formulas")
     sub.add_parser("schema", help="print the JSON Schema of the spec format")
     sub.add_parser("conventions", help="list the counting conventions")
@@ -89,6 +96,14 @@ def run(argv: list[str] | None = None) -> int:
     if args.command == "analyze":
         analysis = load_and_analyze(args)
         sys.stdout.write(FORMATS[args.format](analysis, depth=args.depth))
+    elif args.command == "verify":
+        from .spec import load_spec
+        from .verify import format_verification, verify
+        shape = parse_shape(args.input) if args.input else None
+        model = load_spec(args.spec).build(parse_sets(args.set), input_shape=shape)
+        result = verify(model, batch=args.batch)
+        sys.stdout.write(format_verification(result))
+        return 0 if result.ok else 1
     elif args.command == "layers":
         from .catalog import describe_layers
         sys.stdout.write(describe_layers())
