@@ -228,7 +228,8 @@ def _adaptive(layer, shape):
     avg = layer.type_name.startswith("adaptive_avg")
     cls = ((nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d) if avg else
            (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d))[layer.dims - 1]
-    size = layer.size[0] if layer.dims == 1 else tuple(layer.size)
+    # PyTorch's 1-d adaptive pools take no None ("keep this size"); it means the input size.
+    size = (layer.size[0] or shape[1]) if layer.dims == 1 else tuple(layer.size)
     return cls(size)
 
 
@@ -416,7 +417,12 @@ class LazyLeaf(nn.Module):
         try:
             if self.op is None:
                 self._materialize(x)
-            return self.op(x)
+            out = self.op(x)
+            if 0 in out.shape[1:]:
+                # PyTorch returns an empty tensor where calc refuses a size of zero; calc's rule
+                # is that every size is at least 1, so an empty output counts as a refusal.
+                raise _Refused(f"the output {tuple(out.shape[1:])} is empty (a size of 0)")
+            return out
         except OracleError:
             raise
         except _Refused as exc:
