@@ -12,13 +12,19 @@ from typing import Iterator
 
 from . import conventions as conv_mod
 from .conventions import BASE_FACTS, Convention
-from .errors import CalcError, ShapeError, format_path
+from .errors import CalcError, ShapeError, SpecError, format_path
 from .graph import Branches, Leaf, Model, Repeat, Seq
 from .layers import Join
 from .shapes import Shape, fmt_shape, numel
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 MAX_FRESH_ITERATIONS = 100_000
+# Layer instances analysed one by one (identical repeat iterations are analysed once and
+# multiplied, and do not count); a spec whose blocks fan out beyond this is refused.
+MAX_ANALYSED = 1_000_000
+# Reports list every leaf; beyond this many, identical repeat iterations are listed once,
+# as one row that stands for all of them (Row.count).
+MAX_ROWS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +65,13 @@ class Child:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """A flattened view of one result for reports."""
+    """A flattened view of one result for reports. ``count`` > 1: the row stands for that many
+    identical consecutive results (repeat iterations listed once; see ``MAX_ROWS``)."""
 
     name: str
     depth: int
     result: Result
+    count: int = 1
 
 
 def _sum(children, kind, in_shape, out_shape) -> Result:
@@ -87,6 +95,7 @@ class _Analyzer:
         self.model = model
         self.convention = convention
         self.memo: dict = {}
+        self.analysed = 0
 
     def fail(self, message, origin, ctx):
         raise ShapeError(message, path=origin, file=self.model.source_name,
@@ -156,6 +165,12 @@ class _Analyzer:
         return _sum(children, kind, shape, x)
 
     def node(self, node, shape: Shape, scopes, ctx) -> Result:
+        self.analysed += 1
+        if self.analysed > MAX_ANALYSED:
+            raise SpecError(f"the model expands to more than {MAX_ANALYSED:,} layers and structures "
+                            "(blocks inside blocks, or repeats whose iterations change the shape); "
+                            "calc analyses at most that many", path=node.origin,
+                            file=self.model.source_name, line=self.model.line_of(node.origin))
         if isinstance(node, Leaf):
             return self.leaf(node, shape, scopes, ctx)
         if isinstance(node, Seq):
@@ -255,35 +270,48 @@ class Analysis:
 
     def rows(self, depth: int | None = None, leaves_only: bool = False) -> Iterator[Row]:
         """Depth-first rows with dotted names. ``depth`` stops descending (1 = top level);
-        repeated identical iterations are expanded with their own names."""
-        def walk(result: Result, prefix: str, level: int):
+        repeated identical iterations are expanded with their own names, unless the model has
+        more than ``MAX_ROWS`` leaves: then each run of them is one row named ``first-last``
+        whose ``count`` says how many it stands for."""
+        collapse = self.root.leaves > MAX_ROWS
+
+        def walk(result: Result, prefix: str, level: int, mult: int):
             for child in result.children:
-                names = ([child.name] if child.count == 1 else
-                         [str(child.first + k) for k in range(child.count)])
-                for nm in names:
+                if child.count == 1:
+                    names = [(child.name, 1)]
+                elif collapse:
+                    names = [(f"{child.first}-{child.first + child.count - 1}", child.count)]
+                else:
+                    names = [(str(child.first + k), 1) for k in range(child.count)]
+                for nm, k in names:
                     full = f"{prefix}.{nm}" if prefix else nm
                     r = child.result
                     stop = depth is not None and level >= depth
                     if r.is_leaf or stop:
                         if not leaves_only or r.is_leaf or stop:
-                            yield Row(full, level, r)
+                            yield Row(full, level, r, mult * k)
                     else:
                         if not leaves_only:
-                            yield Row(full, level, r)
-                        yield from walk(r, full, level + 1)
-        yield from walk(self.root, "", 1)
+                            yield Row(full, level, r, mult * k)
+                        yield from walk(r, full, level + 1, mult * k)
+        yield from walk(self.root, "", 1, 1)
 
 
 def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "standard",
             dtype: str = "fp32", input_shape: Shape | None = None) -> Analysis:
     """Infer every shape and count parameters, MACs and FLOPs under ``convention``."""
-    from .errors import SpecError
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise SpecError(f"batch must be a positive whole number, got {batch!r}")
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
     conv = conv_mod.get(convention) if isinstance(convention, str) else convention
-    shape = tuple(input_shape) if input_shape is not None else model.input_shape
+    if input_shape is not None:
+        from .spec import check_size
+        shape = tuple(check_size(v, ("input", i)) for i, v in enumerate(input_shape))
+        if not shape:
+            raise SpecError("input shape needs at least one size")
+    else:
+        shape = model.input_shape
     analyzer = _Analyzer(model, conv)
     root = analyzer.seq(model.root, shape, ({"input": shape},), (), "model")
     return Analysis(model, shape, batch, conv.name, dtype, root)

@@ -12,14 +12,16 @@ from . import __version__
 from .analysis import DTYPE_BYTES, analyze
 from .conventions import CONVENTIONS
 from .errors import CalcError, SpecError
+from .layers import MAX_SIZE
 from .report import FORMATS
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
     """'3x512x512' (or '3,512,512') -> (3, 512, 512)."""
     parts = [p for p in re.split(r"[x×,\s]+", text.strip()) if p]
-    if not parts or not all(p.isdigit() for p in parts) or any(int(p) < 1 for p in parts):
-        raise SpecError(f"--input: expected sizes such as 3x224x224, got {text!r}")
+    if not parts or not all(p.isascii() and p.isdigit() and len(p) <= 20 for p in parts) \
+            or not all(1 <= int(p) <= MAX_SIZE for p in parts):
+        raise SpecError(f"--input: expected sizes from 1 to 2**40 such as 3x224x224, got {_clip(text)}")
     return tuple(int(p) for p in parts)
 
 
@@ -33,22 +35,35 @@ def parse_sets(pairs: list[str]) -> dict:
             raise SpecError(f"--set: expected NAME=VALUE, got {pair!r}")
         try:
             parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError):  # ValueError: an integer of more than 4300 digits
             parsed = value
         if parsed is None or not isinstance(parsed, (int, float, str, bool)):
-            raise SpecError(f"--set {key}: expected a number, true/false or a word, got {value!r}")
+            raise SpecError(f"--set {key}: expected a number, true/false or a word, got {_clip(value)}")
         out[key] = parsed
     return out
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """A user's value for a message, shortened when absurdly long."""
+    text = repr(text)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
 def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {_clip(text)}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {_clip(text)}")
     return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes read like every other error: ``error: ...`` and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _spec_args(p: argparse.ArgumentParser):
@@ -62,7 +77,7 @@ def _spec_args(p: argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="calc", description="Static calculator of neural-network cost: "
+    parser = _Parser(prog="calc", description="Static calculator of neural-network cost: "
                                      "shapes, parameters, MACs, FLOPs and memory from a YAML spec.")
     parser.add_argument("--version", action="version", version=f"calc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -29,19 +29,23 @@ def _type_label(kind: str) -> str:
 
 
 def layer_record(row: Row, batch: int) -> dict[str, Any]:
-    r = row.result
-    return {
+    """One leaf; a row that stands for ``count`` identical layers gives their sums."""
+    r, k = row.result, row.count
+    record = {
         "name": row.name,
         "type": _type_label(r.kind),
         "input_shape": list(r.input_shape),
         "output_shape": list(r.output_shape),
-        "params": r.params,
-        "weights": r.weights,
-        "bias": r.bias,
-        "buffers": r.buffers,
-        "macs": r.macs * batch,
-        "flops": r.flops * batch,
+        "params": r.params * k,
+        "weights": r.weights * k,
+        "bias": r.bias * k,
+        "buffers": r.buffers * k,
+        "macs": r.macs * batch * k,
+        "flops": r.flops * batch * k,
     }
+    if k > 1:
+        record["count"] = k
+    return record
 
 
 def to_dict(a: Analysis) -> dict[str, Any]:
@@ -102,11 +106,13 @@ def _rows(a: Analysis, depth: int | None):
     total = a.root.macs
     out = []
     for row in a.rows(depth=depth):
-        r = row.result
+        r, k = row.result, row.count
         indent = "  " * (row.depth - 1)
         label = _type_label(r.kind) + ("" if r.is_leaf else f" ({r.leaves} layers)" if r.leaves != 1 else "")
-        out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{r.params:,}",
-                    f"{r.macs * a.batch:,}", human(r.macs * a.batch), _share(r.macs, total)))
+        if k > 1:
+            label += f" ×{k:,}"
+        out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{r.params * k:,}",
+                    f"{r.macs * a.batch * k:,}", human(r.macs * a.batch * k), _share(r.macs * k, total)))
     return out
 
 

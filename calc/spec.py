@@ -41,6 +41,9 @@ RESERVED = ("name", "from", "when", "trainable")
 STRUCTURES = ("repeat", "residual", "parallel", "group")
 MAX_REPEAT = 10**9
 MAX_BUILT_NODES = 1_000_000
+# Lists nested in lists (structures, and blocks used inside blocks): the analysis, the reports
+# and the oracle walk the built tree recursively, so its depth is bounded.
+MAX_NESTING = 100
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 Scalar = Union[bool, int, float, str]
@@ -164,6 +167,8 @@ class Builder:
         self.memo: dict = {}
         self.stack: list[str] = []
         self.count = 0
+        self.depth = 0      # lists being built, one inside the other
+        self.deepest = 0    # the largest depth reached so far
         self.variables = self._variables(overrides or {})
 
     # -- variables
@@ -191,12 +196,26 @@ class Builder:
     def build_list(self, items: list, path: tuple, env, trainable: bool, ctx: tuple) -> tuple:
         if not isinstance(items, list):
             raise SpecError("must be a list of items", path=path, context=ctx)
-        built = []
-        for i, item in enumerate(items):
-            node = self.build_item(item, path + (i,), env, trainable, ctx)
-            if node is not None:
-                built.append(node)
-        return tuple(built)
+        self._descend(1, path, ctx)
+        try:
+            built = []
+            for i, item in enumerate(items):
+                node = self.build_item(item, path + (i,), env, trainable, ctx)
+                if node is not None:
+                    built.append(node)
+            return tuple(built)
+        finally:
+            self.depth -= 1
+
+    def _descend(self, levels: int, path, ctx):
+        """Enter ``levels`` more levels of nesting (a list, or a memoised block body)."""
+        self.depth += 1
+        reach = self.depth + levels - 1
+        if reach > MAX_NESTING:
+            self.depth -= 1
+            raise SpecError(f"structures and blocks nest more than {MAX_NESTING} levels deep",
+                            path=path, context=ctx[-3:])
+        self.deepest = max(self.deepest, reach)
 
     def build_item(self, item, path: tuple, env, trainable: bool, ctx: tuple):
         self.count += 1
@@ -362,17 +381,26 @@ class Builder:
             chain = " → ".join(self.stack[self.stack.index(kind):] + [kind])
             raise SpecError(f"block '{kind}' instantiates itself ({chain})", path=ipath, context=ctx)
         key = ("block", kind, trainable, _freeze({p: values[p] for p in block.params}))
-        body = self.memo.get(key)
-        if body is None:
+        memo = self.memo.get(key)
+        if memo is None:
             self.stack.append(kind)
             line = self.source.line_of(ipath)
             where = format_path(ipath) + (f" (line {line})" if line else "")
             inner_ctx = ctx + (f"in block '{kind}' used at {where}",)
+            start, deepest = self.depth, self.deepest
+            self.deepest = start
             try:
                 body = self.build_list(block.layers, bpath + ("layers",), values, trainable, inner_ctx)
             finally:
                 self.stack.pop()
-            self.memo[key] = body
+                height = self.deepest - start
+                self.deepest = max(deepest, self.deepest)
+            self.memo[key] = (body, height)
+        else:
+            # A body built before is used again here: its nesting adds to this depth too.
+            body, height = memo
+            self._descend(height, ipath, ctx)
+            self.depth -= 1
         return Seq(items=body, kind=f"block:{kind}", **common)
 
 
@@ -420,7 +448,14 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
             if not _IDENT.match(name):
                 raise SpecError("block names must be identifiers", path=("blocks", name))
         builder = Builder(doc, source, overrides)
-        shape = tuple(input_shape) if input_shape is not None else builder.input_shape()
+        if input_shape is not None:
+            if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+                raise SpecError(f"input shape must be a sequence of sizes, got {input_shape!r}")
+            shape = tuple(check_size(v, ("input", i)) for i, v in enumerate(input_shape))
+            if not shape:
+                raise SpecError("input shape needs at least one size")
+        else:
+            shape = builder.input_shape()
         items = builder.build_list(doc.layers, ("layers",), builder.variables, True, ())
     except SpecError as err:
         if err.file is None:
