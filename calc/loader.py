@@ -141,7 +141,9 @@ def _scalar(node, source: Source, loader):
     try:
         return loader.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, OverflowError) as exc:
-        raise InputError(f"bad value {node.value!r}: {exc}", file=source.name, line=line) from None
+        text = node.value if len(node.value) <= 40 else f"{node.value[:40]}… ({len(node.value):,} characters)"
+        reason = str(exc).split(":")[0] if len(str(exc)) > 200 else str(exc)
+        raise InputError(f"bad value {text!r}: {reason}", file=source.name, line=line) from None
 
 
 def read_text(path: str) -> tuple[str, str]:
