@@ -199,3 +199,38 @@ def test_oracle_refuses_models_too_large_to_build():
     model = parse_spec("name: x\ninput: [2]\nlayers: [{repeat: {times: 1000000, layers: [relu]}}]\n").build()
     with pytest.raises(OracleError, match="at most"):
         oracle.measure(model)
+
+
+# ---------------------------------------------------------------------------- counting tools
+
+TOOL_REFERENCE = {"torch": "torch_flops", "thop": "thop_macs", "ptflops": "ptflops_pytorch_macs",
+                  "ptflops-aten": "ptflops_aten_macs", "fvcore": "fvcore_flops",
+                  "torchinfo": "torchinfo_mult_adds"}
+
+
+@pytest.mark.parametrize("tool", sorted(TOOL_REFERENCE))
+def test_tools_on_the_oracle_module_give_their_torchvision_figures(tool):
+    # The oracle's AlexNet must look to each tool like torchvision's: the tool's figure on it is
+    # the one recorded for torchvision's model (tests/reference_data.py).
+    from reference_data import REFERENCE
+    if not oracle.tool_available(tool):
+        pytest.skip(f"{oracle.TOOLS[tool].package} is not installed")
+    measured = oracle.measure(load_spec(str(SPECS / "alexnet.yaml")).build())
+    value = oracle.run_tool(tool, measured.module, measured.input_shape, 1)
+    assert value == REFERENCE["alexnet"][TOOL_REFERENCE[tool]]
+
+
+def test_verify_sets_a_preset_beside_its_tool(monkeypatch):
+    # A stand-in for the `torch` preset (FlopCounterMode's convention is standard's FLOPs);
+    # verify runs FlopCounterMode itself for it and shows both figures.
+    from calc import conventions
+    from calc.verify import verify
+    monkeypatch.setitem(conventions.CONVENTIONS, "torch", conventions.CONVENTIONS["standard"])
+    model = load_spec(str(SPECS / "alexnet.yaml")).build(input_shape=(3, 99, 99))
+    result = verify(model, batch=2)
+    checks = {c.what: c for c in result.presets}
+    torch_check = checks["preset torch"]
+    assert torch_check.ok is True and torch_check.calc == torch_check.torch == result.totals[-1].torch
+    assert all(c.ok is None or c.what == "preset torch" or oracle.tool_available(c.what[7:])
+               for c in result.presets)
+    assert result.ok
