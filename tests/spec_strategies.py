@@ -333,6 +333,8 @@ class Gen:
         kinds = ["leaf"] * 6
         if depth < 2:
             kinds += ["repeat", "residual", "parallel", "group", "block"]
+        if self.blocks:
+            kinds.append("reuse")
             if len(shape) >= 2:
                 kinds.append("gate")
         if names:
@@ -391,6 +393,9 @@ class Gen:
             return item, self.calc_out([item], shape)
         if kind == "block":
             return self.block(shape, depth)
+        if kind == "reuse":   # a block written for another shape, with another parameter
+            item = {self.pick(sorted(self.blocks)): {"c": self.int(1, 6)}}
+            return item, self.calc_out([item], shape)
         raise AssertionError(kind)
 
     def projection(self, shape, out):
@@ -429,6 +434,15 @@ class Gen:
         body = []
         out = shape
         for _ in range(self.int(1, 3)):
+            inner = [b for b in self.blocks if b != name]
+            if inner and self.coin(0.25):   # a block inside a block
+                item = {self.pick(sorted(inner)): {"c": "c" if self.coin(0.5) else self.int(1, 6)}}
+                body.append(item)
+                concrete = {k: {"c": c if v["c"] == "c" else v["c"]} for k, v in item.items()}
+                out = self.calc_out([concrete], out)
+                if out is None:
+                    break
+                continue
             t = self.pick(self.leaf_types(out))
             args = self.args(t, out)
             if "out" in args and self.coin(0.6):
