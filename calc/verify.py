@@ -32,7 +32,10 @@ class Check:
 
 @dataclass(frozen=True)
 class LeafCheck:
-    name: str
+    """One leaf layer on both sides (None: that side has no such leaf at this position)."""
+
+    name: str | None
+    torch_name: str | None
     type: str
     calc_shape: tuple | None
     torch_shape: tuple | None
@@ -43,8 +46,8 @@ class LeafCheck:
 
     @property
     def ok(self) -> bool:
-        return (self.calc_shape == self.torch_shape and self.calc_params == self.torch_params
-                and self.calc_flops == self.torch_flops)
+        return (self.name == self.torch_name and self.calc_shape == self.torch_shape
+                and self.calc_params == self.torch_params and self.calc_flops == self.torch_flops)
 
 
 @dataclass(frozen=True)
@@ -75,14 +78,17 @@ def compare(analysis: Analysis, measured) -> tuple[tuple, tuple]:
         Check("FLOPs (standard vs FlopCounterMode)", t.flops, measured.flops, t.flops == measured.flops,
               "FlopCounterMode counts conv, linear and matmul only, 2 per MAC"),
     )
-    calc_rows = {row.name: row.result for row in analysis.rows(leaves_only=True)}
-    torch_leaves = {leaf.name: leaf for leaf in measured.leaves}
-    names = list(calc_rows) + [n for n in torch_leaves if n not in calc_rows]
+    # Both sides list leaves in execution order (calc depth-first, PyTorch as its hooks fire),
+    # so they are paired by position and their dotted names must match too.
+    rows = list(analysis.rows(leaves_only=True))
     leaves = []
-    for name in names:
-        r, m = calc_rows.get(name), torch_leaves.get(name)
+    for i in range(max(len(rows), len(measured.leaves))):
+        row = rows[i] if i < len(rows) else None
+        m = measured.leaves[i] if i < len(measured.leaves) else None
+        r = row.result if row is not None else None
         leaves.append(LeafCheck(
-            name, (r.kind if r is not None else m.type),
+            row.name if row is not None else None, m.name if m is not None else None,
+            r.kind if r is not None else m.type,
             tuple(r.output_shape) if r is not None else None, m.output_shape if m is not None else None,
             r.params if r is not None else None, m.params if m is not None else None,
             r.flops * analysis.batch if r is not None else None, m.flops if m is not None else None))
@@ -155,7 +161,8 @@ def format_verification(v: Verification) -> str:
              f"calc (standard) beside PyTorch {v.torch_version}", ""]
     rows = []
     for leaf in v.leaves:
-        rows.append((leaf.name, leaf.type.removeprefix("block:"), _fmt(leaf.calc_shape), _fmt(leaf.torch_shape),
+        name = leaf.name if leaf.name == leaf.torch_name else f"{leaf.name or '-'} / {leaf.torch_name or '-'}"
+        rows.append((name, leaf.type.removeprefix("block:"), _fmt(leaf.calc_shape), _fmt(leaf.torch_shape),
                      _fmt(leaf.calc_params), _fmt(leaf.torch_params), _fmt(leaf.calc_flops),
                      _fmt(leaf.torch_flops), "" if leaf.ok else "DIFFERS"))
     lines += _table(("layer", "type", "calc shape", "torch shape", "calc params", "torch params",

@@ -124,6 +124,13 @@ CASES = {
           - concat: {with: [stem]}
           - conv2d: {out: 3, kernel: 1, from: stem, trainable: false}
           - mul: {with: [input]}""",
+    "same_name_twice": """
+        input: [2, 4]
+        layers:
+          - relu: {name: a}
+          - tanh: {name: a}
+          - add: {with: [a, input]}
+          - group: {name: a, layers: [{linear: {out: 3}}]}""",
     "repeat_and_block_with_params": """
         input: [3, 9, 9]
         variables: {w: 2}
