@@ -74,6 +74,27 @@ class Params:
 NO_PARAMS = Params()
 
 
+# ---------------------------------------------------------------------------- hints
+# How the PyTorch code invokes a layer. A hint changes no formula: it only becomes facts for the
+# conventions, because hook- and patch-based tools see the same operation differently depending on
+# it (see the tool presets in calc.conventions). A spec states a hint as an item key.
+HINTS: dict[str, str] = {
+    "call": "how the layer is invoked. module: an nn.Module is called (the default for layers); "
+            "functional: a function of torch or torch.nn.functional, or the same Tensor method "
+            "(F.relu, F.adaptive_avg_pool2d, torch.add, x.add); operator: a Python operator "
+            "(+, +=, *; the default for the add and mul joins); method: a Tensor method that no "
+            "tool patches (x.mean, x.amax, x.view). Facts: module, functional, operator, method (1 or 0).",
+    "contiguous": "whether a linear layer's input is contiguous in memory (true by default; a "
+                  "transposed view is not). Fact: contiguous (1 or 0).",
+    "owner": "who owns the layer's parameters. leaf: a leaf module (the default); container: a "
+             "module that has submodules (e.g. nn.MultiheadAttention's in_proj_weight). "
+             "Fact: leaf (1 or 0).",
+}
+CALLS = ("module", "functional", "operator", "method")
+_CALL_HINT = {"call": ("module", "functional")}
+_PARAM_HINTS = {**_CALL_HINT, "owner": ("leaf", "container")}
+
+
 class Layer(BaseModel):
     """Base of all layer models. Subclasses set ``type_name``/``kind`` through :func:`register`."""
 
@@ -85,6 +106,9 @@ class Layer(BaseModel):
     # Text shown by `calc layers` and used by explanations: quantity -> formula.
     formulas: ClassVar[dict[str, str]] = {}
     inputs: ClassVar[int] = 1  # joins take several
+    # How the PyTorch code may invoke this layer, for the tool presets (see HINTS): hint ->
+    # allowed values, the first being the default.
+    hints: ClassVar[dict[str, tuple]] = {"call": ("module", "functional")}
 
     def infer(self, shape: Shape) -> Shape:
         return shape
@@ -94,6 +118,17 @@ class Layer(BaseModel):
 
     def ops(self, shape: Shape, out: Shape) -> dict[str, Any]:
         return {}
+
+    @classmethod
+    def hint_facts(cls, given: dict[str, Any] | None = None) -> dict[str, int]:
+        """Facts from the hints a spec states (the class defaults for the others)."""
+        values = {k: allowed[0] for k, allowed in cls.hints.items()}
+        values.update(given or {})
+        call = values.get("call", "module")
+        facts = {c: int(call == c) for c in CALLS}
+        facts["contiguous"] = int(values.get("contiguous", True))
+        facts["leaf"] = int(values.get("owner", "leaf") == "leaf")
+        return facts
 
     def args(self) -> dict[str, Any]:
         """The arguments as the user would write them (non-default ones only)."""
@@ -138,6 +173,7 @@ class _ConvNd(Layer):
     bias, when present, adds one ``bias_add`` per output element."""
 
     dims: ClassVar[int] = 2
+    hints: ClassVar[dict[str, tuple]] = _PARAM_HINTS
     out: PosInt = Field(description="output channels")
     kernel: SizeArg = Field(description="kernel size: one int or one per spatial dim")
     stride: SizeArg = 1
@@ -200,7 +236,11 @@ class _ConvNd(Layer):
         y = numel(out)
         mac = y * (shape[0] // self.groups) * prod(self.kernel)
         return {"mac": mac, "dots": y, "bias_add": y if self.bias else 0,
-                "spatial_out": numel(out[1:]), "spatial_in": numel(shape[1:])}
+                **self._shape_facts(shape, out)}
+
+    def _shape_facts(self, shape: Shape, out: Shape) -> dict[str, int]:
+        return {"spatial_out": numel(out[1:]), "spatial_in": numel(shape[1:]), "c_in": shape[0],
+                "c_out": self.out, "groups": self.groups, "kernel": prod(self.kernel)}
 
 
 @register("conv1d", "conv")
@@ -254,7 +294,7 @@ class _ConvTransposeNd(_ConvNd):
         mac = numel(shape) * (self.out // self.groups) * prod(self.kernel)
         y = numel(out)
         return {"mac": mac, "dots": y, "bias_add": y if self.bias else 0,
-                "spatial_out": numel(out[1:]), "spatial_in": numel(shape[1:])}
+                **self._shape_facts(shape, out)}
 
 
 @register("conv_transpose1d", "conv_transpose")
@@ -282,6 +322,7 @@ class Linear(Layer):
     """Fully connected layer on the last dimension: ``R·F_in·F_out`` MACs where R is the
     number of rows (all other dimensions); the bias adds ``R·F_out``."""
 
+    hints: ClassVar[dict[str, tuple]] = {**_PARAM_HINTS, "contiguous": (True, False)}
     out: PosInt = Field(description="output features")
     bias: StrictBool = True
     in_: Optional[PosInt] = Field(None, alias="in", description="input features (checked if given)")
@@ -409,7 +450,8 @@ class _AdaptivePoolNd(Layer):
         ratio = 1.0
         for n, o in zip(shape[1:], out[1:]):
             ratio *= n / o  # float, left to right, as thop computes its kernel
-        return {"kernel_avg": ratio}
+        return {"kernel_avg": ratio, "kernel_floor": prod(n // o for n, o in zip(shape[1:], out[1:])),
+                "dims": self.dims}
 
 
 class _AdaptiveAvgPoolNd(_AdaptivePoolNd):
@@ -451,8 +493,11 @@ for _d in (1, 2, 3):
 @register("global_avgpool", "global_avgpool")
 class GlobalAvgPool(Layer):
     """Mean over every dimension after the first (channels): (C, …) → (C,), or (C, 1, …, 1)
-    with ``keepdim``. ``S − 1`` additions and one division per channel."""
+    with ``keepdim``. ``S − 1`` additions and one division per channel. For the tool presets it
+    stands for nn.AdaptiveAvgPoolNd(1) (then a flatten) by default, F.adaptive_avg_pool with
+    ``call: functional``, and ``x.mean(dims)`` with ``call: method``."""
 
+    hints: ClassVar[dict[str, tuple]] = {"call": ("module", "functional", "method")}
     keepdim: StrictBool = False
     formulas: ClassVar[dict[str, str]] = {"shape": "(C, *S) → (C,)", "add": "C·(∏S − 1)", "div": "C"}
 
@@ -462,17 +507,21 @@ class GlobalAvgPool(Layer):
         return (shape[0], *([1] * (len(shape) - 1))) if self.keepdim else (shape[0],)
 
     def ops(self, shape, out):
-        return {"add": shape[0] * (numel(shape[1:]) - 1), "div": shape[0]}
+        return {"add": shape[0] * (numel(shape[1:]) - 1), "div": shape[0], **self._facts(shape)}
+
+    def _facts(self, shape):
+        return {"spatial_in": numel(shape[1:]), "dims": len(shape) - 1}
 
 
 @register("global_maxpool", "global_maxpool")
 class GlobalMaxPool(GlobalAvgPool):
-    """Max over every dimension after the first: ``S − 1`` comparisons per channel."""
+    """Max over every dimension after the first: ``S − 1`` comparisons per channel (for the
+    tools: nn.AdaptiveMaxPoolNd(1), F.adaptive_max_pool or, with ``call: method``, ``x.amax``)."""
 
     formulas: ClassVar[dict[str, str]] = {"shape": "(C, *S) → (C,)", "cmp": "C·(∏S − 1)"}
 
     def ops(self, shape, out):
-        return {"cmp": shape[0] * (numel(shape[1:]) - 1)}
+        return {"cmp": shape[0] * (numel(shape[1:]) - 1), **self._facts(shape)}
 
 
 # ---------------------------------------------------------------------------- normalisation
@@ -483,6 +532,7 @@ class _BatchNormNd(Layer):
     γ and β are parameters; running mean and variance and the batch counter are buffers."""
 
     dims: ClassVar[int] = 2
+    hints: ClassVar[dict[str, tuple]] = _PARAM_HINTS
     eps: PosReal = 1e-5
     momentum: Optional[Prob] = 0.1
     affine: StrictBool = True
@@ -531,6 +581,7 @@ class LayerNorm(Layer):
     with ``channels: true``, over the channel dimension at every position (ConvNeXt's
     LayerNorm2d). Mean and variance per group, then normalise; affine adds γ and β."""
 
+    hints: ClassVar[dict[str, tuple]] = _PARAM_HINTS
     normalized: PosInt = Field(1, description="how many trailing dims are normalised together")
     channels: StrictBool = Field(False, description="normalise over dim 0 (channels-first maps)")
     eps: PosReal = 1e-5
@@ -559,7 +610,8 @@ class LayerNorm(Layer):
         return Params(n if self.affine else 0, n if self.affine and self.bias else 0)
 
     def ops(self, shape, out):
-        return _norm_ops(numel(shape), self._group(shape), self.affine)
+        # channels: torchvision's LayerNorm2d, a subclass that exact-type matching tools miss
+        return {**_norm_ops(numel(shape), self._group(shape), self.affine), "channels": int(self.channels)}
 
 
 @register("groupnorm", "groupnorm")
@@ -567,6 +619,7 @@ class GroupNorm(Layer):
     """Group normalisation: channels split into ``groups``; mean and variance per group and
     sample; affine γ, β per channel."""
 
+    hints: ClassVar[dict[str, tuple]] = _PARAM_HINTS
     groups: PosInt
     eps: PosReal = 1e-5
     affine: StrictBool = True
@@ -654,6 +707,7 @@ _activation("hardsigmoid", "min(max(x + 3, 0), 6) / 6: add, 2 comparisons, divid
 class PReLU(_Elementwise):
     """x if x ≥ 0 else a·x with learned a: one per channel (``num_parameters: C``) or one shared."""
 
+    hints: ClassVar[dict[str, tuple]] = _PARAM_HINTS
     num_parameters: PosInt = 1
     per_element: ClassVar[dict[str, int]] = {"cmp": 1, "mul": 1}
     formulas: ClassVar[dict[str, str]] = {"params": "num_parameters (1 or C)", "ops": "per element: 1 cmp, 1 mul"}
@@ -708,10 +762,15 @@ class Identity(Layer):
     """Passes its input through; nothing is counted."""
 
 
+_RESHAPE_HINTS = {"call": ("module", "functional", "method")}
+
+
 @register("flatten", "reshape")
 class Flatten(Layer):
     """Merges dims ``start``..``end`` of the per-sample shape (PyTorch's Flatten(1, -1) is
     start 0, end −1 here, because spec shapes have no batch dimension)."""
+
+    hints: ClassVar[dict[str, tuple]] = _RESHAPE_HINTS
 
     start: Dim = 0
     end: Dim = -1
@@ -728,6 +787,8 @@ class Flatten(Layer):
 @register("reshape", "reshape")
 class Reshape(Layer):
     """View the per-sample tensor with another shape; one entry may be −1 (inferred)."""
+
+    hints: ClassVar[dict[str, tuple]] = _RESHAPE_HINTS
 
     shape: tuple[Annotated[int, BeforeValidator(_no_bool), Field(ge=-1, le=MAX_SIZE)], ...]
 
@@ -753,6 +814,8 @@ class Reshape(Layer):
 class Permute(Layer):
     """Reorder the per-sample dimensions (``dims`` is a permutation of 0..rank−1)."""
 
+    hints: ClassVar[dict[str, tuple]] = _RESHAPE_HINTS
+
     dims: tuple[Dim, ...]
 
     def infer(self, shape):
@@ -766,6 +829,8 @@ class Permute(Layer):
 class ChannelShuffle(Layer):
     """ShuffleNet's channel shuffle: a reshape and transpose, nothing counted."""
 
+    hints: ClassVar[dict[str, tuple]] = _RESHAPE_HINTS
+
     groups: PosInt
 
     def infer(self, shape):
@@ -778,6 +843,8 @@ class ChannelShuffle(Layer):
 class ChannelSplit(Layer):
     """Keep one part of the channels: ``parts`` equal parts, or explicit ``sections``;
     ``index`` chooses the part. A slice: nothing counted."""
+
+    hints: ClassVar[dict[str, tuple]] = _RESHAPE_HINTS
 
     parts: Optional[PosInt] = None
     sections: Optional[tuple[PosInt, ...]] = None
@@ -807,6 +874,7 @@ class LayerScale(_Elementwise):
     """Learned per-channel scale (CaiT/ConvNeXt): C parameters along ``dim``, one multiply
     per element."""
 
+    hints: ClassVar[dict[str, tuple]] = _PARAM_HINTS
     dim: Dim = 0
     per_element: ClassVar[dict[str, int]] = {"mul": 1}
     formulas: ClassVar[dict[str, str]] = {"params": "C (size of dim)", "ops": "per element: 1 mul"}
@@ -845,11 +913,24 @@ class Upsample(Layer):
         return (shape[0], *(int(n * s) for n, s in zip(shape[1:], scales)))
 
     def ops(self, shape, out):
+        dims = len(shape) - 1
+        facts = {"nearest": int(self.mode == "nearest"), "dims": dims, "by_size": int(self.size is not None),
+                 "scale_prod": self._scale_prod(dims)}
         if self.mode == "nearest":
-            return {}
-        lerps = 2 ** (len(shape) - 1) - 1
+            return facts
+        lerps = 2 ** dims - 1
         y = numel(out)
-        return {"mul": lerps * y, "add": 2 * lerps * y}
+        return {"mul": lerps * y, "add": 2 * lerps * y, **facts}
+
+    def _scale_prod(self, dims: int) -> float:
+        # The product of the scale factors (0 with size), as ptflops multiplies #x by it.
+        if self.scale is None:
+            return 0
+        scales = (self.scale,) * dims if isinstance(self.scale, float) else _tuple(self.scale, dims, "scale")
+        result = 1
+        for sc in scales:
+            result *= sc
+        return int(result) if float(result).is_integer() else result
 
 
 # ---------------------------------------------------------------------------- joins
@@ -858,6 +939,7 @@ class Join(Layer):
     """Combines several inputs (the flow and named earlier outputs)."""
 
     inputs: ClassVar[int] = 2
+    hints: ClassVar[dict[str, tuple]] = {"call": ("operator", "functional")}
     with_: tuple[str, ...] = Field((), alias="with", description="names of earlier outputs to join with the flow")
 
     def infer_many(self, shapes: list[Shape]) -> Shape:
@@ -899,6 +981,7 @@ class Concat(Join):
     """Concatenation along ``dim`` (default channels); all other dims must agree. A copy:
     nothing counted."""
 
+    hints: ClassVar[dict[str, tuple]] = {"call": ("functional",)}
     dim: Dim = 0
 
     def infer_many(self, shapes):
