@@ -45,6 +45,7 @@ class Result:
     # Whole-batch counts that do not scale with the batch (exact; see calc.conventions.Rule).
     macs_batch: Union[int, Fraction] = 0
     flops_batch: Union[int, Fraction] = 0
+    inputs: tuple = ()       # every input shape, for joins (input_shape is the first)
 
     @property
     def params(self) -> int:
@@ -143,7 +144,7 @@ class _Analyzer:
         result = Result(layer.type_name, shape, out, p.weights, p.bias, p.buffers,
                         0 if node.trainable else p.total, count.macs, count.flops, numel(out), 1,
                         layer=layer, facts=facts, macs_batch=count.macs_batch,
-                        flops_batch=count.flops_batch)
+                        flops_batch=count.flops_batch, inputs=tuple(shapes) if isinstance(layer, Join) else ())
         self.memo[key] = result
         return result
 
@@ -229,7 +230,8 @@ class _Analyzer:
                  "y": numel(out), "params": 0, "weights": 0, "biases": 0}
         count = self.count(join.layer, facts, node.origin, ctx)
         jres = Result(join.layer.type_name, outs[0], out, 0, 0, 0, 0, count.macs, count.flops, numel(out), 1,
-                      layer=join.layer, facts=facts, macs_batch=count.macs_batch, flops_batch=count.flops_batch)
+                      layer=join.layer, facts=facts, macs_batch=count.macs_batch, flops_batch=count.flops_batch,
+                      inputs=tuple(outs))
         children.append(Child(join.name, jres))
         return _sum(children, node.kind, shape, out)
 

@@ -56,13 +56,12 @@ class Rule:
     def text(self) -> str:
         """The rule as one line: 'mac + bias_add', or with its batch part."""
         if self.unsupported:
-            return "not counted: error"
-        parts = []
-        if self.sample != "0" or self.batch == "0":
-            parts.append(self.sample)
-        if self.batch != "0":
-            parts.append(f"[per batch] {self.batch}")
-        return " + ".join(parts)
+            return "cannot count (an error)"
+        if self.batch == "0":
+            return self.sample
+        if self.sample == "0":
+            return f"{self.batch} for the batch"
+        return f"{self.sample} per sample + {self.batch} for the batch"
 
 
 RuleSpec = Union[str, Rule]
