@@ -86,6 +86,9 @@ def spec_schema() -> dict[str, Any]:
         "when": {"type": ["boolean", "string"], "description": "expression; the item is left out when false"},
         "trainable": {"type": "boolean", "description": "false: the parameters are frozen"},
     }
+
+    def hint_props(allowed: dict) -> dict:
+        return {k: {"enum": list(v), "description": HINTS[k]} for k, v in allowed.items()}
     item_ref = {"$ref": "#/$defs/item"}
     items_list = {"type": "array", "items": item_ref}
     variants: list[dict] = [{"type": "string", "enum": sorted(
@@ -94,7 +97,7 @@ def spec_schema() -> dict[str, Any]:
     defs: dict[str, Any] = {}
     for name in sorted(LAYERS):
         schema = LAYERS[name].model_json_schema(by_alias=True)
-        props = {**schema.get("properties", {}), **reserved}
+        props = {**schema.get("properties", {}), **reserved, **hint_props(LAYERS[name].hints)}
         for sub in schema.get("$defs", {}).items():
             defs[sub[0]] = sub[1]
         args = {"type": "object", "properties": props, "additionalProperties": False}
@@ -106,9 +109,10 @@ def spec_schema() -> dict[str, Any]:
                          "additionalProperties": False})
     structure_args = {
         "repeat": {"times": {"type": ["integer", "string"]}, "layers": items_list},
-        "residual": {"main": items_list, "shortcut": items_list},
+        "residual": {"main": items_list, "shortcut": items_list, **hint_props(LAYERS["add"].hints)},
         "parallel": {"branches": {"type": "array", "items": items_list},
-                     "join": {"enum": ["concat", "add", "mul"]}, "dim": {"type": "integer"}},
+                     "join": {"enum": ["concat", "add", "mul"]}, "dim": {"type": "integer"},
+                     **hint_props(LAYERS["add"].hints)},
         "group": {"layers": items_list},
     }
     for name, props in structure_args.items():

@@ -188,7 +188,9 @@ def format_step(s: Step) -> str:
         if text and text != parts[-1]:
             parts.append(text)
     value = _value(s.value)
-    if value != parts[-1] and value.replace(",", "") != parts[-1]:
+    if value.replace(",", "") == parts[-1] and len(parts) > 1:
+        parts[-1] = value
+    elif value != parts[-1]:
         parts.append(value)
     line = " = ".join(parts)
     return line + (f"   ({s.note})" if s.note else "")
