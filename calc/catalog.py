@@ -72,8 +72,11 @@ def spec_schema() -> dict[str, Any]:
         variants.append({"type": "object", "properties": {name: args}, "required": [name],
                          "additionalProperties": False})
     structure_args = {
-        "repeat": {"times": {"type": ["integer", "string"]}, "layers": items_list},
-        "residual": {"main": items_list, "shortcut": items_list},
+        "repeat": {"times": {"type": ["integer", "string"]}, "layers": items_list,
+                   "index": {"type": "string", "description": "variable holding the iteration number (0, 1, …)"}},
+        "residual": {"main": items_list, "shortcut": items_list,
+                     "enabled": {"type": ["boolean", "string"],
+                                 "description": "expression; when false only the main path remains"}},
         "parallel": {"branches": {"type": "array", "items": items_list},
                      "join": {"enum": ["concat", "add", "mul"]}, "dim": {"type": "integer"}},
         "group": {"layers": items_list},

@@ -103,6 +103,22 @@ def _binop(op_type, left: Compiled, right: Compiled) -> Compiled:
     return run
 
 
+def _subscript(seq: Compiled, index: Compiled) -> Compiled:
+    # Lists come from list variables such as ``layers: [3, 4, 6, 3]``; an index may be negative.
+    def run(env):
+        values, i = seq(env), index(env)
+        if not isinstance(values, (list, tuple)):
+            raise SpecError(f"only a list can be indexed, got {values!r}")
+        if isinstance(i, float) and i.is_integer():
+            i = int(i)
+        if not isinstance(i, int) or isinstance(i, bool):
+            raise SpecError(f"a list index must be a whole number, got {i!r}")
+        if not -len(values) <= i < len(values):
+            raise SpecError(f"index {i} is out of range for a list of {len(values)}")
+        return values[i]
+    return run
+
+
 def _compile(node: ast.AST) -> Compiled:
     if isinstance(node, ast.Expression):
         return _compile(node.body)
@@ -165,6 +181,8 @@ def _compile(node: ast.AST) -> Compiled:
                 left = right
             return True
         return run_cmp
+    if isinstance(node, ast.Subscript):
+        return _subscript(_compile(node.value), _compile(node.slice))
     if isinstance(node, ast.IfExp):
         test, body, orelse = _compile(node.test), _compile(node.body), _compile(node.orelse)
         return lambda env: body(env) if test(env) else orelse(env)
@@ -190,8 +208,8 @@ def _compile(node: ast.AST) -> Compiled:
                 raise SpecError(f"{fname}(): {exc}") from None
         return run_call
     raise SpecError(f"'{type(node).__name__}' is not allowed in an expression "
-                    "(allowed: numbers, names, + - * / // % **, comparisons, and/or/not, "
-                    "'a if c else b', and the functions " + ", ".join(sorted(FUNCTIONS)) + ")")
+                    "(allowed: numbers, names, list[index], + - * / // % **, comparisons, "
+                    "and/or/not, 'a if c else b', and the functions " + ", ".join(sorted(FUNCTIONS)) + ")")
 
 
 @lru_cache(maxsize=4096)
