@@ -89,6 +89,9 @@ def spec_schema() -> dict[str, Any]:
     variants.append({"type": "object", "minProperties": 1, "maxProperties": 1,
                      "not": {"anyOf": [{"required": [n]} for n in [*LAYERS, *STRUCTURES]]},
                      "additionalProperties": {"type": ["object", "null"]}})
+    # A bare block name (a block without required parameters): any other identifier.
+    variants.append({"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$",
+                     "not": {"enum": [*LAYERS, *STRUCTURES]}})
     defs["item"] = {"anyOf": variants}
     top = SpecDoc.model_json_schema()
     top_props = top["properties"]

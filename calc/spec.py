@@ -107,7 +107,8 @@ def _message(err: dict) -> str:
     msg = err["msg"]
     msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
     if kind not in ("missing",) and not isinstance(value, (dict, list)) and value is not None:
-        msg += f", got {value!r}"
+        # pydantic sometimes says "got a number with a fractional part": then say "(got 8.5)"
+        msg += f" (got {value!r})" if ", got " in msg else f", got {value!r}"
     return msg
 
 
