@@ -19,6 +19,9 @@ An item is a layer type, a block name or a structure keyword (``repeat``, ``resi
 ``parallel``, ``group``) with its arguments; every item also takes ``name``, ``from`` (the
 name of an earlier output to read instead of the previous one), ``when`` (an expression;
 the item is left out when false) and ``trainable`` (false freezes its parameters).
+``repeat`` takes ``index`` (a variable holding the iteration number, so that iterations may
+differ); ``residual`` takes ``enabled`` (when false, only the main path remains). Variables
+and block parameters may be lists (``layers: [3, 4, 6, 3]``, read as ``layers[i]``).
 
 A string argument is an expression over the variables and block parameters, except a bare
 word that names no variable, which stays a string (``padding: same``).
