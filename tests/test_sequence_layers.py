@@ -301,3 +301,19 @@ def test_layers_catalog_lists_the_sequence_types(capsys):
         assert f"\n{name}  [" in "\n" + out
     assert "tie" in out.splitlines()[-1]
     assert set(LAYERS) >= {"attention", "lstm"}
+
+
+@given(L=st.integers(1, 12), S=st.integers(1, 12), Dkv=st.integers(1, 24), g=st.integers(1, 4),
+       group=st.integers(1, 3), d=st.integers(1, 8), out=st.integers(1, 24), bias=st.booleans(),
+       out_bias=st.booleans(), cross=st.booleans())
+def test_attention_matches_the_per_projection_statement(L, S, Dkv, g, group, d, out, bias, out_bias, cross):
+    h = g * group
+    D = h * d
+    layer = LAYERS["attention"](heads=h, kv_heads=g, out=out, bias=bias, out_bias=out_bias,
+                                kv="m" if cross else None)
+    shapes = [(L, D), (S, Dkv)] if cross else [(L, D)]
+    S_, Dkv_ = (S, Dkv) if cross else (L, D)
+    params, macs = attention_counts(L, S_, D, Dkv_, h, g, d, out, bias, out_bias)
+    assert layer.params_many(shapes).total == params
+    assert layer.ops_many(shapes, None)["mac"] == macs
+    assert layer.infer_many(shapes) == (L, out)
