@@ -35,6 +35,15 @@ def describe_layers() -> str:
     return "\n".join(out) + "\n"
 
 
+_EXPRESSION = {"type": "string", "description": "an expression over variables and block parameters"}
+
+
+def _or_expression(prop: dict) -> dict:
+    """Any argument may also be written as an expression string, or a list with expressions."""
+    return {"anyOf": [prop, _EXPRESSION, {"type": "array", "items": {"type": ["integer", "number", "string", "null"]}}],
+            **({"description": prop["description"]} if "description" in prop else {})}
+
+
 def spec_schema() -> dict[str, Any]:
     """JSON Schema of a spec file, so that editors can validate and complete specs."""
     reserved = {
@@ -53,7 +62,8 @@ def spec_schema() -> dict[str, Any]:
     defs: dict[str, Any] = {}
     for name in sorted(LAYERS):
         schema = LAYERS[name].model_json_schema(by_alias=True)
-        props = {**schema.get("properties", {}), **reserved}
+        props = {k: _or_expression(v) for k, v in schema.get("properties", {}).items()}
+        props.update(reserved)
         for sub in schema.get("$defs", {}).items():
             defs[sub[0]] = sub[1]
         args = {"type": "object", "properties": props, "additionalProperties": False}
