@@ -167,3 +167,56 @@ def test_bert_base_macs_at_128_tokens():
     per_layer = 4 * n * d * d + 2 * n * n * d + 2 * n * d * mlp
     assert a.totals.macs == layers * per_layer + d * d
     assert a.totals.params == 109_482_240
+
+
+# ---------------------------------------------------------------------------- the tools on ViT
+
+def ptflops_mha(f):
+    """ptflops' multihead_attention_counter_hook, per sample (CONVENTIONS.md §4), from the facts;
+    kd = vd = the key/value feature size (PyTorch's kdim/vdim)."""
+    L, S, E, h, vd = f["q_len"], f["kv_len"], f["dim"], f["heads"], f["kv_dim"]
+    return (L * E + L * E * E + S * vd * vd + S * vd * vd + (L + 2 * S) * E * f["qkv_bias"]
+            + h * (L * S * E // h + L * S + L * S * vd // h) + L * vd * (vd + 1))
+
+
+# How each tool counts the layer kinds of torchvision's ViT (CONVENTIONS.md §2-§8): the residual
+# adds, positional embedding and class token are Python operators or raw parameters, which no
+# tool counts; nn.MultiheadAttention runs F.multi_head_attention_forward with need_weights=False,
+# so the attention matmuls go through SDPA, which no tool counts on CPU; its out_proj is a
+# NonDynamicallyQuantizableLinear that is never called.
+VIT_TOOL_RULES = {
+    "thop_macs": {"conv2d": lambda f: f["mac"], "linear": lambda f: f["mac"],
+                  "layernorm": lambda f: 4 * f["in"]},
+    "ptflops_pytorch_macs": {"conv2d": lambda f: f["mac"] + f["bias_add"],
+                             "linear": lambda f: f["mac"] + f["bias_add"],
+                             "layernorm": lambda f: f["in"],              # no `affine` attribute
+                             "gelu": lambda f: f["out"] + f["in"],        # module hook + F.gelu
+                             "attention": ptflops_mha},
+    "ptflops_aten_macs": {"conv2d": lambda f: f["mac"] + f["bias_add"],
+                          "linear": lambda f: f["mac"] + f["bias_add"],   # addmm, contiguous input
+                          "attention": lambda f: f["proj_mac"] + f["bias_add"]},
+    "fvcore_flops": {"conv2d": lambda f: f["mac"], "linear": lambda f: f["mac"],
+                     "layernorm": lambda f: 5 * f["in"], "attention": lambda f: f["proj_mac"]},
+    "torch_flops": {"conv2d": lambda f: 2 * f["mac"], "linear": lambda f: 2 * f["mac"],
+                    "attention": lambda f: 2 * f["proj_mac"]},
+    # torchinfo: conv (#w + #b)·S_out; Linear and LayerNorm: #params × the batch dimension only
+    "torchinfo_mult_adds": {"conv2d": lambda f: f["mac"] + f["bias_add"],
+                            "linear": lambda f: f["params"], "layernorm": lambda f: f["params"]},
+}
+
+
+@pytest.mark.parametrize("tool", sorted(VIT_TOOL_RULES))
+def test_vit_facts_rebuild_every_tools_recorded_figure(tool):
+    """The per-layer facts are enough for each tool's figure: a later convention preset needs
+    only these rules."""
+    a = run_spec("vit_b_16")
+    rules = VIT_TOOL_RULES[tool]
+    total = sum(rules[r.kind](r.facts) for r in leaves(a) if r.kind in rules)
+    assert total == REFERENCE["vit_b_16"][tool]
+
+
+def test_ptflops_mha_block_figure():
+    # CONVENTIONS.md §4: "For vit_b_16 each block gives 525,614,124."
+    a = run_spec("vit_b_16")
+    attention = next(r for r in leaves(a) if r.kind == "attention")
+    assert ptflops_mha(attention.facts) == 525_614_124
