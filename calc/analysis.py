@@ -14,8 +14,8 @@ from . import conventions as conv_mod
 from .conventions import BASE_FACTS, Convention
 from .errors import CalcError, ShapeError, format_path
 from .graph import Branches, Leaf, Model, Repeat, Seq
-from .layers import Join
-from .shapes import Shape, fmt_shape, numel
+from .layers import Join, Params
+from .shapes import Shape, Tokens, fmt_shape, numel
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 MAX_FRESH_ITERATIONS = 100_000
@@ -39,6 +39,7 @@ class Result:
     layer: object = None     # the Layer, for leaves
     facts: dict | None = None
     children: tuple = ()     # of Child
+    tied_to: str | None = None  # a leaf sharing the weights of the leaf of that name (weights 0 here)
 
     @property
     def params(self) -> int:
@@ -87,6 +88,7 @@ class _Analyzer:
         self.model = model
         self.convention = convention
         self.memo: dict = {}
+        self.named_leaves: dict = {}   # name -> (layer, input shape): the targets of `tie`
 
     def fail(self, message, origin, ctx):
         raise ShapeError(message, path=origin, file=self.model.source_name,
@@ -101,34 +103,47 @@ class _Analyzer:
                   origin, ctx)
 
     # -- leaves
+    def check_tokens(self, layer, shapes, origin, ctx):
+        """Token ids go to a token embedding and nowhere else."""
+        if layer.takes_tokens and not isinstance(shapes[0], Tokens):
+            self.fail(f"{layer.type_name} reads token ids, but its input {fmt_shape(shapes[0])} holds values "
+                      "(a spec whose input is token ids says input_kind: tokens)", origin, ctx)
+        if not layer.takes_tokens and any(isinstance(s, Tokens) for s in shapes):
+            got = " and ".join(fmt_shape(s) for s in shapes)
+            self.fail(f"{layer.type_name} cannot take token ids ({got}); an embedding turns them into "
+                      "vectors first", origin, ctx)
+
     def leaf(self, node: Leaf, shape: Shape, scopes, ctx) -> Result:
         layer = node.layer
-        if isinstance(layer, Join):
-            shapes = [shape] + [self.lookup(n, scopes, node.origin, ctx) for n in layer.with_]
-            key = (id(layer), tuple(shapes), node.trainable)
-        else:
-            key = (id(layer), shape, node.trainable)
+        refs = layer.refs()
+        many = isinstance(layer, Join) or bool(refs)
+        shapes = [shape] + [self.lookup(n, scopes, node.origin, ctx) for n in refs]
+        self.check_tokens(layer, shapes, node.origin, ctx)
+        if node.name:
+            self.named_leaves[node.name] = (layer, shape)
+        key = (id(layer), tuple(shapes), node.trainable, node.tie)
         hit = self.memo.get(key)
         if hit is not None:
             return hit
         try:
-            if isinstance(layer, Join):
-                if len(shapes) < 2:
+            if many:
+                if isinstance(layer, Join) and len(shapes) < 2:
                     raise ValueError(f"needs at least two inputs; give earlier outputs with 'with'")
                 out = layer.infer_many(shapes)
                 ops = layer.ops_many(shapes, out)
+                p = layer.params_many(shapes)
             else:
                 out = layer.infer(shape)
                 ops = layer.ops(shape, out)
-            p = layer.params(shape)
+                p = layer.params(shape)
         except ValueError as exc:
-            if isinstance(layer, Join):
-                got = " and ".join(fmt_shape(s) for s in shapes)
-            else:
-                got = fmt_shape(shape)
+            got = " and ".join(fmt_shape(s) for s in shapes)
             self.fail(f"{layer.type_name} cannot take input {got}: {exc}", node.origin, ctx)
+        # Facts describe the weights the layer uses, shared or not; the result owns only its own.
         facts = {**BASE_FACTS, **ops, "in": numel(shape), "out": numel(out),
-                 "params": p.total, "weights": p.weights, "biases": p.bias}
+                 "params": p.total, "weights": p.weights, "biases": p.bias, "tied": int(node.tie is not None)}
+        if node.tie is not None:
+            p = self.tie(node, layer, shape, p, ctx)
         try:
             macs, flops = self.convention.count(layer.type_name, layer.kind, facts)
         except CalcError as err:
@@ -136,9 +151,29 @@ class _Analyzer:
             raise
         result = Result(layer.type_name, shape, out, p.weights, p.bias, p.buffers,
                         0 if node.trainable else p.total, macs, flops, numel(out), 1,
-                        layer=layer, facts=facts)
+                        layer=layer, facts=facts, tied_to=node.tie)
         self.memo[key] = result
         return result
+
+    def tie(self, node: Leaf, layer, shape: Shape, p: Params, ctx) -> Params:
+        """A tied layer shares the weight of an earlier named leaf: counted there, once. Its
+        bias (if any) stays its own."""
+        target = self.named_leaves.get(node.tie)
+        if target is None:
+            known = ", ".join(sorted(self.named_leaves)) or "none"
+            self.fail(f"tie: no earlier layer named '{node.tie}' (named layers so far: {known})",
+                      node.origin + ("tie",), ctx)
+        other, other_shape = target
+        mine, theirs = layer.weight_shape(shape), other.weight_shape(other_shape)
+        if mine is None or theirs is None:
+            which = layer if mine is None else other
+            self.fail(f"tie: {which.type_name} has no weight matrix to share (embedding and linear do)",
+                      node.origin + ("tie",), ctx)
+        if mine != theirs:
+            self.fail(f"tie: the weight of this {layer.type_name} is {fmt_shape(mine)}, that of "
+                      f"'{node.tie}' ({other.type_name}) is {fmt_shape(theirs)}; tied weights must have "
+                      "the same shape", node.origin + ("tie",), ctx)
+        return Params(0, p.bias, p.buffers)
 
     # -- containers
     def seq(self, node: Seq, shape: Shape, scopes, ctx, kind: str) -> Result:
@@ -201,6 +236,7 @@ class _Analyzer:
             children.append(Child(None, res))
             outs.append(res.output_shape)
         join = node.join
+        self.check_tokens(join.layer, outs, node.origin, ctx)
         try:
             out = join.layer.infer_many(outs)
         except ValueError as exc:
@@ -307,7 +343,9 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
     conv = conv_mod.get(convention) if isinstance(convention, str) else convention
-    shape = tuple(input_shape) if input_shape is not None else model.input_shape
+    shape = tuple(input_shape) if input_shape is not None else tuple(model.input_shape)
+    if model.input_kind == "tokens":
+        shape = Tokens(shape)
     analyzer = _Analyzer(model, conv)
     root = analyzer.seq(model.root, shape, ({"input": shape},), (), "model")
     return Analysis(model, shape, batch, conv.name, dtype, root)

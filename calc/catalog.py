@@ -51,6 +51,8 @@ def spec_schema() -> dict[str, Any]:
         "from": {"type": "string", "description": "read this earlier named output instead of the previous one"},
         "when": {"type": ["boolean", "string"], "description": "expression; the item is left out when false"},
         "trainable": {"type": "boolean", "description": "false: the parameters are frozen"},
+        "tie": {"type": "string", "description": "share the weight matrix of the earlier layer of this name "
+                                                "(counted once, there)"},
     }
     item_ref = {"$ref": "#/$defs/item"}
     items_list = {"type": "array", "items": item_ref}

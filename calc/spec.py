@@ -5,6 +5,7 @@ A spec is a mapping::
     name: resnet18
     description: optional text
     input: [3, 224, 224]          # one sample, channels first, no batch dimension
+    input_kind: values            # or tokens: the input holds token ids, e.g. input: [1024]
     variables: {width: 1.0}       # optional; overridable with --set width=0.5
     blocks:                       # optional reusable blocks with parameters
       basic:
@@ -18,7 +19,8 @@ A spec is a mapping::
 An item is a layer type, a block name or a structure keyword (``repeat``, ``residual``,
 ``parallel``, ``group``) with its arguments; every item also takes ``name``, ``from`` (the
 name of an earlier output to read instead of the previous one), ``when`` (an expression;
-the item is left out when false) and ``trainable`` (false freezes its parameters).
+the item is left out when false) and ``trainable`` (false freezes its parameters); a layer
+also takes ``tie`` (the name of an earlier layer whose weight matrix it shares).
 ``repeat`` takes ``index`` (a variable holding the iteration number, so that iterations may
 differ); ``residual`` takes ``enabled`` (when false, only the main path remains). Variables
 and block parameters may be lists (``layers: [3, 4, 6, 3]``, read as ``layers[i]``).
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Literal, Mapping, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -40,7 +42,7 @@ from .graph import Branches, Leaf, Model, Repeat, Seq
 from .layers import LAYERS, MAX_SIZE, Join
 from .loader import Source, parse_yaml, read_text
 
-RESERVED = ("name", "from", "when", "trainable")
+RESERVED = ("name", "from", "when", "trainable", "tie")
 STRUCTURES = ("repeat", "residual", "parallel", "group")
 MAX_REPEAT = 10**9
 MAX_BUILT_NODES = 1_000_000
@@ -65,6 +67,9 @@ class SpecDoc(BaseModel):
     name: str = Field(min_length=1)
     description: Optional[str] = None
     input: list[Union[int, str]] = Field(min_length=1, description="per-sample input shape, e.g. [3, 224, 224]")
+    input_kind: Literal["values", "tokens"] = Field(
+        "values", description="values: real numbers (an image, features); tokens: integer token ids, "
+                              "read by an embedding, e.g. input: [1024]")
     variables: dict[str, Value] = Field(default_factory=dict)
     blocks: dict[str, BlockDef] = Field(default_factory=dict)
     layers: list[Any] = Field(min_length=1)
@@ -250,6 +255,13 @@ class Builder:
             if not isinstance(flag, bool):
                 raise SpecError("trainable must be true or false", path=ipath + ("trainable",), context=ctx)
             trainable = trainable and flag
+        tie = args.pop("tie", None)
+        if tie is not None:
+            if not isinstance(tie, str) or not _IDENT.match(tie):
+                raise SpecError(f"tie must be the name of an earlier layer, got {tie!r}",
+                                path=ipath + ("tie",), context=ctx)
+            if kind in STRUCTURES or kind in self.doc.blocks:
+                raise SpecError(f"tie applies to a single layer, not to '{kind}'", path=ipath + ("tie",), context=ctx)
         common = dict(name=name, origin=ipath, source=source, trainable=trainable)
 
         if kind in STRUCTURES:
@@ -263,7 +275,7 @@ class Builder:
             hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
             raise SpecError(f"unknown layer type '{kind}'{hint} (see `calc layers` for the list)",
                             path=path, context=ctx)
-        return Leaf(layer=self._layer(cls, kind, args, ipath, env, ctx), **common)
+        return Leaf(layer=self._layer(cls, kind, args, ipath, env, ctx), tie=tie, **common)
 
     def _layer(self, cls, kind, args, ipath, env, ctx):
         values = {k: resolve(v, env, ipath + (k,)) for k, v in args.items()}
@@ -461,7 +473,8 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
         raise SpecError("the spec has no layers left (every item has a false 'when')", file=source.name)
     root = Seq(name=None, origin=("layers",), kind="model", items=items)
     return Model(name=doc.name, description=doc.description, input_shape=shape, root=root,
-                 variables=dict(builder.variables), source_name=source.name, lines=source.lines)
+                 variables=dict(builder.variables), source_name=source.name, lines=source.lines,
+                 input_kind=doc.input_kind)
 
 
 class Spec:

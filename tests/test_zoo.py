@@ -140,6 +140,27 @@ def resnet_bottleneck(layers, width, res, classes=1000):
     return params + c * classes + classes, macs + c * classes
 
 
+def resnet_basic(layers, width, res, classes=1000):
+    """ResNet with basic blocks (3×3 p strided, 3×3 p; projection where the stride is 2)."""
+    stem = int(64 * width)
+    h = out_len(res, 7, 2, 3)
+    params, macs = 3 * 49 * stem + 2 * stem, 3 * 49 * stem * h * h
+    h = out_len(h, 3, 2, 1)
+    c = stem
+    for j, blocks in enumerate(layers):
+        p = stem * 2 ** j
+        for i in range(blocks):
+            stride = 2 if i == 0 and j > 0 else 1
+            h2 = out_len(h, 3, stride, 1)
+            params += 9 * c * p + 9 * p * p + 2 * 2 * p
+            macs += (9 * c * p + 9 * p * p) * h2 * h2
+            if stride == 2:
+                params += c * p + 2 * p
+                macs += c * p * h2 * h2
+            c, h = p, h2
+    return params + c * classes + classes, macs + c * classes
+
+
 MOBILENET_V2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
                 (6, 160, 3, 2), (6, 320, 1, 1)]   # t, c, n, s (Sandler et al., Table 2)
 
@@ -235,6 +256,8 @@ def test_hand_derivations_reproduce_the_reference():
     ref = {k: (REFERENCE[k]["params_total"], REFERENCE[k]["torch_flops"] // 2) for k in REFERENCE}
     assert resnet_bottleneck([3, 4, 6, 3], 1.0, 224) == ref["resnet50"]
     assert resnet_bottleneck([3, 8, 36, 3], 1.0, 224) == ref["resnet152"]
+    assert resnet_basic([2, 2, 2, 2], 1.0, 224) == ref["resnet18"]
+    assert resnet_basic([3, 4, 6, 3], 1.0, 224) == ref["resnet34"]
     assert mobilenet_v2(1.0, 224) == ref["mobilenet_v2"]
     assert efficientnet(1.0, 1.0, 224) == ref["efficientnet_b0"]
     assert densenet(32, [6, 12, 24, 16], 64, 224) == ref["densenet121"]
@@ -248,6 +271,7 @@ VARIANTS = [
     ("resnet50", {"width": 0.5}, 160, lambda: resnet_bottleneck([3, 4, 6, 3], 0.5, 160)),
     ("resnet50", {"layers": [2, 3, 4, 2], "num_classes": 100}, 192,
      lambda: resnet_bottleneck([2, 3, 4, 2], 1.0, 192, classes=100)),
+    ("resnet18", {"width": 0.5, "num_classes": 10}, 128, lambda: resnet_basic([2, 2, 2, 2], 0.5, 128, 10)),
     ("mobilenet_v2", {"width_mult": 0.75}, 160, lambda: mobilenet_v2(0.75, 160)),
     ("mobilenet_v2", {"width_mult": 1.4}, 224, lambda: mobilenet_v2(1.4, 224)),
     ("efficientnet_b0", {"width_mult": 0.5, "depth_mult": 0.5}, 128, lambda: efficientnet(0.5, 0.5, 128)),
