@@ -52,10 +52,10 @@ class Result:
 
 @dataclass(frozen=True, slots=True)
 class Child:
-    name: str
+    name: str | None         # the user's name (joins: their type); None when unnamed
     result: Result
     count: int = 1           # identical consecutive repetitions (a repeat at a fixed point)
-    first: int | None = None  # with count > 1: names are first, first+1, …
+    first: int | None = None  # with count > 1: the first iteration's number
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +186,7 @@ class _Analyzer:
             res = self.node(item, inp, inner, ctx)
             if item.name:
                 scope[item.name] = res.output_shape
-            children.append(Child(item.name or str(i), res))
+            children.append(Child(item.name, res))
             x = res.output_shape
         return _sum(children, kind, shape, x)
 
@@ -213,13 +213,14 @@ class _Analyzer:
             if i >= MAX_FRESH_ITERATIONS:
                 self.fail(f"the repeated items change the shape at every one of {MAX_FRESH_ITERATIONS:,} "
                           "iterations; calc analyses at most that many distinct iterations", node.origin, ctx)
-            res = self.seq(node.body, x, scopes,
+            body = node.body if node.bodies is None else node.bodies[i]
+            res = self.seq(body, x, scopes,
                            ctx + (f"in repetition {i + 1} of {node.times}",), "group")
-            if res.output_shape == x and node.times - i > 1:
+            if node.bodies is None and res.output_shape == x and node.times - i > 1:
                 # Every later iteration sees the same shape, so it gives the same result.
-                children.append(Child(str(i), res, node.times - i, i))
+                children.append(Child(None, res, node.times - i, i))
                 break
-            children.append(Child(str(i), res))
+            children.append(Child(None, res))
             x = res.output_shape
             i += 1
         out = children[-1].result.output_shape if children else shape
@@ -228,17 +229,17 @@ class _Analyzer:
     def branches(self, node: Branches, shape: Shape, scopes, ctx) -> Result:
         children = []
         outs = []
+        labels = []
         for i, branch in enumerate(node.branches):
-            name = ("main", "shortcut")[i] if node.kind == "residual" else str(i)
+            labels.append(("main", "shortcut")[i] if node.kind == "residual" else f"branch {i}")
             res = self.seq(branch, shape, scopes, ctx, "branch")
-            children.append(Child(name, res))
+            children.append(Child(None, res))
             outs.append(res.output_shape)
         join = node.join
         self.check_tokens(join.layer, outs, node.origin, ctx)
         try:
             out = join.layer.infer_many(outs)
         except ValueError as exc:
-            labels = [c.name for c in children]
             got = ", ".join(f"{n} {fmt_shape(s)}" for n, s in zip(labels, outs))
             self.fail(f"{node.kind} branches cannot be joined by {join.layer.type_name} ({got}): {exc}",
                       node.origin, ctx + (f"input {fmt_shape(shape)}",))
@@ -250,6 +251,20 @@ class _Analyzer:
                       layer=join.layer, facts=facts)
         children.append(Child(join.name, jres))
         return _sum(children, node.kind, shape, out)
+
+
+def _segment(name: str | None, taken: dict) -> str:
+    """The next name in a namespace: the item's own name, or its position when unnamed."""
+    position = taken.get(None, 0)
+    taken[None] = position + 1
+    seg = str(position) if name is None else name
+    if seg in taken:
+        k = 2
+        while f"{seg}#{k}" in taken:
+            k += 1
+        seg = f"{seg}#{k}"
+    taken[seg] = True
+    return seg
 
 
 @dataclass(frozen=True)
@@ -290,24 +305,33 @@ class Analysis:
                       activation_bytes=r.activations * size * n)
 
     def rows(self, depth: int | None = None, leaves_only: bool = False) -> Iterator[Row]:
-        """Depth-first rows with dotted names. ``depth`` stops descending (1 = top level);
-        repeated identical iterations are expanded with their own names."""
-        def walk(result: Result, prefix: str, level: int):
+        """Depth-first rows with dotted names, one per leaf layer and one per namespace.
+
+        Namespaces are named items and block instances (like PyTorch modules); unnamed
+        structure (group, repeat, its iterations, residual, parallel, branches) is syntax
+        only: its items are numbered in the enclosing namespace. Within a namespace an
+        unnamed item is called by its position (``features.3``); a name used again gets
+        ``#2``, ``#3``… (a reused ReLU). Repeated identical iterations are expanded.
+        ``depth`` stops descending (1 = top level): a namespace there stands for its subtree.
+        """
+        def walk(result: Result, prefix: str, level: int, taken: dict):
             for child in result.children:
-                names = ([child.name] if child.count == 1 else
-                         [str(child.first + k) for k in range(child.count)])
-                for nm in names:
-                    full = f"{prefix}.{nm}" if prefix else nm
-                    r = child.result
-                    stop = depth is not None and level >= depth
-                    if r.is_leaf or stop:
-                        if not leaves_only or r.is_leaf or stop:
-                            yield Row(full, level, r)
-                    else:
-                        if not leaves_only:
-                            yield Row(full, level, r)
-                        yield from walk(r, full, level + 1)
-        yield from walk(self.root, "", 1)
+                for _ in range(child.count):
+                    yield from visit(child.name, child.result, prefix, level, taken)
+
+        def visit(name, r: Result, prefix: str, level: int, taken: dict):
+            if not (r.is_leaf or name is not None or r.kind.startswith("block:")):
+                yield from walk(r, prefix, level, taken)
+                return
+            full = f"{prefix}.{_segment(name, taken)}" if prefix else _segment(name, taken)
+            if r.is_leaf or (depth is not None and level >= depth):
+                yield Row(full, level, r)
+                return
+            if not leaves_only:
+                yield Row(full, level, r)
+            yield from walk(r, full, level + 1, {})
+
+        yield from walk(self.root, "", 1, {})
 
 
 def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "standard",

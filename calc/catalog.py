@@ -74,8 +74,11 @@ def spec_schema() -> dict[str, Any]:
         variants.append({"type": "object", "properties": {name: args}, "required": [name],
                          "additionalProperties": False})
     structure_args = {
-        "repeat": {"times": {"type": ["integer", "string"]}, "layers": items_list},
-        "residual": {"main": items_list, "shortcut": items_list},
+        "repeat": {"times": {"type": ["integer", "string"]}, "layers": items_list,
+                   "index": {"type": "string", "description": "variable holding the iteration number (0, 1, …)"}},
+        "residual": {"main": items_list, "shortcut": items_list,
+                     "enabled": {"type": ["boolean", "string"],
+                                 "description": "expression; when false only the main path remains"}},
         "parallel": {"branches": {"type": "array", "items": items_list},
                      "join": {"enum": ["concat", "add", "mul"]}, "dim": {"type": "integer"}},
         "group": {"layers": items_list},
@@ -88,6 +91,9 @@ def spec_schema() -> dict[str, Any]:
     variants.append({"type": "object", "minProperties": 1, "maxProperties": 1,
                      "not": {"anyOf": [{"required": [n]} for n in [*LAYERS, *STRUCTURES]]},
                      "additionalProperties": {"type": ["object", "null"]}})
+    # A bare block name (a block without required parameters): any other identifier.
+    variants.append({"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$",
+                     "not": {"enum": [*LAYERS, *STRUCTURES]}})
     defs["item"] = {"anyOf": variants}
     top = SpecDoc.model_json_schema()
     top_props = top["properties"]

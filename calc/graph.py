@@ -36,8 +36,11 @@ class Seq(Node):
 
 @dataclass(frozen=True, eq=False)
 class Repeat(Node):
+    """``times`` iterations of ``body``; with an ``index`` variable, iteration i is ``bodies[i]``."""
+
     times: int = field(kw_only=True)
     body: Seq = field(kw_only=True)
+    bodies: tuple | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, eq=False)

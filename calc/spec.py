@@ -21,6 +21,9 @@ An item is a layer type, a block name or a structure keyword (``repeat``, ``resi
 name of an earlier output to read instead of the previous one), ``when`` (an expression;
 the item is left out when false) and ``trainable`` (false freezes its parameters); a layer
 also takes ``tie`` (the name of an earlier layer whose weight matrix it shares).
+``repeat`` takes ``index`` (a variable holding the iteration number, so that iterations may
+differ); ``residual`` takes ``enabled`` (when false, only the main path remains). Variables
+and block parameters may be lists (``layers: [3, 4, 6, 3]``, read as ``layers[i]``).
 
 A string argument is an expression over the variables and block parameters, except a bare
 word that names no variable, which stays a string (``padding: same``).
@@ -46,12 +49,13 @@ MAX_BUILT_NODES = 1_000_000
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 Scalar = Union[bool, int, float, str]
+Value = Union[Scalar, list[Scalar]]   # a list variable such as `layers: [3, 4, 6, 3]`, read as layers[i]
 
 
 class BlockDef(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     description: Optional[str] = None
-    params: dict[str, Optional[Scalar]] = Field(default_factory=dict,
+    params: dict[str, Optional[Value]] = Field(default_factory=dict,
                                                 description="parameter -> default (null: required)")
     layers: list[Any] = Field(min_length=1, description="the block's items")
 
@@ -66,7 +70,7 @@ class SpecDoc(BaseModel):
     input_kind: Literal["values", "tokens"] = Field(
         "values", description="values: real numbers (an image, features); tokens: integer token ids, "
                               "read by an embedding, e.g. input: [1024]")
-    variables: dict[str, Scalar] = Field(default_factory=dict)
+    variables: dict[str, Value] = Field(default_factory=dict)
     blocks: dict[str, BlockDef] = Field(default_factory=dict)
     layers: list[Any] = Field(min_length=1)
 
@@ -111,7 +115,8 @@ def _message(err: dict) -> str:
     msg = err["msg"]
     msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
     if kind not in ("missing",) and not isinstance(value, (dict, list)) and value is not None:
-        msg += f", got {value!r}"
+        # pydantic sometimes says "got a number with a fractional part": then say "(got 8.5)"
+        msg += f" (got {value!r})" if ", got " in msg else f", got {value!r}"
     return msg
 
 
@@ -312,19 +317,43 @@ class Builder:
         return Seq(items=body.items, kind="group", **common)
 
     def _repeat(self, args, ipath, env, trainable, ctx, common):
-        self._struct_args(args, {"times": True, "layers": True}, ipath, env, ctx)
+        self._struct_args(args, {"times": True, "layers": True, "index": False}, ipath, env, ctx)
         times = resolve(args["times"], env, ipath + ("times",))
         if isinstance(times, float) and times.is_integer():
             times = int(times)
         if not isinstance(times, int) or isinstance(times, bool) or not 0 <= times <= MAX_REPEAT:
             raise SpecError(f"times must be a whole number from 0 to {MAX_REPEAT:,}, got {times!r}",
                             path=ipath + ("times",), context=ctx)
-        body = self._body(args, "layers", ipath, env, trainable, ctx)
-        return Repeat(times=times, body=body, **common)
+        index = args.get("index")
+        if index is None:
+            body = self._body(args, "layers", ipath, env, trainable, ctx)
+            return Repeat(times=times, body=body, **common)
+        if not isinstance(index, str) or not _IDENT.match(index):
+            raise SpecError(f"index must be a name for the iteration number, got {index!r}",
+                            path=ipath + ("index",), context=ctx)
+        # The body may differ from one iteration to the next (first block strided, ...), so
+        # each iteration is built with its own number.
+        bodies = []
+        for i in range(times):
+            self.count += 1
+            if self.count > MAX_BUILT_NODES:
+                raise SpecError(f"the spec expands to more than {MAX_BUILT_NODES:,} items", path=ipath)
+            bodies.append(self._body(args, "layers", ipath, {**env, index: i}, trainable,
+                                     ctx + (f"in iteration {index}={i}",)))
+        empty = Seq(name=None, origin=ipath + ("layers",), trainable=trainable, items=())
+        return Repeat(times=times, body=bodies[0] if bodies else empty, bodies=tuple(bodies), **common)
 
     def _residual(self, args, ipath, env, trainable, ctx, common):
-        self._struct_args(args, {"main": True, "shortcut": False}, ipath, env, ctx)
+        self._struct_args(args, {"main": True, "shortcut": False, "enabled": False}, ipath, env, ctx)
         main = self._body(args, "main", ipath, env, trainable, ctx)
+        if "enabled" in args:
+            # MobileNet-style blocks add the shortcut only when shapes allow (use_res_connect).
+            enabled = resolve(args["enabled"], env, ipath + ("enabled",))
+            if not isinstance(enabled, bool):
+                raise SpecError(f"enabled must be true or false, got {enabled!r}",
+                                path=ipath + ("enabled",), context=ctx)
+            if not enabled:
+                return Seq(items=main.items, kind="group", **common)
         shortcut = self._body(args, "shortcut", ipath, env, trainable, ctx, required=False)
         join = Leaf(name="add", origin=ipath, layer=LAYERS["add"]())
         return Branches(branches=(main, shortcut), join=join, kind="residual", **common)
