@@ -17,8 +17,8 @@ from . import conventions as conv_mod
 from .conventions import BASE_FACTS, Convention
 from .errors import CalcError, ShapeError, format_path
 from .graph import Branches, Leaf, Model, Repeat, Seq
-from .layers import Join
-from .shapes import Shape, fmt_shape, numel
+from .layers import Join, Params
+from .shapes import Shape, Tokens, fmt_shape, numel
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 MAX_FRESH_ITERATIONS = 100_000
@@ -42,6 +42,7 @@ class Result:
     layer: object = None     # the Layer, for leaves
     facts: dict | None = None
     children: tuple = ()     # of Child
+    tied_to: str | None = None  # a leaf sharing the weights of the leaf of that name (weights 0 here)
     # Whole-batch counts that do not scale with the batch (exact; see calc.conventions.Rule).
     macs_batch: Union[int, Fraction] = 0
     flops_batch: Union[int, Fraction] = 0
@@ -58,10 +59,10 @@ class Result:
 
 @dataclass(frozen=True, slots=True)
 class Child:
-    name: str
+    name: str | None         # the user's name (joins: their type); None when unnamed
     result: Result
     count: int = 1           # identical consecutive repetitions (a repeat at a fixed point)
-    first: int | None = None  # with count > 1: names are first, first+1, …
+    first: int | None = None  # with count > 1: the first iteration's number
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,7 @@ class _Analyzer:
         self.convention = convention
         self.batch = batch
         self.memo: dict = {}
+        self.named_leaves: dict = {}   # name -> (layer, input shape): the targets of `tie`
 
     def fail(self, message, origin, ctx):
         raise ShapeError(message, path=origin, file=self.model.source_name,
@@ -112,39 +114,53 @@ class _Analyzer:
                   origin, ctx)
 
     # -- leaves
+    def check_tokens(self, layer, shapes, origin, ctx):
+        """Token ids go to a token embedding and nowhere else."""
+        if layer.takes_tokens and not isinstance(shapes[0], Tokens):
+            self.fail(f"{layer.type_name} reads token ids, but its input {fmt_shape(shapes[0])} holds values "
+                      "(a spec whose input is token ids says input_kind: tokens)", origin, ctx)
+        if not layer.takes_tokens and any(isinstance(s, Tokens) for s in shapes):
+            got = " and ".join(fmt_shape(s) for s in shapes)
+            self.fail(f"{layer.type_name} cannot take token ids ({got}); an embedding turns them into "
+                      "vectors first", origin, ctx)
+
     def leaf(self, node: Leaf, shape: Shape, scopes, ctx) -> Result:
         layer = node.layer
-        if isinstance(layer, Join):
-            shapes = [shape] + [self.lookup(n, scopes, node.origin, ctx) for n in layer.with_]
-            key = (id(layer), tuple(shapes), node.trainable, node.hints)
-        else:
-            key = (id(layer), shape, node.trainable, node.hints)
+        refs = layer.refs()
+        many = isinstance(layer, Join) or bool(refs)
+        shapes = [shape] + [self.lookup(n, scopes, node.origin, ctx) for n in refs]
+        self.check_tokens(layer, shapes, node.origin, ctx)
+        if node.name:
+            self.named_leaves[node.name] = (layer, shape)
+        key = (id(layer), tuple(shapes), node.trainable, node.tie, node.hints)
         hit = self.memo.get(key)
         if hit is not None:
             return hit
         try:
-            if isinstance(layer, Join):
-                if len(shapes) < 2:
+            if many:
+                if isinstance(layer, Join) and len(shapes) < 2:
                     raise ValueError(f"needs at least two inputs; give earlier outputs with 'with'")
                 out = layer.infer_many(shapes)
                 ops = layer.ops_many(shapes, out)
+                p = layer.params_many(shapes)
             else:
                 out = layer.infer(shape)
                 ops = layer.ops(shape, out)
-            p = layer.params(shape)
+                p = layer.params(shape)
         except ValueError as exc:
-            if isinstance(layer, Join):
-                got = " and ".join(fmt_shape(s) for s in shapes)
-            else:
-                got = fmt_shape(shape)
+            got = " and ".join(fmt_shape(s) for s in shapes)
             self.fail(f"{layer.type_name} cannot take input {got}: {exc}", node.origin, ctx)
+        # Facts describe the weights the layer uses, shared or not; the result owns only its own.
         facts = {**BASE_FACTS, **layer.hint_facts(dict(node.hints)), **ops, "in": numel(shape),
-                 "out": numel(out), "x": numel(shape), "y": numel(out), "params": p.total, "weights": p.weights, "biases": p.bias}
+                 "out": numel(out), "x": numel(shape), "y": numel(out), "params": p.total,
+                 "weights": p.weights, "biases": p.bias, "tied": int(node.tie is not None)}
+        if node.tie is not None:
+            p = self.tie(node, layer, shape, p, ctx)
         count = self.count(layer, facts, node.origin, ctx)
         result = Result(layer.type_name, shape, out, p.weights, p.bias, p.buffers,
                         0 if node.trainable else p.total, count.macs, count.flops, numel(out), 1,
-                        layer=layer, facts=facts, macs_batch=count.macs_batch,
-                        flops_batch=count.flops_batch, inputs=tuple(shapes) if isinstance(layer, Join) else ())
+                        layer=layer, facts=facts, tied_to=node.tie, macs_batch=count.macs_batch,
+                        flops_batch=count.flops_batch, inputs=tuple(shapes) if many else ())
         self.memo[key] = result
         return result
 
@@ -157,6 +173,25 @@ class _Analyzer:
             err.line = err.line or self.model.line_of(origin)
             err.context = err.context or ctx
             raise
+    def tie(self, node: Leaf, layer, shape: Shape, p: Params, ctx) -> Params:
+        """A tied layer shares the weight of an earlier named leaf: counted there, once. Its
+        bias (if any) stays its own."""
+        target = self.named_leaves.get(node.tie)
+        if target is None:
+            known = ", ".join(sorted(self.named_leaves)) or "none"
+            self.fail(f"tie: no earlier layer named '{node.tie}' (named layers so far: {known})",
+                      node.origin + ("tie",), ctx)
+        other, other_shape = target
+        mine, theirs = layer.weight_shape(shape), other.weight_shape(other_shape)
+        if mine is None or theirs is None:
+            which = layer if mine is None else other
+            self.fail(f"tie: {which.type_name} has no weight matrix to share (embedding and linear do)",
+                      node.origin + ("tie",), ctx)
+        if mine != theirs:
+            self.fail(f"tie: the weight of this {layer.type_name} is {fmt_shape(mine)}, that of "
+                      f"'{node.tie}' ({other.type_name}) is {fmt_shape(theirs)}; tied weights must have "
+                      "the same shape", node.origin + ("tie",), ctx)
+        return Params(0, p.bias, p.buffers)
 
     # -- containers
     def seq(self, node: Seq, shape: Shape, scopes, ctx, kind: str) -> Result:
@@ -169,7 +204,7 @@ class _Analyzer:
             res = self.node(item, inp, inner, ctx)
             if item.name:
                 scope[item.name] = res.output_shape
-            children.append(Child(item.name or str(i), res))
+            children.append(Child(item.name, res))
             x = res.output_shape
         return _sum(children, kind, shape, x)
 
@@ -196,13 +231,14 @@ class _Analyzer:
             if i >= MAX_FRESH_ITERATIONS:
                 self.fail(f"the repeated items change the shape at every one of {MAX_FRESH_ITERATIONS:,} "
                           "iterations; calc analyses at most that many distinct iterations", node.origin, ctx)
-            res = self.seq(node.body, x, scopes,
+            body = node.body if node.bodies is None else node.bodies[i]
+            res = self.seq(body, x, scopes,
                            ctx + (f"in repetition {i + 1} of {node.times}",), "group")
-            if res.output_shape == x and node.times - i > 1:
+            if node.bodies is None and res.output_shape == x and node.times - i > 1:
                 # Every later iteration sees the same shape, so it gives the same result.
-                children.append(Child(str(i), res, node.times - i, i))
+                children.append(Child(None, res, node.times - i, i))
                 break
-            children.append(Child(str(i), res))
+            children.append(Child(None, res))
             x = res.output_shape
             i += 1
         out = children[-1].result.output_shape if children else shape
@@ -211,16 +247,17 @@ class _Analyzer:
     def branches(self, node: Branches, shape: Shape, scopes, ctx) -> Result:
         children = []
         outs = []
+        labels = []
         for i, branch in enumerate(node.branches):
-            name = ("main", "shortcut")[i] if node.kind == "residual" else str(i)
+            labels.append(("main", "shortcut")[i] if node.kind == "residual" else f"branch {i}")
             res = self.seq(branch, shape, scopes, ctx, "branch")
-            children.append(Child(name, res))
+            children.append(Child(None, res))
             outs.append(res.output_shape)
         join = node.join
+        self.check_tokens(join.layer, outs, node.origin, ctx)
         try:
             out = join.layer.infer_many(outs)
         except ValueError as exc:
-            labels = [c.name for c in children]
             got = ", ".join(f"{n} {fmt_shape(s)}" for n, s in zip(labels, outs))
             self.fail(f"{node.kind} branches cannot be joined by {join.layer.type_name} ({got}): {exc}",
                       node.origin, ctx + (f"input {fmt_shape(shape)}",))
@@ -234,6 +271,20 @@ class _Analyzer:
                       inputs=tuple(outs))
         children.append(Child(join.name, jres))
         return _sum(children, node.kind, shape, out)
+
+
+def _segment(name: str | None, taken: dict) -> str:
+    """The next name in a namespace: the item's own name, or its position when unnamed."""
+    position = taken.get(None, 0)
+    taken[None] = position + 1
+    seg = str(position) if name is None else name
+    if seg in taken:
+        k = 2
+        while f"{seg}#{k}" in taken:
+            k += 1
+        seg = f"{seg}#{k}"
+    taken[seg] = True
+    return seg
 
 
 @dataclass(frozen=True)
@@ -283,24 +334,33 @@ class Analysis:
                       activation_bytes=r.activations * size * n)
 
     def rows(self, depth: int | None = None, leaves_only: bool = False) -> Iterator[Row]:
-        """Depth-first rows with dotted names. ``depth`` stops descending (1 = top level);
-        repeated identical iterations are expanded with their own names."""
-        def walk(result: Result, prefix: str, level: int):
+        """Depth-first rows with dotted names, one per leaf layer and one per namespace.
+
+        Namespaces are named items and block instances (like PyTorch modules); unnamed
+        structure (group, repeat, its iterations, residual, parallel, branches) is syntax
+        only: its items are numbered in the enclosing namespace. Within a namespace an
+        unnamed item is called by its position (``features.3``); a name used again gets
+        ``#2``, ``#3``… (a reused ReLU). Repeated identical iterations are expanded.
+        ``depth`` stops descending (1 = top level): a namespace there stands for its subtree.
+        """
+        def walk(result: Result, prefix: str, level: int, taken: dict):
             for child in result.children:
-                names = ([child.name] if child.count == 1 else
-                         [str(child.first + k) for k in range(child.count)])
-                for nm in names:
-                    full = f"{prefix}.{nm}" if prefix else nm
-                    r = child.result
-                    stop = depth is not None and level >= depth
-                    if r.is_leaf or stop:
-                        if not leaves_only or r.is_leaf or stop:
-                            yield Row(full, level, r)
-                    else:
-                        if not leaves_only:
-                            yield Row(full, level, r)
-                        yield from walk(r, full, level + 1)
-        yield from walk(self.root, "", 1)
+                for _ in range(child.count):
+                    yield from visit(child.name, child.result, prefix, level, taken)
+
+        def visit(name, r: Result, prefix: str, level: int, taken: dict):
+            if not (r.is_leaf or name is not None or r.kind.startswith("block:")):
+                yield from walk(r, prefix, level, taken)
+                return
+            full = f"{prefix}.{_segment(name, taken)}" if prefix else _segment(name, taken)
+            if r.is_leaf or (depth is not None and level >= depth):
+                yield Row(full, level, r)
+                return
+            if not leaves_only:
+                yield Row(full, level, r)
+            yield from walk(r, full, level + 1, {})
+
+        yield from walk(self.root, "", 1, {})
 
 
 def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "standard",
@@ -312,7 +372,9 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
     conv = conv_mod.get(convention) if isinstance(convention, str) else convention
-    shape = tuple(input_shape) if input_shape is not None else model.input_shape
+    shape = tuple(input_shape) if input_shape is not None else tuple(model.input_shape)
+    if model.input_kind == "tokens":
+        shape = Tokens(shape)
     analyzer = _Analyzer(model, conv, batch)
     root = analyzer.seq(model.root, shape, ({"input": shape},), (), "model")
     return Analysis(model, shape, batch, conv.name, dtype, root)

@@ -45,18 +45,24 @@ class Rule:
 
     ``sample`` is a count per sample (scaled by the batch); ``batch`` a count for the whole
     batch that may use ``N`` and is not scaled. ``why`` says which behaviour the rule
-    reproduces. ``unsupported`` rules raise a ConventionError with ``why`` as the reason.
+    reproduces. ``unsupported`` refuses the layer with a ConventionError giving ``why`` as the
+    reason: always (True), or when its condition (an expression over the facts) holds.
     """
 
     sample: str = "0"
     batch: str = "0"
     why: str = ""
-    unsupported: bool = False
+    unsupported: Union[bool, str] = False
 
     def text(self) -> str:
         """The rule as one line: 'mac + bias_add', or with its batch part."""
-        if self.unsupported:
+        if self.unsupported is True:
             return "cannot count (an error)"
+        if self.unsupported:
+            return self._formula() + f"; cannot count (an error) when {self.unsupported}"
+        return self._formula()
+
+    def _formula(self) -> str:
         if self.batch == "0":
             return self.sample
         if self.sample == "0":
@@ -128,18 +134,24 @@ class Convention:
         macs = self.rule(self.macs, type_name, kind)
         if self.flops is not None:
             return macs, self.rule(self.flops, type_name, kind)
-        return macs, Rule(_twice(macs.sample), _twice(macs.batch), "2 × MACs", macs.unsupported)
+        return macs, Rule(_twice(macs.sample), _twice(macs.batch), "2 × MACs")
 
     def count(self, type_name: str, kind: str, facts: Mapping[str, Any], batch: int = 1) -> Count:
         """The MACs and FLOPs of one layer (see :class:`Count`)."""
         compiled = self._cache.get(type_name)
         if compiled is None:
             rules = self.rules(type_name, kind)
-            if rules[0].unsupported or rules[1].unsupported:
-                reason = rules[0].why if rules[0].unsupported else rules[1].why
-                raise ConventionError(f"convention '{self.name}' cannot count layer type '{type_name}': {reason}")
-            compiled = tuple((r.sample, compile_expr(r.sample), r.batch, compile_expr(r.batch)) for r in rules)
+            for rule in rules:
+                if rule.unsupported is True:
+                    raise ConventionError(f"convention '{self.name}' cannot count layer type '{type_name}': {rule.why}")
+            refusals = tuple((r.unsupported, compile_expr(r.unsupported), r.why) for r in rules
+                             if isinstance(r.unsupported, str))
+            compiled = (refusals, *((r.sample, compile_expr(r.sample), r.batch, compile_expr(r.batch)) for r in rules))
             self._cache[type_name] = compiled
+        refusals, *compiled = compiled
+        for text, test, why in refusals:
+            if self._eval(test, text, type_name, facts):
+                raise ConventionError(f"convention '{self.name}' cannot count this {type_name} ({text}): {why}")
         values = []
         for sample_text, sample, batch_text, whole in compiled:
             per_sample = self._eval(sample, sample_text, type_name, facts)
@@ -165,11 +177,11 @@ def _twice(text: str) -> str:
 
 # ---------------------------------------------------------------------------- kinds
 # Groups of layer kinds (see `calc layers`); a new layer kind needs a rule in every convention.
-DOT = "conv conv_transpose linear"
-POOLS = "maxpool avgpool adaptive_avgpool adaptive_maxpool global_avgpool global_maxpool"
-NORMS = "batchnorm layernorm groupnorm lrn"
-FREE = "dropout identity reshape concat"
-REST = "activation softmax layer_scale upsample add mul"
+DOT = "conv conv_transpose linear attention recurrent"
+POOLS = "maxpool avgpool adaptive_avgpool adaptive_maxpool global_avgpool global_maxpool token_mean"
+NORMS = "batchnorm layernorm groupnorm lrn rmsnorm"
+FREE = "dropout identity reshape concat class_token"
+REST = "activation softmax layer_scale upsample add mul embedding added_embedding"
 NOT_DOT = " ".join((POOLS, NORMS, FREE, REST))
 ACTIVATIONS = "relu relu6 leaky_relu elu sigmoid tanh gelu silu hardswish hardsigmoid prelu"
 
@@ -190,16 +202,20 @@ def get(name: str) -> Convention:
         raise ConventionError(f"unknown convention '{name}'; known: {', '.join(CONVENTIONS)}") from None
 
 
-_NOT_DOT = Rule("0", why="only dot products (convolution, linear) are counted")
+_NOT_DOT = Rule("0", why="only dot products (convolution, linear, attention, recurrent) are counted")
 _FREE = Rule("0", why="a copy or a view: nothing to count")
 
 # ---------------------------------------------------------------------------- calc's own
 
 _add(Convention(
     "standard",
-    "Multiply-accumulates of convolutions and linear layers, without bias; FLOPs = 2 × MACs. "
-    "Activations, pooling, normalisation and element-wise sums cost nothing. This is what "
-    "torch.utils.flop_counter reports (as FLOPs, 2 per MAC) and what torchvision publishes as GFLOPS.",
+    "Multiply-accumulates of convolutions, linear layers, attention (its projections and both "
+    "attention matmuls, Q·Kᵀ and attention·V, in full even when causal) and recurrent layers "
+    "(W_ih·x and W_hh·h at every step), without bias; FLOPs = 2 × MACs. Activations, pooling, "
+    "normalisation, embeddings and element-wise sums cost nothing. This is what "
+    "torch.utils.flop_counter reports (as FLOPs, 2 per MAC) on convolutional networks and what "
+    "torchvision publishes as GFLOPS (PyTorch's CPU counter sees neither the attention matmuls nor "
+    "LSTMs; torchvision's ViT figures include the attention matmuls).",
     macs={DOT: Rule("mac", why="one MAC per weight per output position; the bias is left out"),
           NOT_DOT: _NOT_DOT},
 ))
@@ -232,11 +248,15 @@ _add(Convention(
     "params-hw",
     "The teaching convention: a layer with weights costs its parameters (weights and bias) once "
     "per output position — a convolution params × H_out·W_out (AlexNet 2012's first convolution: "
-    "[(11·11·3)·96 + 96]·55·55 = 105,705,600), a linear layer params × rows. Everything else costs "
-    "nothing; FLOPs = 2 × MACs.",
+    "[(11·11·3)·96 + 96]·55·55 = 105,705,600), a linear layer params × rows, attention params × "
+    "query positions, a recurrent layer params × steps. Everything else costs nothing; FLOPs = 2 × MACs.",
     macs={"conv conv_transpose": Rule("params * spatial_out", why="(weights + bias) × output positions"),
           "linear": Rule("params * rows", why="(weights + bias) × rows"),
-          NOT_DOT: Rule("0", why="only layers with weights are counted")},
+          "attention": Rule("params * q_len", why="(weights + bias) × query positions; the parameter-free "
+                                                  "attention matmuls are not counted"),
+          "recurrent": Rule("params * steps", why="(weights + bias) × time steps: every weight is used "
+                                                  "once per step"),
+          NOT_DOT: Rule("0", why="only convolutions, linear layers, attention and recurrent layers are counted")},
 ))
 
 # ---------------------------------------------------------------------------- tool presets
@@ -269,6 +289,15 @@ _THOP = {
                          "trilinear is never reached (0)"),
     "layer_scale": Rule("0", why="a parameter multiplied with `*` inside a container: invisible"),
     "add mul": Rule("0", why="operators and torch functions are invisible to module hooks"),
+    "attention embedding rmsnorm": Rule("0", why="no hook registered for this type "
+                                               "(nn.MultiheadAttention, nn.Embedding, nn.RMSNorm)"),
+    "added_embedding token_mean": Rule("0", why="a table added with `+`, or x.mean(): no module hook counts"),
+    "rnn": Rule("module * (mac + bias_add + steps * cells * hidden)",
+                why="rnn_hooks: per step and cell H·(I + H) + H, plus 2H bias; whole sequence and batch"),
+    "gru": Rule("module * (mac + bias_add + 7 * steps * cells * hidden)",
+                why="rnn_hooks: per step and cell 3·[(I + H)·H + H + 2H bias] + H + 3H"),
+    "lstm": Rule("module * (mac + bias_add + 8 * steps * cells * hidden)",
+                 why="rnn_hooks: per step and cell 4·[(I + H)·H + H + 2H bias] + 3H + H"),
     FREE: Rule("0", why="zero or no hook"),
 }
 
@@ -334,6 +363,23 @@ _add(Convention(
         "add mul": Rule("functional * y", why="torch.add/torch.mul/Tensor.add/Tensor.mul are patched "
                                                 "(#broadcast); Python operators are not"),
         "layer_scale": Rule("0", why="a parameter multiplied with `*`: an operator"),
+        "attention": Rule(batch="module * (q_len * dim + q_len * dim * dim + 2 * kv_len * kv_dim * kv_dim "
+                                "+ (q_len + 2 * kv_len) * dim * qkv_bias + heads * (q_len * kv_len * dim // heads "
+                                "+ q_len * kv_len + q_len * kv_len * kv_dim // heads) + q_len * kv_dim * (kv_dim + 1))",
+                          why=_PT_MOD + "; multihead_attention_counter_hook, for nn.MultiheadAttention with "
+                              "batch_first=True called with need_weights=False (torchvision's ViT): with "
+                              "need_weights=True the patched bmm and softmax would add to it"),
+        "rnn": Rule(batch="module * (mac + bias_add + steps * cells * hidden)",
+                    why=_PT_MOD + "; rnn_flops_counter_hook: #W_ih + #W_hh + H + biases per step and layer "
+                        "(batch_first=True: a seq-first input makes the batch counter the sequence length)"),
+        "gru": Rule(batch="module * (mac + bias_add + 7 * steps * cells * hidden)",
+                    why=_PT_MOD + "; rnn_flops_counter_hook: #W_ih + #W_hh + 7H + biases per step and layer "
+                        "(batch_first=True)"),
+        "lstm": Rule(batch="module * (mac + bias_add + 10 * steps * cells * hidden)",
+                     why=_PT_MOD + "; rnn_flops_counter_hook: #W_ih + #W_hh + 10H + biases per step and layer "
+                         "(batch_first=True)"),
+        "embedding added_embedding token_mean rmsnorm": Rule(
+            "0", why="not in the module mapping, and no patched function is called"),
         FREE: _FREE,
     },
     source="ptflops 0.7.5, get_model_complexity_info(..., backend='pytorch')",
@@ -349,6 +395,15 @@ _add(Convention(
         "conv conv_transpose": Rule("mac + bias_add", why="aten.convolution: N·#w·S_out, plus N·C_out·S_out with bias"),
         "linear": Rule("mac + contiguous * bias_add",
                        why="addmm (bias counted) on a contiguous input, mm + add otherwise"),
+        "attention": Rule("proj_mac + q_len * out_dim * has_out_bias",
+                          "(bias_add - q_len * out_dim * has_out_bias) if N == 1 else 0",
+                          why="nn.MultiheadAttention (batch_first=True, need_weights=False): the projections "
+                              "as addmm; the packed in-projection's bias only when its transposed input is "
+                              "contiguous, i.e. at batch 1; SDPA is not counted"),
+        "rnn gru": Rule("mac + (steps * gates * hidden if bias_add else 0)", unsupported="num_layers > 1 or dirs > 1",
+                        why="the CPU kernel decomposes into mm/addmm with one bias vector per step; which bias "
+                            "vectors a multi-layer or bidirectional layer adds is not modelled"),
+        "lstm": Rule("0", why="the CPU LSTM is one fused op, which is not counted"),
         NOT_DOT: Rule("0", why="only convolution, mm, addmm and bmm are counted"),
     },
     source="ptflops 0.7.5, get_model_complexity_info(..., backend='aten')",
@@ -362,7 +417,7 @@ _add(Convention(
     "adaptive_avg_pool2d and 2-d upsampling by their own handles. Every other op (max and average "
     "pooling, activations, element-wise adds and multiplies) counts 0 and is listed as unsupported.",
     macs={
-        DOT: Rule("mac", why="conv / linear / addmm handles: one per MAC, bias ignored"),
+        "conv conv_transpose linear": Rule("mac", why="conv / linear / addmm handles: one per MAC, bias ignored"),
         "batchnorm": Rule("x * (1 + affine)", why="batchnorm_flop_jit in eval: #x, 2·#x with weight"),
         "layernorm groupnorm": Rule("x * (4 + affine)", why="norm_flop_counter: 4·#x, 5·#x with weight"),
         "adaptive_avgpool": Rule("x if dims == 2 else 0",
@@ -372,6 +427,11 @@ _add(Convention(
         "upsample": Rule("(y if nearest else 4 * y) if dims == 2 else 0",
                          why="upsample_nearest2d #y, upsample_bilinear2d 4·#y; other modes and ranks unsupported"),
         "lrn": Rule("0", why="decomposes into mul, pow, avg_pool and div, none of which has a handle"),
+        "attention": Rule("proj_mac", why="nn.MultiheadAttention traces its projections as aten::linear; "
+                                          "scaled_dot_product_attention is unsupported (need_weights=False)"),
+        "recurrent": Rule("0", why="aten::lstm / gru / rnn are unsupported"),
+        "embedding added_embedding token_mean rmsnorm": Rule(
+            "0", why="no handle (embedding, add, mean, rms_norm): 0"),
         "maxpool avgpool adaptive_maxpool global_maxpool activation softmax layer_scale add mul": Rule(
             "0", why="no handle: counted as 0 and listed by unsupported_ops()"),
         FREE: _FREE,
@@ -394,6 +454,12 @@ _add(Convention(
         "layer_scale": Rule("0", why="the scale is a container parameter (torchvision) or not named "
                                      "weight/bias (timm's gamma)"),
         f"lrn {POOLS} activation softmax upsample add mul": Rule("0", why="no parameters"),
+        "embedding added_embedding rmsnorm": Rule("leaf * module * params",
+                                                  why="#params × batch (nn.Embedding, nn.RMSNorm); a table held "
+                                                      "by a container (ViT's pos_embedding) needs owner: container"),
+        "attention": Rule("0", why="nn.MultiheadAttention is not a leaf (its in_proj_weight is a container "
+                                   "parameter) and its out_proj is never called"),
+        "recurrent": Rule("leaf * module * steps * params", why="prod(y.shape[:2]) × #params: steps × batch"),
         FREE: _FREE,
     },
     source="torchinfo 1.8.0, summary(model, input_size=...).total_mult_adds",
@@ -403,8 +469,14 @@ _add(Convention(
     "torch",
     "PyTorch's torch.utils.flop_counter.FlopCounterMode: a dispatch mode with formulas for "
     "convolutions and matrix products only, 2 FLOPs per MAC, bias ignored, whole batch. Identical "
-    "to standard on the layers calc knows; its figure is the FLOPs.",
-    macs={DOT: Rule("mac", why="conv_flop / addmm_flop: 2 per MAC (reported as FLOPs), bias ignored"),
+    "to standard on convolutional networks; on CPU it misses the attention matmuls (no formula for "
+    "the CPU attention kernel) and LSTMs. Its figure is the FLOPs.",
+    macs={"conv conv_transpose linear": Rule("mac", why="conv_flop / addmm_flop: 2 per MAC (reported as FLOPs), "
+                                                        "bias ignored"),
+          "attention": Rule("proj_mac", why="the projections (addmm); the CPU attention kernel has no formula "
+                                            "(need_weights=False, grad enabled)"),
+          "rnn gru": Rule("mac", why="the CPU kernel decomposes into mm/addmm: W_ih·x and W_hh·h every step"),
+          "lstm": Rule("0", why="the CPU LSTM is one fused op without a formula"),
           NOT_DOT: Rule("0", why="no flop formula registered for these ops")},
     reports="flops",
     source="torch 2.13.0, torch.utils.flop_counter.FlopCounterMode (grad enabled)",

@@ -33,48 +33,45 @@ class Section:
 
 @dataclass(frozen=True)
 class Entry:
-    """The explanation of one layer or container. ``count`` > 1: it stands for that many
-    identical consecutive iterations of a repeat (only the first is shown)."""
+    """The explanation of one layer or namespace (a named item or block instance), named as
+    `calc analyze` names it; ``parts`` are the rows directly inside a namespace."""
 
     name: str
     depth: int
     result: Result
     sections: tuple[Section, ...]
-    count: int = 1
 
 
 def explain(a: Analysis, layer: str | None = None) -> list[Entry]:
-    """Entries for every layer and container of ``a`` (the model total last), or for the one
-    named ``layer`` (a dotted name as `calc analyze` shows it) and everything inside it."""
+    """Entries for every row of ``a`` (as `calc analyze` lists them) and the model total last,
+    or for the row named ``layer`` and everything inside it."""
+    rows = list(a.rows())
     if layer is None:
-        entries: list[Entry] = []
-        _walk(a, a.root, "", 0, entries)
-        entries.append(Entry("total", 0, a.root, _container_sections(a, a.root)))
+        entries = [_entry(a, rows, i, 0) for i in range(len(rows))]
+        top = [r for r in rows if r.depth == 1]
+        entries.append(Entry("total", 0, a.root, _container_sections(a, a.root, top)))
         return entries
-    for row in a.rows():
+    for i, row in enumerate(rows):
         if row.name == layer:
-            entries = []
-            if row.result.is_leaf:
-                entries.append(Entry(row.name, 0, row.result, _leaf_sections(a, row.result)))
-            else:
-                entries.append(Entry(row.name, 0, row.result, _container_sections(a, row.result)))
-                _walk(a, row.result, row.name, 1, entries)
-            return entries
-    names = [row.name for row in a.rows()]
+            end = next((j for j in range(i + 1, len(rows)) if rows[j].depth <= row.depth), len(rows))
+            return [_entry(a, rows, j, row.depth) for j in range(i, end)]
+    names = [row.name for row in rows]
     raise SpecError(f"no layer named '{layer}'; names look like {', '.join(names[:6])}"
                     + (", …" if len(names) > 6 else "") + " (see `calc analyze`)")
 
 
-def _walk(a: Analysis, result: Result, prefix: str, depth: int, out: list[Entry]):
-    for child in result.children:
-        nm = child.name if child.count == 1 else str(child.first)
-        full = f"{prefix}.{nm}" if prefix else nm
-        r = child.result
-        if r.is_leaf:
-            out.append(Entry(full, depth, r, _leaf_sections(a, r), child.count))
-        else:
-            out.append(Entry(full, depth, r, _container_sections(a, r), child.count))
-            _walk(a, r, full, depth + 1, out)
+def _entry(a: Analysis, rows, i: int, base: int) -> Entry:
+    row = rows[i]
+    depth = row.depth - 1 - (base - 1 if base else 0)
+    if row.result.is_leaf:
+        return Entry(row.name, depth, row.result, _leaf_sections(a, row.result))
+    parts = []
+    for j in range(i + 1, len(rows)):
+        if rows[j].depth <= row.depth:
+            break
+        if rows[j].depth == row.depth + 1:
+            parts.append(rows[j])
+    return Entry(row.name, depth, row.result, _container_sections(a, row.result, parts))
 
 
 # ---------------------------------------------------------------------------- leaves
@@ -144,18 +141,17 @@ def _exact(value):
 
 # ---------------------------------------------------------------------------- containers
 
-def _container_sections(a: Analysis, r: Result) -> tuple[Section, ...]:
-    kids = r.children
-    names = [c.name if c.count == 1 else f"{c.name}…{c.first + c.count - 1}" for c in kids]
+def _container_sections(a: Analysis, r: Result, parts) -> tuple[Section, ...]:
+    """Subtotals of a namespace as the sum of the rows directly inside it."""
+    names = [p.name.rsplit(".", 1)[-1] for p in parts]
 
     def total(key: str, label: str, value_of) -> Step:
-        terms = []
-        sym = {}
-        for i, (c, nm) in enumerate(zip(kids, names)):
-            value = value_of(c.result)
+        terms, sym = [], {}
+        for i, (part, nm) in enumerate(zip(parts, names)):
+            value = value_of(part.result)
             if value:  # zeros left out
                 sym[f"c{i}"] = (nm, value)
-                terms.append(f"c{i}" if c.count == 1 else f"{c.count} * c{i}")
+                terms.append(f"c{i}")
         st = step(key, label, " + ".join(terms) or "0", **sym)
         return Step(st.key, st.label, "", st.substituted, st.value)
 
@@ -163,8 +159,7 @@ def _container_sections(a: Analysis, r: Result) -> tuple[Section, ...]:
              total("macs", "MACs", a.macs_of),
              total("flops", "FLOPs", a.flops_of))
     kind = r.kind[6:] if r.kind.startswith("block:") else r.kind
-    parts = ", ".join(n if c.count == 1 else f"{c.count}× {n}" for c, n in zip(kids, names))
-    return (Section(f"{kind}: the sum of its parts ({parts}; zeros left out)"
+    return (Section(f"{kind}: the sum of its parts ({', '.join(names)}; zeros left out)"
                     + (", MACs and FLOPs for the whole batch" if a.batch > 1 else ""), steps),)
 
 
@@ -221,8 +216,6 @@ def format_explanation(a: Analysis, entries: list[Entry]) -> str:
         else:
             kind = r.kind[6:] if r.kind.startswith("block:") else r.kind
             head = f"{e.name} · {kind} · {fmt_shape(r.input_shape)} → {fmt_shape(r.output_shape)}"
-        if e.count > 1:
-            head += f"   (× {e.count}: this and the next {e.count - 1} iterations are identical)"
         lines.append(pad + head)
         for sec in e.sections:
             if not sec.steps:

@@ -42,6 +42,7 @@ def layer_record(row: Row, a: Analysis) -> dict[str, Any]:
         "buffers": r.buffers,
         "macs": macs,
         "flops": flops,
+        "tied_to": r.tied_to,
     }
 
 
@@ -51,6 +52,7 @@ def to_dict(a: Analysis) -> dict[str, Any]:
         "model": a.model.name,
         "description": a.model.description,
         "input_shape": list(a.input_shape),
+        "input_kind": a.model.input_kind,
         "batch": a.batch,
         "convention": a.convention,
         "dtype": a.dtype,
@@ -106,6 +108,8 @@ def _rows(a: Analysis, depth: int | None):
         r = row.result
         indent = "  " * (row.depth - 1)
         label = _type_label(r.kind) + ("" if r.is_leaf else f" ({r.leaves} layers)" if r.leaves != 1 else "")
+        if r.tied_to:
+            label += f" (tied to {r.tied_to})"
         macs = a.macs_of(r)
         out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{r.params:,}",
                     f"{macs:,}", human(macs), _share(macs, total)))

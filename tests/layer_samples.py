@@ -58,11 +58,28 @@ SAMPLES = {
     "add": ((3, 4, 5), {"add": {"with": ["input"]}}),
     "mul": ((3, 4, 5), {"mul": {"with": ["input"]}}),
     "concat": ((3, 4, 5), {"concat": {"with": ["input"]}}),
+    "embedding": ((9,), {"embedding": {"vocab": 100, "dim": 16}}),       # token ids (input_kind tokens)
+    "pos_embedding": ((7, 8), {"pos_embedding": {"max_len": 10}}),
+    "type_embedding": ((7, 8), "type_embedding"),
+    "class_token": ((7, 8), "class_token"),
+    "to_tokens": ((8, 3, 4), "to_tokens"),
+    "to_image": ((12, 8), {"to_image": {"size": [3, 4]}}),
+    "select_token": ((7, 8), "select_token"),
+    "token_mean": ((7, 8), "token_mean"),
+    "rmsnorm": ((7, 8), "rmsnorm"),
+    "attention": ((7, 8), {"attention": {"heads": 2, "causal": True, "kv_heads": 1}}),
+    "rnn": ((5, 4), {"rnn": {"hidden": 6, "num_layers": 2}}),
+    "lstm": ((5, 4), {"lstm": {"hidden": 6, "bidirectional": True}}),
+    "gru": ((5, 4), {"gru": {"hidden": 6, "bias": False}}),
 }
+TOKEN_INPUT = {"embedding"}
 
 
 def sample_spec(type_name: str) -> str:
     """A one-layer spec (YAML text) for the sample of ``type_name``."""
     import yaml
     shape, item = SAMPLES[type_name]
-    return yaml.safe_dump({"name": f"sample_{type_name}", "input": list(shape), "layers": [item]})
+    doc = {"name": f"sample_{type_name}", "input": list(shape), "layers": [item]}
+    if type_name in TOKEN_INPUT:
+        doc["input_kind"] = "tokens"
+    return yaml.safe_dump(doc)

@@ -182,18 +182,19 @@ def test_residual_block_text(capsys, tmp_path):
     path = tmp_path / "block.yaml"
     path.write_text(RESIDUAL)
     out = "\n".join(lines_of(capsys, "explain", str(path), "--layer", "block"))
-    # the block's subtotal is the sum of its branches and its join
-    main_params = 3 * 3 * 64 * 128 + 2 * 128 + 3 * 3 * 128 * 128 + 2 * 128
-    short_params = 64 * 128 + 2 * 128
-    assert f"params = {main_params} + {short_params} = {main_params + short_params:,}" in out
+    # the block's subtotal is the sum of its layers (main path, shortcut, join), each as
+    # `calc analyze` names them: 3·3·64·128, BN 2·128, 3·3·128·128, BN, 1·1·64·128, BN
+    parts = [3 * 3 * 64 * 128, 2 * 128, 3 * 3 * 128 * 128, 2 * 128, 64 * 128, 2 * 128]
+    assert f"params = {' + '.join(map(str, parts))} = {sum(parts):,}" in out
     assert "block · residual · 64×56×56 → 128×28×28" in out
-    assert "block.main.0 · conv2d(out=128, kernel=3, stride=2, padding=1, bias=False)" in out
+    assert "block.0 · conv2d(out=128, kernel=3, stride=2, padding=1, bias=False) · 64×56×56 → 128×28×28" in out
     assert "block.add · add() · 128×28×28 + 128×28×28 → 128×28×28" in out
     assert "add = (k − 1)·#y = (2 − 1)·100352 = 100,352" in out
-    # repeated identical iterations are explained once
     whole = "\n".join(lines_of(capsys, "explain", str(path)))
-    assert "2.0 · group · 128×28×28 → 128×28×28   (× 3: this and the next 2 iterations are identical)" in whole
+    # the repeat's layers are numbered in the model's namespace, as `calc analyze` does
+    assert "6 · conv2d(out=128, kernel=3, padding=1) · 128×28×28 → 128×28×28" in whole
     assert re.search(r"^total · model", whole, re.M)
+    assert "model: the sum of its parts (block, 1, 2, 3, 4, 5, 6, 7; zeros left out)" in whole
 
 
 def test_unknown_layer_name(capsys):
