@@ -2,9 +2,10 @@
 
 A convention maps a layer (by type, then by kind) to a :class:`Rule`: expressions over the
 layer's facts — the elementary operations from :mod:`calc.layers` (``mac``, ``bias_add``,
-``add``, ``cmp`` …), the layer-specific facts (``spatial_out``, ``kernel_avg`` …), ``in`` and
-``out`` (elements per sample), ``params``, ``weights``, ``biases``, and the hint facts
-(``module``, ``functional``, ``operator``, ``method``, ``contiguous``, ``leaf``; see
+``add``, ``cmp`` …), the layer-specific facts (``spatial_out``, ``kernel_avg`` …), ``x`` and
+``y`` (input and output elements per sample; also ``in`` and ``out``, which a rule cannot
+name because ``in`` is a Python keyword), ``params``, ``weights``, ``biases``, and the hint
+facts (``module``, ``functional``, ``operator``, ``method``, ``contiguous``, ``leaf``; see
 :data:`calc.layers.HINTS`). The formulas never look at the convention; the convention never
 recomputes a formula.
 
@@ -21,7 +22,10 @@ statement (the tool sees the layer and counts nothing), with its reason in ``why
 
 The tool presets follow how each tool counts (verified formulas: thop 0.1.1.post2209072238,
 ptflops 0.7.5, fvcore 0.1.5.post20221221, torchinfo 1.8.0, torch 2.13.0
-``torch.utils.flop_counter``).
+``torch.utils.flop_counter``). Where the count depends on how the PyTorch code calls a layer,
+they read the hint facts, whose defaults assume modules and Python operators. Their
+``attention`` rules model nn.MultiheadAttention (batch_first=True, need_weights=False, as in
+torchvision's ViT) and their recurrent rules batch_first=True inputs.
 """
 from __future__ import annotations
 

@@ -520,7 +520,8 @@ class _Recurrent(Layer):
                  step("weights", "weights", weights, "W_ih and W_hh per layer and direction; later layers read H·dirs",
                       **sym)]
         if self.bias:
-            steps.append(step("bias", "bias", "m * k * 2 * G * H", "b_ih and b_hh", **sym))
+            steps += [step("bias", "bias", "m * k * 2 * G * H", "b_ih and b_hh", **sym),
+                      step("params", "params", f"{weights} + m * k * 2 * G * H", **sym)]
         steps += [step("mac", "mac", "L * k * G * H * (I + (m - 1) * H * k + m * H)",
                        "W_ih·x and W_hh·h at every step, per layer and direction", **sym)]
         if self.bias:

@@ -103,3 +103,26 @@ def test_conventions_command(capsys):
     assert "(∏ floor(in_i/out_i) + 1) per output element" in out
     code, out, _ = run(capsys, "conventions", "ptflops")
     assert "MACs = x per sample + module * y for the batch" in out
+
+
+def test_readme_conventions_table_matches_calc():
+    """The README's table of conventions states what calc computes (3×224×224, batch 1)."""
+    text = (SPECS.parent / "README.md").read_text()
+    table = text[text.index("| convention | counts | AlexNet | ViT-B/16 |"):]
+    table = table[:table.index("\n\n")]
+    rows = table.splitlines()[2:]
+    seen = set()
+    for line in rows:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        name = cells[0].split("`")[1]
+        conv = CONVENTIONS[name]
+        for spec, cell in (("alexnet", cells[2]), ("vit_b_16", cells[3])):
+            totals = {t.name: t for t in compare(load_spec(str(SPECS / f"{spec}.yaml")).build(), names=[name]).totals}
+            t = totals[name]
+            # exact and torch: the figure is FLOPs (the table says so); otherwise MACs
+            value = t.flops if name == "exact" or conv.reports == "flops" else t.macs
+            assert int(cell.replace(",", "")) == value, (name, spec)
+        seen.add(name)
+    assert seen == set(CONVENTIONS)
+    # and the tool rows are the tools' recorded figures
+    assert "716,441,128" in table and REFERENCE["vit_b_16"]["torchinfo_mult_adds"] == 173_232_616

@@ -201,3 +201,15 @@ def test_unknown_layer_name(capsys):
     code = main(["explain", str(SPECS / "alexnet.yaml"), "--layer", "features.99"])
     _, err = capsys.readouterr()
     assert code == 2 and "no layer named 'features.99'" in err
+
+
+def test_explain_takes_the_analysis_options(capsys):
+    lines = [ln.strip() for ln in lines_of(capsys, "explain", str(SPECS / "vgg16_bn.yaml"), "--input", "3x32x32",
+                                           "--batch", "2", "--set", "num_classes=10", "--layer", "classifier",
+                                           "--convention", "with-bias")]
+    assert lines[0] == "vgg16_bn · input 3×32×32 · batch 2 · convention with-bias"
+    # at 32 px the features end at 512×1×1 and the adaptive pool repeats it to 7×7
+    assert any(ln.startswith("params = (F_in + 1)·F_out = (25088 + 1)·4096 = 102,764,544") for ln in lines)
+    assert "params = (F_in + 1)·F_out = (4096 + 1)·10 = 40,970" in lines
+    # two samples, each (4096 + 1)·10 multiply-accumulates and bias adds
+    assert "MACs = N·per sample = 2·40970 = 81,940" in lines
