@@ -213,6 +213,8 @@ def format_explanation(a: Analysis, entries: list[Entry]) -> str:
         if r.is_leaf:
             shapes = " + ".join(fmt_shape(s) for s in r.inputs) if r.inputs else fmt_shape(r.input_shape)
             head = f"{e.name} · {_args(r.layer)} · {shapes} → {fmt_shape(r.output_shape)}"
+            if getattr(r, "tied_to", None):
+                head += f" · weights shared with {r.tied_to} (its parameters are counted there)"
         else:
             kind = r.kind[6:] if r.kind.startswith("block:") else r.kind
             head = f"{e.name} · {kind} · {fmt_shape(r.input_shape)} → {fmt_shape(r.output_shape)}"
