@@ -46,7 +46,7 @@ class Result:
     # Whole-batch counts that do not scale with the batch (exact; see calc.conventions.Rule).
     macs_batch: Union[int, Fraction] = 0
     flops_batch: Union[int, Fraction] = 0
-    inputs: tuple = ()       # every input shape, for joins (input_shape is the first)
+    inputs: tuple = ()       # every input shape of a layer with several (joins, cross attention)
 
     @property
     def params(self) -> int:
@@ -173,6 +173,7 @@ class _Analyzer:
             err.line = err.line or self.model.line_of(origin)
             err.context = err.context or ctx
             raise
+
     def tie(self, node: Leaf, layer, shape: Shape, p: Params, ctx) -> Params:
         """A tied layer shares the weight of an earlier named leaf: counted there, once. Its
         bias (if any) stays its own."""

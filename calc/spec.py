@@ -24,9 +24,9 @@ also takes ``tie`` (the name of an earlier layer whose weight matrix it shares).
 ``repeat`` takes ``index`` (a variable holding the iteration number, so that iterations may
 differ); ``residual`` takes ``enabled`` (when false, only the main path remains). Variables
 and block parameters may be lists (``layers: [3, 4, 6, 3]``, read as ``layers[i]``).
-A layer item may also carry hints on how the PyTorch code calls it (``call``, ``contiguous``, ``owner``;
-see :data:`calc.layers.HINTS`), which only the tool-compatible conventions read; on ``residual``
-and ``parallel``, ``call`` describes the join (``call: functional`` for ``torch.add``).
+A layer item may also carry hints on how the PyTorch code calls it (``call``, ``contiguous``,
+``owner``; see :data:`calc.layers.HINTS`), which only the tool-compatible conventions read; on
+``residual`` and ``parallel``, ``call`` describes the join (``call: functional`` for ``torch.add``).
 
 A string argument is an expression over the variables and block parameters, except a bare
 word that names no variable, which stays a string (``padding: same``).
@@ -272,6 +272,10 @@ class Builder:
         if hints:
             if kind in ("residual", "parallel"):
                 node = getattr(self, "_" + kind)(args, ipath, env, trainable, ctx, common)
+                if not isinstance(node, Branches):
+                    # a residual with enabled: false has no join; the hint is still checked
+                    self._hints(hints, LAYERS["add"], f"the {kind}'s join (add)", ipath, env, ctx)
+                    return node
                 join = node.join.layer
                 return self._with_join_hints(node, self._hints(
                     hints, type(join), f"the {kind}'s join ({join.type_name})", ipath, env, ctx))

@@ -332,6 +332,11 @@ def test_call_hint_on_a_residual_describes_its_join():
     # `x + f(x)` is invisible to ptflops; torch.add is patched and counts the 100 sums
     assert run_text(text.format(call="operator"), convention="ptflops").totals.macs == conv
     assert run_text(text.format(call="functional"), convention="ptflops").totals.macs == conv + 100
+    # without its shortcut the residual has no join to describe; the hint is still checked
+    off = text.replace("- residual:", "- residual:\n              enabled: false")
+    assert run_text(off.format(call="functional"), convention="ptflops").totals.macs == conv
+    with pytest.raises(SpecError, match="call must be one of operator, functional"):
+        run_text(off.format(call="module"))
 
 
 def test_contiguous_hint():
