@@ -2,13 +2,16 @@
 
 ``analyze(model, ...)`` returns an :class:`Analysis`: a tree of frozen :class:`Result`
 nodes (one per layer, block, repeat, branch) and the totals. Counts in results are per
-sample; :class:`Analysis` scales them by the batch. A subtree whose output shape equals its
-input shape inside a repeat is analysed once and multiplied.
+sample; :class:`Analysis` scales them by the batch. A few tool conventions count part of a
+layer for the whole batch, not in proportion to it (see :mod:`calc.conventions`): that part is
+kept apart in ``macs_batch``/``flops_batch`` and added unscaled. A subtree whose output shape
+equals its input shape inside a repeat is analysed once and multiplied.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from fractions import Fraction
+from typing import Iterator, Union
 
 from . import conventions as conv_mod
 from .conventions import BASE_FACTS, Convention
@@ -40,6 +43,10 @@ class Result:
     facts: dict | None = None
     children: tuple = ()     # of Child
     tied_to: str | None = None  # a leaf sharing the weights of the leaf of that name (weights 0 here)
+    # Whole-batch counts that do not scale with the batch (exact; see calc.conventions.Rule).
+    macs_batch: Union[int, Fraction] = 0
+    flops_batch: Union[int, Fraction] = 0
+    inputs: tuple = ()       # every input shape of a layer with several (joins, cross attention)
 
     @property
     def params(self) -> int:
@@ -69,6 +76,7 @@ class Row:
 
 def _sum(children, kind, in_shape, out_shape) -> Result:
     w = b = buf = fr = macs = flops = act = leaves = 0
+    macs_b = flops_b = 0
     for ch in children:
         r, k = ch.result, ch.count
         w += k * r.weights
@@ -79,14 +87,17 @@ def _sum(children, kind, in_shape, out_shape) -> Result:
         flops += k * r.flops
         act += k * r.activations
         leaves += k * r.leaves
+        macs_b += k * r.macs_batch
+        flops_b += k * r.flops_batch
     return Result(kind, in_shape, out_shape, w, b, buf, fr, macs, flops, act, leaves,
-                  children=tuple(children))
+                  children=tuple(children), macs_batch=macs_b, flops_batch=flops_b)
 
 
 class _Analyzer:
-    def __init__(self, model: Model, convention: Convention):
+    def __init__(self, model: Model, convention: Convention, batch: int = 1):
         self.model = model
         self.convention = convention
+        self.batch = batch
         self.memo: dict = {}
         self.named_leaves: dict = {}   # name -> (layer, input shape): the targets of `tie`
 
@@ -121,7 +132,7 @@ class _Analyzer:
         self.check_tokens(layer, shapes, node.origin, ctx)
         if node.name:
             self.named_leaves[node.name] = (layer, shape)
-        key = (id(layer), tuple(shapes), node.trainable, node.tie)
+        key = (id(layer), tuple(shapes), node.trainable, node.tie, node.hints)
         hit = self.memo.get(key)
         if hit is not None:
             return hit
@@ -140,20 +151,28 @@ class _Analyzer:
             got = " and ".join(fmt_shape(s) for s in shapes)
             self.fail(f"{layer.type_name} cannot take input {got}: {exc}", node.origin, ctx)
         # Facts describe the weights the layer uses, shared or not; the result owns only its own.
-        facts = {**BASE_FACTS, **ops, "in": numel(shape), "out": numel(out),
-                 "params": p.total, "weights": p.weights, "biases": p.bias, "tied": int(node.tie is not None)}
+        facts = {**BASE_FACTS, **layer.hint_facts(dict(node.hints)), **ops, "in": numel(shape),
+                 "out": numel(out), "x": numel(shape), "y": numel(out), "params": p.total,
+                 "weights": p.weights, "biases": p.bias, "tied": int(node.tie is not None)}
         if node.tie is not None:
             p = self.tie(node, layer, shape, p, ctx)
-        try:
-            macs, flops = self.convention.count(layer.type_name, layer.kind, facts)
-        except CalcError as err:
-            err.path = err.path or node.origin
-            raise
+        count = self.count(layer, facts, node.origin, ctx)
         result = Result(layer.type_name, shape, out, p.weights, p.bias, p.buffers,
-                        0 if node.trainable else p.total, macs, flops, numel(out), 1,
-                        layer=layer, facts=facts, tied_to=node.tie)
+                        0 if node.trainable else p.total, count.macs, count.flops, numel(out), 1,
+                        layer=layer, facts=facts, tied_to=node.tie, macs_batch=count.macs_batch,
+                        flops_batch=count.flops_batch, inputs=tuple(shapes) if many else ())
         self.memo[key] = result
         return result
+
+    def count(self, layer, facts, origin, ctx):
+        try:
+            return self.convention.count(layer.type_name, layer.kind, facts, self.batch)
+        except CalcError as err:
+            err.path = err.path or origin
+            err.file = err.file or self.model.source_name
+            err.line = err.line or self.model.line_of(origin)
+            err.context = err.context or ctx
+            raise
 
     def tie(self, node: Leaf, layer, shape: Shape, p: Params, ctx) -> Params:
         """A tied layer shares the weight of an earlier named leaf: counted there, once. Its
@@ -244,11 +263,13 @@ class _Analyzer:
             self.fail(f"{node.kind} branches cannot be joined by {join.layer.type_name} ({got}): {exc}",
                       node.origin, ctx + (f"input {fmt_shape(shape)}",))
         ops = join.layer.ops_many(outs, out)
-        facts = {**BASE_FACTS, **ops, "in": sum(numel(s) for s in outs), "out": numel(out),
-                 "params": 0, "weights": 0, "biases": 0}
-        macs, flops = self.convention.count(join.layer.type_name, join.layer.kind, facts)
-        jres = Result(join.layer.type_name, outs[0], out, 0, 0, 0, 0, macs, flops, numel(out), 1,
-                      layer=join.layer, facts=facts)
+        facts = {**BASE_FACTS, **join.layer.hint_facts(dict(join.hints)), **ops,
+                 "in": sum(numel(s) for s in outs), "out": numel(out), "x": sum(numel(s) for s in outs),
+                 "y": numel(out), "params": 0, "weights": 0, "biases": 0}
+        count = self.count(join.layer, facts, node.origin, ctx)
+        jres = Result(join.layer.type_name, outs[0], out, 0, 0, 0, 0, count.macs, count.flops, numel(out), 1,
+                      layer=join.layer, facts=facts, macs_batch=count.macs_batch, flops_batch=count.flops_batch,
+                      inputs=tuple(outs))
         children.append(Child(join.name, jres))
         return _sum(children, node.kind, shape, out)
 
@@ -296,11 +317,20 @@ class Analysis:
     def output_shape(self) -> Shape:
         return self.root.output_shape
 
+    def macs_of(self, r: Result) -> int:
+        """A result's MACs for the whole batch. A tool that divides (ptflops) truncates its total
+        with int(); calc does the same with the exact value."""
+        return int(r.macs * self.batch + r.macs_batch)
+
+    def flops_of(self, r: Result) -> int:
+        """A result's FLOPs for the whole batch (see :meth:`macs_of`)."""
+        return int(r.flops * self.batch + r.flops_batch)
+
     @property
     def totals(self) -> Totals:
         r, n, size = self.root, self.batch, DTYPE_BYTES[self.dtype]
         return Totals(params=r.params, trainable_params=r.params - r.frozen, weights=r.weights,
-                      bias=r.bias, buffers=r.buffers, macs=r.macs * n, flops=r.flops * n,
+                      bias=r.bias, buffers=r.buffers, macs=self.macs_of(r), flops=self.flops_of(r),
                       param_bytes=r.params * size, activation_bytes_per_sample=r.activations * size,
                       activation_bytes=r.activations * size * n)
 
@@ -346,6 +376,6 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
     shape = tuple(input_shape) if input_shape is not None else tuple(model.input_shape)
     if model.input_kind == "tokens":
         shape = Tokens(shape)
-    analyzer = _Analyzer(model, conv)
+    analyzer = _Analyzer(model, conv, batch)
     root = analyzer.seq(model.root, shape, ({"input": shape},), (), "model")
     return Analysis(model, shape, batch, conv.name, dtype, root)

@@ -28,8 +28,9 @@ def _type_label(kind: str) -> str:
     return kind[6:] if kind.startswith("block:") else kind
 
 
-def layer_record(row: Row, batch: int) -> dict[str, Any]:
+def layer_record(row: Row, a: Analysis) -> dict[str, Any]:
     r = row.result
+    macs, flops = a.macs_of(r), a.flops_of(r)
     return {
         "name": row.name,
         "type": _type_label(r.kind),
@@ -39,8 +40,8 @@ def layer_record(row: Row, batch: int) -> dict[str, Any]:
         "weights": r.weights,
         "bias": r.bias,
         "buffers": r.buffers,
-        "macs": r.macs * batch,
-        "flops": r.flops * batch,
+        "macs": macs,
+        "flops": flops,
         "tied_to": r.tied_to,
     }
 
@@ -69,7 +70,7 @@ def to_dict(a: Analysis) -> dict[str, Any]:
             "activation_bytes": t.activation_bytes,
             "activation_bytes_per_sample": t.activation_bytes_per_sample,
         },
-        "layers": [layer_record(row, a.batch) for row in a.rows(leaves_only=True)],
+        "layers": [layer_record(row, a) for row in a.rows(leaves_only=True)],
     }
 
 
@@ -85,7 +86,7 @@ def format_csv(a: Analysis) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(_COLUMNS)
     for row in a.rows(leaves_only=True):
-        rec = layer_record(row, a.batch)
+        rec = layer_record(row, a)
         writer.writerow([rec["name"], rec["type"], "x".join(map(str, rec["input_shape"])),
                          "x".join(map(str, rec["output_shape"])), rec["params"], rec["macs"], rec["flops"]])
     return buf.getvalue()
@@ -101,7 +102,7 @@ def _share(part: int, whole: int) -> str:
 
 
 def _rows(a: Analysis, depth: int | None):
-    total = a.root.macs
+    total = a.totals.macs
     out = []
     for row in a.rows(depth=depth):
         r = row.result
@@ -109,8 +110,9 @@ def _rows(a: Analysis, depth: int | None):
         label = _type_label(r.kind) + ("" if r.is_leaf else f" ({r.leaves} layers)" if r.leaves != 1 else "")
         if r.tied_to:
             label += f" (tied to {r.tied_to})"
+        macs = a.macs_of(r)
         out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{r.params:,}",
-                    f"{r.macs * a.batch:,}", human(r.macs * a.batch), _share(r.macs, total)))
+                    f"{macs:,}", human(macs), _share(macs, total)))
     return out
 
 
