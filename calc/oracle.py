@@ -384,18 +384,224 @@ def _join(layer, shapes):
     return JoinOp(layer.type_name, getattr(layer, "dim", 0))
 
 
+# ---------------------------------------------------------------------------- sequence layers
+# A sequence is (L, *F) per sample, (N, L, *F) batched.
+
+def _sequence(shape, what: str):
+    if len(shape) < 2:
+        raise _Refused(f"{what} takes a sequence (L, features…), got rank {len(shape)}")
+
+
+class AddedTable(nn.Module):
+    """A learned table added to the tokens: row i to token i (positions), or the row of the
+    token's type, here type 0 for every token (type ids come with the input)."""
+
+    def __init__(self, rows: int, features: tuple, positional: bool):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(rows, *features))
+        self.positional = positional
+
+    def forward(self, x):
+        if self.positional:
+            return x + self.weight[: x.shape[1]]
+        return x + self.weight[0]
+
+
+class ClassTokens(nn.Module):
+    def __init__(self, count: int, features: tuple):
+        super().__init__()
+        self.tokens = nn.Parameter(torch.zeros(count, *features))
+
+    def forward(self, x):
+        return torch.cat([self.tokens.expand(x.shape[0], *self.tokens.shape), x], dim=1)
+
+
+@builds("embedding")
+def _embedding(layer, shape):
+    return nn.Embedding(layer.vocab, layer.dim, padding_idx=layer.padding_idx)
+
+
+@builds("pos_embedding", "type_embedding")
+def _added(layer, shape):
+    _sequence(shape, layer.type_name)
+    positional = layer.type_name == "pos_embedding"
+    return AddedTable(layer.max_len if positional else layer.types, tuple(shape[1:]), positional)
+
+
+@builds("class_token")
+def _class_token(layer, shape):
+    _sequence(shape, "class_token")
+    return ClassTokens(layer.count, tuple(shape[1:]))
+
+
+@builds("to_tokens")
+def _to_tokens(layer, shape):
+    _sequence(shape, "to_tokens")
+    return Fn(lambda x: x.flatten(2).transpose(1, 2), "(N, C, *S) → (N, ∏S, C)")
+
+
+@builds("to_image")
+def _to_image(layer, shape):
+    if len(shape) != 2:
+        raise _Refused(f"to_image takes tokens × channels (L, C), got rank {len(shape)}")
+    n = shape[0]
+    if layer.size is None:
+        side = int(round(n ** 0.5))
+        if side * side != n:
+            raise _Refused(f"{n} tokens are not a square")
+        size = (side, side)
+    else:
+        size = (layer.size,) if isinstance(layer.size, int) else tuple(layer.size)
+    return Fn(lambda x: x.transpose(1, 2).reshape(x.shape[0], x.shape[2], *size), f"to {size}")
+
+
+@builds("select_token")
+def _select_token(layer, shape):
+    _sequence(shape, "select_token")
+    index = layer.index
+    return Fn(lambda x: x[:, index], f"token {index}")
+
+
+@builds("token_mean")
+def _token_mean(layer, shape):
+    _sequence(shape, "token_mean")
+    return Fn(lambda x: x.mean(dim=1), "mean over tokens")
+
+
+@builds("rmsnorm")
+def _rmsnorm(layer, shape):
+    if layer.normalized > len(shape):
+        raise _Refused(f"cannot normalise {layer.normalized} dims of a rank-{len(shape)} sample")
+    return nn.RMSNorm(tuple(shape[len(shape) - layer.normalized:]), eps=layer.eps,
+                      elementwise_affine=layer.affine)
+
+
+class MultiHeadAttention(nn.Module):
+    """Attention written with explicit matrix products, which FlopCounterMode counts (PyTorch's
+    fused CPU kernels have no FLOP formula). K and V heads are shared by heads/kv_heads query
+    heads; causal masking aligns row i with keys 0..i, as PyTorch's is_causal."""
+
+    def __init__(self, dim, kv_dim, heads, kv_heads, head_dim, out, bias, out_bias, packed, causal):
+        super().__init__()
+        self.h, self.g, self.d, self.causal = heads, kv_heads, head_dim, causal
+        self.packed = packed and dim == kv_dim
+        if self.packed:
+            self.qkv = nn.Linear(dim, (heads + 2 * kv_heads) * head_dim, bias=bias)
+        else:
+            self.q = nn.Linear(dim, heads * head_dim, bias=bias)
+            self.k = nn.Linear(kv_dim, kv_heads * head_dim, bias=bias)
+            self.v = nn.Linear(kv_dim, kv_heads * head_dim, bias=bias)
+        self.proj = nn.Linear(heads * head_dim, out, bias=out_bias)
+
+    def forward(self, xs):
+        x, m = (xs[0], xs[-1]) if isinstance(xs, (list, tuple)) else (xs, xs)
+        n, length, s_len = x.shape[0], x.shape[1], m.shape[1]
+        h, g, d = self.h, self.g, self.d
+        if self.packed:
+            q, k, v = self.qkv(x).split([h * d, g * d, g * d], dim=-1)
+        else:
+            q, k, v = self.q(x), self.k(m), self.v(m)
+        q = q.reshape(n, length, h, d).transpose(1, 2)
+        k = k.reshape(n, s_len, g, d).transpose(1, 2).repeat_interleave(h // g, dim=1)
+        v = v.reshape(n, s_len, g, d).transpose(1, 2).repeat_interleave(h // g, dim=1)
+        scores = torch.matmul(q, k.transpose(-2, -1)) * d ** -0.5
+        if self.causal:
+            mask = torch.ones(length, s_len, dtype=torch.bool).triu(1)
+            scores = scores.masked_fill(mask, float("-inf"))
+        y = torch.matmul(scores.softmax(-1), v)
+        return self.proj(y.transpose(1, 2).reshape(n, length, h * d))
+
+
+@builds("attention")
+def _attention(layer, shapes):
+    shapes = shapes if isinstance(shapes, list) else [shapes]   # self attention: one input
+    q, m = shapes[0], shapes[-1]
+    for s in (q, m):
+        if len(s) != 2:
+            raise _Refused(f"attention takes tokens × features (L, D), got rank {len(s)}")
+    dim, kv_dim = q[1], m[1]
+    heads, kv_heads = layer.heads, layer.kv_heads or layer.heads
+    if heads % kv_heads:   # as the grouped-query layout requires
+        raise _Refused(f"heads={heads} is not a multiple of kv_heads={kv_heads}")
+    if layer.head_dim is None and dim % heads:   # as nn.MultiheadAttention asserts
+        raise _Refused(f"embed_dim {dim} must be divisible by num_heads {heads}")
+    head_dim = layer.head_dim or dim // heads
+    out_bias = layer.bias if layer.out_bias is None else layer.out_bias
+    return MultiHeadAttention(dim, kv_dim, heads, kv_heads, head_dim, layer.out or dim, layer.bias,
+                              out_bias, layer.packed, layer.causal)
+
+
+class Recurrent(nn.Module):
+    """PyTorch's RNN/GRU/LSTM, batch first, returning the output sequence. FlopCounterMode has
+    no formula for the CPU LSTM kernel, so the LSTM runs its own weights (PyTorch's layout)
+    through the LSTM equations with F.linear, which it counts."""
+
+    def __init__(self, kind, size, layer):
+        super().__init__()
+        cls = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[kind]
+        extra = {"nonlinearity": layer.nonlinearity} if kind == "rnn" else {}
+        self.rnn = cls(size, layer.hidden, num_layers=layer.num_layers, bias=layer.bias, batch_first=True,
+                       bidirectional=layer.bidirectional, **extra)
+        self.kind = kind
+
+    def forward(self, x):
+        if self.kind != "lstm":
+            return self.rnn(x)[0]
+        rnn = self.rnn
+        if x.dim() != 3 or x.shape[2] != rnn.input_size:
+            raise ValueError(f"LSTM: expected input (N, L, {rnn.input_size}), got {tuple(x.shape)}")
+        dirs = 2 if rnn.bidirectional else 1
+        for layer in range(rnn.num_layers):
+            outs = []
+            for direction in range(dirs):
+                sfx = f"_l{layer}" + ("_reverse" if direction else "")
+                w_ih, w_hh = getattr(rnn, "weight_ih" + sfx), getattr(rnn, "weight_hh" + sfx)
+                b_ih = getattr(rnn, "bias_ih" + sfx) if rnn.bias else None
+                b_hh = getattr(rnn, "bias_hh" + sfx) if rnn.bias else None
+                h = x.new_zeros(x.shape[0], rnn.hidden_size)
+                c = x.new_zeros(x.shape[0], rnn.hidden_size)
+                steps = range(x.shape[1] - 1, -1, -1) if direction else range(x.shape[1])
+                seq = [None] * x.shape[1]
+                for t in steps:
+                    gates = torch.nn.functional.linear(x[:, t], w_ih, b_ih) + \
+                        torch.nn.functional.linear(h, w_hh, b_hh)
+                    i, f, g, o = gates.chunk(4, dim=1)
+                    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+                    h = o.sigmoid() * c.tanh()
+                    seq[t] = h
+                outs.append(torch.stack(seq, dim=1))
+            x = torch.cat(outs, dim=2)
+        return x
+
+
+@builds("rnn", "lstm", "gru")
+def _recurrent(layer, shape):
+    if len(shape) != 2:
+        raise _Refused(f"{layer.type_name} takes time steps × features (L, I), got rank {len(shape)}")
+    return Recurrent(layer.type_name, layer.in_ if layer.in_ is not None else shape[1], layer)
+
+
 # ---------------------------------------------------------------------------- the module tree
 
 class LazyLeaf(nn.Module):
     """One calc leaf. Builds its PyTorch layer (child ``op``) on the first call, from the actual
-    input; parameters are allocated uninitialised and zeroed, since only shapes matter."""
+    input; parameters are allocated uninitialised and zeroed, since only shapes matter. A leaf
+    with ``tie`` shares the weight of the earlier leaf of that name (counted once by PyTorch)."""
 
-    def __init__(self, layer: Layer, name: str, trainable: bool):
+    def __init__(self, layer: Layer, name: str, node: Leaf | None = None):
         super().__init__()
         self.layer = layer
         self.calc_name = name
-        self.trainable = trainable
+        self.node_name = node.name if node is not None else None
+        self.trainable = node.trainable if node is not None else True
+        self.tie = getattr(node, "tie", None)
+        self.many = isinstance(layer, Join) or bool(layer.refs())
+        # A layer the PyTorch code calls as a function (F.relu in a forward) is not a module
+        # call that hook-based tools see: run the module's forward without __call__.
+        hints = dict(getattr(node, "hints", ()) or ())
+        self.functional = hints.get("call") in ("functional", "operator", "method")
         self.op = None
+        self.named = None   # the model's registry of named leaves, set by OracleModel
 
     def _materialize(self, x):
         if isinstance(x, (list, tuple)):
@@ -408,21 +614,30 @@ class LazyLeaf(nn.Module):
         op = op.to_empty(device="cpu")
         with torch.no_grad():
             for t in (*op.parameters(), *op.buffers()):
-                t.zero_()
+                if t.is_floating_point():
+                    t.zero_()
+                else:
+                    t.fill_(0)
         op.eval()
         op.requires_grad_(self.trainable)
+        if self.tie is not None:
+            target = (self.named or {}).get(self.tie)
+            if target is None or target.op is None or not hasattr(target.op, "weight"):
+                raise _Refused(f"tie: no earlier layer named '{self.tie}' with a weight")
+            if not hasattr(op, "weight"):
+                raise _Refused(f"tie: {self.layer.type_name} has no weight to share")
+            op.weight = target.op.weight
         self.op = op
 
     def forward(self, x):
         try:
             if self.op is None:
                 self._materialize(x)
-            out = self.op(x)
+            out = self.op.forward(x) if self.functional else self.op(x)
             if 0 in out.shape[1:]:
                 # PyTorch returns an empty tensor where calc refuses a size of zero; calc's rule
                 # is that every size is at least 1, so an empty output counts as a refusal.
                 raise _Refused(f"the output {tuple(out.shape[1:])} is empty (a size of 0)")
-            return out
         except OracleError:
             raise
         except _Refused as exc:
@@ -434,6 +649,9 @@ class LazyLeaf(nn.Module):
             raise TorchRejected(f"{self.calc_name} ({self.layer.type_name}): PyTorch refuses "
                                 f"{_shapes(x)}: {text}", layer=self.calc_name,
                                 type_name=self.layer.type_name) from None
+        if self.node_name and self.named is not None:
+            self.named[self.node_name] = self
+        return out
 
 
 def _shapes(x) -> str:
@@ -452,25 +670,24 @@ def _lookup(name, scopes):
 
 
 class SeqModule(nn.Module):
-    """Items in order; ``from:`` and ``with:`` names resolve in this scope, then outer ones."""
+    """Items in order; ``from:``, ``with:`` and ``kv:`` names resolve in this scope, then outer ones."""
 
     def __init__(self, entries):
         super().__init__()
-        self.steps = []   # (child name, source, output name, is_join)
-        for child_name, module, node in entries:
-            self.add_module(child_name, module)
-            is_join = isinstance(node, Leaf) and isinstance(node.layer, Join)
-            self.steps.append((child_name, node.source, node.name, is_join,
-                               node.layer.with_ if is_join else ()))
+        self.steps = []   # (child, source, output name, names read besides the flow)
+        for i, (module, node) in enumerate(entries):
+            self.add_module(str(i), module)
+            refs = node.layer.refs() if isinstance(module, LazyLeaf) and module.many else None
+            self.steps.append((str(i), node.source, node.name, refs))
 
     def forward(self, x, scopes):
         scope: dict = {}
         inner = (scope, *scopes)
-        for child_name, source, out_name, is_join, with_ in self.steps:
+        for child, source, out_name, refs in self.steps:
             inp = x if source is None else _lookup(source, inner)
-            module = self._modules[child_name]
-            if is_join:
-                x = module([inp, *(_lookup(n, inner) for n in with_)])
+            module = self._modules[child]
+            if refs is not None:
+                x = module([inp, *(_lookup(n, inner) for n in refs)])
             elif isinstance(module, LazyLeaf):
                 x = module(inp)
             else:
@@ -493,27 +710,34 @@ class RepeatModule(nn.Module):
 
 
 class BranchesModule(nn.Module):
-    def __init__(self, branches, join_name: str, join: LazyLeaf):
+    def __init__(self, branches, join: LazyLeaf):
         super().__init__()
-        self.names = [name for name, _ in branches]
-        for name, module in branches:
-            self.add_module(name, module)
-        self.join_name = join_name
-        self.add_module(join_name, join)
+        self.count = len(branches)
+        for i, module in enumerate(branches):
+            self.add_module(f"branch{i}", module)
+        self.join = join
 
     def forward(self, x, scopes):
-        outs = [self._modules[name](x, scopes) for name in self.names]
-        return self._modules[self.join_name](outs)
+        outs = [self._modules[f"branch{i}"](x, scopes) for i in range(self.count)]
+        return self.join(outs)
 
 
 class OracleModel(SeqModule):
-    """The whole model: ``forward(x)`` takes a batched tensor; the name ``input`` refers to it."""
+    """The whole model: ``forward(x)`` takes a batched tensor (of token ids for a model whose
+    input is tokens); the name ``input`` refers to it."""
 
     def __init__(self, entries, model: Model):
         super().__init__(entries)
         self.calc_model_name = model.name
+        self.tokens = getattr(model, "input_kind", "values") == "tokens"
+        named: dict = {}
+        for m in self.modules():
+            if isinstance(m, LazyLeaf):
+                m.named = named
+        self._named = named
 
     def forward(self, x):
+        self._named.clear()
         return super().forward(x, ({"input": x},))
 
 
@@ -528,7 +752,9 @@ def count_layers(node, memo=None) -> int:
     elif isinstance(node, Seq):
         n = sum(count_layers(i, memo) for i in node.items)
     elif isinstance(node, Repeat):
-        n = node.times * count_layers(node.body, memo)
+        bodies = getattr(node, "bodies", None)
+        n = (sum(count_layers(b, memo) for b in bodies) if bodies is not None
+             else node.times * count_layers(node.body, memo))
     elif isinstance(node, Branches):
         n = sum(count_layers(b, memo) for b in node.branches) + 1
     else:  # pragma: no cover - the builder makes only these
@@ -537,40 +763,55 @@ def count_layers(node, memo=None) -> int:
     return n
 
 
-def _children(items, prefix):
-    """(torch child name, calc dotted name) per item; torch names must be unique among siblings."""
-    used: set = set()
-    out = []
-    for i, item in enumerate(items):
-        calc = item.name or str(i)
-        torch_name = calc if calc not in used else f"{calc}__{i}"
-        used.add(torch_name)
-        out.append((torch_name, f"{prefix}.{calc}" if prefix else calc))
-    return out
+# calc's names (see calc.analysis.Analysis.rows): namespaces are named items and block
+# instances, as PyTorch modules; unnamed structure is flattened into the enclosing namespace,
+# where an unnamed item is called by its position and a name used again gets #2, #3…
+
+def _segment(name, taken: dict) -> str:
+    position = taken.get(None, 0)
+    taken[None] = position + 1
+    seg = str(position) if name is None else name
+    if seg in taken:
+        k = 2
+        while f"{seg}#{k}" in taken:
+            k += 1
+        seg = f"{seg}#{k}"
+    taken[seg] = True
+    return seg
 
 
-def _build_node(node, name: str):
+def _join_name(prefix: str, seg: str) -> str:
+    return f"{prefix}.{seg}" if prefix else seg
+
+
+def _namespace(node, prefix: str, taken: dict):
+    """(prefix, taken) for the children of a container node."""
+    named = node.name is not None or (isinstance(node, Seq) and node.kind.startswith("block:"))
+    if named:
+        return _join_name(prefix, _segment(node.name, taken)), {}
+    return prefix, taken
+
+
+def _build_node(node, prefix: str, taken: dict):
     if isinstance(node, Leaf):
-        return LazyLeaf(node.layer, name, node.trainable)
+        return LazyLeaf(node.layer, _join_name(prefix, _segment(node.name, taken)), node)
     if isinstance(node, Seq):
-        return _build_seq(node, name)
+        ns, inner = _namespace(node, prefix, taken)
+        return _build_seq(node, ns, inner)
     if isinstance(node, Repeat):
-        return RepeatModule([_build_seq(node.body, f"{name}.{i}") for i in range(node.times)])
+        ns, inner = _namespace(node, prefix, taken)
+        bodies = getattr(node, "bodies", None) or (node.body,) * node.times
+        return RepeatModule([_build_seq(body, ns, inner) for body in bodies])
     if isinstance(node, Branches):
-        labels = ("main", "shortcut") if node.kind == "residual" else None
-        branches = []
-        for i, b in enumerate(node.branches):
-            label = labels[i] if labels else str(i)
-            branches.append((label, _build_seq(b, f"{name}.{label}")))
-        join = LazyLeaf(node.join.layer, f"{name}.{node.join.name}", True)
-        return BranchesModule(branches, node.join.name, join)
+        ns, inner = _namespace(node, prefix, taken)
+        branches = [_build_seq(b, ns, inner) for b in node.branches]
+        join = LazyLeaf(node.join.layer, _join_name(ns, _segment(node.join.name, inner)), node.join)
+        return BranchesModule(branches, join)
     raise TypeError(node)  # pragma: no cover
 
 
-def _build_seq(seq: Seq, prefix: str) -> SeqModule:
-    entries = [(tname, _build_node(item, cname), item)
-               for (tname, cname), item in zip(_children(seq.items, prefix), seq.items)]
-    return SeqModule(entries)
+def _build_seq(seq: Seq, prefix: str, taken: dict) -> SeqModule:
+    return SeqModule([(_build_node(item, prefix, taken), item) for item in seq.items])
 
 
 def build_module(model: Model) -> OracleModel:
@@ -579,8 +820,8 @@ def build_module(model: Model) -> OracleModel:
     if n > MAX_ORACLE_LAYERS:
         raise OracleError(f"the model expands to {n:,} layers; the oracle builds at most "
                           f"{MAX_ORACLE_LAYERS:,}")
-    entries = [(tname, _build_node(item, cname), item)
-               for (tname, cname), item in zip(_children(model.root.items, ""), model.root.items)]
+    taken: dict = {}
+    entries = [(_build_node(item, "", taken), item) for item in model.root.items]
     module = OracleModel(entries, model)
     module.eval()
     return module
@@ -629,7 +870,7 @@ def measure(model: Model, batch: int = 1, input_shape: tuple | None = None) -> M
     root_name = type(module).__name__
     counter = FlopCounterMode(display=False)
     try:
-        x = torch.zeros(batch, *shape)
+        x = torch.zeros(batch, *shape, dtype=torch.long if module.tokens else torch.float32)
         with warnings.catch_warnings(), torch.no_grad(), counter:
             warnings.simplefilter("ignore")
             out = module(x)
@@ -641,11 +882,14 @@ def measure(model: Model, batch: int = 1, input_shape: tuple | None = None) -> M
     counts = counter.get_flop_counts()
     fqn = {m: n for n, m in module.named_modules()}
     measured_leaves = []
+    seen: set = set()   # a shared (tied) parameter belongs to the first leaf that uses it
     for mod, out_shape in records:
         per_leaf = counts.get(f"{root_name}.{fqn[mod]}", {})
+        own = [p for p in mod.parameters() if id(p) not in seen]
+        seen.update(id(p) for p in own)
         measured_leaves.append(MeasuredLeaf(
             mod.calc_name, mod.layer.type_name, _per_sample(out_shape, batch, mod.calc_name),
-            sum(p.numel() for p in mod.parameters()), int(sum(per_leaf.values()))))
+            sum(p.numel() for p in own), int(sum(per_leaf.values()))))
     return Measured(
         torch_version=torch.__version__, batch=batch, input_shape=shape,
         output_shape=_per_sample(tuple(out.shape), batch, "output"),
@@ -709,6 +953,11 @@ class Tool:
     batch_one: bool = False
 
 
+# The oracle writes these layers for exact FLOP counting (explicit matrix products, LSTM
+# equations), not as the PyTorch modules a tool preset describes (nn.MultiheadAttention, the
+# fused LSTM): a tool run on them would measure a different module, so verify skips the presets.
+NOT_AS_TOOLS_SEE = frozenset({"attention", "lstm"})
+
 TOOLS: dict[str, Tool] = {
     "torch": Tool("torch", _torch_counter, measure="flops"),
     "thop": Tool("thop", _thop),
@@ -730,7 +979,8 @@ def run_tool(name: str, module, input_shape: tuple, batch: int) -> int:
     import copy
     tool = TOOLS[name]
     shape = tuple(input_shape)
-    x = torch.zeros(1 if tool.batch_one else batch, *shape)
+    x = torch.zeros(1 if tool.batch_one else batch, *shape,
+                    dtype=torch.long if getattr(module, "tokens", False) else torch.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return tool.run(copy.deepcopy(module), x, shape)

@@ -28,9 +28,17 @@ def _type_label(kind: str) -> str:
     return kind[6:] if kind.startswith("block:") else kind
 
 
-def layer_record(row: Row, batch: int) -> dict[str, Any]:
+def _scaled(a: Analysis, r, k: int) -> tuple[int, int]:
+    """Whole-batch MACs and FLOPs of ``k`` identical results (k > 1: a collapsed row)."""
+    if k == 1:
+        return a.macs_of(r), a.flops_of(r)
+    return int((r.macs * a.batch + r.macs_batch) * k), int((r.flops * a.batch + r.flops_batch) * k)
+
+
+def layer_record(row: Row, a: Analysis) -> dict[str, Any]:
     """One leaf; a row that stands for ``count`` identical layers gives their sums."""
     r, k = row.result, row.count
+    macs, flops = _scaled(a, r, k)
     record = {
         "name": row.name,
         "type": _type_label(r.kind),
@@ -40,8 +48,9 @@ def layer_record(row: Row, batch: int) -> dict[str, Any]:
         "weights": r.weights * k,
         "bias": r.bias * k,
         "buffers": r.buffers * k,
-        "macs": r.macs * batch * k,
-        "flops": r.flops * batch * k,
+        "macs": macs,
+        "flops": flops,
+        "tied_to": r.tied_to,
     }
     if k > 1:
         record["count"] = k
@@ -54,6 +63,7 @@ def to_dict(a: Analysis) -> dict[str, Any]:
         "model": a.model.name,
         "description": a.model.description,
         "input_shape": list(a.input_shape),
+        "input_kind": a.model.input_kind,
         "batch": a.batch,
         "convention": a.convention,
         "dtype": a.dtype,
@@ -71,7 +81,7 @@ def to_dict(a: Analysis) -> dict[str, Any]:
             "activation_bytes": t.activation_bytes,
             "activation_bytes_per_sample": t.activation_bytes_per_sample,
         },
-        "layers": [layer_record(row, a.batch) for row in a.rows(leaves_only=True)],
+        "layers": [layer_record(row, a) for row in a.rows(leaves_only=True)],
     }
 
 
@@ -87,7 +97,7 @@ def format_csv(a: Analysis) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(_COLUMNS)
     for row in a.rows(leaves_only=True):
-        rec = layer_record(row, a.batch)
+        rec = layer_record(row, a)
         writer.writerow([rec["name"], rec["type"], "x".join(map(str, rec["input_shape"])),
                          "x".join(map(str, rec["output_shape"])), rec["params"], rec["macs"], rec["flops"]])
     return buf.getvalue()
@@ -103,16 +113,19 @@ def _share(part: int, whole: int) -> str:
 
 
 def _rows(a: Analysis, depth: int | None):
-    total = a.root.macs
+    total = a.totals.macs
     out = []
     for row in a.rows(depth=depth):
         r, k = row.result, row.count
         indent = "  " * (row.depth - 1)
         label = _type_label(r.kind) + ("" if r.is_leaf else f" ({r.leaves} layers)" if r.leaves != 1 else "")
+        if r.tied_to:
+            label += f" (tied to {r.tied_to})"
         if k > 1:
             label += f" ×{k:,}"
+        macs, _ = _scaled(a, r, k)
         out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{r.params * k:,}",
-                    f"{r.macs * a.batch * k:,}", human(r.macs * a.batch * k), _share(r.macs * k, total)))
+                    f"{macs:,}", human(macs), _share(macs, total)))
     return out
 
 

@@ -112,9 +112,15 @@ def verify(model: Model, batch: int = 1, *, presets: bool = True) -> Verificatio
 
 
 def _preset_checks(model, batch, measured, oracle):
+    unlike = sorted({leaf.type for leaf in measured.leaves} & oracle.NOT_AS_TOOLS_SEE)
     for name, tool in oracle.TOOLS.items():
         if name not in CONVENTIONS:
             yield Check(f"preset {name}", None, None, None, "no such preset in this calc")
+            continue
+        if unlike:
+            yield Check(f"preset {name}", None, None, None,
+                        f"the oracle's {' and '.join(unlike)} are written for exact counting, not as the "
+                        "PyTorch modules the preset describes")
             continue
         if not oracle.tool_available(name):
             yield Check(f"preset {name}", None, None, None, f"{tool.package} is not installed")

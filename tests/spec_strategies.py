@@ -32,7 +32,9 @@ GENERATED = frozenset(
                           "adaptive_maxpool", "batchnorm") for d in (1, 2, 3)]
     + ["linear", "global_avgpool", "global_maxpool", "layernorm", "groupnorm", "local_response_norm",
        *ACTIVATIONS, "softmax", "dropout", "stochastic_depth", "identity", "flatten", "reshape", "permute",
-       "channel_shuffle", "channel_split", "layer_scale", "upsample", "add", "mul", "concat"])
+       "channel_shuffle", "channel_split", "layer_scale", "upsample", "add", "mul", "concat",
+       "embedding", "pos_embedding", "type_embedding", "class_token", "to_tokens", "to_image",
+       "select_token", "token_mean", "rmsnorm", "attention", "rnn", "lstm", "gru"])
 
 
 def valid_ranks(type_name: str) -> tuple[int, ...]:
@@ -48,8 +50,12 @@ def valid_ranks(type_name: str) -> tuple[int, ...]:
         return (2, 3, 4)
     if t == "upsample":
         return (2, 3, 4)
-    if t in ("add", "mul", "concat"):
-        return (1, 2, 3, 4)
+    if t in ("attention", "rnn", "lstm", "gru", "to_image"):
+        return (2,)
+    if t in ("to_tokens", "select_token", "token_mean", "pos_embedding", "type_embedding", "class_token"):
+        return (2, 3, 4)
+    if t == "embedding":   # reads token ids: only at the start of a spec whose input is tokens
+        return ()
     return (1, 2, 3, 4)
 
 
@@ -290,8 +296,65 @@ class Gen:
             elif wild:
                 a["align_corners"] = True
             return a
-        if t in ("relu", "relu6", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid", "identity"):
+        if t in ("relu", "relu6", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid", "identity",
+                 "to_tokens", "token_mean"):
             return {}
+        if t == "embedding":
+            a = {"vocab": self.int(1, 20), "dim": self.int(1, 8)}
+            if self.coin(0.2):
+                a["padding_idx"] = self.int(-a["vocab"], a["vocab"] - 1)
+            return a
+        if t == "pos_embedding":
+            return {"max_len": max(1, c + (self.int(0, 2) if not wild else -1))}
+        if t == "type_embedding":
+            return {"types": self.int(1, 3)} if self.coin(0.5) else {}
+        if t == "class_token":
+            return {"count": self.int(1, 2)} if self.coin(0.5) else {}
+        if t == "to_image":
+            side = round(c ** 0.5)
+            if side * side == c and self.coin(0.5) and not wild:
+                return {}
+            d = self.pick(_divisors(c))
+            return {"size": [d, c // d if not wild else c // d + 1]}
+        if t == "select_token":
+            return {"index": self.int(-c, c - 1) if not wild else c}
+        if t == "rmsnorm":
+            a = {}
+            n = self.int(1, max(1, rank)) if not wild else self.int(1, rank + 1)
+            if n != 1:
+                a["normalized"] = n
+            if self.coin(0.3):
+                a["eps"] = 1e-6
+            if self.coin(0.2):
+                a["affine"] = False
+            return a
+        if t == "attention":
+            dim = shape[-1]
+            if self.coin(0.3) or wild:
+                a = {"heads": self.int(1, 3), "head_dim": self.int(1, 4)}
+            else:
+                a = {"heads": self.pick(_divisors(dim))}
+            if self.coin(0.3):
+                a["kv_heads"] = self.pick(_divisors(a["heads"])) if not wild else self.int(1, 3)
+            if self.coin(0.3):
+                a["out"] = self.out_value(self.int(1, 6))
+            for key, p in (("bias", 0.3), ("out_bias", 0.2), ("packed", 0.3), ("causal", 0.4)):
+                if self.coin(p):
+                    a[key] = key in ("packed", "causal")
+            return a
+        if t in ("rnn", "lstm", "gru"):
+            a = {"hidden": self.int(1, 5)}
+            if self.coin(0.3):
+                a["num_layers"] = 2
+            if self.coin(0.3):
+                a["bidirectional"] = True
+            if self.coin(0.2):
+                a["bias"] = False
+            if t == "rnn" and self.coin(0.3):
+                a["nonlinearity"] = "relu"
+            if self.coin(0.1):
+                a["in"] = shape[1] if not wild else shape[1] + 1
+            return a
         raise AssertionError(f"the generator has no arguments for layer type {t!r}")
 
     # -- shape steering (calc's inference; never the thing under test here)
@@ -561,10 +624,17 @@ def specs(draw, wild: float = 0.04, force: str | None = None):
         raise AssertionError(f"tests/spec_strategies.py cannot generate layer type {force!r} yet: "
                              "add it to GENERATED and give Gen.args its arguments")
     gen = Gen(draw, wild)
-    rank = draw(st.sampled_from(valid_ranks(force) if force else (1, 2, 3, 3, 4)))
+    tokens = force == "embedding"
+    rank = draw(st.sampled_from((1, 2) if tokens else valid_ranks(force) if force else (1, 2, 3, 3, 4)))
     shape = input_shape(draw, rank)
     names = {"input": shape}
-    if force:
+    if tokens:   # token ids in, then the embedding, then anything
+        item, out = gen.leaf(shape, "embedding")
+        layers = [item]
+        if draw(st.booleans()):
+            more, out = gen.stack(out, 1, draw(st.integers(1, 2)))
+            layers += more
+    elif force:
         layers, out = [], shape
         if draw(st.booleans()):
             layers, out = gen.stack(shape, 1, 1, preserving=True)
@@ -586,6 +656,8 @@ def specs(draw, wild: float = 0.04, force: str | None = None):
     else:
         layers, out = gen.stack(shape, 0, draw(st.integers(1, 6)), names=names)
     doc = {"name": "generated", "input": list(shape), "variables": gen.variables, "layers": layers}
+    if tokens:
+        doc["input_kind"] = "tokens"
     if gen.blocks:
         doc["blocks"] = gen.blocks
     return doc
