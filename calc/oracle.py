@@ -339,7 +339,10 @@ def _reshape(layer, shape):
 @builds("permute")
 def _permute(layer, shape):
     order = (0, *(_dim(d, len(shape)) % (len(shape) + 1) for d in layer.dims))
-    return Fn(lambda x: x.permute(*order), f"permute{order}")
+    # Memory layout is no part of calc's model: the permuted tensor is made contiguous (PyTorch's
+    # local_response_norm, for one, refuses some non-contiguous 5-d inputs). A linear layer's
+    # `contiguous: false` hint gives it a non-contiguous input instead (see LazyLeaf).
+    return Fn(lambda x: x.permute(*order).contiguous(), f"permute{order}")
 
 
 @builds("channel_shuffle")
@@ -600,6 +603,7 @@ class LazyLeaf(nn.Module):
         # call that hook-based tools see: run the module's forward without __call__.
         hints = dict(getattr(node, "hints", ()) or ())
         self.functional = hints.get("call") in ("functional", "operator", "method")
+        self.strided = hints.get("contiguous") is False
         self.op = None
         self.named = None   # the model's registry of named leaves, set by OracleModel
 
@@ -633,6 +637,8 @@ class LazyLeaf(nn.Module):
         try:
             if self.op is None:
                 self._materialize(x)
+            if self.strided and not isinstance(x, (list, tuple)) and x.dim() >= 2:
+                x = x.transpose(-1, -2).contiguous().transpose(-1, -2)   # same values, not contiguous
             out = self.op.forward(x) if self.functional else self.op(x)
             if 0 in out.shape[1:]:
                 # PyTorch returns an empty tensor where calc refuses a size of zero; calc's rule
