@@ -83,14 +83,18 @@ def _sum(children, kind, in_shape, out_shape) -> Result:
 
 
 class _Analyzer:
-    def __init__(self, model: Model, convention: Convention):
+    def __init__(self, model: Model, convention: Convention, memo: dict | None = None):
         self.model = model
         self.convention = convention
-        self.memo: dict = {}
+        # Leaf results keyed by (id(layer), input shape(s), trainable). Each result holds its
+        # layer, so an id in the memo cannot be reused by another object while the entry lives.
+        self.memo: dict = {} if memo is None else memo
 
     def fail(self, message, origin, ctx):
+        # Context lines are built only here: entries are strings or functions returning one.
+        context = tuple(c() if callable(c) else c for c in ctx)
         raise ShapeError(message, path=origin, file=self.model.source_name,
-                         line=self.model.line_of(origin), context=ctx)
+                         line=self.model.line_of(origin), context=context)
 
     def lookup(self, name, scopes, origin, ctx) -> Shape:
         for scope in scopes:
@@ -160,15 +164,18 @@ class _Analyzer:
             return self.leaf(node, shape, scopes, ctx)
         if isinstance(node, Seq):
             if node.kind.startswith("block:"):
-                line = self.model.line_of(node.origin)
-                where = format_path(node.origin) + (f" (line {line})" if line else "")
-                ctx = ctx + (f"in block '{node.kind[6:]}' used at {where}, input {fmt_shape(shape)}",)
+                ctx = ctx + (lambda: self.block_context(node, shape),)
             return self.seq(node, shape, scopes, ctx, node.kind)
         if isinstance(node, Repeat):
             return self.repeat(node, shape, scopes, ctx)
         if isinstance(node, Branches):
             return self.branches(node, shape, scopes, ctx)
         raise TypeError(node)  # pragma: no cover - the builder makes only these
+
+    def block_context(self, node: Seq, shape: Shape) -> str:
+        line = self.model.line_of(node.origin)
+        where = format_path(node.origin) + (f" (line {line})" if line else "")
+        return f"in block '{node.kind[6:]}' used at {where}, input {fmt_shape(shape)}"
 
     def repeat(self, node: Repeat, shape: Shape, scopes, ctx) -> Result:
         children = []
@@ -179,7 +186,7 @@ class _Analyzer:
                 self.fail(f"the repeated items change the shape at every one of {MAX_FRESH_ITERATIONS:,} "
                           "iterations; calc analyses at most that many distinct iterations", node.origin, ctx)
             res = self.seq(node.body, x, scopes,
-                           ctx + (f"in repetition {i + 1} of {node.times}",), "group")
+                           ctx + (lambda i=i: f"in repetition {i + 1} of {node.times}",), "group")
             if res.output_shape == x and node.times - i > 1:
                 # Every later iteration sees the same shape, so it gives the same result.
                 children.append(Child(str(i), res, node.times - i, i))
@@ -199,21 +206,25 @@ class _Analyzer:
             children.append(Child(name, res))
             outs.append(res.output_shape)
         join = node.join
-        try:
-            out = join.layer.infer_many(outs)
-        except ValueError as exc:
-            labels = [c.name for c in children]
-            got = ", ".join(f"{n} {fmt_shape(s)}" for n, s in zip(labels, outs))
-            self.fail(f"{node.kind} branches cannot be joined by {join.layer.type_name} ({got}): {exc}",
-                      node.origin, ctx + (f"input {fmt_shape(shape)}",))
-        ops = join.layer.ops_many(outs, out)
-        facts = {**BASE_FACTS, **ops, "in": sum(numel(s) for s in outs), "out": numel(out),
-                 "params": 0, "weights": 0, "biases": 0}
-        macs, flops = self.convention.count(join.layer.type_name, join.layer.kind, facts)
-        jres = Result(join.layer.type_name, outs[0], out, 0, 0, 0, 0, macs, flops, numel(out), 1,
-                      layer=join.layer, facts=facts)
+        key = (id(join.layer), tuple(outs), "join")
+        jres = self.memo.get(key)
+        if jres is None:
+            try:
+                out = join.layer.infer_many(outs)
+            except ValueError as exc:
+                labels = [c.name for c in children]
+                got = ", ".join(f"{n} {fmt_shape(s)}" for n, s in zip(labels, outs))
+                self.fail(f"{node.kind} branches cannot be joined by {join.layer.type_name} ({got}): {exc}",
+                          node.origin, ctx + (f"input {fmt_shape(shape)}",))
+            ops = join.layer.ops_many(outs, out)
+            facts = {**BASE_FACTS, **ops, "in": sum(numel(s) for s in outs), "out": numel(out),
+                     "params": 0, "weights": 0, "biases": 0}
+            macs, flops = self.convention.count(join.layer.type_name, join.layer.kind, facts)
+            jres = Result(join.layer.type_name, outs[0], out, 0, 0, 0, 0, macs, flops, numel(out), 1,
+                          layer=join.layer, facts=facts)
+            self.memo[key] = jres
         children.append(Child(join.name, jres))
-        return _sum(children, node.kind, shape, out)
+        return _sum(children, node.kind, shape, jres.output_shape)
 
 
 @dataclass(frozen=True)
@@ -275,8 +286,12 @@ class Analysis:
 
 
 def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "standard",
-            dtype: str = "fp32", input_shape: Shape | None = None) -> Analysis:
-    """Infer every shape and count parameters, MACs and FLOPs under ``convention``."""
+            dtype: str = "fp32", input_shape: Shape | None = None, cache: dict | None = None) -> Analysis:
+    """Infer every shape and count parameters, MACs and FLOPs under ``convention``.
+
+    ``cache`` (an empty dict to start) lets many analyses share the results of identical
+    layers on identical inputs, e.g. the variants of a sweep; it grows with the distinct
+    (layer, input shape) pairs seen."""
     from .errors import SpecError
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise SpecError(f"batch must be a positive whole number, got {batch!r}")
@@ -284,6 +299,13 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
         raise SpecError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
     conv = conv_mod.get(convention) if isinstance(convention, str) else convention
     shape = tuple(input_shape) if input_shape is not None else model.input_shape
-    analyzer = _Analyzer(model, conv)
+    memo = None
+    if cache is not None:
+        # Results depend on the convention: one memo per convention object.
+        entry = cache.get(id(conv))
+        if entry is None or entry[0] is not conv:
+            entry = cache[id(conv)] = (conv, {})
+        memo = entry[1]
+    analyzer = _Analyzer(model, conv, memo)
     root = analyzer.seq(model.root, shape, ({"input": shape},), (), "model")
     return Analysis(model, shape, batch, conv.name, dtype, root)

@@ -77,7 +77,7 @@ NO_PARAMS = Params()
 class Layer(BaseModel):
     """Base of all layer models. Subclasses set ``type_name``/``kind`` through :func:`register`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True,
                               validate_default=True)
 
     type_name: ClassVar[str] = ""

@@ -137,8 +137,9 @@ def resolve(value, env: Mapping[str, Any], path: tuple):
     """Evaluate expression strings inside an argument value."""
     if isinstance(value, str):
         text = value.strip()
-        if _IDENT.match(text) and text not in env and text not in ("True", "False", "None"):
-            return value
+        if _IDENT.match(text) and text not in ("True", "False", "None"):
+            # A bare name: a variable's value, or a word such as 'same'.
+            return env[text] if text in env else value
         try:
             return evaluate(text, env)
         except SpecError as exc:
@@ -158,10 +159,14 @@ def _as_names(value, path) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------- builder
 
 class Builder:
-    def __init__(self, doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None):
+    def __init__(self, doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None,
+                 layers: dict | None = None):
         self.doc = doc
         self.source = source
         self.memo: dict = {}
+        # A layer depends only on its type and resolved arguments, so validated layers can be
+        # shared by every build of a spec (sweeps build it once per variant).
+        self.layers: dict = {} if layers is None else layers
         self.stack: list[str] = []
         self.count = 0
         self.variables = self._variables(overrides or {})
@@ -261,17 +266,18 @@ class Builder:
         return Leaf(layer=self._layer(cls, kind, args, ipath, env, ctx), **common)
 
     def _layer(self, cls, kind, args, ipath, env, ctx):
-        values = {k: resolve(v, env, ipath + (k,)) for k, v in args.items()}
+        values = {k: resolve(v, env, ipath + (k,)) if isinstance(v, (str, list)) else v
+                  for k, v in args.items()}
         if issubclass(cls, Join) and "with" in values:
             values["with"] = _as_names(values["with"], ipath + ("with",))
         key = (kind, _freeze(values))
-        layer = self.memo.get(key)
+        layer = self.layers.get(key)
         if layer is None:
             try:
                 layer = cls.model_validate(values)
             except ValidationError as exc:
                 _raise_validation(exc, ipath, _fields_of(cls), kind, ctx)
-            self.memo[key] = layer
+            self.layers[key] = layer
         return layer
 
     def _struct_args(self, args, allowed: dict, ipath, env, ctx):
@@ -314,7 +320,7 @@ class Builder:
         self._struct_args(args, {"main": True, "shortcut": False}, ipath, env, ctx)
         main = self._body(args, "main", ipath, env, trainable, ctx)
         shortcut = self._body(args, "shortcut", ipath, env, trainable, ctx, required=False)
-        join = Leaf(name="add", origin=ipath, layer=LAYERS["add"]())
+        join = Leaf(name="add", origin=ipath, layer=self._layer(LAYERS["add"], "add", {}, ipath, env, ctx))
         return Branches(branches=(main, shortcut), join=join, kind="residual", **common)
 
     def _parallel(self, args, ipath, env, trainable, ctx, common):
@@ -377,11 +383,13 @@ class Builder:
 
 
 def _freeze(value):
-    if isinstance(value, dict):
+    # The type is part of the key so that 1, 1.0 and True stay distinct.
+    kind = type(value)
+    if kind is dict:
         return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    return (type(value).__name__, value)
+    if kind is list or kind is tuple:
+        return tuple(map(_freeze, value))
+    return (kind, value)
 
 
 def check_size(value, path) -> int:
@@ -411,15 +419,16 @@ def validate_doc(data, source: Source) -> SpecDoc:
 
 
 def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None,
-          input_shape: tuple | None = None) -> Model:
-    """Expand blocks, repeats and expressions into a :class:`Model`."""
+          input_shape: tuple | None = None, layers: dict | None = None) -> Model:
+    """Expand blocks, repeats and expressions into a :class:`Model`. ``layers`` is a cache of
+    validated layers to share between builds of the same spec."""
     try:
         for name in doc.blocks:
             if name in LAYERS or name in STRUCTURES or name in RESERVED:
                 raise SpecError(f"block name '{name}' is already a layer type or keyword", path=("blocks", name))
             if not _IDENT.match(name):
                 raise SpecError("block names must be identifiers", path=("blocks", name))
-        builder = Builder(doc, source, overrides)
+        builder = Builder(doc, source, overrides, layers)
         shape = tuple(input_shape) if input_shape is not None else builder.input_shape()
         items = builder.build_list(doc.layers, ("layers",), builder.variables, True, ())
     except SpecError as err:
@@ -441,13 +450,14 @@ class Spec:
     def __init__(self, doc: SpecDoc, source: Source):
         self.doc = doc
         self.source = source
+        self._layers: dict = {}   # validated layers, shared by every build (see Builder)
 
     @property
     def name(self) -> str:
         return self.doc.name
 
     def build(self, overrides: Mapping[str, Any] | None = None, input_shape: tuple | None = None) -> Model:
-        return build(self.doc, self.source, overrides, input_shape)
+        return build(self.doc, self.source, overrides, input_shape, self._layers)
 
 
 def parse_spec(text: str, name: str | None = None) -> Spec:
