@@ -270,8 +270,13 @@ class Builder:
                   for k, v in args.items()}
         if issubclass(cls, Join) and "with" in values:
             values["with"] = _as_names(values["with"], ipath + ("with",))
-        key = (kind, _freeze(values))
-        layer = self.layers.get(key)
+        try:
+            # Fast key for flat arguments; the types keep 1, 1.0 and True apart.
+            key = (kind, tuple(values.items()), tuple(map(type, values.values())))
+            layer = self.layers.get(key)
+        except TypeError:   # a list or mapping argument
+            key = (kind, _freeze(values))
+            layer = self.layers.get(key)
         if layer is None:
             try:
                 layer = cls.model_validate(values)
