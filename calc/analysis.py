@@ -91,10 +91,8 @@ class _Analyzer:
         self.memo: dict = {} if memo is None else memo
 
     def fail(self, message, origin, ctx):
-        # Context lines are built only here: entries are strings or functions returning one.
-        context = tuple(c() if callable(c) else c for c in ctx)
         raise ShapeError(message, path=origin, file=self.model.source_name,
-                         line=self.model.line_of(origin), context=context)
+                         line=self.model.line_of(origin), context=ctx)
 
     def lookup(self, name, scopes, origin, ctx) -> Shape:
         for scope in scopes:
@@ -164,13 +162,29 @@ class _Analyzer:
             return self.leaf(node, shape, scopes, ctx)
         if isinstance(node, Seq):
             if node.kind.startswith("block:"):
-                ctx = ctx + (lambda: self.block_context(node, shape),)
+                return self.block(node, shape, scopes, ctx + (lambda: self.block_context(node, shape),))
             return self.seq(node, shape, scopes, ctx, node.kind)
         if isinstance(node, Repeat):
             return self.repeat(node, shape, scopes, ctx)
         if isinstance(node, Branches):
             return self.branches(node, shape, scopes, ctx)
         raise TypeError(node)  # pragma: no cover - the builder makes only these
+
+    def block(self, node: Seq, shape: Shape, scopes, ctx) -> Result:
+        # The builder shares the items of identical block instances (also across builds of a
+        # spec); a body that reads no name from outside gives the same result on the same input.
+        items = node.items
+        key = ("block", id(items), shape, node.kind)
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] is items:
+            return hit[1]
+        result = self.seq(node, shape, scopes, ctx, node.kind)
+        closed = self.memo.get(("closed", id(items)))
+        if closed is None or closed[0] is not items:
+            closed = self.memo[("closed", id(items))] = (items, _closed(items, frozenset()))
+        if closed[1]:
+            self.memo[key] = (items, result)   # holding items keeps their id from being reused
+        return result
 
     def block_context(self, node: Seq, shape: Shape) -> str:
         line = self.model.line_of(node.origin)
@@ -225,6 +239,31 @@ class _Analyzer:
             self.memo[key] = jres
         children.append(Child(join.name, jres))
         return _sum(children, node.kind, shape, jres.output_shape)
+
+
+def _closed(items: tuple, visible: frozenset) -> bool:
+    """Whether every name read inside ``items`` (``from``, ``with``) is defined inside them,
+    following the analysis's scoping: an item sees the names of earlier items of its sequence
+    and of the sequences around it."""
+    local = set(visible)
+    for item in items:
+        if item.source is not None and item.source not in local:
+            return False
+        if isinstance(item, Leaf):
+            if isinstance(item.layer, Join) and any(n not in local for n in item.layer.with_):
+                return False
+        elif isinstance(item, Seq):
+            if not _closed(item.items, frozenset(local)):
+                return False
+        elif isinstance(item, Repeat):
+            if not _closed(item.body.items, frozenset(local)):
+                return False
+        elif isinstance(item, Branches):
+            if not all(_closed(b.items, frozenset(local)) for b in item.branches):
+                return False
+        if item.name:
+            local.add(item.name)
+    return True
 
 
 @dataclass(frozen=True)

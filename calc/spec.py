@@ -32,7 +32,7 @@ from typing import Any, Mapping, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import SpecError, format_path
-from .expr import evaluate
+from .expr import evaluate, names_in
 from .graph import Branches, Leaf, Model, Repeat, Seq
 from .layers import LAYERS, MAX_SIZE, Join
 from .loader import Source, parse_yaml, read_text
@@ -160,13 +160,13 @@ def _as_names(value, path) -> tuple[str, ...]:
 
 class Builder:
     def __init__(self, doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None,
-                 layers: dict | None = None):
+                 cache: dict | None = None):
         self.doc = doc
         self.source = source
-        self.memo: dict = {}
-        # A layer depends only on its type and resolved arguments, so validated layers can be
-        # shared by every build of a spec (sweeps build it once per variant).
-        self.layers: dict = {} if layers is None else layers
+        # Validated layers (a layer depends only on its type and resolved arguments) and built
+        # block bodies (keyed by everything they read), shareable by every build of one spec:
+        # sweeps build it once per variant.
+        self.cache: dict = {} if cache is None else cache
         self.stack: list[str] = []
         self.count = 0
         self.variables = self._variables(overrides or {})
@@ -273,16 +273,16 @@ class Builder:
         try:
             # Fast key for flat arguments; the types keep 1, 1.0 and True apart.
             key = (kind, tuple(values.items()), tuple(map(type, values.values())))
-            layer = self.layers.get(key)
+            layer = self.cache.get(key)
         except TypeError:   # a list or mapping argument
             key = (kind, _freeze(values))
-            layer = self.layers.get(key)
+            layer = self.cache.get(key)
         if layer is None:
             try:
                 layer = cls.model_validate(values)
             except ValidationError as exc:
                 _raise_validation(exc, ipath, _fields_of(cls), kind, ctx)
-            self.layers[key] = layer
+            self.cache[key] = layer
         return layer
 
     def _struct_args(self, args, allowed: dict, ipath, env, ctx):
@@ -372,19 +372,62 @@ class Builder:
         if kind in self.stack:
             chain = " → ".join(self.stack[self.stack.index(kind):] + [kind])
             raise SpecError(f"block '{kind}' instantiates itself ({chain})", path=ipath, context=ctx)
-        key = ("block", kind, trainable, _freeze({p: values[p] for p in block.params}))
-        body = self.memo.get(key)
+        key = ("block", kind, trainable, _freeze({p: values[p] for p in block.params}),
+               _freeze({n: self.variables[n] for n in self._free_names(kind)}))
+        body = self.cache.get(key)
         if body is None:
             self.stack.append(kind)
-            line = self.source.line_of(ipath)
-            where = format_path(ipath) + (f" (line {line})" if line else "")
-            inner_ctx = ctx + (f"in block '{kind}' used at {where}",)
+            inner_ctx = ctx + (lambda: self._block_context(kind, ipath),)
             try:
                 body = self.build_list(block.layers, bpath + ("layers",), values, trainable, inner_ctx)
             finally:
                 self.stack.pop()
-            self.memo[key] = body
+            self.cache[key] = body
         return Seq(items=body, kind=f"block:{kind}", **common)
+
+    def _free_names(self, kind: str) -> tuple[str, ...]:
+        """The spec variables a block's body may read besides its parameters (a superset:
+        every name in its expressions and in the blocks it uses)."""
+        key = ("free", kind)
+        names = self.cache.get(key)
+        if names is None:
+            names = tuple(sorted(n for n in _block_names(self.doc, kind, set()) if n in self.doc.variables))
+            self.cache[key] = names
+        return names
+
+    def _block_context(self, kind, ipath) -> str:
+        line = self.source.line_of(ipath)
+        return f"in block '{kind}' used at {format_path(ipath)}" + (f" (line {line})" if line else "")
+
+
+def _names(value, out: set) -> set:
+    """Every identifier in the strings (and mapping keys) of a YAML value."""
+    if isinstance(value, str):
+        out.add(value.strip())
+        out |= names_in(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _names(k, out)
+            _names(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _names(v, out)
+    return out
+
+
+def _block_names(doc: SpecDoc, kind: str, seen: set) -> set:
+    """Names a block's body may read from outside its parameters, including through the blocks
+    it uses."""
+    seen.add(kind)
+    block = doc.blocks[kind]
+    found = _names(block.layers, set())
+    for default in block.params.values():
+        _names(default, found)
+    out = found - set(block.params)
+    for other in found & set(doc.blocks):
+        if other not in seen:
+            out |= _block_names(doc, other, seen)
+    return out
 
 
 def _freeze(value):
@@ -424,16 +467,16 @@ def validate_doc(data, source: Source) -> SpecDoc:
 
 
 def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None,
-          input_shape: tuple | None = None, layers: dict | None = None) -> Model:
-    """Expand blocks, repeats and expressions into a :class:`Model`. ``layers`` is a cache of
-    validated layers to share between builds of the same spec."""
+          input_shape: tuple | None = None, cache: dict | None = None) -> Model:
+    """Expand blocks, repeats and expressions into a :class:`Model`. ``cache`` (a dict) shares
+    validated layers and block bodies between builds of the same ``doc``."""
     try:
         for name in doc.blocks:
             if name in LAYERS or name in STRUCTURES or name in RESERVED:
                 raise SpecError(f"block name '{name}' is already a layer type or keyword", path=("blocks", name))
             if not _IDENT.match(name):
                 raise SpecError("block names must be identifiers", path=("blocks", name))
-        builder = Builder(doc, source, overrides, layers)
+        builder = Builder(doc, source, overrides, cache)
         shape = tuple(input_shape) if input_shape is not None else builder.input_shape()
         items = builder.build_list(doc.layers, ("layers",), builder.variables, True, ())
     except SpecError as err:
@@ -455,14 +498,14 @@ class Spec:
     def __init__(self, doc: SpecDoc, source: Source):
         self.doc = doc
         self.source = source
-        self._layers: dict = {}   # validated layers, shared by every build (see Builder)
+        self._cache: dict = {}   # shared by every build (see Builder)
 
     @property
     def name(self) -> str:
         return self.doc.name
 
     def build(self, overrides: Mapping[str, Any] | None = None, input_shape: tuple | None = None) -> Model:
-        return build(self.doc, self.source, overrides, input_shape, self._layers)
+        return build(self.doc, self.source, overrides, input_shape, self._cache)
 
 
 def parse_spec(text: str, name: str | None = None) -> Spec:
