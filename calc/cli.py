@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="fp32", choices=sorted(DTYPE_BYTES), help="parameter/activation dtype")
     p.add_argument("--format", default="table", choices=("table", "csv", "json"),
                    help="table, csv, or json (JSON Lines: one object per variant)")
-    p.add_argument("--sort", metavar="COLUMN", help="sort by a column; -COLUMN sorts descending")
+    p.add_argument("--sort", metavar="COLUMN", help="sort by a column; --sort=-COLUMN sorts descending")
     p.add_argument("--filter", action="append", default=[], metavar="EXPR",
                    help="keep variants where EXPR holds, e.g. 'macs < 2e9 and width >= 0.5' (repeatable)")
     p.add_argument("--pareto", metavar="A,B",

@@ -189,7 +189,7 @@ def test_cli_sorted_csv_keeps_pareto_marks_with_their_rows(capsys, tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)
     code = main(["sweep", str(path), "--set", "width=0.25,0.5,0.75,1,1.5", "--input", "3x32x32,3x64x64",
-                 "--batch", "1,2", "--format", "csv", "--sort", "-macs", "--pareto", "macs,params"])
+                 "--batch", "1,2", "--format", "csv", "--sort=-macs", "--pareto", "macs,params"])
     out, _ = capsys.readouterr()
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) == 20
