@@ -64,6 +64,7 @@ class Row:
     name: str
     depth: int
     result: Result
+    count: int = 1           # > 1: a folded run of identical iterations (see Analysis.rows)
 
 
 def _sum(children, kind, in_shape, out_shape) -> Result:
@@ -303,16 +304,24 @@ class Analysis:
                       param_bytes=r.params * size, activation_bytes_per_sample=r.activations * size,
                       activation_bytes=r.activations * size * n)
 
-    def rows(self, depth: int | None = None, leaves_only: bool = False) -> Iterator[Row]:
+    def rows(self, depth: int | None = None, leaves_only: bool = False,
+             fold: int | None = None) -> Iterator[Row]:
         """Depth-first rows with dotted names. ``depth`` stops descending (1 = top level);
-        repeated identical iterations are expanded with their own names."""
+        repeated identical iterations are expanded with their own names, except that with
+        ``fold`` a run of more than ``fold`` of them is its first iteration followed by one
+        row (``count`` = the others) named ``first+1…last``."""
         def walk(result: Result, prefix: str, level: int):
             for child in result.children:
-                names = ([child.name] if child.count == 1 else
-                         [str(child.first + k) for k in range(child.count)])
+                r = child.result
+                folded = fold is not None and child.count > fold
+                if child.count == 1:
+                    names = (child.name,)
+                elif folded:
+                    names = (str(child.first),)
+                else:
+                    names = (str(child.first + k) for k in range(child.count))
                 for nm in names:
                     full = f"{prefix}.{nm}" if prefix else nm
-                    r = child.result
                     stop = depth is not None and level >= depth
                     if r.is_leaf or stop:
                         if not leaves_only or r.is_leaf or stop:
@@ -321,6 +330,10 @@ class Analysis:
                         if not leaves_only:
                             yield Row(full, level, r)
                         yield from walk(r, full, level + 1)
+                if folded:
+                    first, last = (f"{prefix}.{i}" if prefix else str(i)
+                                   for i in (child.first + 1, child.first + child.count - 1))
+                    yield Row(f"{first}…{last}", level, r, child.count - 1)
         yield from walk(self.root, "", 1)
 
 

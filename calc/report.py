@@ -28,23 +28,31 @@ def _type_label(kind: str) -> str:
     return kind[6:] if kind.startswith("block:") else kind
 
 
+# Reports show a run of more than this many identical iterations as its first iteration and
+# one row for the others, so that a block repeated a million times stays a short report.
+FOLD = 1000
+
+
 def layer_record(row: Row, batch: int) -> dict[str, Any]:
-    r = row.result
-    return {
+    r, k = row.result, row.count
+    rec = {
         "name": row.name,
         "type": _type_label(r.kind),
         "input_shape": list(r.input_shape),
         "output_shape": list(r.output_shape),
-        "params": r.params,
-        "weights": r.weights,
-        "bias": r.bias,
-        "buffers": r.buffers,
-        "macs": r.macs * batch,
-        "flops": r.flops * batch,
+        "params": k * r.params,
+        "weights": k * r.weights,
+        "bias": k * r.bias,
+        "buffers": k * r.buffers,
+        "macs": k * r.macs * batch,
+        "flops": k * r.flops * batch,
     }
+    if k > 1:
+        rec["count"] = k    # a folded run of identical iterations; the counts cover all of them
+    return rec
 
 
-def to_dict(a: Analysis) -> dict[str, Any]:
+def to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
     t = a.totals
     return {
         "model": a.model.name,
@@ -67,22 +75,25 @@ def to_dict(a: Analysis) -> dict[str, Any]:
             "activation_bytes": t.activation_bytes,
             "activation_bytes_per_sample": t.activation_bytes_per_sample,
         },
-        "layers": [layer_record(row, a.batch) for row in a.rows(leaves_only=True)],
+        "layers": [layer_record(row, a.batch) for row in a.rows(depth=depth, leaves_only=True, fold=FOLD)],
     }
 
 
-def format_json(a: Analysis) -> str:
-    return json.dumps(to_dict(a), indent=2) + "\n"
+def format_json(a: Analysis, depth: int | None = None) -> str:
+    """``layers`` lists every leaf layer, or with ``depth`` the rows at most that deep (a
+    collapsed container stands for its layers). A run of more than FOLD identical iterations
+    is its first iteration and one entry (with ``count``) for the others."""
+    return json.dumps(to_dict(a, depth), indent=2) + "\n"
 
 
 _COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "macs", "flops")
 
 
-def format_csv(a: Analysis) -> str:
+def format_csv(a: Analysis, depth: int | None = None) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(_COLUMNS)
-    for row in a.rows(leaves_only=True):
+    for row in a.rows(depth=depth, leaves_only=True, fold=FOLD):
         rec = layer_record(row, a.batch)
         writer.writerow([rec["name"], rec["type"], "x".join(map(str, rec["input_shape"])),
                          "x".join(map(str, rec["output_shape"])), rec["params"], rec["macs"], rec["flops"]])
@@ -101,12 +112,14 @@ def _share(part: int, whole: int) -> str:
 def _rows(a: Analysis, depth: int | None):
     total = a.root.macs
     out = []
-    for row in a.rows(depth=depth):
-        r = row.result
+    for row in a.rows(depth=depth, fold=FOLD):
+        r, k = row.result, row.count
         indent = "  " * (row.depth - 1)
-        label = _type_label(r.kind) + ("" if r.is_leaf else f" ({r.leaves} layers)" if r.leaves != 1 else "")
-        out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{r.params:,}",
-                    f"{r.macs * a.batch:,}", human(r.macs * a.batch), _share(r.macs, total)))
+        label = _type_label(r.kind) + ("" if r.is_leaf else f" ({r.leaves:,} layers)" if r.leaves != 1 else "")
+        if k > 1:
+            label += f" ×{k:,}"
+        out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{k * r.params:,}",
+                    f"{k * r.macs * a.batch:,}", human(k * r.macs * a.batch), _share(k * r.macs, total)))
     return out
 
 
@@ -157,5 +170,4 @@ def format_markdown(a: Analysis, depth: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-FORMATS = {"table": format_table, "json": lambda a, depth=None: format_json(a),
-           "csv": lambda a, depth=None: format_csv(a), "markdown": format_markdown}
+FORMATS = {"table": format_table, "json": format_json, "csv": format_csv, "markdown": format_markdown}
