@@ -3,7 +3,9 @@
 ``analyze(model, ...)`` returns an :class:`Analysis`: a tree of frozen :class:`Result`
 nodes (one per layer, block, repeat, branch) and the totals. Counts in results are per
 sample; :class:`Analysis` scales them by the batch. A subtree whose output shape equals its
-input shape inside a repeat is analysed once and multiplied.
+input shape inside a repeat is analysed once and multiplied. Results of identical layers, and
+of identical self-contained block bodies, on identical inputs are computed once (also across
+analyses, with ``cache``).
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from . import conventions as conv_mod
 from .conventions import BASE_FACTS, Convention
 from .errors import CalcError, ShapeError, format_path
 from .graph import Branches, Leaf, Model, Repeat, Seq
-from .layers import Join
-from .shapes import Shape, fmt_shape, numel
+from .layers import Join, Params
+from .shapes import Shape, Tokens, fmt_shape, numel
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 MAX_FRESH_ITERATIONS = 100_000
@@ -39,6 +41,7 @@ class Result:
     layer: object = None     # the Layer, for leaves
     facts: dict | None = None
     children: tuple = ()     # of Child
+    tied_to: str | None = None  # a leaf sharing the weights of the leaf of that name (weights 0 here)
 
     @property
     def params(self) -> int:
@@ -51,10 +54,10 @@ class Result:
 
 @dataclass(frozen=True, slots=True)
 class Child:
-    name: str
+    name: str | None         # the user's name (joins: their type); None when unnamed
     result: Result
     count: int = 1           # identical consecutive repetitions (a repeat at a fixed point)
-    first: int | None = None  # with count > 1: names are first, first+1, …
+    first: int | None = None  # with count > 1: the first iteration's number
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +90,12 @@ class _Analyzer:
     def __init__(self, model: Model, convention: Convention, memo: dict | None = None):
         self.model = model
         self.convention = convention
-        # Leaf results keyed by (id(layer), input shape(s), trainable). Each result holds its
-        # layer, so an id in the memo cannot be reused by another object while the entry lives.
+        # Leaf results keyed by (id(layer), input shapes, trainable); block results (see block).
+        # Each entry holds its layer or items, so that their ids cannot be reused by other
+        # objects while the entry lives.
         self.memo: dict = {} if memo is None else memo
+        self.named_leaves: dict = {}   # name -> (layer, input shape): the targets of `tie`
+        self.named_log: list = []      # every registration in named_leaves, in order (see block)
 
     def fail(self, message, origin, ctx):
         raise ShapeError(message, path=origin, file=self.model.source_name,
@@ -104,34 +110,48 @@ class _Analyzer:
                   origin, ctx)
 
     # -- leaves
+    def check_tokens(self, layer, shapes, origin, ctx):
+        """Token ids go to a token embedding and nowhere else."""
+        if layer.takes_tokens and not isinstance(shapes[0], Tokens):
+            self.fail(f"{layer.type_name} reads token ids, but its input {fmt_shape(shapes[0])} holds values "
+                      "(a spec whose input is token ids says input_kind: tokens)", origin, ctx)
+        if not layer.takes_tokens and any(isinstance(s, Tokens) for s in shapes):
+            got = " and ".join(fmt_shape(s) for s in shapes)
+            self.fail(f"{layer.type_name} cannot take token ids ({got}); an embedding turns them into "
+                      "vectors first", origin, ctx)
+
     def leaf(self, node: Leaf, shape: Shape, scopes, ctx) -> Result:
         layer = node.layer
-        if isinstance(layer, Join):
-            shapes = [shape] + [self.lookup(n, scopes, node.origin, ctx) for n in layer.with_]
-            key = (id(layer), tuple(shapes), node.trainable)
-        else:
-            key = (id(layer), shape, node.trainable)
-        hit = self.memo.get(key)
+        refs = layer.refs()
+        many = isinstance(layer, Join) or bool(refs)
+        shapes = [shape] + [self.lookup(n, scopes, node.origin, ctx) for n in refs]
+        self.check_tokens(layer, shapes, node.origin, ctx)
+        if node.name:
+            self.named_leaves[node.name] = (layer, shape)
+            self.named_log.append((node.name, layer, shape))
+        key = (id(layer), tuple(shapes), node.trainable, node.tie)
+        hit = self.memo.get(key) if node.tie is None else None   # a tie is checked every time
         if hit is not None:
             return hit
         try:
-            if isinstance(layer, Join):
-                if len(shapes) < 2:
+            if many:
+                if isinstance(layer, Join) and len(shapes) < 2:
                     raise ValueError(f"needs at least two inputs; give earlier outputs with 'with'")
                 out = layer.infer_many(shapes)
                 ops = layer.ops_many(shapes, out)
+                p = layer.params_many(shapes)
             else:
                 out = layer.infer(shape)
                 ops = layer.ops(shape, out)
-            p = layer.params(shape)
+                p = layer.params(shape)
         except ValueError as exc:
-            if isinstance(layer, Join):
-                got = " and ".join(fmt_shape(s) for s in shapes)
-            else:
-                got = fmt_shape(shape)
+            got = " and ".join(fmt_shape(s) for s in shapes)
             self.fail(f"{layer.type_name} cannot take input {got}: {exc}", node.origin, ctx)
+        # Facts describe the weights the layer uses, shared or not; the result owns only its own.
         facts = {**BASE_FACTS, **ops, "in": numel(shape), "out": numel(out),
-                 "params": p.total, "weights": p.weights, "biases": p.bias}
+                 "params": p.total, "weights": p.weights, "biases": p.bias, "tied": int(node.tie is not None)}
+        if node.tie is not None:
+            p = self.tie(node, layer, shape, p, ctx)
         try:
             macs, flops = self.convention.count(layer.type_name, layer.kind, facts)
         except CalcError as err:
@@ -139,9 +159,29 @@ class _Analyzer:
             raise
         result = Result(layer.type_name, shape, out, p.weights, p.bias, p.buffers,
                         0 if node.trainable else p.total, macs, flops, numel(out), 1,
-                        layer=layer, facts=facts)
+                        layer=layer, facts=facts, tied_to=node.tie)
         self.memo[key] = result
         return result
+
+    def tie(self, node: Leaf, layer, shape: Shape, p: Params, ctx) -> Params:
+        """A tied layer shares the weight of an earlier named leaf: counted there, once. Its
+        bias (if any) stays its own."""
+        target = self.named_leaves.get(node.tie)
+        if target is None:
+            known = ", ".join(sorted(self.named_leaves)) or "none"
+            self.fail(f"tie: no earlier layer named '{node.tie}' (named layers so far: {known})",
+                      node.origin + ("tie",), ctx)
+        other, other_shape = target
+        mine, theirs = layer.weight_shape(shape), other.weight_shape(other_shape)
+        if mine is None or theirs is None:
+            which = layer if mine is None else other
+            self.fail(f"tie: {which.type_name} has no weight matrix to share (embedding and linear do)",
+                      node.origin + ("tie",), ctx)
+        if mine != theirs:
+            self.fail(f"tie: the weight of this {layer.type_name} is {fmt_shape(mine)}, that of "
+                      f"'{node.tie}' ({other.type_name}) is {fmt_shape(theirs)}; tied weights must have "
+                      "the same shape", node.origin + ("tie",), ctx)
+        return Params(0, p.bias, p.buffers)
 
     # -- containers
     def seq(self, node: Seq, shape: Shape, scopes, ctx, kind: str) -> Result:
@@ -154,7 +194,7 @@ class _Analyzer:
             res = self.node(item, inp, inner, ctx)
             if item.name:
                 scope[item.name] = res.output_shape
-            children.append(Child(item.name or str(i), res))
+            children.append(Child(item.name, res))
             x = res.output_shape
         return _sum(children, kind, shape, x)
 
@@ -175,16 +215,20 @@ class _Analyzer:
         # The builder shares the items of identical block instances (also across builds of a
         # spec); a body that reads no name from outside gives the same result on the same input.
         items = node.items
-        key = ("block", id(items), shape, node.kind)
+        key = ("block", id(items), type(shape), shape, node.kind)
         hit = self.memo.get(key)
         if hit is not None and hit[0] is items:
+            for name, layer, at in hit[2]:       # names a later `tie` may need
+                self.named_leaves[name] = (layer, at)
+            self.named_log.extend(hit[2])
             return hit[1]
+        start = len(self.named_log)
         result = self.seq(node, shape, scopes, ctx, node.kind)
         closed = self.memo.get(("closed", id(items)))
         if closed is None or closed[0] is not items:
             closed = self.memo[("closed", id(items))] = (items, _closed(items, frozenset()))
         if closed[1]:
-            self.memo[key] = (items, result)   # holding items keeps their id from being reused
+            self.memo[key] = (items, result, tuple(self.named_log[start:]))
         return result
 
     def block_context(self, node: Seq, shape: Shape) -> str:
@@ -200,13 +244,14 @@ class _Analyzer:
             if i >= MAX_FRESH_ITERATIONS:
                 self.fail(f"the repeated items change the shape at every one of {MAX_FRESH_ITERATIONS:,} "
                           "iterations; calc analyses at most that many distinct iterations", node.origin, ctx)
-            res = self.seq(node.body, x, scopes,
+            body = node.body if node.bodies is None else node.bodies[i]
+            res = self.seq(body, x, scopes,
                            ctx + (lambda i=i: f"in repetition {i + 1} of {node.times}",), "group")
-            if res.output_shape == x and node.times - i > 1:
+            if node.bodies is None and res.output_shape == x and node.times - i > 1:
                 # Every later iteration sees the same shape, so it gives the same result.
-                children.append(Child(str(i), res, node.times - i, i))
+                children.append(Child(None, res, node.times - i, i))
                 break
-            children.append(Child(str(i), res))
+            children.append(Child(None, res))
             x = res.output_shape
             i += 1
         out = children[-1].result.output_shape if children else shape
@@ -215,19 +260,20 @@ class _Analyzer:
     def branches(self, node: Branches, shape: Shape, scopes, ctx) -> Result:
         children = []
         outs = []
+        labels = []
         for i, branch in enumerate(node.branches):
-            name = ("main", "shortcut")[i] if node.kind == "residual" else str(i)
+            labels.append(("main", "shortcut")[i] if node.kind == "residual" else f"branch {i}")
             res = self.seq(branch, shape, scopes, ctx, "branch")
-            children.append(Child(name, res))
+            children.append(Child(None, res))
             outs.append(res.output_shape)
         join = node.join
+        self.check_tokens(join.layer, outs, node.origin, ctx)
         key = (id(join.layer), tuple(outs), "join")
         jres = self.memo.get(key)
         if jres is None:
             try:
                 out = join.layer.infer_many(outs)
             except ValueError as exc:
-                labels = [c.name for c in children]
                 got = ", ".join(f"{n} {fmt_shape(s)}" for n, s in zip(labels, outs))
                 self.fail(f"{node.kind} branches cannot be joined by {join.layer.type_name} ({got}): {exc}",
                           node.origin, ctx + (f"input {fmt_shape(shape)}",))
@@ -243,21 +289,23 @@ class _Analyzer:
 
 
 def _closed(items: tuple, visible: frozenset) -> bool:
-    """Whether every name read inside ``items`` (``from``, ``with``) is defined inside them,
-    following the analysis's scoping: an item sees the names of earlier items of its sequence
-    and of the sequences around it."""
+    """Whether the result of ``items`` depends on nothing outside them: every name read
+    (``from``, ``with``, a layer's other inputs) is defined inside, following the analysis's
+    scoping (an item sees the names of earlier items of its sequence and of the sequences
+    around it), and no layer is tied to another (ties look at the whole model)."""
     local = set(visible)
     for item in items:
         if item.source is not None and item.source not in local:
             return False
         if isinstance(item, Leaf):
-            if isinstance(item.layer, Join) and any(n not in local for n in item.layer.with_):
+            if item.tie is not None or any(n not in local for n in item.layer.refs()):
                 return False
         elif isinstance(item, Seq):
             if not _closed(item.items, frozenset(local)):
                 return False
         elif isinstance(item, Repeat):
-            if not _closed(item.body.items, frozenset(local)):
+            bodies = item.bodies if item.bodies is not None else (item.body,)
+            if not all(_closed(b.items, frozenset(local)) for b in bodies):
                 return False
         elif isinstance(item, Branches):
             if not all(_closed(b.items, frozenset(local)) for b in item.branches):
@@ -265,6 +313,27 @@ def _closed(items: tuple, visible: frozenset) -> bool:
         if item.name:
             local.add(item.name)
     return True
+
+
+def _positions(name: str | None, r: Result) -> int:
+    """How many positions of the enclosing namespace an item takes (see Analysis.rows)."""
+    if r.is_leaf or name is not None or r.kind.startswith("block:"):
+        return 1
+    return sum(c.count * _positions(c.name, c.result) for c in r.children)
+
+
+def _segment(name: str | None, taken: dict) -> str:
+    """The next name in a namespace: the item's own name, or its position when unnamed."""
+    position = taken.get(None, 0)
+    taken[None] = position + 1
+    seg = str(position) if name is None else name
+    if seg in taken:
+        k = 2
+        while f"{seg}#{k}" in taken:
+            k += 1
+        seg = f"{seg}#{k}"
+    taken[seg] = True
+    return seg
 
 
 @dataclass(frozen=True)
@@ -306,35 +375,46 @@ class Analysis:
 
     def rows(self, depth: int | None = None, leaves_only: bool = False,
              fold: int | None = None) -> Iterator[Row]:
-        """Depth-first rows with dotted names. ``depth`` stops descending (1 = top level);
-        repeated identical iterations are expanded with their own names, except that with
-        ``fold`` a run of more than ``fold`` of them is its first iteration followed by one
-        row (``count`` = the others) named ``first+1…last``."""
-        def walk(result: Result, prefix: str, level: int):
+        """Depth-first rows with dotted names, one per leaf layer and one per namespace.
+
+        Namespaces are named items and block instances (like PyTorch modules); unnamed
+        structure (group, repeat, its iterations, residual, parallel, branches) is syntax
+        only: its items are numbered in the enclosing namespace. Within a namespace an
+        unnamed item is called by its position (``features.3``); a name used again gets
+        ``#2``, ``#3``… (a reused ReLU). Repeated identical iterations are expanded.
+        ``depth`` stops descending (1 = top level): a namespace there stands for its subtree.
+        With ``fold``, a run of more than ``fold`` identical iterations is its first iteration
+        and one row (``count`` = the others) named by the positions the others take
+        (``first…last``), so that a block repeated a million times stays a short report.
+        """
+        def walk(result: Result, prefix: str, level: int, taken: dict):
             for child in result.children:
-                r = child.result
-                folded = fold is not None and child.count > fold
-                if child.count == 1:
-                    names = (child.name,)
-                elif folded:
-                    names = (str(child.first),)
-                else:
-                    names = (str(child.first + k) for k in range(child.count))
-                for nm in names:
-                    full = f"{prefix}.{nm}" if prefix else nm
-                    stop = depth is not None and level >= depth
-                    if r.is_leaf or stop:
-                        if not leaves_only or r.is_leaf or stop:
-                            yield Row(full, level, r)
-                    else:
-                        if not leaves_only:
-                            yield Row(full, level, r)
-                        yield from walk(r, full, level + 1)
-                if folded:
-                    first, last = (f"{prefix}.{i}" if prefix else str(i)
-                                   for i in (child.first + 1, child.first + child.count - 1))
-                    yield Row(f"{first}…{last}", level, r, child.count - 1)
-        yield from walk(self.root, "", 1)
+                if fold is None or child.count <= fold:
+                    for _ in range(child.count):
+                        yield from visit(child.name, child.result, prefix, level, taken)
+                    continue
+                yield from visit(child.name, child.result, prefix, level, taken)
+                per = _positions(child.name, child.result)
+                if per:
+                    start = taken.get(None, 0)
+                    end = start + per * (child.count - 1) - 1
+                    taken[None] = end + 1
+                    first, last = (f"{prefix}.{i}" if prefix else str(i) for i in (start, end))
+                    yield Row(f"{first}…{last}", level, child.result, child.count - 1)
+
+        def visit(name, r: Result, prefix: str, level: int, taken: dict):
+            if not (r.is_leaf or name is not None or r.kind.startswith("block:")):
+                yield from walk(r, prefix, level, taken)
+                return
+            full = f"{prefix}.{_segment(name, taken)}" if prefix else _segment(name, taken)
+            if r.is_leaf or (depth is not None and level >= depth):
+                yield Row(full, level, r)
+                return
+            if not leaves_only:
+                yield Row(full, level, r)
+            yield from walk(r, full, level + 1, {})
+
+        yield from walk(self.root, "", 1, {})
 
 
 def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "standard",
@@ -342,15 +422,17 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
     """Infer every shape and count parameters, MACs and FLOPs under ``convention``.
 
     ``cache`` (an empty dict to start) lets many analyses share the results of identical
-    layers on identical inputs, e.g. the variants of a sweep; it grows with the distinct
-    (layer, input shape) pairs seen."""
+    layers and blocks on identical inputs, e.g. the variants of a sweep; it grows with the
+    distinct (layer, input shape) pairs seen."""
     from .errors import SpecError
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise SpecError(f"batch must be a positive whole number, got {batch!r}")
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
     conv = conv_mod.get(convention) if isinstance(convention, str) else convention
-    shape = tuple(input_shape) if input_shape is not None else model.input_shape
+    shape = tuple(input_shape) if input_shape is not None else tuple(model.input_shape)
+    if model.input_kind == "tokens":
+        shape = Tokens(shape)
     memo = None
     if cache is not None:
         # Results depend on the convention: one memo per convention object.

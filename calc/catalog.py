@@ -35,6 +35,15 @@ def describe_layers() -> str:
     return "\n".join(out) + "\n"
 
 
+_EXPRESSION = {"type": "string", "description": "an expression over variables and block parameters"}
+
+
+def _or_expression(prop: dict) -> dict:
+    """Any argument may also be written as an expression string, or a list with expressions."""
+    return {"anyOf": [prop, _EXPRESSION, {"type": "array", "items": {"type": ["integer", "number", "string", "null"]}}],
+            **({"description": prop["description"]} if "description" in prop else {})}
+
+
 def spec_schema() -> dict[str, Any]:
     """JSON Schema of a spec file, so that editors can validate and complete specs."""
     reserved = {
@@ -42,6 +51,8 @@ def spec_schema() -> dict[str, Any]:
         "from": {"type": "string", "description": "read this earlier named output instead of the previous one"},
         "when": {"type": ["boolean", "string"], "description": "expression; the item is left out when false"},
         "trainable": {"type": "boolean", "description": "false: the parameters are frozen"},
+        "tie": {"type": "string", "description": "share the weight matrix of the earlier layer of this name "
+                                                "(counted once, there)"},
     }
     item_ref = {"$ref": "#/$defs/item"}
     items_list = {"type": "array", "items": item_ref}
@@ -51,7 +62,8 @@ def spec_schema() -> dict[str, Any]:
     defs: dict[str, Any] = {}
     for name in sorted(LAYERS):
         schema = LAYERS[name].model_json_schema(by_alias=True)
-        props = {**schema.get("properties", {}), **reserved}
+        props = {k: _or_expression(v) for k, v in schema.get("properties", {}).items()}
+        props.update(reserved)
         for sub in schema.get("$defs", {}).items():
             defs[sub[0]] = sub[1]
         args = {"type": "object", "properties": props, "additionalProperties": False}
@@ -62,8 +74,11 @@ def spec_schema() -> dict[str, Any]:
         variants.append({"type": "object", "properties": {name: args}, "required": [name],
                          "additionalProperties": False})
     structure_args = {
-        "repeat": {"times": {"type": ["integer", "string"]}, "layers": items_list},
-        "residual": {"main": items_list, "shortcut": items_list},
+        "repeat": {"times": {"type": ["integer", "string"]}, "layers": items_list,
+                   "index": {"type": "string", "description": "variable holding the iteration number (0, 1, …)"}},
+        "residual": {"main": items_list, "shortcut": items_list,
+                     "enabled": {"type": ["boolean", "string"],
+                                 "description": "expression; when false only the main path remains"}},
         "parallel": {"branches": {"type": "array", "items": items_list},
                      "join": {"enum": ["concat", "add", "mul"]}, "dim": {"type": "integer"}},
         "group": {"layers": items_list},
@@ -76,6 +91,9 @@ def spec_schema() -> dict[str, Any]:
     variants.append({"type": "object", "minProperties": 1, "maxProperties": 1,
                      "not": {"anyOf": [{"required": [n]} for n in [*LAYERS, *STRUCTURES]]},
                      "additionalProperties": {"type": ["object", "null"]}})
+    # A bare block name (a block without required parameters): any other identifier.
+    variants.append({"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$",
+                     "not": {"enum": [*LAYERS, *STRUCTURES]}})
     defs["item"] = {"anyOf": variants}
     top = SpecDoc.model_json_schema()
     top_props = top["properties"]

@@ -24,7 +24,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def parse_sets(pairs: list[str]) -> dict:
-    """['width=0.75', 'depth=2'] -> {'width': 0.75, 'depth': 2} (values read as YAML scalars)."""
+    """['width=0.75', 'layers=[2,2,2,2]'] -> {'width': 0.75, 'layers': [2, 2, 2, 2]} (values read as YAML)."""
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -35,8 +35,11 @@ def parse_sets(pairs: list[str]) -> dict:
             parsed = yaml.safe_load(value) if value.strip() else None
         except yaml.YAMLError:
             parsed = value
-        if parsed is None or not isinstance(parsed, (int, float, str, bool)):
-            raise SpecError(f"--set {key}: expected a number, true/false or a word, got {value!r}")
+        scalars = (int, float, str, bool)
+        if not (isinstance(parsed, scalars) or (isinstance(parsed, list) and parsed
+                                                 and all(isinstance(v, scalars) for v in parsed))):
+            raise SpecError(f"--set {key}: expected a number, true/false, a word or a list such as "
+                            f"[3,4,6,3], got {value!r}")
         out[key] = parsed
     return out
 

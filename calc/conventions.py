@@ -48,7 +48,10 @@ class Convention:
         return int(compiled[0](env)), int(compiled[1](env))
 
 
-_DOT = ("conv", "conv_transpose", "linear", "matmul")
+# Kinds whose `mac` fact is counted by `standard`: attention's are its projections and both
+# attention matmuls (Q·Kᵀ, attention·V), in full even when causal; recurrent layers' are W_ih·x and
+# W_hh·h at every step.
+_DOT = ("conv", "conv_transpose", "linear", "matmul", "attention", "recurrent")
 
 CONVENTIONS: dict[str, Convention] = {}
 
@@ -62,9 +65,12 @@ def _add(conv: Convention) -> Convention:
 
 _add(Convention(
     "standard",
-    "Multiply-accumulates of convolutions, linear layers and matrix products, without bias; "
+    "Multiply-accumulates of convolutions, linear layers, matrix products, attention (projections "
+    "and both attention matmuls, in full even when causal) and recurrent layers, without bias; "
     "FLOPs = 2 × MACs. Activations, pooling, normalisation and element-wise sums cost nothing. "
-    "This is what torch.utils.flop_counter reports (FLOPs) and what torchvision publishes as GFLOPS.",
+    "This is what torch.utils.flop_counter reports (FLOPs) and what torchvision publishes as GFLOPS "
+    "(torch's counter on CPU sees neither the attention matmuls nor LSTMs; torchvision's ViT figures "
+    "include the attention matmuls).",
     macs={**{k: "mac" for k in _DOT}, "*": "0"},
 ))
 

@@ -49,6 +49,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "floor": math.floor,
     "ceil": math.ceil,
     "make_divisible": make_divisible,
+    "len": len,
+    "sum": sum,
 }
 
 _BINOPS = {
@@ -101,6 +103,45 @@ def _binop(op_type, left: Compiled, right: Compiled) -> Compiled:
         except OverflowError:
             raise SpecError(f"number too large in '{sym}'") from None
     return run
+
+
+def _whole(value, what: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise SpecError(f"{what} must be a whole number, got {value!r}")
+    return value
+
+
+def _subscript(seq: Compiled, node: ast.AST) -> Compiled:
+    # Lists come from list variables such as ``layers: [3, 4, 6, 3]``: ``layers[i]`` (an index
+    # may be negative) or a slice ``layers[:i]`` (for running sums such as block offsets).
+    if isinstance(node, ast.Slice):
+        if node.step is not None:
+            raise SpecError("a slice takes no step")
+        lower = _compile(node.lower) if node.lower is not None else None
+        upper = _compile(node.upper) if node.upper is not None else None
+
+        def run_slice(env):
+            values = _as_list(seq(env))
+            a = None if lower is None else _whole(lower(env), "a slice bound")
+            b = None if upper is None else _whole(upper(env), "a slice bound")
+            return values[a:b]
+        return run_slice
+    index = _compile(node)
+
+    def run(env):
+        values, i = _as_list(seq(env)), _whole(index(env), "a list index")
+        if not -len(values) <= i < len(values):
+            raise SpecError(f"index {i} is out of range for a list of {len(values)}")
+        return values[i]
+    return run
+
+
+def _as_list(values):
+    if not isinstance(values, (list, tuple)):
+        raise SpecError(f"only a list can be indexed, got {values!r}")
+    return list(values)
 
 
 def _compile(node: ast.AST) -> Compiled:
@@ -165,6 +206,8 @@ def _compile(node: ast.AST) -> Compiled:
                 left = right
             return True
         return run_cmp
+    if isinstance(node, ast.Subscript):
+        return _subscript(_compile(node.value), node.slice)
     if isinstance(node, ast.IfExp):
         test, body, orelse = _compile(node.test), _compile(node.body), _compile(node.orelse)
         return lambda env: body(env) if test(env) else orelse(env)
@@ -190,8 +233,8 @@ def _compile(node: ast.AST) -> Compiled:
                 raise SpecError(f"{fname}(): {exc}") from None
         return run_call
     raise SpecError(f"'{type(node).__name__}' is not allowed in an expression "
-                    "(allowed: numbers, names, + - * / // % **, comparisons, and/or/not, "
-                    "'a if c else b', and the functions " + ", ".join(sorted(FUNCTIONS)) + ")")
+                    "(allowed: numbers, names, list[index], list[a:b], + - * / // % **, comparisons, "
+                    "and/or/not, 'a if c else b', and the functions " + ", ".join(sorted(FUNCTIONS)) + ")")
 
 
 @lru_cache(maxsize=4096)

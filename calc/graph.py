@@ -2,7 +2,8 @@
 
 Nodes are immutable. Leaves hold a validated layer; containers hold nodes. ``origin`` is the
 path of the node in the spec file (for messages); ``refs`` are the names a node reads from
-outside itself (``from:`` and ``with:``), which the analysis resolves in enclosing scopes.
+outside itself (``from:``, ``with:``, an attention's ``kv:``), which the analysis resolves in
+enclosing scopes; a leaf's ``tie`` names an earlier leaf whose weights it shares.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class Node:
 @dataclass(frozen=True, eq=False)
 class Leaf(Node):
     layer: Layer = field(kw_only=True)
+    tie: str | None = field(default=None, kw_only=True)   # name of the leaf whose weights it shares
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,8 +36,11 @@ class Seq(Node):
 
 @dataclass(frozen=True, eq=False)
 class Repeat(Node):
+    """``times`` iterations of ``body``; with an ``index`` variable, iteration i is ``bodies[i]``."""
+
     times: int = field(kw_only=True)
     body: Seq = field(kw_only=True)
+    bodies: tuple | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +63,7 @@ class Model:
     variables: dict
     source_name: str | None = None
     lines: dict | None = None
+    input_kind: str = "values"   # 'tokens': the input holds token ids (see shapes.Tokens)
 
     def line_of(self, path: tuple) -> int | None:
         if not self.lines:

@@ -85,12 +85,27 @@ class Layer(BaseModel):
     # Text shown by `calc layers` and used by explanations: quantity -> formula.
     formulas: ClassVar[dict[str, str]] = {}
     inputs: ClassVar[int] = 1  # joins take several
+    takes_tokens: ClassVar[bool] = False  # only token embeddings read token ids (shapes.Tokens)
 
     def infer(self, shape: Shape) -> Shape:
         return shape
 
     def params(self, shape: Shape) -> Params:
         return NO_PARAMS
+
+    def params_many(self, shapes: list[Shape]) -> Params:
+        """Parameters of a layer that reads other outputs too (see :meth:`refs`)."""
+        return self.params(shapes[0])
+
+    def refs(self) -> tuple[str, ...]:
+        """Names of earlier outputs read besides the flow (a join's ``with``, a cross
+        attention's ``kv``); the analysis looks them up and calls ``infer_many``/``ops_many``."""
+        return ()
+
+    def weight_shape(self, shape: Shape) -> Optional[tuple[int, ...]]:
+        """Shape of the weight matrix another layer may share through ``tie`` (None: nothing
+        to share). Tied layers must agree on it exactly."""
+        return None
 
     def ops(self, shape: Shape, out: Shape) -> dict[str, Any]:
         return {}
@@ -303,6 +318,9 @@ class Linear(Layer):
 
     def params(self, shape: Shape) -> Params:
         return Params(shape[-1] * self.out, self.out if self.bias else 0)
+
+    def weight_shape(self, shape: Shape):
+        return (self.out, shape[-1])   # PyTorch's layout, equal to an embedding's (V, D)
 
     def ops(self, shape: Shape, out: Shape) -> dict[str, Any]:
         rows = numel(shape[:-1])
@@ -860,6 +878,9 @@ class Join(Layer):
     inputs: ClassVar[int] = 2
     with_: tuple[str, ...] = Field((), alias="with", description="names of earlier outputs to join with the flow")
 
+    def refs(self):
+        return self.with_
+
     def infer_many(self, shapes: list[Shape]) -> Shape:
         raise NotImplementedError
 
@@ -912,3 +933,8 @@ class Concat(Join):
 
     def ops_many(self, shapes, out):
         return {}
+
+
+# The sequence layers (embeddings, attention, recurrent layers) live in their own module and
+# register into the same LAYERS; importing it here keeps `from calc.layers import LAYERS` complete.
+from . import sequence as _sequence  # noqa: E402,F401

@@ -46,6 +46,7 @@ def layer_record(row: Row, batch: int) -> dict[str, Any]:
         "buffers": k * r.buffers,
         "macs": k * r.macs * batch,
         "flops": k * r.flops * batch,
+        "tied_to": r.tied_to,
     }
     if k > 1:
         rec["count"] = k    # a folded run of identical iterations; the counts cover all of them
@@ -58,6 +59,7 @@ def to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
         "model": a.model.name,
         "description": a.model.description,
         "input_shape": list(a.input_shape),
+        "input_kind": a.model.input_kind,
         "batch": a.batch,
         "convention": a.convention,
         "dtype": a.dtype,
@@ -116,6 +118,8 @@ def _rows(a: Analysis, depth: int | None):
         r, k = row.result, row.count
         indent = "  " * (row.depth - 1)
         label = _type_label(r.kind) + ("" if r.is_leaf else f" ({r.leaves:,} layers)" if r.leaves != 1 else "")
+        if r.tied_to:
+            label += f" (tied to {r.tied_to})"
         if k > 1:
             label += f" ×{k:,}"
         out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{k * r.params:,}",

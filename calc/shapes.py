@@ -7,12 +7,24 @@ from math import prod
 Shape = tuple  # tuple[int, ...], one sample, no batch dimension
 
 
+class Tokens(tuple):
+    """A per-sample shape whose elements are integer token ids, not values: the input of a
+    token embedding. It equals (and hashes like) the plain shape; only its type says what the
+    elements are, so layers other than embeddings can refuse it."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"Tokens({tuple(self)!r})"
+
+
 def numel(shape: Shape) -> int:
     return prod(shape)
 
 
 def fmt_shape(shape: Shape) -> str:
-    return "×".join(str(d) for d in shape) if shape else "scalar"
+    text = "×".join(str(d) for d in shape) if shape else "scalar"
+    return f"{text} tokens" if isinstance(shape, Tokens) else text
 
 
 def conv_out(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:

@@ -5,6 +5,7 @@ A spec is a mapping::
     name: resnet18
     description: optional text
     input: [3, 224, 224]          # one sample, channels first, no batch dimension
+    input_kind: values            # or tokens: the input holds token ids, e.g. input: [1024]
     variables: {width: 1.0}       # optional; overridable with --set width=0.5
     blocks:                       # optional reusable blocks with parameters
       basic:
@@ -18,7 +19,11 @@ A spec is a mapping::
 An item is a layer type, a block name or a structure keyword (``repeat``, ``residual``,
 ``parallel``, ``group``) with its arguments; every item also takes ``name``, ``from`` (the
 name of an earlier output to read instead of the previous one), ``when`` (an expression;
-the item is left out when false) and ``trainable`` (false freezes its parameters).
+the item is left out when false) and ``trainable`` (false freezes its parameters); a layer
+also takes ``tie`` (the name of an earlier layer whose weight matrix it shares).
+``repeat`` takes ``index`` (a variable holding the iteration number, so that iterations may
+differ); ``residual`` takes ``enabled`` (when false, only the main path remains). Variables
+and block parameters may be lists (``layers: [3, 4, 6, 3]``, read as ``layers[i]``).
 
 A string argument is an expression over the variables and block parameters, except a bare
 word that names no variable, which stays a string (``padding: same``).
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Literal, Mapping, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -37,19 +42,20 @@ from .graph import Branches, Leaf, Model, Repeat, Seq
 from .layers import LAYERS, MAX_SIZE, Join
 from .loader import Source, parse_yaml, read_text
 
-RESERVED = ("name", "from", "when", "trainable")
+RESERVED = ("name", "from", "when", "trainable", "tie")
 STRUCTURES = ("repeat", "residual", "parallel", "group")
 MAX_REPEAT = 10**9
 MAX_BUILT_NODES = 1_000_000
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 Scalar = Union[bool, int, float, str]
+Value = Union[Scalar, list[Scalar]]   # a list variable such as `layers: [3, 4, 6, 3]`, read as layers[i]
 
 
 class BlockDef(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     description: Optional[str] = None
-    params: dict[str, Optional[Scalar]] = Field(default_factory=dict,
+    params: dict[str, Optional[Value]] = Field(default_factory=dict,
                                                 description="parameter -> default (null: required)")
     layers: list[Any] = Field(min_length=1, description="the block's items")
 
@@ -61,7 +67,10 @@ class SpecDoc(BaseModel):
     name: str = Field(min_length=1)
     description: Optional[str] = None
     input: list[Union[int, str]] = Field(min_length=1, description="per-sample input shape, e.g. [3, 224, 224]")
-    variables: dict[str, Scalar] = Field(default_factory=dict)
+    input_kind: Literal["values", "tokens"] = Field(
+        "values", description="values: real numbers (an image, features); tokens: integer token ids, "
+                              "read by an embedding, e.g. input: [1024]")
+    variables: dict[str, Value] = Field(default_factory=dict)
     blocks: dict[str, BlockDef] = Field(default_factory=dict)
     layers: list[Any] = Field(min_length=1)
 
@@ -106,7 +115,8 @@ def _message(err: dict) -> str:
     msg = err["msg"]
     msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
     if kind not in ("missing",) and not isinstance(value, (dict, list)) and value is not None:
-        msg += f", got {value!r}"
+        # pydantic sometimes says "got a number with a fractional part": then say "(got 8.5)"
+        msg += f" (got {value!r})" if ", got " in msg else f", got {value!r}"
     return msg
 
 
@@ -250,6 +260,13 @@ class Builder:
             if not isinstance(flag, bool):
                 raise SpecError("trainable must be true or false", path=ipath + ("trainable",), context=ctx)
             trainable = trainable and flag
+        tie = args.pop("tie", None)
+        if tie is not None:
+            if not isinstance(tie, str) or not _IDENT.match(tie):
+                raise SpecError(f"tie must be the name of an earlier layer, got {tie!r}",
+                                path=ipath + ("tie",), context=ctx)
+            if kind in STRUCTURES or kind in self.doc.blocks:
+                raise SpecError(f"tie applies to a single layer, not to '{kind}'", path=ipath + ("tie",), context=ctx)
         common = dict(name=name, origin=ipath, source=source, trainable=trainable)
 
         if kind in STRUCTURES:
@@ -263,7 +280,7 @@ class Builder:
             hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
             raise SpecError(f"unknown layer type '{kind}'{hint} (see `calc layers` for the list)",
                             path=path, context=ctx)
-        return Leaf(layer=self._layer(cls, kind, args, ipath, env, ctx), **common)
+        return Leaf(layer=self._layer(cls, kind, args, ipath, env, ctx), tie=tie, **common)
 
     def _layer(self, cls, kind, args, ipath, env, ctx):
         values = {k: resolve(v, env, ipath + (k,)) if isinstance(v, (str, list)) else v
@@ -311,19 +328,43 @@ class Builder:
         return Seq(items=body.items, kind="group", **common)
 
     def _repeat(self, args, ipath, env, trainable, ctx, common):
-        self._struct_args(args, {"times": True, "layers": True}, ipath, env, ctx)
+        self._struct_args(args, {"times": True, "layers": True, "index": False}, ipath, env, ctx)
         times = resolve(args["times"], env, ipath + ("times",))
         if isinstance(times, float) and times.is_integer():
             times = int(times)
         if not isinstance(times, int) or isinstance(times, bool) or not 0 <= times <= MAX_REPEAT:
             raise SpecError(f"times must be a whole number from 0 to {MAX_REPEAT:,}, got {times!r}",
                             path=ipath + ("times",), context=ctx)
-        body = self._body(args, "layers", ipath, env, trainable, ctx)
-        return Repeat(times=times, body=body, **common)
+        index = args.get("index")
+        if index is None:
+            body = self._body(args, "layers", ipath, env, trainable, ctx)
+            return Repeat(times=times, body=body, **common)
+        if not isinstance(index, str) or not _IDENT.match(index):
+            raise SpecError(f"index must be a name for the iteration number, got {index!r}",
+                            path=ipath + ("index",), context=ctx)
+        # The body may differ from one iteration to the next (first block strided, ...), so
+        # each iteration is built with its own number.
+        bodies = []
+        for i in range(times):
+            self.count += 1
+            if self.count > MAX_BUILT_NODES:
+                raise SpecError(f"the spec expands to more than {MAX_BUILT_NODES:,} items", path=ipath)
+            bodies.append(self._body(args, "layers", ipath, {**env, index: i}, trainable,
+                                     ctx + (f"in iteration {index}={i}",)))
+        empty = Seq(name=None, origin=ipath + ("layers",), trainable=trainable, items=())
+        return Repeat(times=times, body=bodies[0] if bodies else empty, bodies=tuple(bodies), **common)
 
     def _residual(self, args, ipath, env, trainable, ctx, common):
-        self._struct_args(args, {"main": True, "shortcut": False}, ipath, env, ctx)
+        self._struct_args(args, {"main": True, "shortcut": False, "enabled": False}, ipath, env, ctx)
         main = self._body(args, "main", ipath, env, trainable, ctx)
+        if "enabled" in args:
+            # MobileNet-style blocks add the shortcut only when shapes allow (use_res_connect).
+            enabled = resolve(args["enabled"], env, ipath + ("enabled",))
+            if not isinstance(enabled, bool):
+                raise SpecError(f"enabled must be true or false, got {enabled!r}",
+                                path=ipath + ("enabled",), context=ctx)
+            if not enabled:
+                return Seq(items=main.items, kind="group", **common)
         shortcut = self._body(args, "shortcut", ipath, env, trainable, ctx, required=False)
         join = Leaf(name="add", origin=ipath, layer=self._layer(LAYERS["add"], "add", {}, ipath, env, ctx))
         return Branches(branches=(main, shortcut), join=join, kind="residual", **common)
@@ -400,31 +441,33 @@ class Builder:
         return f"in block '{kind}' used at {format_path(ipath)}" + (f" (line {line})" if line else "")
 
 
-def _names(value, out: set) -> set:
-    """Every identifier in the strings (and mapping keys) of a YAML value."""
+def _names(value, out: set, keys: set) -> None:
+    """The identifiers in the strings of a YAML value (``out``) and its mapping keys (``keys``:
+    layer types and block names, never read as expressions)."""
     if isinstance(value, str):
         out.add(value.strip())
         out |= names_in(value)
     elif isinstance(value, dict):
         for k, v in value.items():
-            _names(k, out)
-            _names(v, out)
+            keys.add(k)
+            _names(v, out, keys)
     elif isinstance(value, list):
         for v in value:
-            _names(v, out)
-    return out
+            _names(v, out, keys)
 
 
 def _block_names(doc: SpecDoc, kind: str, seen: set) -> set:
     """Names a block's body may read from outside its parameters, including through the blocks
-    it uses."""
+    it uses (a superset: every identifier in its expressions)."""
     seen.add(kind)
     block = doc.blocks[kind]
-    found = _names(block.layers, set())
+    found: set = set()
+    keys: set = set()
+    _names(block.layers, found, keys)
     for default in block.params.values():
-        _names(default, found)
+        _names(default, found, keys)
     out = found - set(block.params)
-    for other in found & set(doc.blocks):
+    for other in (found | keys) & set(doc.blocks):
         if other not in seen:
             out |= _block_names(doc, other, seen)
     return out
@@ -489,7 +532,8 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
         raise SpecError("the spec has no layers left (every item has a false 'when')", file=source.name)
     root = Seq(name=None, origin=("layers",), kind="model", items=items)
     return Model(name=doc.name, description=doc.description, input_shape=shape, root=root,
-                 variables=dict(builder.variables), source_name=source.name, lines=source.lines)
+                 variables=dict(builder.variables), source_name=source.name, lines=source.lines,
+                 input_kind=doc.input_kind)
 
 
 class Spec:

@@ -117,3 +117,16 @@ def test_layers_and_schema(capsys):
     schema = json.loads(out)
     assert schema["required"] == ["name", "input", "layers"]
     assert "item" in schema["$defs"]
+
+
+def test_schema_accepts_every_bundled_spec_and_rejects_a_typo(capsys):
+    jsonschema = pytest.importorskip("jsonschema")
+    yaml = pytest.importorskip("yaml")
+    main(["schema"])
+    schema = json.loads(capsys.readouterr().out)
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in sorted(SPECS.glob("*.yaml")):
+        errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+        assert not errors, (path.name, errors[0].message[:300])
+    typo = {"name": "x", "input": [3], "layers": [{"conv2d": {"out": 3, "kernal": 3}}]}
+    assert list(validator.iter_errors(typo))
