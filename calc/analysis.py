@@ -10,7 +10,7 @@ analyses, with ``cache``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from . import conventions as conv_mod
 from .conventions import BASE_FACTS, Convention
@@ -23,9 +23,9 @@ DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 MAX_FRESH_ITERATIONS = 100_000
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    """One node of the analysed tree. Counts are per sample and include the children."""
+class Result(NamedTuple):
+    """One node of the analysed tree. Counts are per sample and include the children.
+    (An immutable record; a named tuple because analyses create many of them.)"""
 
     kind: str                # layer type, or 'block:<name>', 'repeat', 'residual', 'parallel', 'group', 'model'
     input_shape: Shape
@@ -52,8 +52,7 @@ class Result:
         return self.layer is not None
 
 
-@dataclass(frozen=True, slots=True)
-class Child:
+class Child(NamedTuple):
     name: str | None         # the user's name (joins: their type); None when unnamed
     result: Result
     count: int = 1           # identical consecutive repetitions (a repeat at a fixed point)
@@ -124,12 +123,17 @@ class _Analyzer:
         layer = node.layer
         refs = layer.refs()
         many = isinstance(layer, Join) or bool(refs)
-        shapes = [shape] + [self.lookup(n, scopes, node.origin, ctx) for n in refs]
-        self.check_tokens(layer, shapes, node.origin, ctx)
+        if refs:
+            shapes = [shape] + [self.lookup(n, scopes, node.origin, ctx) for n in refs]
+            self.check_tokens(layer, shapes, node.origin, ctx)
+        else:
+            shapes = [shape]
+            if layer.takes_tokens or isinstance(shape, Tokens):   # else nothing to check
+                self.check_tokens(layer, shapes, node.origin, ctx)
         if node.name:
             self.named_leaves[node.name] = (layer, shape)
             self.named_log.append((node.name, layer, shape))
-        key = (id(layer), tuple(shapes), node.trainable, node.tie)
+        key = (id(layer), tuple(shapes) if refs else shape, node.trainable, node.tie)
         hit = self.memo.get(key) if node.tie is None else None   # a tie is checked every time
         if hit is not None:
             return hit
@@ -224,11 +228,41 @@ class _Analyzer:
             return hit[1]
         start = len(self.named_log)
         result = self.seq(node, shape, scopes, ctx, node.kind)
-        closed = self.memo.get(("closed", id(items)))
-        if closed is None or closed[0] is not items:
-            closed = self.memo[("closed", id(items))] = (items, _closed(items, frozenset()))
-        if closed[1]:
+        if not self.free(items):
             self.memo[key] = (items, result, tuple(self.named_log[start:]))
+        return result
+
+    def free(self, items: tuple) -> frozenset:
+        """The names ``items`` read from outside themselves (``from``, ``with``, a layer's
+        other inputs), following the analysis's scoping: an item sees the names of earlier
+        items of its sequence and of the sequences around it. A tie (which looks at the whole
+        model) counts as the name ``tie:<target>``. Memoised: bodies are shared."""
+        key = ("free", id(items))
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] is items:
+            return hit[1]
+        local: set = set()
+        out: set = set()
+        for item in items:
+            if item.source is not None and item.source not in local:
+                out.add(item.source)
+            if isinstance(item, Leaf):
+                if item.tie is not None:
+                    out.add("tie:" + item.tie)
+                out.update(n for n in item.layer.refs() if n not in local)
+            else:
+                if isinstance(item, Seq):
+                    bodies = (item,)
+                elif isinstance(item, Repeat):
+                    bodies = item.bodies if item.bodies is not None else (item.body,)
+                else:
+                    bodies = item.branches
+                for body in bodies:
+                    out.update(n for n in self.free(body.items) if n not in local)
+            if item.name:
+                local.add(item.name)
+        result = frozenset(out)
+        self.memo[key] = (items, result)
         return result
 
     def block_context(self, node: Seq, shape: Shape) -> str:
@@ -286,33 +320,6 @@ class _Analyzer:
             self.memo[key] = jres
         children.append(Child(join.name, jres))
         return _sum(children, node.kind, shape, jres.output_shape)
-
-
-def _closed(items: tuple, visible: frozenset) -> bool:
-    """Whether the result of ``items`` depends on nothing outside them: every name read
-    (``from``, ``with``, a layer's other inputs) is defined inside, following the analysis's
-    scoping (an item sees the names of earlier items of its sequence and of the sequences
-    around it), and no layer is tied to another (ties look at the whole model)."""
-    local = set(visible)
-    for item in items:
-        if item.source is not None and item.source not in local:
-            return False
-        if isinstance(item, Leaf):
-            if item.tie is not None or any(n not in local for n in item.layer.refs()):
-                return False
-        elif isinstance(item, Seq):
-            if not _closed(item.items, frozenset(local)):
-                return False
-        elif isinstance(item, Repeat):
-            bodies = item.bodies if item.bodies is not None else (item.body,)
-            if not all(_closed(b.items, frozenset(local)) for b in bodies):
-                return False
-        elif isinstance(item, Branches):
-            if not all(_closed(b.items, frozenset(local)) for b in item.branches):
-                return False
-        if item.name:
-            local.add(item.name)
-    return True
 
 
 def _positions(name: str | None, r: Result) -> int:

@@ -413,9 +413,14 @@ class Builder:
         if kind in self.stack:
             chain = " → ".join(self.stack[self.stack.index(kind):] + [kind])
             raise SpecError(f"block '{kind}' instantiates itself ({chain})", path=ipath, context=ctx)
-        key = ("block", kind, trainable, _freeze({p: values[p] for p in block.params}),
-               _freeze({n: self.variables[n] for n in self._free_names(kind)}))
-        body = self.cache.get(key)
+        # Everything the body depends on: its parameters and the variables it may read.
+        read = (*(values[p] for p in block.params), *(self.variables[n] for n in self._free_names(kind)))
+        try:
+            key = ("block", kind, trainable, read, tuple(map(type, read)))
+            body = self.cache.get(key)
+        except TypeError:   # a list value
+            key = ("block", kind, trainable, _freeze(read))
+            body = self.cache.get(key)
         if body is None:
             self.stack.append(kind)
             inner_ctx = ctx + (lambda: self._block_context(kind, ipath),)

@@ -14,7 +14,7 @@ back in grid order as a stream, so a sweep of any length runs in bounded memory.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import product
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
@@ -121,10 +121,10 @@ class Evaluator:
         self.convention = conv_mod.get(convention)
         if dtype not in DTYPE_BYTES:
             raise SpecError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
-        self.size = DTYPE_BYTES[dtype]
+        self.dtype = dtype
         self.cache: dict = {}
         self._built: tuple = (None, None)      # (values, model or error text)
-        self._analysed: tuple = (None, None)   # ((values, shape), root Result or error text)
+        self._analysed: tuple = (None, None)   # ((values, shape), Analysis or error text)
 
     def _model(self, values: tuple):
         # Types are part of the key: 1 and 1.0 are equal but may build different models.
@@ -137,19 +137,19 @@ class Evaluator:
             self._built = (key, model)
         return self._built[1]
 
-    def _root(self, values: tuple, shape):
+    def _analysis(self, values: tuple, shape):
         key = (values, tuple(map(type, values)), shape)
         if self._analysed[0] != key:
             model = self._model(values)
             if isinstance(model, str):
-                root = model
+                found = model
             else:
                 try:
-                    root = analyze(model, convention=self.convention, input_shape=shape,
-                                   cache=self.cache).root
+                    found = analyze(model, convention=self.convention, dtype=self.dtype,
+                                    input_shape=shape, cache=self.cache)
                 except CalcError as err:
-                    root = _short(err)
-            self._analysed = (key, root)
+                    found = _short(err)
+            self._analysed = (key, found)
             self._trim()
         return self._analysed[1]
 
@@ -162,12 +162,13 @@ class Evaluator:
 
     def variant(self, index: int) -> Variant:
         values, shape, batch = self.grid.point(index)
-        root = self._root(values, shape)
-        if isinstance(root, str):
-            return Variant(index, None, None, None, None, None, None, root)
-        params = root.weights + root.bias
-        return Variant(index, params, root.macs * batch, root.flops * batch, params * self.size,
-                       root.activations * self.size * batch, root.output_shape, None)
+        found = self._analysis(values, shape)
+        if isinstance(found, str):
+            return Variant(index, None, None, None, None, None, None, found)
+        # The batch only scales totals: one analysis serves every batch size.
+        t = (found if found.batch == batch else replace(found, batch=batch)).totals
+        return Variant(index, t.params, t.macs, t.flops, t.param_bytes, t.activation_bytes,
+                       found.output_shape, None)
 
     def run(self, start: int, stop: int) -> list[Variant]:
         return [self.variant(i) for i in range(start, stop)]
