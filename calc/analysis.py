@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
 from . import conventions as conv_mod
+from ._gc import gc_paused
 from .conventions import BASE_FACTS, Convention
 from .errors import CalcError, ShapeError, format_path
 from .graph import Branches, Leaf, Model, Repeat, Seq
@@ -424,6 +425,7 @@ class Analysis:
         yield from walk(self.root, "", 1, {})
 
 
+@gc_paused
 def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "standard",
             dtype: str = "fp32", input_shape: Shape | None = None, cache: dict | None = None) -> Analysis:
     """Infer every shape and count parameters, MACs and FLOPs under ``convention``.

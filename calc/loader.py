@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import InputError
+from ._gc import gc_paused
 
 _Loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 
@@ -67,6 +68,7 @@ def _max_indent_depth(text: str) -> int:
     return max((len(line) - len(line.lstrip(" -")) for line in text.splitlines()), default=0) // 2
 
 
+@gc_paused
 def parse_yaml(text: str, name: str | None = None) -> tuple[Any, Source]:
     """Parse one YAML document safely; returns the data and its :class:`Source`."""
     source = Source(name)

@@ -37,6 +37,7 @@ from typing import Any, Literal, Mapping, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import SpecError, format_path
+from ._gc import gc_paused
 from .expr import evaluate, names_in
 from .graph import Branches, Leaf, Model, Repeat, Seq
 from .layers import LAYERS, MAX_SIZE, Join
@@ -514,6 +515,7 @@ def validate_doc(data, source: Source) -> SpecDoc:
             raise
 
 
+@gc_paused
 def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None,
           input_shape: tuple | None = None, cache: dict | None = None) -> Model:
     """Expand blocks, repeats and expressions into a :class:`Model`. ``cache`` (a dict) shares
