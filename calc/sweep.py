@@ -40,6 +40,7 @@ class Variant(NamedTuple):
     flops: int | None
     param_bytes: int | None
     activation_bytes: int | None
+    input_shape: tuple | None     # as analysed (the spec's own when the grid gives none)
     output_shape: tuple | None
     error: str | None
 
@@ -164,11 +165,11 @@ class Evaluator:
         values, shape, batch = self.grid.point(index)
         found = self._analysis(values, shape)
         if isinstance(found, str):
-            return Variant(index, None, None, None, None, None, None, found)
+            return Variant(index, None, None, None, None, None, shape, None, found)
         # The batch only scales totals: one analysis serves every batch size.
         t = (found if found.batch == batch else replace(found, batch=batch)).totals
         return Variant(index, t.params, t.macs, t.flops, t.param_bytes, t.activation_bytes,
-                       found.output_shape, None)
+                       tuple(found.input_shape), found.output_shape, None)
 
     def run(self, start: int, stop: int) -> list[Variant]:
         return [self.variant(i) for i in range(start, stop)]
@@ -344,19 +345,36 @@ def pareto_flags(grid: Grid, variants: Sequence[Variant], cols: Sequence[tuple[s
     return pareto([point(v) for v in variants])
 
 
+def split_values(text: str) -> list[str]:
+    """'0.5,[3, 4],1' -> ['0.5', '[3, 4]', '1']: commas inside brackets belong to a list value."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
 def parse_values(text: str) -> list:
-    """'0.5,0.75,1' -> [0.5, 0.75, 1] (each read as a YAML scalar)."""
+    """'0.5,0.75,1' -> [0.5, 0.75, 1]; '[2,2,2,2],[3,4,6,3]' -> two lists (each value is read
+    as a YAML scalar or a flow list of scalars)."""
     import yaml
     out = []
-    for part in text.split(","):
-        part = part.strip()
+    for part in split_values(text):
         if not part:
             raise SpecError(f"empty value in {text!r}")
         try:
             value = yaml.safe_load(part)
         except yaml.YAMLError:
             value = part
-        if value is None or not isinstance(value, (int, float, str, bool)):
-            raise SpecError(f"expected numbers, true/false or words, got {part!r}")
+        scalar = (int, float, str, bool)
+        if value is None or not (isinstance(value, scalar) or
+                                 isinstance(value, list) and all(isinstance(x, scalar) for x in value)):
+            raise SpecError(f"expected numbers, true/false, words or lists of them, got {part!r}")
         out.append(value)
     return out

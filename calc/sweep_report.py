@@ -16,6 +16,8 @@ from .sweep import Grid, Variant, values_of
 
 
 def _value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"     # as written in specs and on the command line
     return "" if value is None else str(value)
 
 
@@ -25,9 +27,9 @@ def _shape(shape, sep: str = "x") -> str:
 
 def record(grid: Grid, v: Variant, pareto: bool | None = None) -> dict:
     """One variant as a JSON-ready mapping (totals cover the whole batch)."""
-    values, shape, batch = grid.point(v.index)
+    values, _, batch = grid.point(v.index)
     out = {"index": v.index, "variables": dict(zip(grid.names, values)),
-           "input_shape": list(shape) if shape is not None else None, "batch": batch,
+           "input_shape": list(v.input_shape) if v.input_shape is not None else None, "batch": batch,
            "params": v.params, "macs": v.macs, "flops": v.flops, "param_bytes": v.param_bytes,
            "activation_bytes": v.activation_bytes,
            "output_shape": list(v.output_shape) if v.output_shape is not None else None}
@@ -59,9 +61,9 @@ def csv_lines(grid: Grid, variants: Iterable[Variant], flags: Sequence[bool] | N
         return buf.getvalue()
     yield line(csv_header(grid, flags is not None))
     for k, v in enumerate(variants):
-        values, shape, batch = grid.point(v.index)
+        values, _, batch = grid.point(v.index)
         mark = [] if flags is None else [int(flags[k])]
-        yield line([v.index, *values, _shape(shape), batch, *(_value(x) for x in (
+        yield line([v.index, *map(_value, values), _shape(v.input_shape), batch, *(_value(x) for x in (
             v.params, v.macs, v.flops, v.param_bytes, v.activation_bytes)),
             _shape(v.output_shape), *mark, _value(v.error)])
 
@@ -77,9 +79,9 @@ def format_table(grid: Grid, variants: Sequence[Variant], flags: Sequence[bool] 
     rows = []
     for k, v in enumerate(variants):
         row = values_of(grid, v)
-        shape = row["input"]
+        shape = v.input_shape
         cells = [str(v.index), *(_value(row[n]) for n in grid.names),
-                 fmt_shape(shape) if shape is not None else "spec", str(row["batch"])]
+                 fmt_shape(shape) if shape is not None else "spec's", str(row["batch"])]
         if v.error is None:
             cells += [f"{v.params:,}", f"{v.macs:,}", human(v.macs), f"{v.flops:,}",
                       f"{v.param_bytes / 1024**2:.2f}", f"{v.activation_bytes / 1024**2:.2f}",

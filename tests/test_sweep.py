@@ -196,3 +196,16 @@ def test_cli_sorted_csv_keeps_pareto_marks_with_their_rows(capsys, tmp_path):
     assert [int(r["macs"]) for r in rows] == sorted((int(r["macs"]) for r in rows), reverse=True)
     points = [(int(r["macs"]), int(r["params"])) for r in rows]
     assert [r["pareto"] == "1" for r in rows] == brute_force_pareto(points)
+
+
+def test_values_and_spec_input():
+    assert sw.parse_values("0.5, 1,true,relu") == [0.5, 1, True, "relu"]
+    assert sw.parse_values("[2,2,2,2],[3, 4, 6, 3]") == [[2, 2, 2, 2], [3, 4, 6, 3]]
+    with pytest.raises(SpecError):
+        sw.parse_values("1,,2")
+    with pytest.raises(SpecError):
+        sw.parse_values("{a: 1}")
+    # without --input the variants report the spec's own input shape
+    (v,) = run(grid(variables=[("width", [1.0])]))
+    assert v.input_shape == (3, 32, 32)
+    assert json.loads(next(rep.json_lines(grid(variables=[("width", [1.0])]), [v])))["input_shape"] == [3, 32, 32]
