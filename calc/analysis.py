@@ -2,15 +2,18 @@
 
 ``analyze(model, ...)`` returns an :class:`Analysis`: a tree of frozen :class:`Result`
 nodes (one per layer, block, repeat, branch) and the totals. Counts in results are per
-sample; :class:`Analysis` scales them by the batch. A subtree whose output shape equals its
-input shape inside a repeat is analysed once and multiplied. Results of identical layers, and
-of identical self-contained block bodies, on identical inputs are computed once (also across
-analyses, with ``cache``).
+sample; :class:`Analysis` scales them by the batch. A few tool conventions count part of a
+layer for the whole batch, not in proportion to it (see :mod:`calc.conventions`): that part is
+kept apart in ``macs_batch``/``flops_batch`` and added unscaled. A subtree whose output shape
+equals its input shape inside a repeat is analysed once and multiplied. Results of identical
+layers, and of identical self-contained block bodies, on identical inputs are computed once
+(also across analyses, with ``cache``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, NamedTuple
+from fractions import Fraction
+from typing import Iterator, NamedTuple, Union
 
 from . import conventions as conv_mod
 from ._gc import gc_paused
@@ -43,6 +46,10 @@ class Result(NamedTuple):
     facts: dict | None = None
     children: tuple = ()     # of Child
     tied_to: str | None = None  # a leaf sharing the weights of the leaf of that name (weights 0 here)
+    # Whole-batch counts that do not scale with the batch (exact; see calc.conventions.Rule).
+    macs_batch: Union[int, Fraction] = 0
+    flops_batch: Union[int, Fraction] = 0
+    inputs: tuple = ()       # every input shape of a layer with several (joins, cross attention)
 
     @property
     def params(self) -> int:
@@ -72,6 +79,7 @@ class Row:
 
 def _sum(children, kind, in_shape, out_shape) -> Result:
     w = b = buf = fr = macs = flops = act = leaves = 0
+    macs_b = flops_b = 0
     for ch in children:
         r, k = ch.result, ch.count
         w += k * r.weights
@@ -82,17 +90,20 @@ def _sum(children, kind, in_shape, out_shape) -> Result:
         flops += k * r.flops
         act += k * r.activations
         leaves += k * r.leaves
+        macs_b += k * r.macs_batch
+        flops_b += k * r.flops_batch
     return Result(kind, in_shape, out_shape, w, b, buf, fr, macs, flops, act, leaves,
-                  children=tuple(children))
+                  children=tuple(children), macs_batch=macs_b, flops_batch=flops_b)
 
 
 class _Analyzer:
-    def __init__(self, model: Model, convention: Convention, memo: dict | None = None):
+    def __init__(self, model: Model, convention: Convention, batch: int = 1, memo: dict | None = None):
         self.model = model
         self.convention = convention
-        # Leaf results keyed by (id(layer), input shapes, trainable); block results (see block).
-        # Each entry holds its layer or items, so that their ids cannot be reused by other
-        # objects while the entry lives.
+        self.batch = batch
+        # Leaf results keyed by (id(layer), input shapes, trainable, tie, hints); block results
+        # (see block). Each entry holds its layer or items, so that their ids cannot be reused by
+        # other objects while the entry lives.
         self.memo: dict = {} if memo is None else memo
         self.named_leaves: dict = {}   # name -> (layer, input shape): the targets of `tie`
         self.named_log: list = []      # every registration in named_leaves, in order (see block)
@@ -134,7 +145,7 @@ class _Analyzer:
         if node.name:
             self.named_leaves[node.name] = (layer, shape)
             self.named_log.append((node.name, layer, shape))
-        key = (id(layer), tuple(shapes) if refs else shape, node.trainable, node.tie)
+        key = (id(layer), tuple(shapes) if refs else shape, node.trainable, node.tie, node.hints)
         hit = self.memo.get(key) if node.tie is None else None   # a tie is checked every time
         if hit is not None:
             return hit
@@ -153,20 +164,28 @@ class _Analyzer:
             got = " and ".join(fmt_shape(s) for s in shapes)
             self.fail(f"{layer.type_name} cannot take input {got}: {exc}", node.origin, ctx)
         # Facts describe the weights the layer uses, shared or not; the result owns only its own.
-        facts = {**BASE_FACTS, **ops, "in": numel(shape), "out": numel(out),
-                 "params": p.total, "weights": p.weights, "biases": p.bias, "tied": int(node.tie is not None)}
+        facts = {**BASE_FACTS, **layer.hint_facts(dict(node.hints)), **ops, "in": numel(shape),
+                 "out": numel(out), "x": numel(shape), "y": numel(out), "params": p.total,
+                 "weights": p.weights, "biases": p.bias, "tied": int(node.tie is not None)}
         if node.tie is not None:
             p = self.tie(node, layer, shape, p, ctx)
-        try:
-            macs, flops = self.convention.count(layer.type_name, layer.kind, facts)
-        except CalcError as err:
-            err.path = err.path or node.origin
-            raise
+        count = self.count(layer, facts, node.origin, ctx)
         result = Result(layer.type_name, shape, out, p.weights, p.bias, p.buffers,
-                        0 if node.trainable else p.total, macs, flops, numel(out), 1,
-                        layer=layer, facts=facts, tied_to=node.tie)
+                        0 if node.trainable else p.total, count.macs, count.flops, numel(out), 1,
+                        layer=layer, facts=facts, tied_to=node.tie, macs_batch=count.macs_batch,
+                        flops_batch=count.flops_batch, inputs=tuple(shapes) if many else ())
         self.memo[key] = result
         return result
+
+    def count(self, layer, facts, origin, ctx):
+        try:
+            return self.convention.count(layer.type_name, layer.kind, facts, self.batch)
+        except CalcError as err:
+            err.path = err.path or origin
+            err.file = err.file or self.model.source_name
+            err.line = err.line or self.model.line_of(origin)
+            err.context = err.context or ctx
+            raise
 
     def tie(self, node: Leaf, layer, shape: Shape, p: Params, ctx) -> Params:
         """A tied layer shares the weight of an earlier named leaf: counted there, once. Its
@@ -303,7 +322,7 @@ class _Analyzer:
             outs.append(res.output_shape)
         join = node.join
         self.check_tokens(join.layer, outs, node.origin, ctx)
-        key = (id(join.layer), tuple(outs), "join")
+        key = (id(join.layer), tuple(outs), "join", join.hints)
         jres = self.memo.get(key)
         if jres is None:
             try:
@@ -313,11 +332,13 @@ class _Analyzer:
                 self.fail(f"{node.kind} branches cannot be joined by {join.layer.type_name} ({got}): {exc}",
                           node.origin, ctx + (f"input {fmt_shape(shape)}",))
             ops = join.layer.ops_many(outs, out)
-            facts = {**BASE_FACTS, **ops, "in": sum(numel(s) for s in outs), "out": numel(out),
-                     "params": 0, "weights": 0, "biases": 0}
-            macs, flops = self.convention.count(join.layer.type_name, join.layer.kind, facts)
-            jres = Result(join.layer.type_name, outs[0], out, 0, 0, 0, 0, macs, flops, numel(out), 1,
-                          layer=join.layer, facts=facts)
+            facts = {**BASE_FACTS, **join.layer.hint_facts(dict(join.hints)), **ops,
+                     "in": sum(numel(s) for s in outs), "out": numel(out), "x": sum(numel(s) for s in outs),
+                     "y": numel(out), "params": 0, "weights": 0, "biases": 0}
+            count = self.count(join.layer, facts, node.origin, ctx)
+            jres = Result(join.layer.type_name, outs[0], out, 0, 0, 0, 0, count.macs, count.flops, numel(out), 1,
+                          layer=join.layer, facts=facts, macs_batch=count.macs_batch, flops_batch=count.flops_batch,
+                          inputs=tuple(outs))
             self.memo[key] = jres
         children.append(Child(join.name, jres))
         return _sum(children, node.kind, shape, jres.output_shape)
@@ -373,11 +394,21 @@ class Analysis:
     def output_shape(self) -> Shape:
         return self.root.output_shape
 
+    def macs_of(self, r: Result, count: int = 1) -> int:
+        """A result's MACs for the whole batch (``count`` times, for a folded run of identical
+        repetitions). A tool that divides (ptflops) truncates its total with int(); calc does
+        the same with the exact value."""
+        return int(count * (r.macs * self.batch + r.macs_batch))
+
+    def flops_of(self, r: Result, count: int = 1) -> int:
+        """A result's FLOPs for the whole batch (see :meth:`macs_of`)."""
+        return int(count * (r.flops * self.batch + r.flops_batch))
+
     @property
     def totals(self) -> Totals:
         r, n, size = self.root, self.batch, DTYPE_BYTES[self.dtype]
         return Totals(params=r.params, trainable_params=r.params - r.frozen, weights=r.weights,
-                      bias=r.bias, buffers=r.buffers, macs=r.macs * n, flops=r.flops * n,
+                      bias=r.bias, buffers=r.buffers, macs=self.macs_of(r), flops=self.flops_of(r),
                       param_bytes=r.params * size, activation_bytes_per_sample=r.activations * size,
                       activation_bytes=r.activations * size * n)
 
@@ -444,11 +475,11 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
         shape = Tokens(shape)
     memo = None
     if cache is not None:
-        # Results depend on the convention: one memo per convention object.
-        entry = cache.get(id(conv))
+        # Results depend on the convention and, for some conventions, on the batch size.
+        entry = cache.get((id(conv), batch))
         if entry is None or entry[0] is not conv:
-            entry = cache[id(conv)] = (conv, {})
+            entry = cache[(id(conv), batch)] = (conv, {})
         memo = entry[1]
-    analyzer = _Analyzer(model, conv, memo)
+    analyzer = _Analyzer(model, conv, batch, memo)
     root = analyzer.seq(model.root, shape, ({"input": shape},), (), "model")
     return Analysis(model, shape, batch, conv.name, dtype, root)

@@ -5,7 +5,10 @@ from typing import Any
 
 from pydantic_core import PydanticUndefined
 
-from .layers import LAYERS
+import textwrap
+
+from .conventions import CONVENTIONS, Convention
+from .layers import HINTS, LAYERS
 from .spec import RESERVED, STRUCTURES, BlockDef, SpecDoc
 
 
@@ -31,6 +34,9 @@ def describe_layers() -> str:
         for quantity, formula in cls.formulas.items():
             out.append(f"    {quantity}: {formula}")
         out.append("")
+    out.append("Hints (how the PyTorch code calls a layer; read only by the tool conventions):")
+    for key, doc in HINTS.items():
+        out += textwrap.wrap(f"{key}: {doc}", 100, initial_indent="    ", subsequent_indent="      ")
     out.append("Every item also takes: " + ", ".join(RESERVED) + ". Structure: " + ", ".join(STRUCTURES) + ".")
     return "\n".join(out) + "\n"
 
@@ -44,6 +50,43 @@ def _or_expression(prop: dict) -> dict:
             **({"description": prop["description"]} if "description" in prop else {})}
 
 
+def _rule_groups(table) -> list[tuple[str, object]]:
+    groups: dict = {}
+    for key, rule in table.items():
+        groups.setdefault(rule, []).append(key)
+    return [(", ".join(keys), rule) for rule, keys in groups.items()]
+
+
+def describe_convention(conv: Convention) -> str:
+    """One convention: name, what it reproduces, description and rules (for `calc conventions`)."""
+    unit = "FLOPs" if conv.reports == "flops" else "MACs"
+    head = conv.name + (f"  — reproduces {conv.source}; the tool prints {unit}" if conv.source else "")
+    out = [head, *textwrap.wrap(conv.description, 100, initial_indent="    ", subsequent_indent="    ")]
+    tables = [("MACs", conv.macs)] + ([("FLOPs", conv.flops)] if conv.flops is not None else [])
+    for label, table in tables:
+        out.append(f"    {label}, per layer type or kind (per sample unless marked 'for the batch'):")
+        for keys, rule in _rule_groups(table):
+            out += textwrap.wrap(keys + ":", 100, initial_indent="      ", subsequent_indent="      ")
+            out.append(f"          {label} = {rule.text()}")
+            if rule.why:
+                out += textwrap.wrap(rule.why, 100, initial_indent="          — ", subsequent_indent="            ")
+    if conv.flops is None:
+        out.append("    FLOPs = 2 × MACs")
+    return "\n".join(out) + "\n"
+
+
+def describe_conventions(name: str | None = None) -> str:
+    """Every convention (or one), with its rules."""
+    from .conventions import get
+    convs = [get(name)] if name else list(CONVENTIONS.values())
+    text = "\n".join(describe_convention(c) for c in convs)
+    note = ("Rules are expressions over a layer's facts: its operations as `calc layers` lists them, x and y "
+            "(input and output elements per sample), params, weights, biases, and the hints module, functional, "
+            "operator, method, contiguous and leaf (1 or 0); N is the batch size. A part marked 'for the batch' "
+            "is counted once for the whole batch instead of once per sample.")
+    return text + "\n" + "\n".join(textwrap.wrap(note, 100)) + "\n"
+
+
 def spec_schema() -> dict[str, Any]:
     """JSON Schema of a spec file, so that editors can validate and complete specs."""
     reserved = {
@@ -54,6 +97,9 @@ def spec_schema() -> dict[str, Any]:
         "tie": {"type": "string", "description": "share the weight matrix of the earlier layer of this name "
                                                 "(counted once, there)"},
     }
+
+    def hint_props(allowed: dict) -> dict:
+        return {k: {"enum": list(v), "description": HINTS[k]} for k, v in allowed.items()}
     item_ref = {"$ref": "#/$defs/item"}
     items_list = {"type": "array", "items": item_ref}
     variants: list[dict] = [{"type": "string", "enum": sorted(
@@ -64,6 +110,7 @@ def spec_schema() -> dict[str, Any]:
         schema = LAYERS[name].model_json_schema(by_alias=True)
         props = {k: _or_expression(v) for k, v in schema.get("properties", {}).items()}
         props.update(reserved)
+        props.update(hint_props(LAYERS[name].hints))
         for sub in schema.get("$defs", {}).items():
             defs[sub[0]] = sub[1]
         args = {"type": "object", "properties": props, "additionalProperties": False}
@@ -76,11 +123,12 @@ def spec_schema() -> dict[str, Any]:
     structure_args = {
         "repeat": {"times": {"type": ["integer", "string"]}, "layers": items_list,
                    "index": {"type": "string", "description": "variable holding the iteration number (0, 1, …)"}},
-        "residual": {"main": items_list, "shortcut": items_list,
+        "residual": {"main": items_list, "shortcut": items_list, **hint_props(LAYERS["add"].hints),
                      "enabled": {"type": ["boolean", "string"],
                                  "description": "expression; when false only the main path remains"}},
         "parallel": {"branches": {"type": "array", "items": items_list},
-                     "join": {"enum": ["concat", "add", "mul"]}, "dim": {"type": "integer"}},
+                     "join": {"enum": ["concat", "add", "mul"]}, "dim": {"type": "integer"},
+                     **hint_props(LAYERS["add"].hints)},
         "group": {"layers": items_list},
     }
     for name, props in structure_args.items():

@@ -10,7 +10,6 @@ import yaml
 
 from . import __version__
 from .analysis import DTYPE_BYTES, analyze
-from .conventions import CONVENTIONS
 from .errors import CalcError, SpecError
 from .report import FORMATS
 
@@ -54,6 +53,14 @@ def _positive(text: str) -> int:
     return value
 
 
+def parse_pair(text: str) -> tuple[str, str]:
+    """'thop,ptflops' -> ('thop', 'ptflops')."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise SpecError(f"--diff: expected two conventions such as thop,ptflops, got {text!r}")
+    return parts[0], parts[1]
+
+
 def _spec_args(p: argparse.ArgumentParser):
     p.add_argument("spec", help="spec file (YAML), or - for standard input")
     p.add_argument("--input", help="per-sample input shape, e.g. 3x512x512 (overrides the spec)")
@@ -73,6 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_args(p)
     p.add_argument("--format", default="table", choices=sorted(FORMATS), help="output format")
     p.add_argument("--depth", type=_positive, help="collapse the table below this nesting depth")
+    p.add_argument("--compare-conventions", action="store_true",
+                   help="instead of the table: totals under every convention side by side (as `calc compare`)")
+    p.add_argument("--diff", metavar="A,B", help="with --compare-conventions: the layers where conventions A and B differ")
+    p = sub.add_parser("explain", help="every layer's shape, parameters and operations as formulas with their values")
+    _spec_args(p)
+    p.add_argument("--layer", metavar="NAME", help="explain this layer or block only (a name as `calc analyze` shows it)")
+    p = sub.add_parser("compare", help="totals under every convention side by side, and where two of them differ")
+    _spec_args(p)
+    p.add_argument("--diff", metavar="A,B", help="list the layers where conventions A and B differ, e.g. thop,ptflops")
+    p.add_argument("--conventions", metavar="A,B,...", help="compare only these conventions")
+    p.add_argument("--format", default="table", choices=("table", "json"), help="output format")
     p = sub.add_parser("sweep", help="totals for every variant of a grid of variables, inputs and batches")
     p.add_argument("spec", help="spec file (YAML), or - for standard input")
     p.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2,...",
@@ -93,16 +111,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_positive, help="worker processes (default: every core for large grids)")
     sub.add_parser("layers", help="list every layer type with its arguments and formulas")
     sub.add_parser("schema", help="print the JSON Schema of the spec format")
-    sub.add_parser("conventions", help="list the counting conventions")
+    p = sub.add_parser("conventions", help="list the counting conventions with their rules")
+    p.add_argument("name", nargs="?", help="show one convention")
     return parser
 
 
-def load_and_analyze(args):
+def load_model(args):
     from .spec import load_spec
     spec = load_spec(args.spec)
     shape = parse_shape(args.input) if args.input else None
-    model = spec.build(parse_sets(args.set), input_shape=shape)
-    return analyze(model, batch=args.batch, convention=args.convention, dtype=args.dtype)
+    return spec.build(parse_sets(args.set), input_shape=shape)
+
+
+def load_and_analyze(args):
+    return analyze(load_model(args), batch=args.batch, convention=args.convention, dtype=args.dtype)
+
+
+def run_compare(args, fmt: str = "table") -> str:
+    from .compare import compare, comparison_dict, format_comparison
+    names = [n.strip() for n in args.conventions.split(",")] if getattr(args, "conventions", None) else None
+    diff = parse_pair(args.diff) if args.diff else None
+    result = compare(load_model(args), batch=args.batch, dtype=args.dtype, names=names, diff=diff)
+    if fmt == "json":
+        return json.dumps(comparison_dict(result), indent=2) + "\n"
+    return format_comparison(result)
 
 
 def run_sweep(args) -> None:
@@ -190,8 +222,19 @@ def run(argv: list[str] | None = None) -> int:
     if args.command == "sweep":
         run_sweep(args)
     elif args.command == "analyze":
+        if args.compare_conventions:
+            sys.stdout.write(run_compare(args, "json" if args.format == "json" else "table"))
+            return 0
+        if args.diff:
+            raise SpecError("--diff needs --compare-conventions (or use `calc compare --diff A,B`)")
         analysis = load_and_analyze(args)
         sys.stdout.write(FORMATS[args.format](analysis, depth=args.depth))
+    elif args.command == "compare":
+        sys.stdout.write(run_compare(args, args.format))
+    elif args.command == "explain":
+        from .explain import explain, format_explanation
+        analysis = load_and_analyze(args)
+        sys.stdout.write(format_explanation(analysis, explain(analysis, args.layer)))
     elif args.command == "layers":
         from .catalog import describe_layers
         sys.stdout.write(describe_layers())
@@ -199,8 +242,8 @@ def run(argv: list[str] | None = None) -> int:
         from .catalog import spec_schema
         sys.stdout.write(json.dumps(spec_schema(), indent=2) + "\n")
     elif args.command == "conventions":
-        for conv in CONVENTIONS.values():
-            sys.stdout.write(f"{conv.name}\n    {conv.description}\n\n")
+        from .catalog import describe_conventions
+        sys.stdout.write(describe_conventions(args.name))
     return 0
 
 

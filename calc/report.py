@@ -33,8 +33,9 @@ def _type_label(kind: str) -> str:
 FOLD = 1000
 
 
-def layer_record(row: Row, batch: int) -> dict[str, Any]:
+def layer_record(row: Row, a: Analysis) -> dict[str, Any]:
     r, k = row.result, row.count
+    macs, flops = a.macs_of(r, k), a.flops_of(r, k)
     rec = {
         "name": row.name,
         "type": _type_label(r.kind),
@@ -44,8 +45,8 @@ def layer_record(row: Row, batch: int) -> dict[str, Any]:
         "weights": k * r.weights,
         "bias": k * r.bias,
         "buffers": k * r.buffers,
-        "macs": k * r.macs * batch,
-        "flops": k * r.flops * batch,
+        "macs": macs,
+        "flops": flops,
         "tied_to": r.tied_to,
     }
     if k > 1:
@@ -77,7 +78,7 @@ def to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
             "activation_bytes": t.activation_bytes,
             "activation_bytes_per_sample": t.activation_bytes_per_sample,
         },
-        "layers": [layer_record(row, a.batch) for row in a.rows(depth=depth, leaves_only=True, fold=FOLD)],
+        "layers": [layer_record(row, a) for row in a.rows(depth=depth, leaves_only=True, fold=FOLD)],
     }
 
 
@@ -96,7 +97,7 @@ def format_csv(a: Analysis, depth: int | None = None) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(_COLUMNS)
     for row in a.rows(depth=depth, leaves_only=True, fold=FOLD):
-        rec = layer_record(row, a.batch)
+        rec = layer_record(row, a)
         writer.writerow([rec["name"], rec["type"], "x".join(map(str, rec["input_shape"])),
                          "x".join(map(str, rec["output_shape"])), rec["params"], rec["macs"], rec["flops"]])
     return buf.getvalue()
@@ -112,7 +113,7 @@ def _share(part: int, whole: int) -> str:
 
 
 def _rows(a: Analysis, depth: int | None):
-    total = a.root.macs
+    total = a.totals.macs
     out = []
     for row in a.rows(depth=depth, fold=FOLD):
         r, k = row.result, row.count
@@ -122,8 +123,9 @@ def _rows(a: Analysis, depth: int | None):
             label += f" (tied to {r.tied_to})"
         if k > 1:
             label += f" ×{k:,}"
+        macs = a.macs_of(r, k)
         out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{k * r.params:,}",
-                    f"{k * r.macs * a.batch:,}", human(k * r.macs * a.batch), _share(k * r.macs, total)))
+                    f"{macs:,}", human(macs), _share(macs, total)))
     return out
 
 

@@ -14,7 +14,9 @@ from typing import Annotated, ClassVar, Literal, Optional, Union
 
 from pydantic import BeforeValidator, Field, StrictBool, model_validator
 
-from .layers import LAYERS, MAX_SIZE, NO_PARAMS, Layer, Params, PosInt, PosReal, _no_bool, register
+from .formula import given, step
+from .layers import (_PARAM_HINTS, LAYERS, MAX_SIZE, NO_PARAMS, Layer, Params, PosInt, PosReal, _elements,
+                     _no_bool, _times, register)
 from .shapes import Shape, fmt_shape, numel
 
 Index = Annotated[int, BeforeValidator(_no_bool), Field(ge=-MAX_SIZE, le=MAX_SIZE)]
@@ -48,6 +50,7 @@ class Embedding(Layer):
     shared with a linear layer through ``tie`` (a language-model head)."""
 
     takes_tokens: ClassVar[bool] = True
+    hints: ClassVar[dict[str, tuple]] = _PARAM_HINTS
     vocab: PosInt = Field(description="vocabulary size (rows of the table)")
     dim: PosInt = Field(description="embedding dimension")
     padding_idx: Optional[Index] = Field(None, description="row kept at zero; still a parameter, as in PyTorch")
@@ -75,11 +78,18 @@ class Embedding(Layer):
     def ops(self, shape, out):
         return {"lookups": numel(shape)}
 
+    def explain(self, shape, out):
+        return [given(f"shape.{len(out) - 1}", "D", "dim", self.dim),
+                step("weights", "weights", "v * d", v=("vocab", self.vocab), d=("dim", self.dim)),
+                step("lookups", "lookups", "n", "one row copied per token id; no arithmetic",
+                     n=("#ids", numel(shape)))]
+
 
 class _AddedEmbedding(Layer):
     """A learned vector added to every token of a (L, *F) sequence."""
 
     rows_doc: ClassVar[str] = ""
+    hints: ClassVar[dict[str, tuple]] = _PARAM_HINTS
 
     def _table_rows(self) -> int:
         raise NotImplementedError
@@ -94,6 +104,14 @@ class _AddedEmbedding(Layer):
     def ops(self, shape, out):
         n, f = _tokens_by_features(shape)
         return {"add": n * f, "positions": n}
+
+    def explain(self, shape, out):
+        n, f = _tokens_by_features(shape)
+        rows = "max_len" if isinstance(self, PosEmbedding) else "types"
+        sym = {"r": (rows, self._table_rows()), "f": ("F", f), "n": ("L", n)}
+        return [given("shape", "output", "input (unchanged)", out),
+                step("weights", "weights", "r * f", "the table", **sym),
+                step("add", "add", "n * f", "one row added to every token", **sym)]
 
 
 @register("pos_embedding", "added_embedding")
@@ -147,6 +165,11 @@ class ClassToken(Layer):
     def params(self, shape):
         return Params(self.count * numel(shape[1:]))
 
+    def explain(self, shape, out):
+        sym = {"n": ("L", shape[0]), "c": ("count", self.count), "f": ("F", numel(shape[1:]))}
+        return [step("shape.0", "L_out", "n + c", "learned tokens prepended; a copy, nothing counted", **sym),
+                step("weights", "weights", "c * f", **sym)]
+
 
 # ---------------------------------------------------------------------------- tokens and images
 
@@ -162,6 +185,11 @@ class ToTokens(Layer):
         if len(shape) < 2:
             raise ValueError(f"expects a feature map (C, spatial…), got {fmt_shape(shape)}")
         return (numel(shape[1:]), shape[0])
+
+    def explain(self, shape, out):
+        return [step("shape.0", "L", _times("s", len(shape) - 1), "one token per position",
+                     **{f"s{i}": (f"S_{i + 1}", v) for i, v in enumerate(shape[1:])}),
+                given("shape.1", "C", "C_in", shape[0])]
 
 
 @register("to_image", "reshape")
@@ -187,6 +215,10 @@ class ToImage(Layer):
             raise ValueError(f"size {fmt_shape(size)} holds {prod(size)} positions, not the {n} tokens")
         return (c, *size)
 
+    def explain(self, shape, out):
+        return [given("shape", "output", f"the {shape[1]} channels of {shape[0]} tokens laid out as "
+                      f"{fmt_shape(out[1:])}", out)]
+
 
 @register("select_token", "reshape")
 class SelectToken(Layer):
@@ -201,6 +233,9 @@ class SelectToken(Layer):
         if not -n <= self.index < n:
             raise ValueError(f"index {self.index} is outside the {n} tokens")
         return tuple(shape[1:])
+
+    def explain(self, shape, out):
+        return [given("shape", "output", f"token {self.index} of {shape[0]}", out)]
 
 
 @register("token_mean", "token_mean")
@@ -217,6 +252,13 @@ class TokenMean(Layer):
         n, f = _tokens_by_features(shape)
         return {"add": (n - 1) * f, "div": f}
 
+    def explain(self, shape, out):
+        n, f = _tokens_by_features(shape)
+        sym = {"n": ("L", n), "f": ("F", f)}
+        return [given("shape", "output", "one mean per feature", out),
+                step("add", "add", "(n - 1) * f", "a sum over the L tokens per feature", **sym),
+                step("div", "div", "f", "one division per feature", **sym)]
+
 
 # ---------------------------------------------------------------------------- RMS norm
 
@@ -226,6 +268,7 @@ class RMSNorm(Layer):
     Llama): x / sqrt(mean(x²) + eps) · γ. Per group of n: n squares, n − 1 adds and one
     division for the mean, one add (eps), one sqrt, n divisions; affine: n multiplies."""
 
+    hints: ClassVar[dict[str, tuple]] = _PARAM_HINTS
     normalized: PosInt = Field(1, description="how many trailing dims are normalised together")
     eps: Optional[PosReal] = None
     affine: StrictBool = True
@@ -252,6 +295,23 @@ class RMSNorm(Layer):
         groups = x // n
         return {"mul": x * (2 if self.affine else 1), "add": groups * n, "div": groups * (n + 1),
                 "sqrt": groups, "affine": int(self.affine)}
+
+    def explain(self, shape, out):
+        self._group(shape)
+        dims = shape[len(shape) - self.normalized:]
+        n_step = step("n", "n", _times("d", len(dims)), "the last normalised dims",
+                      **{f"d{i}": (f"n_{i + 1}", d) for i, d in enumerate(dims)})
+        sym = {"x": _elements(shape), "n": ("n", n_step.value), "a": ("affine", int(self.affine))}
+        groups = step("groups", "G", "x // n", "groups of n elements normalised together", **sym)
+        sym["G"] = ("G", groups.value)
+        steps = [given("shape", "output", "input (unchanged)", out), n_step, groups]
+        if self.affine:
+            steps.append(given("weights", "weights", "n (γ)", n_step.value))
+        return steps + [
+            step("mul", "mul", "x * (1 + a)", "squares; affine multiplies by γ", **sym),
+            step("add", "add", "G * n", "per group: n − 1 to sum the squares, 1 for eps", **sym),
+            step("div", "div", "G * (n + 1)", "per group: the mean, and n normalising divisions", **sym),
+            step("sqrt", "sqrt", "G", "one per group", **sym)]
 
 
 # ---------------------------------------------------------------------------- attention
@@ -291,6 +351,8 @@ class Attention(Layer):
     packed: StrictBool = Field(False, description="Q, K, V projected by one packed matrix (PyTorch's "
                                                   "in_proj_weight, GPT-2's c_attn); the counts are the same")
     causal: StrictBool = False
+    # The tool presets model nn.MultiheadAttention called as a module (see calc.conventions).
+    hints: ClassVar[dict[str, tuple]] = {"call": ("module",), "owner": ("leaf", "container")}
 
     formulas: ClassVar[dict[str, str]] = {
         "shape": "(L, D) → (L, out); keys/values (S, D_kv) from the flow or kv; h heads, g = kv_heads, d = head_dim",
@@ -365,6 +427,35 @@ class Attention(Layer):
             "cross": int(self.kv is not None), "qkv_bias": int(self.bias), "has_out_bias": int(self._out_bias()),
         }
 
+    def explain(self, shape, out):
+        return self.explain_many([shape], out)
+
+    def explain_many(self, shapes, out):
+        n, dim, s_len, kv_dim, h, g, d, o = self._dims(shapes[0], shapes[-1])
+        sym = {"L": ("L", n), "D": ("D", dim), "S": ("S", s_len), "E": ("D_kv", kv_dim), "h": ("h", h),
+               "g": ("g", g), "d": ("d", d), "o": ("out", o), "b": ("bias", int(self.bias)),
+               "ob": ("out_bias", int(self._out_bias()))}
+        f = self.ops_many(shapes, out)
+        steps = [given("shape.0", "L", "query tokens", n), given("shape.1", "out", "out (default D)", o),
+                 step("weights", "weights", "D * h * d + 2 * E * g * d + h * d * o",
+                      "W_q, W_k, W_v and the output projection", **sym),
+                 step("bias", "bias", "(h * d + 2 * g * d) * b + o * ob", **sym),
+                 step("params", "params", "D * h * d + 2 * E * g * d + h * d * o + (h * d + 2 * g * d) * b + o * ob",
+                      **sym),
+                 step("proj_mac", "proj_mac", "L * D * h * d + 2 * S * E * g * d + L * h * d * o",
+                      "Q from the L queries, K and V from the S keys, the output projection", **sym),
+                 step("attn_mac", "attn_mac", "2 * h * L * S * d", "Q·Kᵀ and attention·V, h heads", **sym)]
+        sym.update(p=("proj_mac", f["proj_mac"]), a=("attn_mac", f["attn_mac"]), c=("causal", int(self.causal)))
+        steps += [step("mac", "mac", "p + a", "causal masking changes no MAC", **sym),
+                  step("bias_add", "bias_add", "(L * h * d + 2 * S * g * d) * b + L * o * ob", **sym),
+                  step("mul", "mul", "h * L * S", "the 1/√d scaling of every score", **sym),
+                  step("exp", "exp", "h * L * S", "softmax", **sym),
+                  step("add", "add", "h * L * (S - 1) + c * h * L * S", "softmax sums (and the causal mask)", **sym),
+                  step("div", "div", "h * L * S", "softmax", **sym)]
+        if self.causal:
+            steps.append(given("masked", "masked", "h·(L·S − visible pairs)", f["masked"]))
+        return steps
+
 
 # ---------------------------------------------------------------------------- recurrent layers
 
@@ -376,6 +467,7 @@ class _Recurrent(Layer):
     gate arithmetic below."""
 
     gates: ClassVar[int] = 1
+    hints: ClassVar[dict[str, tuple]] = _PARAM_HINTS
     hidden: PosInt = Field(description="hidden size H")
     num_layers: PosInt = 1
     bidirectional: StrictBool = False
@@ -419,6 +511,25 @@ class _Recurrent(Layer):
             "steps": steps, "hidden": hid, "input_size": shape[1], "num_layers": self.num_layers,
             "dirs": dirs, "cells": cells, "gates": self.gates, "w_ih": w_ih, "w_hh": w_hh,
         }
+
+    def explain(self, shape, out):
+        sym = {"L": ("L", shape[0]), "I": ("I", shape[1]), "H": ("H", self.hidden), "G": ("G", self.gates),
+               "k": ("dirs", self._dirs()), "m": ("layers", self.num_layers)}
+        weights = "k * G * H * (I + H) + (m - 1) * k * G * H * (H * k + H)"
+        steps = [given("shape.0", "L", "steps", shape[0]), step("shape.1", "H_out", "H * k", **sym),
+                 step("weights", "weights", weights, "W_ih and W_hh per layer and direction; later layers read H·dirs",
+                      **sym)]
+        if self.bias:
+            steps += [step("bias", "bias", "m * k * 2 * G * H", "b_ih and b_hh", **sym),
+                      step("params", "params", f"{weights} + m * k * 2 * G * H", **sym)]
+        steps += [step("mac", "mac", "L * k * G * H * (I + (m - 1) * H * k + m * H)",
+                       "W_ih·x and W_hh·h at every step, per layer and direction", **sym)]
+        if self.bias:
+            steps.append(step("bias_add", "bias_add", "L * m * k * 2 * G * H", "both bias vectors every step", **sym))
+        for key, value in self._cell_ops().items():
+            steps.append(step(key, key, "L * m * k * v", "per step, layer and direction",
+                              v=(f"{key} per cell", value), **sym))
+        return steps
 
 
 _FORMULA_COMMON = {

@@ -24,6 +24,9 @@ also takes ``tie`` (the name of an earlier layer whose weight matrix it shares).
 ``repeat`` takes ``index`` (a variable holding the iteration number, so that iterations may
 differ); ``residual`` takes ``enabled`` (when false, only the main path remains). Variables
 and block parameters may be lists (``layers: [3, 4, 6, 3]``, read as ``layers[i]``).
+A layer item may also carry hints on how the PyTorch code calls it (``call``, ``contiguous``,
+``owner``; see :data:`calc.layers.HINTS`), which only the tool-compatible conventions read; on
+``residual`` and ``parallel``, ``call`` describes the join (``call: functional`` for ``torch.add``).
 
 A string argument is an expression over the variables and block parameters, except a bare
 word that names no variable, which stays a string (``padding: same``).
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import replace
 from typing import Any, Literal, Mapping, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -40,10 +44,10 @@ from .errors import SpecError, format_path
 from ._gc import gc_paused
 from .expr import evaluate, names_in
 from .graph import Branches, Leaf, Model, Repeat, Seq
-from .layers import LAYERS, MAX_SIZE, Join
+from .layers import HINTS, LAYERS, MAX_SIZE, Join
 from .loader import Source, parse_yaml, read_text
 
-RESERVED = ("name", "from", "when", "trainable", "tie")
+RESERVED = ("name", "from", "when", "trainable", "tie", *HINTS)
 STRUCTURES = ("repeat", "residual", "parallel", "group")
 MAX_REPEAT = 10**9
 MAX_BUILT_NODES = 1_000_000
@@ -268,8 +272,23 @@ class Builder:
                                 path=ipath + ("tie",), context=ctx)
             if kind in STRUCTURES or kind in self.doc.blocks:
                 raise SpecError(f"tie applies to a single layer, not to '{kind}'", path=ipath + ("tie",), context=ctx)
+        hints = {k: args.pop(k) for k in HINTS if k in args}
         common = dict(name=name, origin=ipath, source=source, trainable=trainable)
 
+        if hints:
+            if kind in ("residual", "parallel"):
+                node = getattr(self, "_" + kind)(args, ipath, env, trainable, ctx, common)
+                if not isinstance(node, Branches):
+                    # a residual with enabled: false has no join; the hint is still checked
+                    self._hints(hints, LAYERS["add"], f"the {kind}'s join (add)", ipath, env, ctx)
+                    return node
+                join = node.join.layer
+                return self._with_join_hints(node, self._hints(
+                    hints, type(join), f"the {kind}'s join ({join.type_name})", ipath, env, ctx))
+            if kind in STRUCTURES or kind in self.doc.blocks:
+                raise SpecError(f"{', '.join(hints)} describes how a layer is called; it applies to layer "
+                                f"items (and, for call, to residual and parallel), not to {kind}",
+                                path=ipath + (next(iter(hints)),), context=ctx)
         if kind in STRUCTURES:
             return getattr(self, "_" + kind)(args, ipath, env, trainable, ctx, common)
         if kind in self.doc.blocks:
@@ -281,7 +300,29 @@ class Builder:
             hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
             raise SpecError(f"unknown layer type '{kind}'{hint} (see `calc layers` for the list)",
                             path=path, context=ctx)
-        return Leaf(layer=self._layer(cls, kind, args, ipath, env, ctx), tie=tie, **common)
+        leaf_hints = self._hints(hints, cls, kind, ipath, env, ctx) if hints else ()
+        return Leaf(layer=self._layer(cls, kind, args, ipath, env, ctx), hints=leaf_hints, tie=tie, **common)
+
+    def _hints(self, hints: dict, cls, what: str, ipath, env, ctx) -> tuple:
+        """Check hints against what the layer class allows; sorted (key, value) pairs."""
+        out = []
+        for key, raw in hints.items():
+            value = resolve(raw, env, ipath + (key,))
+            allowed = cls.hints.get(key) if cls is not None else None
+            if allowed is None:
+                takes = ", ".join(cls.hints) if cls is not None and cls.hints else "no hints"
+                raise SpecError(f"hint '{key}' does not apply to {what} (it takes {takes})",
+                                path=ipath + (key,), context=ctx)
+            if value not in allowed or type(value) is not type(allowed[0]):
+                raise SpecError(f"{key} must be one of {', '.join(map(_show, allowed))} for {what}, got {value!r}",
+                                path=ipath + (key,), context=ctx)
+            out.append((key, value))
+        return tuple(sorted(out))
+
+    @staticmethod
+    def _with_join_hints(node: Branches, hints: tuple) -> Branches:
+        join = node.join
+        return replace(node, join=Leaf(name=join.name, origin=join.origin, layer=join.layer, hints=hints))
 
     def _layer(self, cls, kind, args, ipath, env, ctx):
         values = {k: resolve(v, env, ipath + (k,)) if isinstance(v, (str, list)) else v
@@ -477,6 +518,10 @@ def _block_names(doc: SpecDoc, kind: str, seen: set) -> set:
         if other not in seen:
             out |= _block_names(doc, other, seen)
     return out
+
+
+def _show(value) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _freeze(value):

@@ -124,6 +124,10 @@ class Evaluator:
             raise SpecError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
         self.dtype = dtype
         self.cache: dict = {}
+        # Counts scale with the batch unless a rule counts for the whole batch (see
+        # calc.conventions); then every batch size is analysed on its own.
+        self.batch_free = all(rule.batch == "0" for table in (self.convention.macs, self.convention.flops or {})
+                              for rule in table.values())
         self._built: tuple = (None, None)      # (values, model or error text)
         self._analysed: tuple = (None, None)   # ((values, shape), Analysis or error text)
 
@@ -138,15 +142,15 @@ class Evaluator:
             self._built = (key, model)
         return self._built[1]
 
-    def _analysis(self, values: tuple, shape):
-        key = (values, tuple(map(type, values)), shape)
+    def _analysis(self, values: tuple, shape, batch: int):
+        key = (values, tuple(map(type, values)), shape, batch)
         if self._analysed[0] != key:
             model = self._model(values)
             if isinstance(model, str):
                 found = model
             else:
                 try:
-                    found = analyze(model, convention=self.convention, dtype=self.dtype,
+                    found = analyze(model, batch=batch, convention=self.convention, dtype=self.dtype,
                                     input_shape=shape, cache=self.cache)
                 except CalcError as err:
                     found = _short(err)
@@ -163,11 +167,18 @@ class Evaluator:
 
     def variant(self, index: int) -> Variant:
         values, shape, batch = self.grid.point(index)
-        found = self._analysis(values, shape)
+        found = self._analysis(values, shape, 1 if self.batch_free else batch)
+        if not isinstance(found, str) and found.batch != batch:
+            if found.root.macs_batch or found.root.flops_batch:
+                # A fractional count per sample is exact only for a whole batch: no scaling.
+                self.batch_free = False
+                found = self._analysis(values, shape, batch)
+            else:
+                # The batch only scales totals: one analysis serves every batch size.
+                found = replace(found, batch=batch)
         if isinstance(found, str):
             return Variant(index, None, None, None, None, None, shape, None, found)
-        # The batch only scales totals: one analysis serves every batch size.
-        t = (found if found.batch == batch else replace(found, batch=batch)).totals
+        t = found.totals
         return Variant(index, t.params, t.macs, t.flops, t.param_bytes, t.activation_bytes,
                        tuple(found.input_shape), found.output_shape, None)
 

@@ -209,3 +209,15 @@ def test_values_and_spec_input():
     (v,) = run(grid(variables=[("width", [1.0])]))
     assert v.input_shape == (3, 32, 32)
     assert json.loads(next(rep.json_lines(grid(variables=[("width", [1.0])]), [v])))["input_shape"] == [3, 32, 32]
+
+
+@pytest.mark.parametrize("convention", ["thop", "ptflops", "fvcore", "torch"])
+def test_batch_dependent_conventions_match_analyze(convention):
+    # Some tool conventions count part of a layer once per batch (not per sample): the sweep
+    # must not scale a batch-1 analysis for them.
+    g = grid(variables=[("width", [0.5, 1.0])], inputs=[(3, 32, 32)], batches=[1, 3, 8])
+    for v in run(g, convention=convention):
+        values, shape, batch = g.point(v.index)
+        t = analyze(SPEC.build(dict(zip(g.names, values))), input_shape=shape, batch=batch,
+                    convention=convention).totals
+        assert (v.macs, v.flops) == (t.macs, t.flops), (convention, batch)

@@ -1,0 +1,229 @@
+"""Explanations: every number of an analysis as a formula with its values (`calc explain`).
+
+Computing and rendering are separate: :func:`explain` returns :class:`Entry` records built from
+the layers' own steps (:meth:`calc.layers.Layer.explain`) and the convention's rules;
+:func:`format_explanation` turns them into text. Nothing here prints.
+
+A leaf shows its output shape, parameters and elementary operations, then the convention's
+rule for its type with the layer's facts put in. A block, repeat or branch shows its subtotals
+as the sum of its children.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from . import conventions as conv_mod
+from .analysis import Analysis, Result
+from .errors import SpecError
+from .expr import evaluate
+from .formula import Step, _num, render, step, substitute
+from .shapes import fmt_shape
+
+_SHAPE = ("shape", "ceil")
+_PARAMS = ("weights", "bias", "params", "buffers")
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    steps: tuple[Step, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The explanation of one layer or namespace (a named item or block instance), named as
+    `calc analyze` names it; ``parts`` are the rows directly inside a namespace."""
+
+    name: str
+    depth: int
+    result: Result
+    sections: tuple[Section, ...]
+
+
+def explain(a: Analysis, layer: str | None = None) -> list[Entry]:
+    """Entries for every row of ``a`` (as `calc analyze` lists them) and the model total last,
+    or for the row named ``layer`` and everything inside it."""
+    rows = list(a.rows())
+    if layer is None:
+        entries = [_entry(a, rows, i, 0) for i in range(len(rows))]
+        top = [r for r in rows if r.depth == 1]
+        entries.append(Entry("total", 0, a.root, _container_sections(a, a.root, top)))
+        return entries
+    for i, row in enumerate(rows):
+        if row.name == layer:
+            end = next((j for j in range(i + 1, len(rows)) if rows[j].depth <= row.depth), len(rows))
+            return [_entry(a, rows, j, row.depth) for j in range(i, end)]
+    names = [row.name for row in rows]
+    raise SpecError(f"no layer named '{layer}'; names look like {', '.join(names[:6])}"
+                    + (", …" if len(names) > 6 else "") + " (see `calc analyze`)")
+
+
+def _entry(a: Analysis, rows, i: int, base: int) -> Entry:
+    row = rows[i]
+    depth = row.depth - 1 - (base - 1 if base else 0)
+    if row.result.is_leaf:
+        return Entry(row.name, depth, row.result, _leaf_sections(a, row.result))
+    parts = []
+    for j in range(i + 1, len(rows)):
+        if rows[j].depth <= row.depth:
+            break
+        if rows[j].depth == row.depth + 1:
+            parts.append(rows[j])
+    return Entry(row.name, depth, row.result, _container_sections(a, row.result, parts))
+
+
+# ---------------------------------------------------------------------------- leaves
+
+def layer_steps(r: Result) -> list[Step]:
+    """The layer's own steps for the shapes it saw."""
+    if r.inputs:
+        return r.layer.explain_many(list(r.inputs), r.output_shape)
+    return r.layer.explain(r.input_shape, r.output_shape)
+
+
+def _leaf_sections(a: Analysis, r: Result) -> tuple[Section, ...]:
+    steps = layer_steps(r)
+    shape = tuple(s for s in steps if s.key.split(".")[0] in _SHAPE)
+    params = tuple(s for s in steps if s.key in _PARAMS)
+    ops = tuple(s for s in steps if s not in shape and s not in params)
+    sections = [Section("output", shape)]
+    sections.append(Section("parameters", params) if params else Section("parameters", (), "none"))
+    sections.append(Section("operations per sample", ops) if ops else Section("operations per sample", (), "none"))
+    sections.append(convention_section(a, r))
+    return tuple(sections)
+
+
+def convention_section(a: Analysis, r: Result) -> Section:
+    """The convention's rules for this layer with its facts put in; the last two steps'
+    values are the layer's MACs and FLOPs for the whole batch."""
+    conv = conv_mod.get(a.convention)
+    layer = r.layer
+    mrule, frule = conv.rules(layer.type_name, layer.kind)
+    steps = [*_rule_steps("macs", "MACs", mrule, r.facts, a.batch),
+             *_rule_steps("flops", "FLOPs", frule, r.facts, a.batch)]
+    key = layer.type_name if layer.type_name in conv.macs else layer.kind
+    why = "; ".join(dict.fromkeys(w for w in (mrule.why, frule.why if conv.flops is not None else "") if w))
+    return Section(f"convention {conv.name} (rule for {key})", tuple(steps), why)
+
+
+def _rule_steps(key: str, label: str, rule, facts, batch: int) -> list[Step]:
+    steps = []
+    env = {**facts, "N": batch}
+    sample = _exact(evaluate(rule.sample, facts))
+    whole = _exact(evaluate(rule.batch, env)) if rule.batch != "0" else 0
+    has_batch = rule.batch != "0"
+    if batch == 1 and not has_batch:
+        return [Step(key, label, render(rule.sample, str), substitute(rule.sample, facts), sample)]
+    if rule.sample != "0" or not has_batch:
+        steps.append(Step(f"{key}.sample", f"{label} per sample", render(rule.sample, str),
+                          substitute(rule.sample, facts), sample))
+    if has_batch:
+        steps.append(Step(f"{key}.batch", f"{label} for the batch", render(rule.batch, str),
+                          substitute(rule.batch, env), whole, "counted once for the whole batch, not per sample"))
+    template = "N * s + b" if has_batch else "N * s"
+    total = _exact(Fraction(batch) * Fraction(sample) + Fraction(whole))
+    sym = dict(N=("N", batch), s=(f"per sample", sample), b=("for the batch", whole))
+    st = step(key, label, template, **sym)
+    if not isinstance(total, int):
+        st = Step(key, label, f"int({st.formula})", f"int({st.substituted})", int(total),
+                  "truncated like the tool's total")
+    else:
+        st = Step(key, label, st.formula, st.substituted, total)
+    steps.append(st)
+    return steps
+
+
+def _exact(value):
+    return conv_mod._exact(value)
+
+
+# ---------------------------------------------------------------------------- containers
+
+def _container_sections(a: Analysis, r: Result, parts) -> tuple[Section, ...]:
+    """Subtotals of a namespace as the sum of the rows directly inside it."""
+    names = [p.name.rsplit(".", 1)[-1] for p in parts]
+
+    def total(key: str, label: str, value_of) -> Step:
+        terms, sym = [], {}
+        for i, (part, nm) in enumerate(zip(parts, names)):
+            value = value_of(part.result)
+            if value:  # zeros left out
+                sym[f"c{i}"] = (nm, value)
+                terms.append(f"c{i}")
+        st = step(key, label, " + ".join(terms) or "0", **sym)
+        return Step(st.key, st.label, "", st.substituted, st.value)
+
+    steps = (total("params", "params", lambda x: x.params),
+             total("macs", "MACs", a.macs_of),
+             total("flops", "FLOPs", a.flops_of))
+    kind = r.kind[6:] if r.kind.startswith("block:") else r.kind
+    return (Section(f"{kind}: the sum of its parts ({', '.join(names)}; zeros left out)"
+                    + (", MACs and FLOPs for the whole batch" if a.batch > 1 else ""), steps),)
+
+
+# ---------------------------------------------------------------------------- rendering
+
+def _value(value) -> str:
+    if isinstance(value, tuple):
+        return fmt_shape(value)
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, Fraction):
+        return format(float(value), ",.6g")
+    return _num(value)
+
+
+def format_step(s: Step) -> str:
+    parts = [s.label]
+    for text in (s.formula, s.substituted):
+        if text and text != parts[-1]:
+            parts.append(text)
+    value = _value(s.value)
+    if value.replace(",", "") == parts[-1] and len(parts) > 1:
+        parts[-1] = value
+    elif value != parts[-1]:
+        parts.append(value)
+    line = " = ".join(parts)
+    return line + (f"   ({s.note})" if s.note else "")
+
+
+def _args(layer) -> str:
+    shown = []
+    for name, f in type(layer).model_fields.items():
+        value = getattr(layer, name)
+        # per-dimension defaults (padding 0 → (0, 0)) are defaults too
+        if value == f.default or (isinstance(value, tuple) and value and all(v == f.default for v in value)):
+            continue
+        if isinstance(value, tuple) and len(set(value)) == 1:
+            value = value[0]
+        shown.append(f"{f.alias or name}={list(value) if isinstance(value, tuple) else value}")
+    return f"{layer.type_name}({', '.join(shown)})"
+
+
+def format_explanation(a: Analysis, entries: list[Entry]) -> str:
+    lines = [f"{a.model.name} · input {fmt_shape(a.input_shape)} · batch {a.batch} · "
+             f"convention {a.convention}", ""]
+    for e in entries:
+        pad = "  " * e.depth
+        r = e.result
+        if r.is_leaf:
+            shapes = " + ".join(fmt_shape(s) for s in r.inputs) if r.inputs else fmt_shape(r.input_shape)
+            head = f"{e.name} · {_args(r.layer)} · {shapes} → {fmt_shape(r.output_shape)}"
+            if getattr(r, "tied_to", None):
+                head += f" · weights shared with {r.tied_to} (its parameters are counted there)"
+        else:
+            kind = r.kind[6:] if r.kind.startswith("block:") else r.kind
+            head = f"{e.name} · {kind} · {fmt_shape(r.input_shape)} → {fmt_shape(r.output_shape)}"
+        lines.append(pad + head)
+        for sec in e.sections:
+            if not sec.steps:
+                lines.append(f"{pad}  {sec.title}: {sec.note}")
+                continue
+            lines.append(f"{pad}  {sec.title}" + (f" — {sec.note}" if sec.note else ""))
+            lines += [f"{pad}    {format_step(s)}" for s in sec.steps]
+        lines.append("")
+    return "\n".join(lines)
