@@ -116,3 +116,18 @@ def test_block_results_are_shared_not_recomputed():
     second = analyze(spec.build(), cache=cache)
     assert second.root.children[4].result is first.root.children[4].result
     assert table(first) == table(second)
+
+
+@pytest.mark.parametrize("convention", ["ptflops", "thop", "torchinfo"])
+def test_shared_cache_under_tool_conventions_and_batches(convention):
+    # Tool conventions count some parts per batch: the shared cache must keep batches apart.
+    for name in ("resnet18", "mobilenet_v2", "gpt2"):
+        text = (SPECS / f"{name}.yaml").read_text()
+        shared = parse_spec(text, "t.yaml")
+        cache = {}
+        for batch in (1, 3, 1, 8, 3):
+            got = analyze(shared.build(), batch=batch, convention=convention, cache=cache)
+            want = analyze(parse_spec(text, "t.yaml").build(), batch=batch, convention=convention)
+            assert got.totals == want.totals, (name, batch)
+            assert [(r.name, got.macs_of(r.result)) for r in got.rows()] == \
+                   [(r.name, want.macs_of(r.result)) for r in want.rows()]
