@@ -1,6 +1,6 @@
 """calc's benchmarks: how long calc takes, on the machine at hand, against its targets.
 
-    python benchmarks/run.py [--json FILE] [--quick] [--torch-python PATH]
+    python benchmarks/run.py [--json FILE] [--markdown] [--quick] [--torch-python PATH]
 
 Prints a table (and with --json writes every figure). Measures:
 
@@ -271,7 +271,7 @@ def fmt_value(r):
     return f"{v:,.0f} {unit}"
 
 
-def table() -> str:
+def table(markdown: bool = False) -> str:
     rows = [("measurement", "value", "target", "holds")]
     for r in RESULTS:
         extra = []
@@ -286,6 +286,10 @@ def table() -> str:
         value = fmt_value(r) + (f" ({'; '.join(extra)})" if extra else "")
         holds = "" if r["holds"] is None else ("yes" if r["holds"] else "NO")
         rows.append((f"[{r['section']}] {r['name']}", value, r["target"] or "", holds))
+    if markdown:
+        lines = ["| " + " | ".join(row) + " |" for row in rows]
+        lines.insert(1, "|---|---:|---|---|")
+        return "\n".join(lines) + "\n"
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "─" * len(lines[0]))
@@ -302,6 +306,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     p.add_argument("--quick", action="store_true", help="fewer runs; skip the 100,000-variant sweep")
     p.add_argument("--torch-python", metavar="PATH", help="an interpreter with PyTorch for the tools")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = p.parse_args(argv)
     info = machine()
     start = time.perf_counter()
@@ -317,7 +322,7 @@ def main(argv=None) -> int:
     sys.stdout.write(f"calc benchmarks · Python {info['python']} · {info['cores']} cores · load average "
                      f"{info['load_average'][0]:.2f} before, {info['load_average_after'][0]:.2f} after · "
                      f"{info['seconds']:.0f} s\n\n")
-    sys.stdout.write(table())
+    sys.stdout.write(table(args.markdown))
     for note in NOTES:
         sys.stdout.write(f"note: {note}\n")
     if args.json:
