@@ -221,3 +221,19 @@ def test_batch_dependent_conventions_match_analyze(convention):
         t = analyze(SPEC.build(dict(zip(g.names, values))), input_shape=shape, batch=batch,
                     convention=convention).totals
         assert (v.macs, v.flops) == (t.macs, t.flops), (convention, batch)
+
+
+def test_progress_bar_text():
+    # 45 of 100 done in 9 s: 5 per second, 55 left → 11 s to go; 45 % of a 20-wide bar is 9 '#'.
+    assert rep.progress_bar(45, 100, 9.0, width=20) == "[#########...........]  45%  45/100  5/s  ETA 11s"
+    assert rep.progress_bar(0, 10, 0.0, width=4) == "[....]   0%  0/10  0/s  ETA 0s"
+
+
+def test_progress_goes_to_stderr_only_for_a_terminal(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    widths = ",".join(str(0.25 + 0.001 * i) for i in range(1000))
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    assert main(["sweep", str(path), "--set", f"width={widths}", "--format", "csv", "--jobs", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1001 and "1,000/1,000" in err and err.endswith("\n")
