@@ -165,6 +165,10 @@ def bench_sweeps(quick):
     grids = {
         "distinct networks (64 widths × 16 widths per group)":
             sw.make_grid(spec, [("width", widths), ("width_per_group", list(range(16, 80, 4)))]),
+        "16 widths × 4 depths × 4 inputs":
+            sw.make_grid(spec, [("width", widths[16:48:2]),
+                                ("layers", [[2, 2, 2, 2], [3, 4, 6, 3], [3, 4, 23, 3], [3, 8, 36, 3]])],
+                         [(3, r, r) for r in (160, 192, 224, 256)]),
         "32 widths × 4 inputs × 8 batch sizes":
             sw.make_grid(spec, [("width", widths[16:48])], [(3, r, r) for r in (160, 192, 224, 256)],
                          [1, 2, 4, 8, 16, 32, 64, 128]),
