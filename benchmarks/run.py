@@ -314,13 +314,16 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     info = machine()
     start = time.perf_counter()
-    calc_whole = bench_process(5 if args.quick else 15)
+    have_resnet = (SPECS / "resnet50.yaml").exists()
+    calc_whole = bench_process(5 if args.quick else 15) if have_resnet else None
     models = bench_models()
     bench_scaling(args.quick)
-    bench_sweeps(args.quick)
-    loaded, full = models.get("resnet50", (None, None))
-    if loaded is not None:
+    if have_resnet:
+        bench_sweeps(args.quick)
+        loaded, full = models["resnet50"]
         bench_tools(torch_python(args.torch_python), loaded, full, calc_whole, args.quick)
+    else:
+        NOTES.append("the whole-process, sweep and tool figures need specs/resnet50.yaml: skipped")
     info["load_average_after"] = os.getloadavg()
     info["seconds"] = time.perf_counter() - start
     sys.stdout.write(f"calc benchmarks · Python {info['python']} · {info['cores']} cores · load average "
