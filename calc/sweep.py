@@ -6,8 +6,9 @@ small :class:`Variant` of totals — or of an error message, because an invalid 
 that ``groups`` cannot divide, an input too small) is a result of the sweep, not its end.
 
 Work is shared between variants: a model is built once per assignment of the variables and
-analysed once per input shape (the batch size only scales totals); validated layers and the
-results of identical layers on identical inputs are reused across variants (bounded caches). Large
+analysed once per input shape (the batch size only scales totals, except under a convention
+that counts part of a layer once per batch); validated layers, block bodies and the results of
+identical layers and blocks on identical inputs are reused across variants (bounded caches). Large
 grids are cut into chunks of consecutive variants evaluated by worker processes; the rows come
 back in grid order as a stream, so a sweep of any length runs in bounded memory.
 """
