@@ -5,15 +5,18 @@ nodes (one per layer, block, repeat, branch) and the totals. Counts in results a
 sample; :class:`Analysis` scales them by the batch. A few tool conventions count part of a
 layer for the whole batch, not in proportion to it (see :mod:`calc.conventions`): that part is
 kept apart in ``macs_batch``/``flops_batch`` and added unscaled. A subtree whose output shape
-equals its input shape inside a repeat is analysed once and multiplied.
+equals its input shape inside a repeat is analysed once and multiplied. Results of identical
+layers, and of identical self-contained block bodies, on identical inputs are computed once
+(also across analyses, with ``cache``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterator, Union
+from typing import Iterator, NamedTuple, Union
 
 from . import conventions as conv_mod
+from ._gc import gc_paused
 from .conventions import BASE_FACTS, Convention
 from .errors import CalcError, ShapeError, format_path
 from .graph import Branches, Leaf, Model, Repeat, Seq
@@ -24,9 +27,9 @@ DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 MAX_FRESH_ITERATIONS = 100_000
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    """One node of the analysed tree. Counts are per sample and include the children."""
+class Result(NamedTuple):
+    """One node of the analysed tree. Counts are per sample and include the children.
+    (An immutable record; a named tuple because analyses create many of them.)"""
 
     kind: str                # layer type, or 'block:<name>', 'repeat', 'residual', 'parallel', 'group', 'model'
     input_shape: Shape
@@ -57,8 +60,7 @@ class Result:
         return self.layer is not None
 
 
-@dataclass(frozen=True, slots=True)
-class Child:
+class Child(NamedTuple):
     name: str | None         # the user's name (joins: their type); None when unnamed
     result: Result
     count: int = 1           # identical consecutive repetitions (a repeat at a fixed point)
@@ -72,6 +74,7 @@ class Row:
     name: str
     depth: int
     result: Result
+    count: int = 1           # > 1: a folded run of identical iterations (see Analysis.rows)
 
 
 def _sum(children, kind, in_shape, out_shape) -> Result:
@@ -94,12 +97,16 @@ def _sum(children, kind, in_shape, out_shape) -> Result:
 
 
 class _Analyzer:
-    def __init__(self, model: Model, convention: Convention, batch: int = 1):
+    def __init__(self, model: Model, convention: Convention, batch: int = 1, memo: dict | None = None):
         self.model = model
         self.convention = convention
         self.batch = batch
-        self.memo: dict = {}
+        # Leaf results keyed by (id(layer), input shapes, trainable, tie, hints); block results
+        # (see block). Each entry holds its layer or items, so that their ids cannot be reused by
+        # other objects while the entry lives.
+        self.memo: dict = {} if memo is None else memo
         self.named_leaves: dict = {}   # name -> (layer, input shape): the targets of `tie`
+        self.named_log: list = []      # every registration in named_leaves, in order (see block)
 
     def fail(self, message, origin, ctx):
         raise ShapeError(message, path=origin, file=self.model.source_name,
@@ -128,12 +135,18 @@ class _Analyzer:
         layer = node.layer
         refs = layer.refs()
         many = isinstance(layer, Join) or bool(refs)
-        shapes = [shape] + [self.lookup(n, scopes, node.origin, ctx) for n in refs]
-        self.check_tokens(layer, shapes, node.origin, ctx)
+        if refs:
+            shapes = [shape] + [self.lookup(n, scopes, node.origin, ctx) for n in refs]
+            self.check_tokens(layer, shapes, node.origin, ctx)
+        else:
+            shapes = [shape]
+            if layer.takes_tokens or isinstance(shape, Tokens):   # else nothing to check
+                self.check_tokens(layer, shapes, node.origin, ctx)
         if node.name:
             self.named_leaves[node.name] = (layer, shape)
-        key = (id(layer), tuple(shapes), node.trainable, node.tie, node.hints)
-        hit = self.memo.get(key)
+            self.named_log.append((node.name, layer, shape))
+        key = (id(layer), tuple(shapes) if refs else shape, node.trainable, node.tie, node.hints)
+        hit = self.memo.get(key) if node.tie is None else None   # a tie is checked every time
         if hit is not None:
             return hit
         try:
@@ -214,15 +227,68 @@ class _Analyzer:
             return self.leaf(node, shape, scopes, ctx)
         if isinstance(node, Seq):
             if node.kind.startswith("block:"):
-                line = self.model.line_of(node.origin)
-                where = format_path(node.origin) + (f" (line {line})" if line else "")
-                ctx = ctx + (f"in block '{node.kind[6:]}' used at {where}, input {fmt_shape(shape)}",)
+                return self.block(node, shape, scopes, ctx + (lambda: self.block_context(node, shape),))
             return self.seq(node, shape, scopes, ctx, node.kind)
         if isinstance(node, Repeat):
             return self.repeat(node, shape, scopes, ctx)
         if isinstance(node, Branches):
             return self.branches(node, shape, scopes, ctx)
         raise TypeError(node)  # pragma: no cover - the builder makes only these
+
+    def block(self, node: Seq, shape: Shape, scopes, ctx) -> Result:
+        # The builder shares the items of identical block instances (also across builds of a
+        # spec); a body that reads no name from outside gives the same result on the same input.
+        items = node.items
+        key = ("block", id(items), type(shape), shape, node.kind)
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] is items:
+            for name, layer, at in hit[2]:       # names a later `tie` may need
+                self.named_leaves[name] = (layer, at)
+            self.named_log.extend(hit[2])
+            return hit[1]
+        start = len(self.named_log)
+        result = self.seq(node, shape, scopes, ctx, node.kind)
+        if not self.free(items):
+            self.memo[key] = (items, result, tuple(self.named_log[start:]))
+        return result
+
+    def free(self, items: tuple) -> frozenset:
+        """The names ``items`` read from outside themselves (``from``, ``with``, a layer's
+        other inputs), following the analysis's scoping: an item sees the names of earlier
+        items of its sequence and of the sequences around it. A tie (which looks at the whole
+        model) counts as the name ``tie:<target>``. Memoised: bodies are shared."""
+        key = ("free", id(items))
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] is items:
+            return hit[1]
+        local: set = set()
+        out: set = set()
+        for item in items:
+            if item.source is not None and item.source not in local:
+                out.add(item.source)
+            if isinstance(item, Leaf):
+                if item.tie is not None:
+                    out.add("tie:" + item.tie)
+                out.update(n for n in item.layer.refs() if n not in local)
+            else:
+                if isinstance(item, Seq):
+                    bodies = (item,)
+                elif isinstance(item, Repeat):
+                    bodies = item.bodies if item.bodies is not None else (item.body,)
+                else:
+                    bodies = item.branches
+                for body in bodies:
+                    out.update(n for n in self.free(body.items) if n not in local)
+            if item.name:
+                local.add(item.name)
+        result = frozenset(out)
+        self.memo[key] = (items, result)
+        return result
+
+    def block_context(self, node: Seq, shape: Shape) -> str:
+        line = self.model.line_of(node.origin)
+        where = format_path(node.origin) + (f" (line {line})" if line else "")
+        return f"in block '{node.kind[6:]}' used at {where}, input {fmt_shape(shape)}"
 
     def repeat(self, node: Repeat, shape: Shape, scopes, ctx) -> Result:
         children = []
@@ -234,7 +300,7 @@ class _Analyzer:
                           "iterations; calc analyses at most that many distinct iterations", node.origin, ctx)
             body = node.body if node.bodies is None else node.bodies[i]
             res = self.seq(body, x, scopes,
-                           ctx + (f"in repetition {i + 1} of {node.times}",), "group")
+                           ctx + (lambda i=i: f"in repetition {i + 1} of {node.times}",), "group")
             if node.bodies is None and res.output_shape == x and node.times - i > 1:
                 # Every later iteration sees the same shape, so it gives the same result.
                 children.append(Child(None, res, node.times - i, i))
@@ -256,22 +322,33 @@ class _Analyzer:
             outs.append(res.output_shape)
         join = node.join
         self.check_tokens(join.layer, outs, node.origin, ctx)
-        try:
-            out = join.layer.infer_many(outs)
-        except ValueError as exc:
-            got = ", ".join(f"{n} {fmt_shape(s)}" for n, s in zip(labels, outs))
-            self.fail(f"{node.kind} branches cannot be joined by {join.layer.type_name} ({got}): {exc}",
-                      node.origin, ctx + (f"input {fmt_shape(shape)}",))
-        ops = join.layer.ops_many(outs, out)
-        facts = {**BASE_FACTS, **join.layer.hint_facts(dict(join.hints)), **ops,
-                 "in": sum(numel(s) for s in outs), "out": numel(out), "x": sum(numel(s) for s in outs),
-                 "y": numel(out), "params": 0, "weights": 0, "biases": 0}
-        count = self.count(join.layer, facts, node.origin, ctx)
-        jres = Result(join.layer.type_name, outs[0], out, 0, 0, 0, 0, count.macs, count.flops, numel(out), 1,
-                      layer=join.layer, facts=facts, macs_batch=count.macs_batch, flops_batch=count.flops_batch,
-                      inputs=tuple(outs))
+        key = (id(join.layer), tuple(outs), "join", join.hints)
+        jres = self.memo.get(key)
+        if jres is None:
+            try:
+                out = join.layer.infer_many(outs)
+            except ValueError as exc:
+                got = ", ".join(f"{n} {fmt_shape(s)}" for n, s in zip(labels, outs))
+                self.fail(f"{node.kind} branches cannot be joined by {join.layer.type_name} ({got}): {exc}",
+                          node.origin, ctx + (f"input {fmt_shape(shape)}",))
+            ops = join.layer.ops_many(outs, out)
+            facts = {**BASE_FACTS, **join.layer.hint_facts(dict(join.hints)), **ops,
+                     "in": sum(numel(s) for s in outs), "out": numel(out), "x": sum(numel(s) for s in outs),
+                     "y": numel(out), "params": 0, "weights": 0, "biases": 0}
+            count = self.count(join.layer, facts, node.origin, ctx)
+            jres = Result(join.layer.type_name, outs[0], out, 0, 0, 0, 0, count.macs, count.flops, numel(out), 1,
+                          layer=join.layer, facts=facts, macs_batch=count.macs_batch, flops_batch=count.flops_batch,
+                          inputs=tuple(outs))
+            self.memo[key] = jres
         children.append(Child(join.name, jres))
-        return _sum(children, node.kind, shape, out)
+        return _sum(children, node.kind, shape, jres.output_shape)
+
+
+def _positions(name: str | None, r: Result) -> int:
+    """How many positions of the enclosing namespace an item takes (see Analysis.rows)."""
+    if r.is_leaf or name is not None or r.kind.startswith("block:"):
+        return 1
+    return sum(c.count * _positions(c.name, c.result) for c in r.children)
 
 
 def _segment(name: str | None, taken: dict) -> str:
@@ -317,14 +394,15 @@ class Analysis:
     def output_shape(self) -> Shape:
         return self.root.output_shape
 
-    def macs_of(self, r: Result) -> int:
-        """A result's MACs for the whole batch. A tool that divides (ptflops) truncates its total
-        with int(); calc does the same with the exact value."""
-        return int(r.macs * self.batch + r.macs_batch)
+    def macs_of(self, r: Result, count: int = 1) -> int:
+        """A result's MACs for the whole batch (``count`` times, for a folded run of identical
+        repetitions). A tool that divides (ptflops) truncates its total with int(); calc does
+        the same with the exact value."""
+        return int(count * (r.macs * self.batch + r.macs_batch))
 
-    def flops_of(self, r: Result) -> int:
+    def flops_of(self, r: Result, count: int = 1) -> int:
         """A result's FLOPs for the whole batch (see :meth:`macs_of`)."""
-        return int(r.flops * self.batch + r.flops_batch)
+        return int(count * (r.flops * self.batch + r.flops_batch))
 
     @property
     def totals(self) -> Totals:
@@ -334,7 +412,8 @@ class Analysis:
                       param_bytes=r.params * size, activation_bytes_per_sample=r.activations * size,
                       activation_bytes=r.activations * size * n)
 
-    def rows(self, depth: int | None = None, leaves_only: bool = False) -> Iterator[Row]:
+    def rows(self, depth: int | None = None, leaves_only: bool = False,
+             fold: int | None = None) -> Iterator[Row]:
         """Depth-first rows with dotted names, one per leaf layer and one per namespace.
 
         Namespaces are named items and block instances (like PyTorch modules); unnamed
@@ -343,11 +422,24 @@ class Analysis:
         unnamed item is called by its position (``features.3``); a name used again gets
         ``#2``, ``#3``… (a reused ReLU). Repeated identical iterations are expanded.
         ``depth`` stops descending (1 = top level): a namespace there stands for its subtree.
+        With ``fold``, a run of more than ``fold`` identical iterations is its first iteration
+        and one row (``count`` = the others) named by the positions the others take
+        (``first…last``), so that a block repeated a million times stays a short report.
         """
         def walk(result: Result, prefix: str, level: int, taken: dict):
             for child in result.children:
-                for _ in range(child.count):
-                    yield from visit(child.name, child.result, prefix, level, taken)
+                if fold is None or child.count <= fold:
+                    for _ in range(child.count):
+                        yield from visit(child.name, child.result, prefix, level, taken)
+                    continue
+                yield from visit(child.name, child.result, prefix, level, taken)
+                per = _positions(child.name, child.result)
+                if per:
+                    start = taken.get(None, 0)
+                    end = start + per * (child.count - 1) - 1
+                    taken[None] = end + 1
+                    first, last = (f"{prefix}.{i}" if prefix else str(i) for i in (start, end))
+                    yield Row(f"{first}…{last}", level, child.result, child.count - 1)
 
         def visit(name, r: Result, prefix: str, level: int, taken: dict):
             if not (r.is_leaf or name is not None or r.kind.startswith("block:")):
@@ -364,9 +456,14 @@ class Analysis:
         yield from walk(self.root, "", 1, {})
 
 
+@gc_paused
 def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "standard",
-            dtype: str = "fp32", input_shape: Shape | None = None) -> Analysis:
-    """Infer every shape and count parameters, MACs and FLOPs under ``convention``."""
+            dtype: str = "fp32", input_shape: Shape | None = None, cache: dict | None = None) -> Analysis:
+    """Infer every shape and count parameters, MACs and FLOPs under ``convention``.
+
+    ``cache`` (an empty dict to start) lets many analyses share the results of identical
+    layers and blocks on identical inputs, e.g. the variants of a sweep; it grows with the
+    distinct (layer, input shape) pairs seen."""
     from .errors import SpecError
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise SpecError(f"batch must be a positive whole number, got {batch!r}")
@@ -376,6 +473,13 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
     shape = tuple(input_shape) if input_shape is not None else tuple(model.input_shape)
     if model.input_kind == "tokens":
         shape = Tokens(shape)
-    analyzer = _Analyzer(model, conv, batch)
+    memo = None
+    if cache is not None:
+        # Results depend on the convention and, for some conventions, on the batch size.
+        entry = cache.get((id(conv), batch))
+        if entry is None or entry[0] is not conv:
+            entry = cache[(id(conv), batch)] = (conv, {})
+        memo = entry[1]
+    analyzer = _Analyzer(model, conv, batch, memo)
     root = analyzer.seq(model.root, shape, ({"input": shape},), (), "model")
     return Analysis(model, shape, batch, conv.name, dtype, root)

@@ -28,25 +28,33 @@ def _type_label(kind: str) -> str:
     return kind[6:] if kind.startswith("block:") else kind
 
 
+# Reports show a run of more than this many identical iterations as its first iteration and
+# one row for the others, so that a block repeated a million times stays a short report.
+FOLD = 1000
+
+
 def layer_record(row: Row, a: Analysis) -> dict[str, Any]:
-    r = row.result
-    macs, flops = a.macs_of(r), a.flops_of(r)
-    return {
+    r, k = row.result, row.count
+    macs, flops = a.macs_of(r, k), a.flops_of(r, k)
+    rec = {
         "name": row.name,
         "type": _type_label(r.kind),
         "input_shape": list(r.input_shape),
         "output_shape": list(r.output_shape),
-        "params": r.params,
-        "weights": r.weights,
-        "bias": r.bias,
-        "buffers": r.buffers,
+        "params": k * r.params,
+        "weights": k * r.weights,
+        "bias": k * r.bias,
+        "buffers": k * r.buffers,
         "macs": macs,
         "flops": flops,
         "tied_to": r.tied_to,
     }
+    if k > 1:
+        rec["count"] = k    # a folded run of identical iterations; the counts cover all of them
+    return rec
 
 
-def to_dict(a: Analysis) -> dict[str, Any]:
+def to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
     t = a.totals
     return {
         "model": a.model.name,
@@ -70,22 +78,25 @@ def to_dict(a: Analysis) -> dict[str, Any]:
             "activation_bytes": t.activation_bytes,
             "activation_bytes_per_sample": t.activation_bytes_per_sample,
         },
-        "layers": [layer_record(row, a) for row in a.rows(leaves_only=True)],
+        "layers": [layer_record(row, a) for row in a.rows(depth=depth, leaves_only=True, fold=FOLD)],
     }
 
 
-def format_json(a: Analysis) -> str:
-    return json.dumps(to_dict(a), indent=2) + "\n"
+def format_json(a: Analysis, depth: int | None = None) -> str:
+    """``layers`` lists every leaf layer, or with ``depth`` the rows at most that deep (a
+    collapsed container stands for its layers). A run of more than FOLD identical iterations
+    is its first iteration and one entry (with ``count``) for the others."""
+    return json.dumps(to_dict(a, depth), indent=2) + "\n"
 
 
 _COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "macs", "flops")
 
 
-def format_csv(a: Analysis) -> str:
+def format_csv(a: Analysis, depth: int | None = None) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(_COLUMNS)
-    for row in a.rows(leaves_only=True):
+    for row in a.rows(depth=depth, leaves_only=True, fold=FOLD):
         rec = layer_record(row, a)
         writer.writerow([rec["name"], rec["type"], "x".join(map(str, rec["input_shape"])),
                          "x".join(map(str, rec["output_shape"])), rec["params"], rec["macs"], rec["flops"]])
@@ -104,14 +115,16 @@ def _share(part: int, whole: int) -> str:
 def _rows(a: Analysis, depth: int | None):
     total = a.totals.macs
     out = []
-    for row in a.rows(depth=depth):
-        r = row.result
+    for row in a.rows(depth=depth, fold=FOLD):
+        r, k = row.result, row.count
         indent = "  " * (row.depth - 1)
-        label = _type_label(r.kind) + ("" if r.is_leaf else f" ({r.leaves} layers)" if r.leaves != 1 else "")
+        label = _type_label(r.kind) + ("" if r.is_leaf else f" ({r.leaves:,} layers)" if r.leaves != 1 else "")
         if r.tied_to:
             label += f" (tied to {r.tied_to})"
-        macs = a.macs_of(r)
-        out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{r.params:,}",
+        if k > 1:
+            label += f" ×{k:,}"
+        macs = a.macs_of(r, k)
+        out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{k * r.params:,}",
                     f"{macs:,}", human(macs), _share(macs, total)))
     return out
 
@@ -163,5 +176,4 @@ def format_markdown(a: Analysis, depth: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-FORMATS = {"table": format_table, "json": lambda a, depth=None: format_json(a),
-           "csv": lambda a, depth=None: format_csv(a), "markdown": format_markdown}
+FORMATS = {"table": format_table, "json": format_json, "csv": format_csv, "markdown": format_markdown}
