@@ -5,15 +5,18 @@ nodes (one per layer, block, repeat, branch) and the totals. Counts in results a
 sample; :class:`Analysis` scales them by the batch. A few tool conventions count part of a
 layer for the whole batch, not in proportion to it (see :mod:`calc.conventions`): that part is
 kept apart in ``macs_batch``/``flops_batch`` and added unscaled. A subtree whose output shape
-equals its input shape inside a repeat is analysed once and multiplied.
+equals its input shape inside a repeat is analysed once and multiplied. Results of identical
+layers, and of identical self-contained block bodies, on identical inputs are computed once
+(also across analyses, with ``cache``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterator, Union
+from typing import Iterator, NamedTuple, Union
 
 from . import conventions as conv_mod
+from ._gc import gc_paused
 from .conventions import BASE_FACTS, Convention
 from .errors import CalcError, ShapeError, SpecError, format_path
 from .graph import Branches, Leaf, Model, Repeat, Seq
@@ -22,17 +25,19 @@ from .shapes import Shape, Tokens, fmt_shape, numel
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 MAX_FRESH_ITERATIONS = 100_000
-# Layer instances analysed one by one (identical repeat iterations are analysed once and
-# multiplied, and do not count); a spec whose blocks fan out beyond this is refused.
+# Layers and structures analysed one by one (a memoised block or leaf still counts each time
+# it is reached; identical repeat iterations are analysed once and multiplied, and do not).
 MAX_ANALYSED = 1_000_000
-# Reports list every leaf; beyond this many, identical repeat iterations are listed once,
-# as one row that stands for all of them (Row.count).
-MAX_ROWS = 100_000
+# Reports fold a run of more than FOLD identical repeat iterations into two rows; a model whose
+# report would still list more than MAX_LISTED rows (blocks that use blocks twice, 40 deep,
+# expand to 2**40 layers) is refused, so that every report stays bounded.
+FOLD = 1000
+MAX_LISTED = 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    """One node of the analysed tree. Counts are per sample and include the children."""
+class Result(NamedTuple):
+    """One node of the analysed tree. Counts are per sample and include the children.
+    (An immutable record; a named tuple because analyses create many of them.)"""
 
     kind: str                # layer type, or 'block:<name>', 'repeat', 'residual', 'parallel', 'group', 'model'
     input_shape: Shape
@@ -63,8 +68,7 @@ class Result:
         return self.layer is not None
 
 
-@dataclass(frozen=True, slots=True)
-class Child:
+class Child(NamedTuple):
     name: str | None         # the user's name (joins: their type); None when unnamed
     result: Result
     count: int = 1           # identical consecutive repetitions (a repeat at a fixed point)
@@ -73,13 +77,12 @@ class Child:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """A flattened view of one result for reports. ``count`` > 1: the row stands for that many
-    identical consecutive results (repeat iterations listed once; see ``MAX_ROWS``)."""
+    """A flattened view of one result for reports."""
 
     name: str
     depth: int
     result: Result
-    count: int = 1
+    count: int = 1           # > 1: a folded run of identical iterations (see Analysis.rows)
 
 
 def _sum(children, kind, in_shape, out_shape) -> Result:
@@ -102,13 +105,17 @@ def _sum(children, kind, in_shape, out_shape) -> Result:
 
 
 class _Analyzer:
-    def __init__(self, model: Model, convention: Convention, batch: int = 1):
+    def __init__(self, model: Model, convention: Convention, batch: int = 1, memo: dict | None = None):
         self.model = model
         self.convention = convention
         self.batch = batch
-        self.memo: dict = {}
-        self.analysed = 0
+        # Leaf results keyed by (id(layer), input shapes, trainable, tie, hints); block results
+        # (see block). Each entry holds its layer or items, so that their ids cannot be reused by
+        # other objects while the entry lives.
+        self.memo: dict = {} if memo is None else memo
         self.named_leaves: dict = {}   # name -> (layer, input shape): the targets of `tie`
+        self.named_log: list = []      # every registration in named_leaves, in order (see block)
+        self.analysed = 0
 
     def fail(self, message, origin, ctx):
         raise ShapeError(message, path=origin, file=self.model.source_name,
@@ -137,12 +144,18 @@ class _Analyzer:
         layer = node.layer
         refs = layer.refs()
         many = isinstance(layer, Join) or bool(refs)
-        shapes = [shape] + [self.lookup(n, scopes, node.origin, ctx) for n in refs]
-        self.check_tokens(layer, shapes, node.origin, ctx)
+        if refs:
+            shapes = [shape] + [self.lookup(n, scopes, node.origin, ctx) for n in refs]
+            self.check_tokens(layer, shapes, node.origin, ctx)
+        else:
+            shapes = [shape]
+            if layer.takes_tokens or isinstance(shape, Tokens):   # else nothing to check
+                self.check_tokens(layer, shapes, node.origin, ctx)
         if node.name:
             self.named_leaves[node.name] = (layer, shape)
-        key = (id(layer), tuple(shapes), node.trainable, node.tie, node.hints)
-        hit = self.memo.get(key)
+            self.named_log.append((node.name, layer, shape))
+        key = (id(layer), tuple(shapes) if refs else shape, node.trainable, node.tie, node.hints)
+        hit = self.memo.get(key) if node.tie is None else None   # a tie is checked every time
         if hit is not None:
             return hit
         try:
@@ -229,15 +242,68 @@ class _Analyzer:
             return self.leaf(node, shape, scopes, ctx)
         if isinstance(node, Seq):
             if node.kind.startswith("block:"):
-                line = self.model.line_of(node.origin)
-                where = format_path(node.origin) + (f" (line {line})" if line else "")
-                ctx = ctx + (f"in block '{node.kind[6:]}' used at {where}, input {fmt_shape(shape)}",)
+                return self.block(node, shape, scopes, ctx + (lambda: self.block_context(node, shape),))
             return self.seq(node, shape, scopes, ctx, node.kind)
         if isinstance(node, Repeat):
             return self.repeat(node, shape, scopes, ctx)
         if isinstance(node, Branches):
             return self.branches(node, shape, scopes, ctx)
         raise TypeError(node)  # pragma: no cover - the builder makes only these
+
+    def block(self, node: Seq, shape: Shape, scopes, ctx) -> Result:
+        # The builder shares the items of identical block instances (also across builds of a
+        # spec); a body that reads no name from outside gives the same result on the same input.
+        items = node.items
+        key = ("block", id(items), type(shape), shape, node.kind)
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] is items:
+            for name, layer, at in hit[2]:       # names a later `tie` may need
+                self.named_leaves[name] = (layer, at)
+            self.named_log.extend(hit[2])
+            return hit[1]
+        start = len(self.named_log)
+        result = self.seq(node, shape, scopes, ctx, node.kind)
+        if not self.free(items):
+            self.memo[key] = (items, result, tuple(self.named_log[start:]))
+        return result
+
+    def free(self, items: tuple) -> frozenset:
+        """The names ``items`` read from outside themselves (``from``, ``with``, a layer's
+        other inputs), following the analysis's scoping: an item sees the names of earlier
+        items of its sequence and of the sequences around it. A tie (which looks at the whole
+        model) counts as the name ``tie:<target>``. Memoised: bodies are shared."""
+        key = ("free", id(items))
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] is items:
+            return hit[1]
+        local: set = set()
+        out: set = set()
+        for item in items:
+            if item.source is not None and item.source not in local:
+                out.add(item.source)
+            if isinstance(item, Leaf):
+                if item.tie is not None:
+                    out.add("tie:" + item.tie)
+                out.update(n for n in item.layer.refs() if n not in local)
+            else:
+                if isinstance(item, Seq):
+                    bodies = (item,)
+                elif isinstance(item, Repeat):
+                    bodies = item.bodies if item.bodies is not None else (item.body,)
+                else:
+                    bodies = item.branches
+                for body in bodies:
+                    out.update(n for n in self.free(body.items) if n not in local)
+            if item.name:
+                local.add(item.name)
+        result = frozenset(out)
+        self.memo[key] = (items, result)
+        return result
+
+    def block_context(self, node: Seq, shape: Shape) -> str:
+        line = self.model.line_of(node.origin)
+        where = format_path(node.origin) + (f" (line {line})" if line else "")
+        return f"in block '{node.kind[6:]}' used at {where}, input {fmt_shape(shape)}"
 
     def repeat(self, node: Repeat, shape: Shape, scopes, ctx) -> Result:
         children = []
@@ -249,7 +315,7 @@ class _Analyzer:
                           "iterations; calc analyses at most that many distinct iterations", node.origin, ctx)
             body = node.body if node.bodies is None else node.bodies[i]
             res = self.seq(body, x, scopes,
-                           ctx + (f"in repetition {i + 1} of {node.times}",), "group")
+                           ctx + (lambda i=i: f"in repetition {i + 1} of {node.times}",), "group")
             if node.bodies is None and res.output_shape == x and node.times - i > 1:
                 # Every later iteration sees the same shape, so it gives the same result.
                 children.append(Child(None, res, node.times - i, i))
@@ -271,32 +337,33 @@ class _Analyzer:
             outs.append(res.output_shape)
         join = node.join
         self.check_tokens(join.layer, outs, node.origin, ctx)
-        try:
-            out = join.layer.infer_many(outs)
-        except ValueError as exc:
-            got = ", ".join(f"{n} {fmt_shape(s)}" for n, s in zip(labels, outs))
-            self.fail(f"{node.kind} branches cannot be joined by {join.layer.type_name} ({got}): {exc}",
-                      node.origin, ctx + (f"input {fmt_shape(shape)}",))
-        ops = join.layer.ops_many(outs, out)
-        facts = {**BASE_FACTS, **join.layer.hint_facts(dict(join.hints)), **ops,
-                 "in": sum(numel(s) for s in outs), "out": numel(out), "x": sum(numel(s) for s in outs),
-                 "y": numel(out), "params": 0, "weights": 0, "biases": 0}
-        count = self.count(join.layer, facts, node.origin, ctx)
-        jres = Result(join.layer.type_name, outs[0], out, 0, 0, 0, 0, count.macs, count.flops, numel(out), 1,
-                      layer=join.layer, facts=facts, macs_batch=count.macs_batch, flops_batch=count.flops_batch,
-                      inputs=tuple(outs))
+        key = (id(join.layer), tuple(outs), "join", join.hints)
+        jres = self.memo.get(key)
+        if jres is None:
+            try:
+                out = join.layer.infer_many(outs)
+            except ValueError as exc:
+                got = ", ".join(f"{n} {fmt_shape(s)}" for n, s in zip(labels, outs))
+                self.fail(f"{node.kind} branches cannot be joined by {join.layer.type_name} ({got}): {exc}",
+                          node.origin, ctx + (f"input {fmt_shape(shape)}",))
+            ops = join.layer.ops_many(outs, out)
+            facts = {**BASE_FACTS, **join.layer.hint_facts(dict(join.hints)), **ops,
+                     "in": sum(numel(s) for s in outs), "out": numel(out), "x": sum(numel(s) for s in outs),
+                     "y": numel(out), "params": 0, "weights": 0, "biases": 0}
+            count = self.count(join.layer, facts, node.origin, ctx)
+            jres = Result(join.layer.type_name, outs[0], out, 0, 0, 0, 0, count.macs, count.flops, numel(out), 1,
+                          layer=join.layer, facts=facts, macs_batch=count.macs_batch, flops_batch=count.flops_batch,
+                          inputs=tuple(outs))
+            self.memo[key] = jres
         children.append(Child(join.name, jres))
-        return _sum(children, node.kind, shape, out)
+        return _sum(children, node.kind, shape, jres.output_shape)
 
 
-def _width(r: Result) -> int:
-    """Positions one unnamed structure takes in its namespace (one per item it lists there)."""
-    n = 0
-    for ch in r.children:
-        cr = ch.result
-        flat = not (cr.is_leaf or ch.name is not None or cr.kind.startswith("block:"))
-        n += ch.count * (_width(cr) if flat else 1)
-    return n
+def _positions(name: str | None, r: Result) -> int:
+    """How many positions of the enclosing namespace an item takes (see Analysis.rows)."""
+    if r.is_leaf or name is not None or r.kind.startswith("block:"):
+        return 1
+    return sum(c.count * _positions(c.name, c.result) for c in r.children)
 
 
 def _segment(name: str | None, taken: dict) -> str:
@@ -342,14 +409,15 @@ class Analysis:
     def output_shape(self) -> Shape:
         return self.root.output_shape
 
-    def macs_of(self, r: Result) -> int:
-        """A result's MACs for the whole batch. A tool that divides (ptflops) truncates its total
-        with int(); calc does the same with the exact value."""
-        return int(r.macs * self.batch + r.macs_batch)
+    def macs_of(self, r: Result, count: int = 1) -> int:
+        """A result's MACs for the whole batch (``count`` times, for a folded run of identical
+        repetitions). A tool that divides (ptflops) truncates its total with int(); calc does
+        the same with the exact value."""
+        return int(count * (r.macs * self.batch + r.macs_batch))
 
-    def flops_of(self, r: Result) -> int:
+    def flops_of(self, r: Result, count: int = 1) -> int:
         """A result's FLOPs for the whole batch (see :meth:`macs_of`)."""
-        return int(r.flops * self.batch + r.flops_batch)
+        return int(count * (r.flops * self.batch + r.flops_batch))
 
     @property
     def totals(self) -> Totals:
@@ -359,60 +427,58 @@ class Analysis:
                       param_bytes=r.params * size, activation_bytes_per_sample=r.activations * size,
                       activation_bytes=r.activations * size * n)
 
-    def rows(self, depth: int | None = None, leaves_only: bool = False) -> Iterator[Row]:
+    def rows(self, depth: int | None = None, leaves_only: bool = False,
+             fold: int | None = None) -> Iterator[Row]:
         """Depth-first rows with dotted names, one per leaf layer and one per namespace.
 
         Namespaces are named items and block instances (like PyTorch modules); unnamed
         structure (group, repeat, its iterations, residual, parallel, branches) is syntax
         only: its items are numbered in the enclosing namespace. Within a namespace an
         unnamed item is called by its position (``features.3``); a name used again gets
-        ``#2``, ``#3``… (a reused ReLU). Repeated identical iterations are expanded, unless the
-        model has more than ``MAX_ROWS`` leaves: then each run of them is listed once, as a
-        namespace ``[first-last]`` (the iterations' numbers in their repeat) whose rows have
-        ``count`` = the run's length, and the enclosing positions advance as if every
-        iteration had been listed.
+        ``#2``, ``#3``… (a reused ReLU). Repeated identical iterations are expanded.
         ``depth`` stops descending (1 = top level): a namespace there stands for its subtree.
+        With ``fold``, a run of more than ``fold`` identical iterations is its first iteration
+        and one row (``count`` = the others) named by the positions the others take
+        (``first…last``), so that a block repeated a million times stays a short report.
         """
-        collapse = self.root.leaves > MAX_ROWS
-
-        def walk(result: Result, prefix: str, level: int, taken: dict, mult: int):
+        def walk(result: Result, prefix: str, level: int, taken: dict):
             for child in result.children:
-                if collapse and child.count > 1:
-                    yield from run(child, prefix, level, taken, mult)
+                if fold is None or child.count <= fold:
+                    for _ in range(child.count):
+                        yield from visit(child.name, child.result, prefix, level, taken)
                     continue
-                for _ in range(child.count):
-                    yield from visit(child.name, child.result, prefix, level, taken, mult)
+                yield from visit(child.name, child.result, prefix, level, taken)
+                per = _positions(child.name, child.result)
+                if per:
+                    start = taken.get(None, 0)
+                    end = start + per * (child.count - 1) - 1
+                    taken[None] = end + 1
+                    first, last = (f"{prefix}.{i}" if prefix else str(i) for i in (start, end))
+                    yield Row(f"{first}…{last}", level, child.result, child.count - 1)
 
-        def visit(name, r: Result, prefix: str, level: int, taken: dict, mult: int):
+        def visit(name, r: Result, prefix: str, level: int, taken: dict):
             if not (r.is_leaf or name is not None or r.kind.startswith("block:")):
-                yield from walk(r, prefix, level, taken, mult)
+                yield from walk(r, prefix, level, taken)
                 return
             full = f"{prefix}.{_segment(name, taken)}" if prefix else _segment(name, taken)
             if r.is_leaf or (depth is not None and level >= depth):
-                yield Row(full, level, r, mult)
+                yield Row(full, level, r)
                 return
             if not leaves_only:
-                yield Row(full, level, r, mult)
-            yield from walk(r, full, level + 1, {}, mult)
+                yield Row(full, level, r)
+            yield from walk(r, full, level + 1, {})
 
-        def run(child: Child, prefix: str, level: int, taken: dict, mult: int):
-            seg = f"[{child.first}-{child.first + child.count - 1}]"
-            full = f"{prefix}.{seg}" if prefix else seg
-            k = mult * child.count
-            taken[None] = taken.get(None, 0) + child.count * _width(child.result)
-            if depth is not None and level >= depth:
-                yield Row(full, level, child.result, k)
-                return
-            if not leaves_only:
-                yield Row(full, level, child.result, k)
-            yield from walk(child.result, full, level + 1, {}, k)
-
-        yield from walk(self.root, "", 1, {}, 1)
+        yield from walk(self.root, "", 1, {})
 
 
+@gc_paused
 def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "standard",
-            dtype: str = "fp32", input_shape: Shape | None = None) -> Analysis:
-    """Infer every shape and count parameters, MACs and FLOPs under ``convention``."""
+            dtype: str = "fp32", input_shape: Shape | None = None, cache: dict | None = None) -> Analysis:
+    """Infer every shape and count parameters, MACs and FLOPs under ``convention``.
+
+    ``cache`` (an empty dict to start) lets many analyses share the results of identical
+    layers and blocks on identical inputs, e.g. the variants of a sweep; it grows with the
+    distinct (layer, input shape) pairs seen."""
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise SpecError(f"batch must be a positive whole number, got {batch!r}")
     if dtype not in DTYPE_BYTES:
@@ -427,6 +493,32 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
         shape = tuple(model.input_shape)
     if model.input_kind == "tokens":
         shape = Tokens(shape)
-    analyzer = _Analyzer(model, conv, batch)
+    memo = None
+    if cache is not None:
+        # Results depend on the convention and, for some conventions, on the batch size.
+        entry = cache.get((id(conv), batch))
+        if entry is None or entry[0] is not conv:
+            entry = cache[(id(conv), batch)] = (conv, {})
+        memo = entry[1]
+    analyzer = _Analyzer(model, conv, batch, memo)
     root = analyzer.seq(model.root, shape, ({"input": shape},), (), "model")
+    listed = _listed(root, {})
+    if listed > MAX_LISTED:
+        raise SpecError(f"the model has {root.leaves:,} layers and a report would list {listed:,} rows "
+                        f"even with long repeats folded; calc reports at most {MAX_LISTED:,} "
+                        "(blocks that use other blocks several times multiply)",
+                        file=model.source_name)
     return Analysis(model, shape, batch, conv.name, dtype, root)
+
+
+def _listed(r: Result, memo: dict) -> int:
+    """Rows a report lists for ``r`` (leaves and namespaces), folding long runs of identical
+    iterations as ``Analysis.rows(fold=FOLD)`` does. Results are shared: memoised by id."""
+    hit = memo.get(id(r))
+    if hit is not None:
+        return hit
+    n = 1
+    for ch in r.children:
+        n += (ch.count if ch.count <= FOLD else 2) * _listed(ch.result, memo)
+    memo[id(r)] = n
+    return n

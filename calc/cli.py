@@ -106,6 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diff", metavar="A,B", help="list the layers where conventions A and B differ, e.g. thop,ptflops")
     p.add_argument("--conventions", metavar="A,B,...", help="compare only these conventions")
     p.add_argument("--format", default="table", choices=("table", "json"), help="output format")
+    p = sub.add_parser("sweep", help="totals for every variant of a grid of variables, inputs and batches")
+    p.add_argument("spec", help="spec file (YAML), or - for standard input")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="values of a spec variable to sweep (repeatable)")
+    p.add_argument("--input", action="append", default=[], metavar="SHAPE,SHAPE,...",
+                   help="per-sample input shapes, e.g. 3x160x160,3x224x224 (default: the spec's)")
+    p.add_argument("--batch", action="append", default=[], metavar="N,N,...", help="batch sizes (default 1)")
+    p.add_argument("--convention", default="standard", help="counting convention (see `calc conventions`)")
+    p.add_argument("--dtype", default="fp32", choices=sorted(DTYPE_BYTES), help="parameter/activation dtype")
+    p.add_argument("--format", default="table", choices=("table", "csv", "json"),
+                   help="table, csv, or json (JSON Lines: one object per variant)")
+    p.add_argument("--sort", metavar="COLUMN", help="sort by a column; --sort=-COLUMN sorts descending")
+    p.add_argument("--filter", action="append", default=[], metavar="EXPR",
+                   help="keep variants where EXPR holds, e.g. 'macs < 2e9 and width >= 0.5' (repeatable)")
+    p.add_argument("--pareto", metavar="A,B",
+                   help="mark the Pareto-optimal variants for two columns, minimising both "
+                        "(-COLUMN: larger is better), e.g. macs,params")
+    p.add_argument("--jobs", type=_positive, help="worker processes (default: every core for large grids)")
     p = sub.add_parser("verify", help="calc's numbers beside PyTorch's (needs PyTorch: pip install "
                        "'calc[torch]'); exit status 1 on any disagreement")
     p.add_argument("spec", help="spec file (YAML), or - for standard input")
@@ -141,9 +159,91 @@ def run_compare(args, fmt: str = "table") -> str:
     return format_comparison(result)
 
 
+def run_sweep(args) -> None:
+    import time
+
+    from . import sweep as sw
+    from . import sweep_report as rep
+    from .loader import read_text
+    from .spec import parse_spec
+
+    text, name = read_text(args.spec)
+    spec = parse_spec(text, name)
+    variables = []
+    for pair in args.set:
+        key, sep, values = pair.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"--set: expected NAME=V1,V2,..., got {pair!r}")
+        try:
+            variables.append((key.strip(), sw.parse_values(values)))
+        except SpecError as err:
+            raise SpecError(f"--set {key.strip()}: {err.message}") from None
+    inputs = [parse_shape(s) for arg in args.input for s in arg.split(",") if s.strip()]
+    batches = []
+    for arg in args.batch:
+        for part in arg.split(","):
+            if not part.strip().isdigit() or int(part) < 1:
+                raise SpecError(f"--batch: expected positive whole numbers, got {part.strip()!r}")
+            batches.append(int(part))
+    grid = sw.make_grid(spec, variables, inputs, batches)
+    keep = [sw.compile_filter(f, grid) for f in args.filter]
+    order = sw.parse_order(args.sort, grid) if args.sort else None
+    pareto_cols = [sw.parse_order(c, grid) for c in args.pareto.split(",")] if args.pareto else None
+    if pareto_cols is not None and len(pareto_cols) != 2:
+        raise SpecError("--pareto takes two columns, e.g. macs,params")
+
+    total = len(grid)
+    stream = sw.sweep(text, name, grid, convention=args.convention, dtype=args.dtype, jobs=args.jobs)
+    if sys.stderr.isatty() and total >= 1000:
+        stream = _with_progress(stream, total, rep.progress_bar, time.perf_counter)
+    selected = (v for v in stream if all(k(v) for k in keep))
+    out = sys.stdout
+    if args.format != "table" and order is None and pareto_cols is None:
+        lines = rep.csv_lines(grid, selected) if args.format == "csv" else rep.json_lines(grid, selected)
+        for line in lines:           # streamed: a long sweep is written as it runs
+            out.write(line)
+        return
+    variants = list(selected)        # small tuples: totals only
+    flags = sw.pareto_flags(grid, variants, pareto_cols) if pareto_cols else None
+    if order is not None:
+        position = {v.index: k for k, v in enumerate(variants)}
+        variants = sw.sort_variants(grid, variants, *order)
+        if flags is not None:
+            flags = [flags[position[v.index]] for v in variants]
+    if args.format == "table":
+        labels = [f"{c} ({'max' if larger else 'min'})" for c, larger in pareto_cols or ()]
+        title = (f"{spec.name} · sweep of {total:,} variant{'s' if total != 1 else ''} · "
+                 f"convention {args.convention} · {args.dtype}")
+        out.write(rep.format_table(grid, variants, flags, title=title, pareto_cols=labels, total=total))
+    else:
+        lines = rep.csv_lines(grid, variants, flags) if args.format == "csv" else \
+            rep.json_lines(grid, variants, flags)
+        for line in lines:
+            out.write(line)
+
+
+def _with_progress(stream, total, bar, clock):
+    """Passes the variants through, redrawing a progress bar on standard error."""
+    start = last = clock()
+    done = 0
+    try:
+        for v in stream:
+            done += 1
+            now = clock()
+            if now - last >= 0.1:
+                sys.stderr.write("\r" + bar(done, total, now - start))
+                sys.stderr.flush()
+                last = now
+            yield v
+    finally:
+        sys.stderr.write("\r" + bar(done, total, clock() - start) + "\n")
+
+
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "analyze":
+    if args.command == "sweep":
+        run_sweep(args)
+    elif args.command == "analyze":
         if args.compare_conventions:
             sys.stdout.write(run_compare(args, "json" if args.format == "json" else "table"))
             return 0

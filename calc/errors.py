@@ -38,7 +38,8 @@ class CalcError(Exception):
         self.path = tuple(path)
         self.file = file
         self.line = line
-        self.context = tuple(context)
+        # An entry may be a function returning the line, so that callers build text only on error.
+        self.context = tuple(c() if callable(c) else c for c in context)
 
     def where(self) -> str:
         parts = []

@@ -103,7 +103,7 @@ _PARAM_HINTS = {**_CALL_HINT, "owner": ("leaf", "container")}
 class Layer(BaseModel):
     """Base of all layer models. Subclasses set ``type_name``/``kind`` through :func:`register`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True,
                               validate_default=True)
 
     type_name: ClassVar[str] = ""

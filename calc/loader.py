@@ -1,26 +1,30 @@
 """Safe YAML loading that remembers where every value came from.
 
-PyYAML composes the document into nodes (never constructing Python objects from tags);
-we turn nodes into plain dicts, lists and scalars ourselves, which lets us record the line of
-every value, refuse duplicate keys, refuse tags other than the standard ones, and bound the
-work an alias bomb or a deeply nested document could cause.
+libyaml (through PyYAML) parses the text into events; we turn the events into plain dicts,
+lists and scalars ourselves (never constructing Python objects from tags), which lets us record
+the line of every value, refuse duplicate keys, refuse tags other than the standard ones, and
+bound the work an alias bomb or a deeply nested document could cause. An alias reuses the
+anchored value (it is not copied) but still counts as all the values it stands for.
 """
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any
 
 import yaml
 
 from .errors import InputError
+from ._gc import gc_paused
 
 _Loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 
-MAX_NODES = 200_000        # values after alias expansion
+MAX_NODES = 1_000_000      # values after alias expansion (a 100,000-layer spec has ~350,000)
 MAX_DEPTH = 64             # nesting of mappings and lists
 MAX_BYTES = 16 * 1024 * 1024
 
+_BRACKETS = re.compile(r"[\[\]{}]")
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _SCALAR_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
@@ -50,12 +54,12 @@ def _max_flow_depth(text: str) -> int:
     # the (recursive) composer sees it. Brackets inside quoted strings may over-count, which
     # only makes the limit stricter for absurd documents.
     depth = best = 0
-    for ch in text:
+    for ch in _BRACKETS.findall(text):
         if ch in "[{":
             depth += 1
             if depth > best:
                 best = depth
-        elif ch in "]}":
+        else:
             depth = max(0, depth - 1)
     return best
 
@@ -64,6 +68,7 @@ def _max_indent_depth(text: str) -> int:
     return max((len(line) - len(line.lstrip(" -")) for line in text.splitlines()), default=0) // 2
 
 
+@gc_paused
 def parse_yaml(text: str, name: str | None = None) -> tuple[Any, Source]:
     """Parse one YAML document safely; returns the data and its :class:`Source`."""
     source = Source(name)
@@ -75,7 +80,7 @@ def parse_yaml(text: str, name: str | None = None) -> tuple[Any, Source]:
         raise InputError(f"nesting deeper than {MAX_DEPTH} levels", file=name)
     loader = _Loader(text)
     try:
-        node = loader.get_single_node()
+        data = _EventReader(loader, source).document()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -87,63 +92,138 @@ def parse_yaml(text: str, name: str | None = None) -> tuple[Any, Source]:
         raise InputError(f"nesting deeper than {MAX_DEPTH} levels", file=name) from None
     finally:
         loader.dispose()
-    if node is None:
-        raise InputError("empty document: expected a mapping with name, input and layers", file=name)
-    counter = [0]
-    data = _convert(node, (), 0, source, loader, counter)
     return data, source
 
 
-def _convert(node, path, depth, source: Source, loader, counter):
-    counter[0] += 1
-    if counter[0] > MAX_NODES:
-        raise InputError(f"document expands to more than {MAX_NODES:,} values "
-                         "(an alias bomb?)", file=source.name, line=node.start_mark.line + 1)
-    if depth > MAX_DEPTH:
-        raise InputError(f"nesting deeper than {MAX_DEPTH} levels", file=source.name,
-                         line=node.start_mark.line + 1)
-    line = node.start_mark.line + 1
-    source.lines.setdefault(path, line)
-    if isinstance(node, yaml.MappingNode):
-        if node.tag != _MAP:
-            raise InputError(f"YAML tag {node.tag!r} is not allowed", file=source.name, line=line)
-        result: dict = {}
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == "tag:yaml.org,2002:merge":
-                raise InputError("YAML merge keys ('<<') are not supported; use blocks instead",
-                                 file=source.name, line=key_node.start_mark.line + 1)
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise InputError("mapping keys must be plain scalars", file=source.name,
-                                 line=key_node.start_mark.line + 1)
-            key = _scalar(key_node, source, loader)
-            if not isinstance(key, (str, int)) or isinstance(key, bool):
-                key = str(key)
-            if key in result:
-                raise InputError(f"duplicate key {key!r} (first on line "
-                                 f"{source.lines.get(path + (key,), '?')})", file=source.name,
-                                 line=key_node.start_mark.line + 1, path=path)
-            source.lines[path + (key,)] = key_node.start_mark.line + 1
-            result[key] = _convert(value_node, path + (key,), depth + 1, source, loader, counter)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        if node.tag != _SEQ:
-            raise InputError(f"YAML tag {node.tag!r} is not allowed", file=source.name, line=line)
-        return [_convert(item, path + (i,), depth + 1, source, loader, counter)
-                for i, item in enumerate(node.value)]
-    return _scalar(node, source, loader)
+class _EventReader:
+    """Builds plain data straight from the parser's events (PyYAML's composer and
+    constructor cost far more than libyaml's parsing on long specs). Scalars are resolved and
+    constructed by PyYAML itself, once per distinct (tag, text) pair."""
 
+    def __init__(self, loader, source: Source):
+        self.loader = loader
+        self.next = loader.get_event
+        self.source = source
+        self.count = 0
+        self.anchors: dict = {}    # anchor -> (value, number of values in it)
+        self.scalars: dict = {}    # (tag, text, implicit) -> (resolved tag, value)
 
-def _scalar(node, source: Source, loader):
-    line = node.start_mark.line + 1
-    if node.tag not in _SCALAR_TAGS:
-        raise InputError(f"YAML tag {node.tag!r} is not allowed (only plain values: "
-                         "strings, numbers, booleans, null)", file=source.name, line=line)
-    try:
-        return loader.construct_object(node, deep=True)
-    except (yaml.YAMLError, ValueError, OverflowError) as exc:
-        text = node.value if len(node.value) <= 40 else f"{node.value[:40]}… ({len(node.value):,} characters)"
-        reason = str(exc).split(":")[0] if len(str(exc)) > 200 else str(exc)
-        raise InputError(f"bad value {text!r}: {reason}", file=source.name, line=line) from None
+    def fail(self, message, line):
+        raise InputError(message, file=self.source.name, line=line)
+
+    def document(self):
+        self.next()                                    # stream start
+        event = self.next()
+        if isinstance(event, yaml.StreamEndEvent):
+            self.fail("empty document: expected a mapping with name, input and layers", None)
+        data = self.value(self.next(), (), 0)          # after the document start
+        self.next()                                    # document end
+        event = self.next()
+        if not isinstance(event, yaml.StreamEndEvent):
+            self.fail("malformed YAML: expected a single document in the stream but found another document",
+                      event.start_mark.line + 1)
+        return data
+
+    def value(self, event, path, depth):
+        self.count += 1
+        if self.count > MAX_NODES:
+            self.fail(f"document expands to more than {MAX_NODES:,} values (an alias bomb?)",
+                      event.start_mark.line + 1)
+        if depth > MAX_DEPTH:
+            self.fail(f"nesting deeper than {MAX_DEPTH} levels", event.start_mark.line + 1)
+        line = event.start_mark.line + 1
+        lines = self.source.lines
+        if path not in lines:
+            lines[path] = line
+        kind = type(event)
+        first = self.count
+        if kind is yaml.ScalarEvent:
+            value = self.scalar(event, line)[1]
+        elif kind is yaml.MappingStartEvent:
+            if event.tag is not None and event.tag not in ("!", _MAP):
+                self.fail(f"YAML tag {event.tag!r} is not allowed", line)
+            value = {}
+            while True:
+                key_event = self.next()
+                if type(key_event) is yaml.MappingEndEvent:
+                    break
+                key_line = key_event.start_mark.line + 1
+                key = self.key(key_event, key_line)
+                if key in value:
+                    self.fail(f"duplicate key {key!r} (first on line {lines.get(path + (key,), '?')})",
+                              key_line)
+                lines[path + (key,)] = key_line
+                item = self.next()
+                if type(item) is yaml.ScalarEvent and item.anchor is None:
+                    # The common case, inline (its line is the key's, recorded above).
+                    self.count += 1
+                    value[key] = self.scalar(item, key_line)[1]
+                else:
+                    value[key] = self.value(item, path + (key,), depth + 1)
+        elif kind is yaml.SequenceStartEvent:
+            if event.tag is not None and event.tag not in ("!", _SEQ):
+                self.fail(f"YAML tag {event.tag!r} is not allowed", line)
+            value = []
+            while True:
+                item = self.next()
+                if type(item) is yaml.SequenceEndEvent:
+                    break
+                value.append(self.value(item, path + (len(value),), depth + 1))
+        elif kind is yaml.AliasEvent:
+            if event.anchor not in self.anchors:
+                self.fail(f"malformed YAML: found undefined alias {event.anchor!r}", line)
+            value, size = self.anchors[event.anchor]
+            # Count the values the alias stands for, so that an alias bomb is still refused.
+            self.count += size - 1
+            if self.count > MAX_NODES:
+                self.fail(f"document expands to more than {MAX_NODES:,} values (an alias bomb?)", line)
+            return value
+        else:  # pragma: no cover - the parser emits only these inside a document
+            self.fail(f"malformed YAML: unexpected {kind.__name__}", line)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (value, self.count - first + 1)
+        return value
+
+    def key(self, event, line):
+        if type(event) is yaml.AliasEvent and event.anchor in self.anchors:
+            key = self.anchors[event.anchor][0]
+            if isinstance(key, (dict, list)):
+                self.fail("mapping keys must be plain scalars", line)
+        elif type(event) is not yaml.ScalarEvent:
+            self.fail("mapping keys must be plain scalars", line)
+        else:
+            tag, key = self.scalar(event, line)
+            if tag == "tag:yaml.org,2002:merge":
+                self.fail("YAML merge keys ('<<') are not supported; use blocks instead", line)
+            if event.anchor is not None:
+                self.anchors[event.anchor] = (key, 1)
+        if not isinstance(key, (str, int)) or isinstance(key, bool):
+            key = str(key)
+        return key
+
+    def scalar(self, event, line):
+        cache_key = (event.tag, event.value, event.implicit)
+        hit = self.scalars.get(cache_key)
+        if hit is not None:
+            return hit
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        if tag == "tag:yaml.org,2002:merge":
+            return tag, event.value
+        if tag not in _SCALAR_TAGS:
+            self.fail(f"YAML tag {tag!r} is not allowed (only plain values: "
+                      "strings, numbers, booleans, null)", line)
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            text = event.value if len(event.value) <= 40 else \
+                f"{event.value[:40]}… ({len(event.value):,} characters)"
+            reason = str(exc).split(":")[0] if len(str(exc)) > 200 else str(exc)
+            self.fail(f"bad value {text!r}: {reason}", line)
+        self.scalars[cache_key] = hit = (tag, value)
+        return hit
 
 
 def read_text(path: str) -> tuple[str, str]:

@@ -6,7 +6,7 @@ import io
 import json
 from typing import Any
 
-from .analysis import Analysis, Row
+from .analysis import FOLD, Analysis, Row
 from .shapes import fmt_shape
 
 _UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
@@ -28,36 +28,32 @@ def _type_label(kind: str) -> str:
     return kind[6:] if kind.startswith("block:") else kind
 
 
-def _scaled(a: Analysis, r, k: int) -> tuple[int, int]:
-    """Whole-batch MACs and FLOPs of ``k`` identical results (k > 1: a collapsed row)."""
-    if k == 1:
-        return a.macs_of(r), a.flops_of(r)
-    return int((r.macs * a.batch + r.macs_batch) * k), int((r.flops * a.batch + r.flops_batch) * k)
+# Reports show a run of more than FOLD identical iterations as its first iteration and one
+# row for the others, so that a block repeated a million times stays a short report.
 
 
 def layer_record(row: Row, a: Analysis) -> dict[str, Any]:
-    """One leaf; a row that stands for ``count`` identical layers gives their sums."""
     r, k = row.result, row.count
-    macs, flops = _scaled(a, r, k)
-    record = {
+    macs, flops = a.macs_of(r, k), a.flops_of(r, k)
+    rec = {
         "name": row.name,
         "type": _type_label(r.kind),
         "input_shape": list(r.input_shape),
         "output_shape": list(r.output_shape),
-        "params": r.params * k,
-        "weights": r.weights * k,
-        "bias": r.bias * k,
-        "buffers": r.buffers * k,
+        "params": k * r.params,
+        "weights": k * r.weights,
+        "bias": k * r.bias,
+        "buffers": k * r.buffers,
         "macs": macs,
         "flops": flops,
         "tied_to": r.tied_to,
     }
     if k > 1:
-        record["count"] = k
-    return record
+        rec["count"] = k    # a folded run of identical iterations; the counts cover all of them
+    return rec
 
 
-def to_dict(a: Analysis) -> dict[str, Any]:
+def to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
     t = a.totals
     return {
         "model": a.model.name,
@@ -81,22 +77,25 @@ def to_dict(a: Analysis) -> dict[str, Any]:
             "activation_bytes": t.activation_bytes,
             "activation_bytes_per_sample": t.activation_bytes_per_sample,
         },
-        "layers": [layer_record(row, a) for row in a.rows(leaves_only=True)],
+        "layers": [layer_record(row, a) for row in a.rows(depth=depth, leaves_only=True, fold=FOLD)],
     }
 
 
-def format_json(a: Analysis) -> str:
-    return json.dumps(to_dict(a), indent=2) + "\n"
+def format_json(a: Analysis, depth: int | None = None) -> str:
+    """``layers`` lists every leaf layer, or with ``depth`` the rows at most that deep (a
+    collapsed container stands for its layers). A run of more than FOLD identical iterations
+    is its first iteration and one entry (with ``count``) for the others."""
+    return json.dumps(to_dict(a, depth), indent=2) + "\n"
 
 
 _COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "macs", "flops")
 
 
-def format_csv(a: Analysis) -> str:
+def format_csv(a: Analysis, depth: int | None = None) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(_COLUMNS)
-    for row in a.rows(leaves_only=True):
+    for row in a.rows(depth=depth, leaves_only=True, fold=FOLD):
         rec = layer_record(row, a)
         writer.writerow([rec["name"], rec["type"], "x".join(map(str, rec["input_shape"])),
                          "x".join(map(str, rec["output_shape"])), rec["params"], rec["macs"], rec["flops"]])
@@ -115,16 +114,16 @@ def _share(part: int, whole: int) -> str:
 def _rows(a: Analysis, depth: int | None):
     total = a.totals.macs
     out = []
-    for row in a.rows(depth=depth):
+    for row in a.rows(depth=depth, fold=FOLD):
         r, k = row.result, row.count
         indent = "  " * (row.depth - 1)
-        label = _type_label(r.kind) + ("" if r.is_leaf else f" ({r.leaves} layers)" if r.leaves != 1 else "")
+        label = _type_label(r.kind) + ("" if r.is_leaf else f" ({r.leaves:,} layers)" if r.leaves != 1 else "")
         if r.tied_to:
             label += f" (tied to {r.tied_to})"
         if k > 1:
             label += f" ×{k:,}"
-        macs, _ = _scaled(a, r, k)
-        out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{r.params * k:,}",
+        macs = a.macs_of(r, k)
+        out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{k * r.params:,}",
                     f"{macs:,}", human(macs), _share(macs, total)))
     return out
 
@@ -176,5 +175,4 @@ def format_markdown(a: Analysis, depth: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-FORMATS = {"table": format_table, "json": lambda a, depth=None: format_json(a),
-           "csv": lambda a, depth=None: format_csv(a), "markdown": format_markdown}
+FORMATS = {"table": format_table, "json": format_json, "csv": format_csv, "markdown": format_markdown}

@@ -41,7 +41,8 @@ from typing import Any, Literal, Mapping, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import SpecError, format_path
-from .expr import evaluate
+from ._gc import gc_paused
+from .expr import evaluate, names_in
 from .graph import Branches, Leaf, Model, Repeat, Seq
 from .layers import HINTS, LAYERS, MAX_SIZE, Join
 from .loader import Source, parse_yaml, read_text
@@ -154,8 +155,9 @@ def resolve(value, env: Mapping[str, Any], path: tuple):
     """Evaluate expression strings inside an argument value."""
     if isinstance(value, str):
         text = value.strip()
-        if _IDENT.match(text) and text not in env and text not in ("True", "False", "None"):
-            return value
+        if _IDENT.match(text) and text not in ("True", "False", "None"):
+            # A bare name: a variable's value, or a word such as 'same'.
+            return env[text] if text in env else value
         try:
             return evaluate(text, env)
         except SpecError as exc:
@@ -175,10 +177,14 @@ def _as_names(value, path) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------- builder
 
 class Builder:
-    def __init__(self, doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None):
+    def __init__(self, doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None,
+                 cache: dict | None = None):
         self.doc = doc
         self.source = source
-        self.memo: dict = {}
+        # Validated layers (a layer depends only on its type and resolved arguments) and built
+        # block bodies (keyed by everything they read), shareable by every build of one spec:
+        # sweeps build it once per variant.
+        self.cache: dict = {} if cache is None else cache
         self.stack: list[str] = []
         self.count = 0
         self.depth = 0      # lists being built, one inside the other
@@ -338,17 +344,23 @@ class Builder:
         return replace(node, join=Leaf(name=join.name, origin=join.origin, layer=join.layer, hints=hints))
 
     def _layer(self, cls, kind, args, ipath, env, ctx):
-        values = {k: resolve(v, env, ipath + (k,)) for k, v in args.items()}
+        values = {k: resolve(v, env, ipath + (k,)) if isinstance(v, (str, list)) else v
+                  for k, v in args.items()}
         if issubclass(cls, Join) and "with" in values:
             values["with"] = _as_names(values["with"], ipath + ("with",))
-        key = (kind, _freeze(values))
-        layer = self.memo.get(key)
+        try:
+            # Fast key for flat arguments; the types keep 1, 1.0 and True apart.
+            key = (kind, tuple(values.items()), tuple(map(type, values.values())))
+            layer = self.cache.get(key)
+        except TypeError:   # a list or mapping argument
+            key = (kind, _freeze(values))
+            layer = self.cache.get(key)
         if layer is None:
             try:
                 layer = cls.model_validate(values)
             except ValidationError as exc:
                 _raise_validation(exc, ipath, _fields_of(cls), kind, ctx)
-            self.memo[key] = layer
+            self.cache[key] = layer
         return layer
 
     def _struct_args(self, args, allowed: dict, ipath, env, ctx):
@@ -415,7 +427,7 @@ class Builder:
             if not enabled:
                 return Seq(items=main.items, kind="group", **common)
         shortcut = self._body(args, "shortcut", ipath, env, trainable, ctx, required=False)
-        join = Leaf(name="add", origin=ipath, layer=LAYERS["add"]())
+        join = Leaf(name="add", origin=ipath, layer=self._layer(LAYERS["add"], "add", {}, ipath, env, ctx))
         return Branches(branches=(main, shortcut), join=join, kind="residual", **common)
 
     def _parallel(self, args, ipath, env, trainable, ctx, common):
@@ -462,13 +474,17 @@ class Builder:
         if kind in self.stack:
             chain = " → ".join(self.stack[self.stack.index(kind):] + [kind])
             raise SpecError(f"block '{kind}' instantiates itself ({chain})", path=ipath, context=ctx)
-        key = ("block", kind, trainable, _freeze({p: values[p] for p in block.params}))
-        memo = self.memo.get(key)
-        if memo is None:
+        # Everything the body depends on: its parameters and the variables it may read.
+        read = (*(values[p] for p in block.params), *(self.variables[n] for n in self._free_names(kind)))
+        try:
+            key = ("block", kind, trainable, read, tuple(map(type, read)))
+            body = self.cache.get(key)
+        except TypeError:   # a list value
+            key = ("block", kind, trainable, _freeze(read))
+            body = self.cache.get(key)
+        if body is None:
             self.stack.append(kind)
-            line = self.source.line_of(ipath)
-            where = format_path(ipath) + (f" (line {line})" if line else "")
-            inner_ctx = ctx + (f"in block '{kind}' used at {where}",)
+            inner_ctx = ctx + (lambda: self._block_context(kind, ipath),)
             start, deepest = self.depth, self.deepest
             self.deepest = start
             try:
@@ -477,13 +493,71 @@ class Builder:
                 self.stack.pop()
                 height = self.deepest - start
                 self.deepest = max(deepest, self.deepest)
-            self.memo[key] = (body, height)
+            self.cache[key] = body
+            self.cache[("height", key)] = height
         else:
             # A body built before is used again here: its nesting adds to this depth too.
-            body, height = memo
-            self._descend(height, ipath, ctx)
+            self._descend(self.cache.get(("height", key), 1), ipath, ctx)
             self.depth -= 1
         return Seq(items=body, kind=f"block:{kind}", **common)
+
+    def _free_names(self, kind: str) -> tuple[str, ...]:
+        """The spec variables a block's body may read besides its parameters (a superset:
+        every name in its expressions and in the blocks it uses)."""
+        key = ("free", kind)
+        names = self.cache.get(key)
+        if names is None:
+            direct = self.cache.setdefault(("direct",), {})
+            names = tuple(sorted(n for n in _block_names(self.doc, kind, set(), direct)
+                                 if n in self.doc.variables))
+            self.cache[key] = names
+        return names
+
+    def _block_context(self, kind, ipath) -> str:
+        line = self.source.line_of(ipath)
+        return f"in block '{kind}' used at {format_path(ipath)}" + (f" (line {line})" if line else "")
+
+
+def _names(value, out: set, keys: set) -> None:
+    """The identifiers in the strings of a YAML value (``out``) and its mapping keys (``keys``:
+    layer types and block names, never read as expressions)."""
+    if isinstance(value, str):
+        out.add(value.strip())
+        out |= names_in(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            keys.add(k)
+            _names(v, out, keys)
+    elif isinstance(value, list):
+        for v in value:
+            _names(v, out, keys)
+
+
+def _block_names(doc: SpecDoc, kind: str, seen: set, direct: dict | None = None) -> set:
+    """Names a block's body may read from outside its parameters, including through the blocks
+    it uses (a superset: every identifier in its expressions)."""
+    # A worklist, not recursion: a chain of thousands of blocks must not exhaust the stack.
+    seen.add(kind)
+    out: set = set()
+    todo = [kind]
+    direct = {} if direct is None else direct   # block -> (its own free names, names it mentions)
+    while todo:
+        name = todo.pop()
+        hit = direct.get(name)
+        if hit is None:
+            block = doc.blocks[name]
+            found: set = set()
+            keys: set = set()
+            _names(block.layers, found, keys)
+            for default in block.params.values():
+                _names(default, found, keys)
+            hit = direct[name] = (found - set(block.params), (found | keys) & set(doc.blocks))
+        out |= hit[0]
+        for other in hit[1]:
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return out
 
 
 def _show(value) -> str:
@@ -491,11 +565,13 @@ def _show(value) -> str:
 
 
 def _freeze(value):
-    if isinstance(value, dict):
+    # The type is part of the key so that 1, 1.0 and True stay distinct.
+    kind = type(value)
+    if kind is dict:
         return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    return (type(value).__name__, value)
+    if kind is list or kind is tuple:
+        return tuple(map(_freeze, value))
+    return (kind, value)
 
 
 def check_size(value, path) -> int:
@@ -524,16 +600,18 @@ def validate_doc(data, source: Source) -> SpecDoc:
             raise
 
 
+@gc_paused
 def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None,
-          input_shape: tuple | None = None) -> Model:
-    """Expand blocks, repeats and expressions into a :class:`Model`."""
+          input_shape: tuple | None = None, cache: dict | None = None) -> Model:
+    """Expand blocks, repeats and expressions into a :class:`Model`. ``cache`` (a dict) shares
+    validated layers and block bodies between builds of the same ``doc``."""
     try:
         for name in doc.blocks:
             if name in LAYERS or name in STRUCTURES or name in RESERVED:
                 raise SpecError(f"block name '{name}' is already a layer type or keyword", path=("blocks", name))
             if not _IDENT.match(name):
                 raise SpecError("block names must be identifiers", path=("blocks", name))
-        builder = Builder(doc, source, overrides)
+        builder = Builder(doc, source, overrides, cache)
         if input_shape is not None:
             if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
                 raise SpecError(f"input shape must be a sequence of sizes, got {input_shape!r}")
@@ -563,13 +641,14 @@ class Spec:
     def __init__(self, doc: SpecDoc, source: Source):
         self.doc = doc
         self.source = source
+        self._cache: dict = {}   # shared by every build (see Builder)
 
     @property
     def name(self) -> str:
         return self.doc.name
 
     def build(self, overrides: Mapping[str, Any] | None = None, input_shape: tuple | None = None) -> Model:
-        return build(self.doc, self.source, overrides, input_shape)
+        return build(self.doc, self.source, overrides, input_shape, self._cache)
 
 
 def parse_spec(text: str, name: str | None = None) -> Spec:

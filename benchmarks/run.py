@@ -1,0 +1,341 @@
+"""calc's benchmarks: how long calc takes, on the machine at hand, against its targets.
+
+    python benchmarks/run.py [--json FILE] [--markdown] [--quick] [--torch-python PATH]
+
+Prints a table (and with --json writes every figure). Measures:
+
+* the whole process ``calc analyze specs/resnet50.yaml`` (median of several runs), next to
+  Python's own start-up and the import of pydantic and PyYAML, which bound it from below;
+* in process: analysing an already-loaded ResNet-50, ViT-B/16 and GPT-2, and loading,
+  validating and analysing them from YAML (a missing spec is skipped with a note);
+* scaling: synthetic specs of 1,000, 10,000 and 100,000 layers, and a shape-preserving block
+  repeated 10, 1,000 and 1,000,000 times;
+* sweeps of ResNet-50 variants: variants per second on one core, and a 100,000-variant sweep
+  streamed to CSV on every core (time and peak memory);
+* the torch-based tools (FlopCounterMode, thop, fvcore) on the ResNet-50 built by calc's PyTorch
+  oracle, in process and as whole processes, as ratios to calc, when an interpreter with PyTorch
+  is available (this one, or --torch-python); otherwise the reference timings of those tools on
+  this machine type are quoted, labelled as such.
+
+Whole-process runs use this interpreter (``python -m calc``, what the ``calc`` script runs)
+with bytecode caching allowed, as in an installed package.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SPECS = ROOT / "specs"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+import reference_timings as ref  # noqa: E402
+import synthetic  # noqa: E402
+from calc import analyze, load_spec, parse_spec  # noqa: E402
+from calc import sweep as sw  # noqa: E402
+
+RESULTS: list[dict] = []
+NOTES: list[str] = []
+
+
+def record(section, name, value, unit, target=None, holds=None, **extra):
+    RESULTS.append({"section": section, "name": name, "value": value, "unit": unit,
+                    "target": target, "holds": holds, **extra})
+
+
+def per_call(fn, repeats=7, min_time=0.05):
+    """Median seconds per call: each of ``repeats`` samples runs fn enough times to last min_time."""
+    number, start = 1, time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    if first < min_time:
+        number = max(1, int(min_time / max(first, 1e-7)))
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        samples.append((time.perf_counter() - start) / number)
+    return statistics.median(samples)
+
+
+def wall(cmd, runs, env=None, stdin=None):
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True,
+                       input=stdin)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def process_env():
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)   # as installed: modules load from bytecode
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+# ---------------------------------------------------------------------------- whole process
+
+def bench_process(runs):
+    env = process_env()
+    py = sys.executable
+    resnet = SPECS / "resnet50.yaml"
+    subprocess.run([py, "-m", "calc", "analyze", str(resnet)], env=env, stdout=subprocess.DEVNULL, check=True)
+    record("process", "python -c pass (interpreter start-up)", wall([py, "-c", "pass"], runs, env), "s")
+    record("process", "python -c 'import pydantic, yaml'", wall([py, "-c", "import pydantic, yaml"], runs, env), "s")
+    t = wall([py, "-m", "calc", "analyze", str(resnet)], runs, env)
+    record("process", "calc analyze specs/resnet50.yaml", t, "s", "≤ 0.3 s", t <= 0.3)
+    return t
+
+
+# ---------------------------------------------------------------------------- in process
+
+def bench_models():
+    figures = {}
+    for name in ("resnet50", "vit_b_16", "gpt2"):
+        path = SPECS / f"{name}.yaml"
+        if not path.exists():
+            NOTES.append(f"specs/{name}.yaml is missing: its in-process figures are skipped")
+            continue
+        model = load_spec(str(path)).build()
+        loaded = per_call(lambda: analyze(model))
+        full = per_call(lambda: analyze(load_spec(str(path)).build()))
+        target = "≤ 2 ms" if name == "resnet50" else None
+        record("in process", f"analyse loaded {name}", loaded, "s", target,
+               loaded <= 0.002 if target else None)
+        record("in process", f"load + validate + analyse {name} from YAML", full, "s")
+        figures[name] = (loaded, full)
+    return figures
+
+
+def bench_scaling(quick):
+    with tempfile.TemporaryDirectory() as tmp:
+        flat = {}
+        for n in (1_000, 10_000, 100_000):
+            path = Path(tmp) / f"flat_{n}.yaml"
+            path.write_text(synthetic.flat(n))
+            runs = 1 if quick or n == 100_000 else 3
+            total = statistics.median(_timed(lambda: analyze(load_spec(str(path)).build())) for _ in range(runs))
+            model = load_spec(str(path)).build()
+            only = statistics.median(_timed(lambda: analyze(model)) for _ in range(runs))
+            flat[n] = total
+            target = "≤ 2 s" if n == 100_000 else None
+            record("scaling", f"{n:,} layers: load + validate + analyse", total, "s", target,
+                   total <= 2.0 if target else None, per_layer_us=1e6 * total / n)
+            record("scaling", f"{n:,} layers: analyse (loaded)", only, "s", per_layer_us=1e6 * only / n)
+        growth = (flat[100_000] / 100_000) / (flat[1_000] / 1_000)
+        record("scaling", "time per layer, 100,000 vs 1,000 layers", growth, "×", "≈ 1 (linear)",
+               growth <= 2.0)
+        rep = {}
+        for n in (10, 1_000, 1_000_000):
+            model = parse_spec(synthetic.repeated(n), f"repeat_{n}.yaml").build()
+            rep[n] = per_call(lambda: analyze(model))
+            record("scaling", f"block repeated {n:,} times: analyse", rep[n], "s")
+        flatness = rep[1_000_000] / rep[10]
+        record("scaling", "repeat cost, 1,000,000 vs 10 times", flatness, "×", "≈ 1 (constant)",
+               flatness <= 2.0)
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------- sweeps
+
+def bench_sweeps(quick):
+    path = SPECS / "resnet50.yaml"
+    text = path.read_text()
+    spec = parse_spec(text, str(path))
+    widths = [k / 64 for k in range(16, 80)]
+    grids = {
+        "distinct networks (64 widths × 16 widths per group)":
+            sw.make_grid(spec, [("width", widths), ("width_per_group", list(range(16, 80, 4)))]),
+        "16 widths × 4 depths × 4 inputs":
+            sw.make_grid(spec, [("width", widths[16:48:2]),
+                                ("layers", [[2, 2, 2, 2], [3, 4, 6, 3], [3, 4, 23, 3], [3, 8, 36, 3]])],
+                         [(3, r, r) for r in (160, 192, 224, 256)]),
+        "32 widths × 4 inputs × 8 batch sizes":
+            sw.make_grid(spec, [("width", widths[16:48])], [(3, r, r) for r in (160, 192, 224, 256)],
+                         [1, 2, 4, 8, 16, 32, 64, 128]),
+    }
+    for label, grid in grids.items():
+        best = min(_timed(lambda: sum(1 for _ in sw.sweep(text, str(path), grid, jobs=1)))
+                   for _ in range(1 if quick else 3))
+        rate = len(grid) / best
+        record("sweep", f"ResNet-50 sweep, 1 core, {label}", rate, "variants/s", "≥ 1,000 /s per core",
+               rate >= 1000, variants=len(grid))
+    if quick:
+        NOTES.append("--quick: the 100,000-variant sweep is skipped")
+        return
+    cores = os.cpu_count() or 1
+    args = [sys.executable, "-m", "calc", "sweep", str(path),
+            "--set", "width=" + ",".join(str(k / 64) for k in range(32, 57)),
+            "--set", "width_per_group=32,48,64,80,96",
+            "--input", ",".join(f"3x{r}x{r}" for r in range(128, 288, 16)),
+            "--batch", ",".join(str(b) for b in range(1, 81)), "--format", "csv"]
+    n = 25 * 5 * 10 * 80
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = wall(args, 1, process_env())
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    record("sweep", f"100,000-variant sweep to CSV, {cores} cores (125 networks × 10 inputs × 80 batches)",
+           n / t, "variants/s", wall_s=t, per_core=n / t / cores,
+           peak_rss_mib=max(peak, before) / 1024)
+
+
+# ---------------------------------------------------------------------------- torch-based tools
+
+def torch_python(option):
+    candidates = [option] if option else [sys.executable]
+    for py in candidates:
+        ok = subprocess.run([py, "-c", "import torch"], capture_output=True).returncode == 0
+        if ok:
+            return py
+    return None
+
+
+def bench_tools(py, calc_loaded, calc_full, calc_whole, quick):
+    resnet = SPECS / "resnet50.yaml"
+    if py is None:
+        NOTES.append("PyTorch is not importable here (give --torch-python PATH): the tools are "
+                     "not measured; their reference timings on this machine type are quoted instead")
+        _quote_reference(calc_loaded, calc_whole)
+        return
+    env = process_env()
+    script = str(HERE / "torch_tools.py")
+    out = subprocess.run([py, script, "inprocess", str(resnet), "--repeats", "3" if quick else "5"],
+                         capture_output=True, text=True, env=env)
+    try:
+        found = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        found = {"skipped": (out.stderr.strip().splitlines() or ["no output"])[-1]}
+    if "skipped" in found:
+        NOTES.append(f"the PyTorch oracle could not build specs/resnet50.yaml ({found['skipped']}): "
+                     "the tools are not measured; their reference timings are quoted instead")
+        _quote_reference(calc_loaded, calc_whole)
+        return
+    measured = {}
+    for tool, res in found["tools"].items():
+        if "skipped" in res:
+            NOTES.append(f"{tool}: {res['skipped']}; skipped")
+            continue
+        t_whole = wall([py, script, "whole", str(resnet), tool], 1 if quick else 3, env)
+        measured[tool] = (res["seconds"], t_whole)
+        record("tools", f"{tool}: count a built ResNet-50 (in process)", res["seconds"], "s",
+               ratio_to_calc_loaded=res["seconds"] / calc_loaded, ratio_to_calc_from_yaml=res["seconds"] / calc_full)
+        record("tools", f"{tool}: whole process (import, build, count)", t_whole, "s",
+               ratio_to_calc=t_whole / calc_whole)
+    if measured:
+        _ratios(measured, calc_loaded, calc_whole, "measured in this run")
+
+
+def _quote_reference(calc_loaded, calc_whole):
+    quoted = {tool: (ref.CALL[tool], ref.whole_process(tool)) for tool in ref.CALL}
+    for tool, (call, whole) in quoted.items():
+        record("tools (reference)", f"{tool}: count a built ResNet-50 (reference)", call, "s",
+               ratio_to_calc_loaded=call / calc_loaded)
+        record("tools (reference)", f"{tool}: whole process (reference: start-up + import + build + count)",
+               whole, "s", ratio_to_calc=whole / calc_whole)
+    _ratios(quoted, calc_loaded, calc_whole, "reference timings")
+
+
+def _ratios(figures, calc_loaded, calc_whole, source):
+    fastest_in = min(figures, key=lambda t: figures[t][0])
+    fastest_whole = min(figures, key=lambda t: figures[t][1])
+    r_in = figures[fastest_in][0] / calc_loaded
+    r_whole = figures[fastest_whole][1] / calc_whole
+    record("ratios", f"fastest tool in process ({fastest_in}, {source}) / calc on a loaded ResNet-50",
+           r_in, "×", "≥ 30×", r_in >= 30)
+    record("ratios", f"fastest tool whole process ({fastest_whole}, {source}) / calc analyze",
+           r_whole, "×", "≥ 5×", r_whole >= 5)
+
+
+# ---------------------------------------------------------------------------- report
+
+def fmt_value(r):
+    v, unit = r["value"], r["unit"]
+    if unit == "s":
+        return f"{v * 1e3:,.2f} ms" if v < 1 else f"{v:,.2f} s"
+    if unit == "×":
+        return f"{v:,.2f}×"
+    return f"{v:,.0f} {unit}"
+
+
+def table(markdown: bool = False) -> str:
+    rows = [("measurement", "value", "target", "holds")]
+    for r in RESULTS:
+        extra = []
+        if "per_layer_us" in r:
+            extra.append(f"{r['per_layer_us']:.2f} µs/layer")
+        if "ratio_to_calc_loaded" in r:
+            extra.append(f"{r['ratio_to_calc_loaded']:,.0f}× calc")
+        if "ratio_to_calc" in r:
+            extra.append(f"{r['ratio_to_calc']:,.1f}× calc")
+        if "per_core" in r:
+            extra.append(f"{r['wall_s']:.1f} s, {r['per_core']:,.0f}/s per core, peak {r['peak_rss_mib']:,.0f} MiB")
+        value = fmt_value(r) + (f" ({'; '.join(extra)})" if extra else "")
+        holds = "" if r["holds"] is None else ("yes" if r["holds"] else "NO")
+        rows.append((f"[{r['section']}] {r['name']}", value, r["target"] or "", holds))
+    if markdown:
+        lines = ["| " + " | ".join(row) + " |" for row in rows]
+        lines.insert(1, "|---|---:|---|---|")
+        return "\n".join(lines) + "\n"
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "─" * len(lines[0]))
+    return "\n".join(lines) + "\n"
+
+
+def machine():
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "cores": os.cpu_count(), "load_average": os.getloadavg(), "executable": sys.executable}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
+    p.add_argument("--quick", action="store_true", help="fewer runs; skip the 100,000-variant sweep")
+    p.add_argument("--torch-python", metavar="PATH", help="an interpreter with PyTorch for the tools")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = p.parse_args(argv)
+    info = machine()
+    start = time.perf_counter()
+    have_resnet = (SPECS / "resnet50.yaml").exists()
+    calc_whole = bench_process(5 if args.quick else 15) if have_resnet else None
+    models = bench_models()
+    bench_scaling(args.quick)
+    if have_resnet:
+        bench_sweeps(args.quick)
+        loaded, full = models["resnet50"]
+        bench_tools(torch_python(args.torch_python), loaded, full, calc_whole, args.quick)
+    else:
+        NOTES.append("the whole-process, sweep and tool figures need specs/resnet50.yaml: skipped")
+    info["load_average_after"] = os.getloadavg()
+    info["seconds"] = time.perf_counter() - start
+    sys.stdout.write(f"calc benchmarks · Python {info['python']} · {info['cores']} cores · load average "
+                     f"{info['load_average'][0]:.2f} before, {info['load_average_after'][0]:.2f} after · "
+                     f"{info['seconds']:.0f} s\n\n")
+    sys.stdout.write(table(args.markdown))
+    for note in NOTES:
+        sys.stdout.write(f"note: {note}\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": info, "results": RESULTS, "notes": NOTES}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

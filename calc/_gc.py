@@ -1,0 +1,24 @@
+"""Garbage collection paused around bulk work.
+
+Loading, building and analysing a large spec create hundreds of thousands of small objects
+that reference no cycle; the collector's repeated passes over them cost about 15 % of the time
+and find nothing. Reference counting frees them all the same, and the collector resumes (and
+catches any cycle, e.g. from an exception) as soon as the work is done.
+"""
+from __future__ import annotations
+
+import functools
+import gc
+
+
+def gc_paused(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not gc.isenabled():
+            return fn(*args, **kwargs)
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.enable()
+    return wrapper

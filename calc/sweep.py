@@ -1,0 +1,403 @@
+"""Sweeps: one spec evaluated over a grid of variable values, input shapes and batch sizes.
+
+Computes; never prints (rendering is in :mod:`calc.sweep_report`). The grid is the Cartesian
+product of its axes, in the order given, the batch size varying fastest. Each variant becomes a
+small :class:`Variant` of totals — or of an error message, because an invalid variant (channels
+that ``groups`` cannot divide, an input too small) is a result of the sweep, not its end.
+
+Work is shared between variants: a model is built once per assignment of the variables and
+analysed once per input shape (the batch size only scales totals, except under a convention
+that counts part of a layer once per batch); validated layers, block bodies and the results of
+identical layers and blocks on identical inputs are reused across variants (bounded caches). Large
+grids are cut into chunks of consecutive variants evaluated by worker processes; the rows come
+back in grid order as a stream, so a sweep of any length runs in bounded memory.
+"""
+from __future__ import annotations
+
+import gc
+import os
+from dataclasses import dataclass, replace
+from itertools import product
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
+
+from . import conventions as conv_mod
+from .analysis import DTYPE_BYTES, analyze
+from .errors import CalcError, SpecError, format_path
+from .expr import _Undefined, compile_expr, names_in
+from .spec import Spec, parse_spec
+
+TOTALS = ("params", "macs", "flops", "param_bytes", "activation_bytes")
+CHUNK_TARGET = 400          # variants per task sent to a worker process
+PARALLEL_FROM = 4000        # grids at least this large use every core by default
+_MAX_CACHED_BUILD = 50_000
+_MAX_CACHED_RESULTS = 200_000
+
+
+class Variant(NamedTuple):
+    """The totals of one variant (whole batch, like ``Analysis.totals``), or its error."""
+
+    index: int
+    params: int | None
+    macs: int | None
+    flops: int | None
+    param_bytes: int | None
+    activation_bytes: int | None
+    input_shape: tuple | None     # as analysed (the spec's own when the grid gives none)
+    output_shape: tuple | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The axes of a sweep. ``inputs`` holds per-sample shapes; ``None`` is the spec's own."""
+
+    variables: tuple[tuple[str, tuple], ...]
+    inputs: tuple[tuple | None, ...] = (None,)
+    batches: tuple[int, ...] = (1,)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.variables)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (*(len(v) for _, v in self.variables), len(self.inputs), len(self.batches))
+
+    def __len__(self) -> int:
+        n = 1
+        for size in self.sizes:
+            n *= size
+        return n
+
+    def point(self, index: int) -> tuple[tuple, tuple | None, int]:
+        """(variable values, input shape, batch) of variant ``index`` (mixed radix, batch fastest)."""
+        digits = []
+        for size in reversed(self.sizes):
+            index, digit = divmod(index, size)
+            digits.append(digit)
+        digits.reverse()
+        values = tuple(vals[d] for (_, vals), d in zip(self.variables, digits))
+        return values, self.inputs[digits[-2]], self.batches[digits[-1]]
+
+    def points(self) -> Iterator[tuple[tuple, tuple | None, int]]:
+        axes = [vals for _, vals in self.variables]
+        for *values, shape, batch in product(*axes, self.inputs, self.batches):
+            yield tuple(values), shape, batch
+
+
+def make_grid(spec: Spec, variables: Sequence[tuple[str, Sequence[Any]]] = (),
+              inputs: Sequence[tuple] | None = None, batches: Sequence[int] | None = None) -> Grid:
+    """Check the axes against the spec and return the grid (errors here end the sweep)."""
+    known = spec.doc.variables
+    seen = set()
+    for name, values in variables:
+        if name not in known:
+            raise SpecError(f"--set {name}: the spec has no such variable "
+                            f"(variables: {', '.join(known) or 'none'})")
+        if name in seen:
+            raise SpecError(f"--set {name} given twice; list its values once, separated by commas")
+        if name in TOTALS or name in ("index", "batch", "input"):
+            raise SpecError(f"variable '{name}' has the name of a sweep column; rename it to sweep it")
+        if not values:
+            raise SpecError(f"--set {name}: no values")
+        seen.add(name)
+    for b in batches or ():
+        if not isinstance(b, int) or isinstance(b, bool) or b < 1:
+            raise SpecError(f"batch sizes must be positive whole numbers, got {b!r}")
+    return Grid(variables=tuple((n, tuple(v)) for n, v in variables),
+                inputs=tuple(tuple(s) for s in inputs) if inputs else (None,),
+                batches=tuple(batches) if batches else (1,))
+
+
+def _short(err: CalcError) -> str:
+    where = format_path(err.path)
+    return f"{where}: {err.message}" if where else err.message
+
+
+class Evaluator:
+    """Evaluates variants of one spec, remembering the last build and analysis (consecutive
+    variants differ first in batch, then input) and sharing layer results across variants."""
+
+    def __init__(self, spec: Spec, grid: Grid, convention: str = "standard", dtype: str = "fp32"):
+        self.spec = spec
+        self.grid = grid
+        self.convention = conv_mod.get(convention)
+        if dtype not in DTYPE_BYTES:
+            raise SpecError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
+        self.dtype = dtype
+        self.cache: dict = {}
+        # Counts scale with the batch unless a rule counts for the whole batch (see
+        # calc.conventions); then every batch size is analysed on its own.
+        self.batch_free = all(rule.batch == "0" for table in (self.convention.macs, self.convention.flops or {})
+                              for rule in table.values())
+        self._built: tuple = (None, None)      # (values, model or error text)
+        self._analysed: tuple = (None, None)   # ((values, shape), Analysis or error text)
+
+    def _model(self, values: tuple):
+        # Types are part of the key: 1 and 1.0 are equal but may build different models.
+        key = (values, tuple(map(type, values)))
+        if self._built[0] != key:
+            try:
+                model = self.spec.build(dict(zip(self.grid.names, values)))
+            except CalcError as err:
+                model = _short(err)
+            self._built = (key, model)
+        return self._built[1]
+
+    def _analysis(self, values: tuple, shape, batch: int):
+        key = (values, tuple(map(type, values)), shape, batch)
+        if self._analysed[0] != key:
+            model = self._model(values)
+            if isinstance(model, str):
+                found = model
+            else:
+                try:
+                    found = analyze(model, batch=batch, convention=self.convention, dtype=self.dtype,
+                                    input_shape=shape, cache=self.cache)
+                except CalcError as err:
+                    found = _short(err)
+            self._analysed = (key, found)
+            self._trim()
+        return self._analysed[1]
+
+    def _trim(self):
+        # Bounded caches keep a sweep of any length within a fixed amount of memory.
+        if sum(len(memo) for _, memo in self.cache.values()) > _MAX_CACHED_RESULTS:
+            self.cache.clear()
+        if len(self.spec._cache) > _MAX_CACHED_BUILD:
+            self.spec._cache.clear()
+
+    def variant(self, index: int) -> Variant:
+        values, shape, batch = self.grid.point(index)
+        found = self._analysis(values, shape, 1 if self.batch_free else batch)
+        if not isinstance(found, str) and found.batch != batch:
+            if found.root.macs_batch or found.root.flops_batch:
+                # A fractional count per sample is exact only for a whole batch: no scaling.
+                self.batch_free = False
+                found = self._analysis(values, shape, batch)
+            else:
+                # The batch only scales totals: one analysis serves every batch size.
+                found = replace(found, batch=batch)
+        if isinstance(found, str):
+            return Variant(index, None, None, None, None, None, shape, None, found)
+        t = found.totals
+        return Variant(index, t.params, t.macs, t.flops, t.param_bytes, t.activation_bytes,
+                       tuple(found.input_shape), found.output_shape, None)
+
+    def run(self, start: int, stop: int) -> list[Variant]:
+        """Variants ``start`` to ``stop - 1``. The garbage collector waits until the end: the
+        caches hold many objects, and its passes over them, found nothing and took half the
+        time of a sweep of distinct networks."""
+        if not gc.isenabled():
+            return [self.variant(i) for i in range(start, stop)]
+        gc.disable()
+        try:
+            return [self.variant(i) for i in range(start, stop)]
+        finally:
+            gc.enable()
+
+
+# ---------------------------------------------------------------------------- running
+
+_worker: Evaluator | None = None
+
+
+def _init_worker(text, name, grid, convention, dtype):
+    global _worker
+    _worker = Evaluator(parse_spec(text, name), grid, convention, dtype)
+
+
+def _run_chunk(bounds: tuple[int, int]) -> list[Variant]:
+    return _worker.run(*bounds)
+
+
+def chunk_size(grid: Grid) -> int:
+    """Consecutive variants per task: whole multiples of the inputs × batches of one build."""
+    inner = len(grid.inputs) * len(grid.batches)
+    return inner * max(1, round(CHUNK_TARGET / inner))
+
+
+def sweep(text: str, name: str | None, grid: Grid, *, convention: str = "standard",
+          dtype: str = "fp32", jobs: int | None = None) -> Iterator[Variant]:
+    """Every variant of ``grid`` in order, as a stream. ``jobs`` worker processes (default:
+    every core when the grid has at least PARALLEL_FROM variants, else 1)."""
+    spec = parse_spec(text, name)
+    evaluator = Evaluator(spec, grid, convention, dtype)   # checks convention and dtype first
+    total = len(grid)
+    if jobs is None:
+        jobs = (os.cpu_count() or 1) if total >= PARALLEL_FROM else 1
+    step = chunk_size(grid)
+    if jobs <= 1 or total <= step:
+        for start in range(0, total, step):
+            yield from evaluator.run(start, min(start + step, total))
+        return
+    yield from _parallel(text, name, grid, convention, dtype, jobs, step, total)
+
+
+def _parallel(text, name, grid, convention, dtype, jobs, step, total) -> Iterator[Variant]:
+    from concurrent.futures import ProcessPoolExecutor
+    bounds = ((s, min(s + step, total)) for s in range(0, total, step))
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                             initargs=(text, name, grid, convention, dtype)) as pool:
+        # A bounded window of chunks in flight: results stay in order and memory stays small.
+        window = []
+        try:
+            for b in bounds:
+                window.append(pool.submit(_run_chunk, b))
+                if len(window) >= 4 * jobs:
+                    yield from window.pop(0).result()
+            while window:
+                yield from window.pop(0).result()
+        finally:
+            for fut in window:      # the reader stopped early: drop the work not yet started
+                fut.cancel()
+
+
+# ---------------------------------------------------------------------------- selecting
+
+def columns(grid: Grid) -> tuple[str, ...]:
+    """Names usable in --sort, --filter and --pareto."""
+    return ("index", *grid.names, "batch", *TOTALS)
+
+
+def column(grid: Grid, v: Variant, name: str):
+    """One column of a variant (totals are None for an invalid variant)."""
+    if name in TOTALS or name == "index":
+        return getattr(v, name)
+    values, _, batch = grid.point(v.index)
+    return batch if name == "batch" else values[grid.names.index(name)]
+
+
+def values_of(grid: Grid, v: Variant) -> dict[str, Any]:
+    """A variant as a flat mapping of column -> value, plus ``input`` (the shape, or None)."""
+    values, shape, batch = grid.point(v.index)
+    row = dict(zip(grid.names, values))
+    row.update(index=v.index, batch=batch, input=shape, params=v.params, macs=v.macs, flops=v.flops,
+               param_bytes=v.param_bytes, activation_bytes=v.activation_bytes)
+    return row
+
+
+def compile_filter(text: str, grid: Grid) -> Callable[[Variant], bool]:
+    """A filter such as ``macs < 2e9 and width >= 0.5`` over the sweep's columns; an invalid
+    variant passes only filters that use no totals."""
+    allowed = columns(grid)
+    names = names_in(text)
+    unknown = sorted(names - set(allowed))
+    if unknown:
+        raise SpecError(f"--filter {text!r}: unknown column {unknown[0]!r} (columns: {', '.join(allowed)})")
+    fn = compile_expr(text)
+    uses_totals = bool(names & set(TOTALS))
+
+    def keep(v: Variant) -> bool:
+        if uses_totals and v.error is not None:
+            return False
+        try:
+            return bool(fn(values_of(grid, v)))
+        except _Undefined as exc:  # pragma: no cover - names checked above
+            raise SpecError(f"--filter: unknown column {exc.name!r}") from None
+        except CalcError as err:
+            raise SpecError(f"--filter {text!r}: {err.message}") from None
+        except TypeError as exc:
+            raise SpecError(f"--filter {text!r}: {exc}") from None
+    return keep
+
+
+def parse_order(text: str, grid: Grid) -> tuple[str, bool]:
+    """'macs' -> ('macs', False); '-macs' -> ('macs', True): descending for --sort, larger is
+    better for --pareto."""
+    name = text.strip()
+    descending = name.startswith("-")
+    name = name.lstrip("-+").strip()
+    if name not in columns(grid):
+        raise SpecError(f"unknown column {name!r} (columns: {', '.join(columns(grid))})")
+    return name, descending
+
+
+def _order_key(value):
+    # Numbers before words, so that a variable with values of both kinds still sorts.
+    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+
+
+def sort_variants(grid: Grid, variants: list[Variant], key: str, descending: bool = False) -> list[Variant]:
+    """Sorted by one column; invalid variants (no totals) last, in grid order."""
+    valid = [v for v in variants if column(grid, v, key) is not None]
+    invalid = [v for v in variants if column(grid, v, key) is None]
+    valid.sort(key=lambda v: v.index)
+    # Python's sort is stable, also in reverse: equal values keep grid order either way.
+    valid.sort(key=lambda v: _order_key(column(grid, v, key)), reverse=descending)
+    return valid + invalid
+
+
+def pareto(points: Sequence[tuple | None]) -> list[bool]:
+    """For each (a, b) (None: not comparable), whether no other point is at least as small in
+    both and smaller in one. O(n log n)."""
+    order = sorted((i for i, p in enumerate(points) if p is not None), key=lambda i: points[i])
+    flags = [False] * len(points)
+    best_b = None            # the smallest b among points with a smaller a
+    k = 0
+    while k < len(order):
+        a = points[order[k]][0]
+        group = []
+        while k < len(order) and points[order[k]][0] == a:
+            group.append(order[k])
+            k += 1
+        low = points[group[0]][1]          # sorted by (a, b): the group's smallest b comes first
+        if best_b is None or low < best_b:
+            for i in group:
+                if points[i][1] == low:
+                    flags[i] = True
+            best_b = low
+    return flags
+
+
+def pareto_flags(grid: Grid, variants: Sequence[Variant], cols: Sequence[tuple[str, bool]]) -> list[bool]:
+    """Pareto-optimal variants for two columns, each minimised unless flagged 'larger is better'."""
+    if len(cols) != 2:
+        raise SpecError("--pareto takes two columns, e.g. macs,params")
+
+    def point(v):
+        pair = []
+        for name, larger in cols:
+            value = column(grid, v, name)
+            if value is None:
+                return None
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise SpecError(f"--pareto: column {name!r} has a value that is not a number ({value!r})")
+            pair.append(-value if larger else value)
+        return tuple(pair)
+    return pareto([point(v) for v in variants])
+
+
+def split_values(text: str) -> list[str]:
+    """'0.5,[3, 4],1' -> ['0.5', '[3, 4]', '1']: commas inside brackets belong to a list value."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
+def parse_values(text: str) -> list:
+    """'0.5,0.75,1' -> [0.5, 0.75, 1]; '[2,2,2,2],[3,4,6,3]' -> two lists (each value is read
+    as a YAML scalar or a flow list of scalars)."""
+    import yaml
+    out = []
+    for part in split_values(text):
+        if not part:
+            raise SpecError(f"empty value in {text!r}")
+        try:
+            value = yaml.safe_load(part)
+        except yaml.YAMLError:
+            value = part
+        scalar = (int, float, str, bool)
+        if value is None or not (isinstance(value, scalar) or
+                                 isinstance(value, list) and all(isinstance(x, scalar) for x in value)):
+            raise SpecError(f"expected numbers, true/false, words or lists of them, got {part!r}")
+        out.append(value)
+    return out

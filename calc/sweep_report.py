@@ -1,0 +1,127 @@
+"""Rendering of sweeps: pure functions from variants to text. Nothing here prints.
+
+CSV and JSON Lines are produced one variant at a time (generators), so that a long sweep can be
+written as it runs; the table needs every row first, for its column widths.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Iterable, Iterator, Sequence
+
+from .report import human
+from .shapes import fmt_shape
+from .sweep import Grid, Variant, values_of
+
+
+def _value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"     # as written in specs and on the command line
+    return "" if value is None else str(value)
+
+
+def _shape(shape, sep: str = "x") -> str:
+    return "" if shape is None else sep.join(map(str, shape))
+
+
+def record(grid: Grid, v: Variant, pareto: bool | None = None) -> dict:
+    """One variant as a JSON-ready mapping (totals cover the whole batch)."""
+    values, _, batch = grid.point(v.index)
+    out = {"index": v.index, "variables": dict(zip(grid.names, values)),
+           "input_shape": list(v.input_shape) if v.input_shape is not None else None, "batch": batch,
+           "params": v.params, "macs": v.macs, "flops": v.flops, "param_bytes": v.param_bytes,
+           "activation_bytes": v.activation_bytes,
+           "output_shape": list(v.output_shape) if v.output_shape is not None else None}
+    if pareto is not None:
+        out["pareto"] = pareto
+    out["error"] = v.error
+    return out
+
+
+def json_lines(grid: Grid, variants: Iterable[Variant], flags: Sequence[bool] | None = None) -> Iterator[str]:
+    """JSON Lines: one object per variant."""
+    for k, v in enumerate(variants):
+        yield json.dumps(record(grid, v, None if flags is None else flags[k])) + "\n"
+
+
+def csv_header(grid: Grid, with_pareto: bool = False) -> list[str]:
+    return ["index", *grid.names, "input", "batch", "params", "macs", "flops", "param_bytes",
+            "activation_bytes", "output", *(["pareto"] if with_pareto else []), "error"]
+
+
+def csv_lines(grid: Grid, variants: Iterable[Variant], flags: Sequence[bool] | None = None) -> Iterator[str]:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+
+    def line(cells):
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow(cells)
+        return buf.getvalue()
+    yield line(csv_header(grid, flags is not None))
+    for k, v in enumerate(variants):
+        values, _, batch = grid.point(v.index)
+        mark = [] if flags is None else [int(flags[k])]
+        yield line([v.index, *map(_value, values), _shape(v.input_shape), batch, *(_value(x) for x in (
+            v.params, v.macs, v.flops, v.param_bytes, v.activation_bytes)),
+            _shape(v.output_shape), *mark, _value(v.error)])
+
+
+def format_table(grid: Grid, variants: Sequence[Variant], flags: Sequence[bool] | None = None, *,
+                 title: str = "", pareto_cols: Sequence[str] = (), total: int | None = None) -> str:
+    """An aligned table, one row per variant; '*' marks the Pareto-optimal ones."""
+    head = ["#", *grid.names, "input", "batch", "params", "MACs", "", "FLOPs", "param MiB",
+            "act MiB", "output"]
+    if flags is not None:
+        head.append("pareto")
+    head.append("error")
+    rows = []
+    for k, v in enumerate(variants):
+        row = values_of(grid, v)
+        shape = v.input_shape
+        cells = [str(v.index), *(_value(row[n]) for n in grid.names),
+                 fmt_shape(shape) if shape is not None else "spec's", str(row["batch"])]
+        if v.error is None:
+            cells += [f"{v.params:,}", f"{v.macs:,}", human(v.macs), f"{v.flops:,}",
+                      f"{v.param_bytes / 1024**2:.2f}", f"{v.activation_bytes / 1024**2:.2f}",
+                      fmt_shape(v.output_shape)]
+        else:
+            cells += ["-"] * 7
+        if flags is not None:
+            cells.append("*" if flags[k] else "")
+        cells.append(v.error or "")
+        rows.append(cells)
+    if not any(r[-1] for r in rows):
+        head.pop()
+        rows = [r[:-1] for r in rows]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    left = {head.index("input"), head.index("output")} | ({len(head) - 1} if head[-1] == "error" else set())
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    rule = "─" * len(line(head))
+    out = [title, ""] if title else []
+    out += [line(head), rule, *(line(r) for r in rows), rule]
+    shown = len(rows)
+    invalid = sum(1 for v in variants if v.error is not None)
+    summary = f"{shown:,} variant{'s' if shown != 1 else ''}"
+    if total is not None and total != shown:
+        summary += f" shown of {total:,}"
+    if invalid:
+        summary += f"; {invalid:,} invalid"
+    if flags is not None:
+        summary += f"; {sum(flags):,} Pareto-optimal (*) for {' and '.join(pareto_cols)}"
+    out.append(summary)
+    return "\n".join(out) + "\n"
+
+
+def progress_bar(done: int, total: int, elapsed: float, width: int = 30) -> str:
+    """'[#########.....]  45%  45,000/100,000  12,345/s  ETA 4s' (no newline)."""
+    frac = done / total if total else 1.0
+    filled = int(frac * width)
+    rate = done / elapsed if elapsed > 0 else 0.0
+    eta = (total - done) / rate if rate > 0 else 0.0
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {100 * frac:3.0f}%  {done:,}/{total:,}  "
+            f"{rate:,.0f}/s  ETA {eta:.0f}s")
