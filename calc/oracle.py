@@ -405,8 +405,8 @@ class AddedTable(nn.Module):
         self.positional = positional
 
     def forward(self, x):
-        if self.positional:
-            return x + self.weight[: x.shape[1]]
+        if self.positional:   # a lookup of positions 0..L-1, as GPT-2's wpe(position_ids)
+            return x + self.weight[torch.arange(x.shape[1])]
         return x + self.weight[0]
 
 
