@@ -994,4 +994,4 @@ def run_tool(name: str, module, input_shape: tuple, batch: int) -> int:
 
 __all__ = ["BUILDERS", "MAX_ORACLE_LAYERS", "Measured", "MeasuredLeaf", "OracleError", "TOOLS",
            "TorchRejected", "build_module", "builds", "count_layers", "measure", "run_tool",
-           "tool_available", "prod"]
+           "tool_available"]
