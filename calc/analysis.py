@@ -18,13 +18,21 @@ from typing import Iterator, NamedTuple, Union
 from . import conventions as conv_mod
 from ._gc import gc_paused
 from .conventions import BASE_FACTS, Convention
-from .errors import CalcError, ShapeError, format_path
+from .errors import CalcError, ShapeError, SpecError, format_path
 from .graph import Branches, Leaf, Model, Repeat, Seq
 from .layers import Join, Params
 from .shapes import Shape, Tokens, fmt_shape, numel
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 MAX_FRESH_ITERATIONS = 100_000
+# Layers and structures analysed one by one (a memoised block or leaf still counts each time
+# it is reached; identical repeat iterations are analysed once and multiplied, and do not).
+MAX_ANALYSED = 1_000_000
+# Reports fold a run of more than FOLD identical repeat iterations into two rows; a model whose
+# report would still list more than MAX_LISTED rows (blocks that use blocks twice, 40 deep,
+# expand to 2**40 layers) is refused, so that every report stays bounded.
+FOLD = 1000
+MAX_LISTED = 1_000_000
 
 
 class Result(NamedTuple):
@@ -107,6 +115,7 @@ class _Analyzer:
         self.memo: dict = {} if memo is None else memo
         self.named_leaves: dict = {}   # name -> (layer, input shape): the targets of `tie`
         self.named_log: list = []      # every registration in named_leaves, in order (see block)
+        self.analysed = 0
 
     def fail(self, message, origin, ctx):
         raise ShapeError(message, path=origin, file=self.model.source_name,
@@ -223,6 +232,12 @@ class _Analyzer:
         return _sum(children, kind, shape, x)
 
     def node(self, node, shape: Shape, scopes, ctx) -> Result:
+        self.analysed += 1
+        if self.analysed > MAX_ANALYSED:
+            raise SpecError(f"the model expands to more than {MAX_ANALYSED:,} layers and structures "
+                            "(blocks inside blocks, or repeats whose iterations change the shape); "
+                            "calc analyses at most that many", path=node.origin,
+                            file=self.model.source_name, line=self.model.line_of(node.origin))
         if isinstance(node, Leaf):
             return self.leaf(node, shape, scopes, ctx)
         if isinstance(node, Seq):
@@ -464,13 +479,18 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
     ``cache`` (an empty dict to start) lets many analyses share the results of identical
     layers and blocks on identical inputs, e.g. the variants of a sweep; it grows with the
     distinct (layer, input shape) pairs seen."""
-    from .errors import SpecError
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise SpecError(f"batch must be a positive whole number, got {batch!r}")
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
     conv = conv_mod.get(convention) if isinstance(convention, str) else convention
-    shape = tuple(input_shape) if input_shape is not None else tuple(model.input_shape)
+    if input_shape is not None:
+        from .spec import check_size
+        shape = tuple(check_size(v, ("input", i)) for i, v in enumerate(input_shape))
+        if not shape:
+            raise SpecError("input shape needs at least one size")
+    else:
+        shape = tuple(model.input_shape)
     if model.input_kind == "tokens":
         shape = Tokens(shape)
     memo = None
@@ -482,4 +502,23 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
         memo = entry[1]
     analyzer = _Analyzer(model, conv, batch, memo)
     root = analyzer.seq(model.root, shape, ({"input": shape},), (), "model")
+    listed = _listed(root, {})
+    if listed > MAX_LISTED:
+        raise SpecError(f"the model has {root.leaves:,} layers and a report would list {listed:,} rows "
+                        f"even with long repeats folded; calc reports at most {MAX_LISTED:,} "
+                        "(blocks that use other blocks several times multiply)",
+                        file=model.source_name)
     return Analysis(model, shape, batch, conv.name, dtype, root)
+
+
+def _listed(r: Result, memo: dict) -> int:
+    """Rows a report lists for ``r`` (leaves and namespaces), folding long runs of identical
+    iterations as ``Analysis.rows(fold=FOLD)`` does. Results are shared: memoised by id."""
+    hit = memo.get(id(r))
+    if hit is not None:
+        return hit
+    n = 1
+    for ch in r.children:
+        n += (ch.count if ch.count <= FOLD else 2) * _listed(ch.result, memo)
+    memo[id(r)] = n
+    return n

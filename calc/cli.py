@@ -11,14 +11,16 @@ import yaml
 from . import __version__
 from .analysis import DTYPE_BYTES, analyze
 from .errors import CalcError, SpecError
+from .layers import MAX_SIZE
 from .report import FORMATS
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
     """'3x512x512' (or '3,512,512') -> (3, 512, 512)."""
     parts = [p for p in re.split(r"[x×,\s]+", text.strip()) if p]
-    if not parts or not all(p.isdigit() for p in parts) or any(int(p) < 1 for p in parts):
-        raise SpecError(f"--input: expected sizes such as 3x224x224, got {text!r}")
+    if not parts or not all(p.isascii() and p.isdigit() and len(p) <= 20 for p in parts) \
+            or not all(1 <= int(p) <= MAX_SIZE for p in parts):
+        raise SpecError(f"--input: expected sizes from 1 to 2**40 such as 3x224x224, got {_clip(text)}")
     return tuple(int(p) for p in parts)
 
 
@@ -32,25 +34,38 @@ def parse_sets(pairs: list[str]) -> dict:
             raise SpecError(f"--set: expected NAME=VALUE, got {pair!r}")
         try:
             parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError):  # ValueError: an integer of more than 4300 digits
             parsed = value
         scalars = (int, float, str, bool)
         if not (isinstance(parsed, scalars) or (isinstance(parsed, list) and parsed
                                                  and all(isinstance(v, scalars) for v in parsed))):
             raise SpecError(f"--set {key}: expected a number, true/false, a word or a list such as "
-                            f"[3,4,6,3], got {value!r}")
+                            f"[3,4,6,3], got {_clip(value)}")
         out[key] = parsed
     return out
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """A user's value for a message, shortened when absurdly long."""
+    text = repr(text)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
 def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {_clip(text)}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {_clip(text)}")
     return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes read like every other error: ``error: ...`` and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def parse_pair(text: str) -> tuple[str, str]:
@@ -72,7 +87,7 @@ def _spec_args(p: argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="calc", description="Static calculator of neural-network cost: "
+    parser = _Parser(prog="calc", description="Static calculator of neural-network cost: "
                                      "shapes, parameters, MACs, FLOPs and memory from a YAML spec.")
     parser.add_argument("--version", action="version", version=f"calc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -109,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mark the Pareto-optimal variants for two columns, minimising both "
                         "(-COLUMN: larger is better), e.g. macs,params")
     p.add_argument("--jobs", type=_positive, help="worker processes (default: every core for large grids)")
+    p = sub.add_parser("verify", help="calc's numbers beside PyTorch's (needs PyTorch: pip install "
+                       "'calc[torch]'); exit status 1 on any disagreement")
+    p.add_argument("spec", help="spec file (YAML), or - for standard input")
+    p.add_argument("--input", help="per-sample input shape, e.g. 3x512x512 (overrides the spec)")
+    p.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a spec variable (repeatable)")
     sub.add_parser("layers", help="list every layer type with its arguments and formulas")
     sub.add_parser("schema", help="print the JSON Schema of the spec format")
     p = sub.add_parser("conventions", help="list the counting conventions with their rules")
@@ -229,6 +251,11 @@ def run(argv: list[str] | None = None) -> int:
             raise SpecError("--diff needs --compare-conventions (or use `calc compare --diff A,B`)")
         analysis = load_and_analyze(args)
         sys.stdout.write(FORMATS[args.format](analysis, depth=args.depth))
+    elif args.command == "verify":
+        from .verify import format_verification, verify
+        result = verify(load_model(args), batch=args.batch)
+        sys.stdout.write(format_verification(result))
+        return 0 if result.ok else 1
     elif args.command == "compare":
         sys.stdout.write(run_compare(args, args.format))
     elif args.command == "explain":

@@ -101,7 +101,8 @@ def _diff(a, b) -> Diff:
     layers = []
     by_type: dict[str, list[int]] = {}
     for ra, rb in zip(a.rows(leaves_only=True), b.rows(leaves_only=True)):
-        ma, mb = a.macs_of(ra.result), b.macs_of(rb.result)
+        # a folded row stands for `count` identical layers
+        ma, mb = a.macs_of(ra.result, ra.count), b.macs_of(rb.result, rb.count)
         if ma == mb:
             continue
         layer = ra.result.layer

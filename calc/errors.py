@@ -73,3 +73,8 @@ class ShapeError(CalcError):
 
 class ConventionError(CalcError):
     """A counting convention is unknown or has no rule for a layer."""
+
+
+class OracleError(CalcError):
+    """The PyTorch oracle cannot run: PyTorch is not installed, a layer type has no builder,
+    or PyTorch refuses the model (``calc.oracle.TorchRejected``)."""

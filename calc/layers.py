@@ -549,9 +549,6 @@ class _MaxPoolNd(_PoolNd):
     def _dilation(self):
         return self.dilation
 
-    def _max_pad(self, k, d):
-        return (d * (k - 1) + 1) // 2
-
     def ops(self, shape, out):
         return {"cmp": numel(out) * (prod(self.kernel) - 1)}
 
@@ -571,6 +568,14 @@ class _AvgPoolNd(_PoolNd):
         "add": "#y · (∏k − 1)",
         "div": "#y",
     }
+
+    def infer(self, shape: Shape) -> Shape:
+        out = super().infer(shape)
+        if self.dims == 3 and any(n < k for n, k in zip(shape[1:], self.kernel)):
+            # PyTorch's avg_pool3d (unlike 1-d, 2-d and max pooling) checks the unpadded input.
+            raise ValueError(f"input {fmt_shape(shape[1:])} is smaller than the kernel "
+                             f"{fmt_shape(self.kernel)} (PyTorch's avg_pool3d refuses it, padding or not)")
+        return out
 
     def ops(self, shape, out):
         y = numel(out)
@@ -755,10 +760,12 @@ class _BatchNormNd(Layer):
     }
 
     def infer(self, shape):
-        ranks = (2, 3) if self.dims == 1 else (self.dims + 1,)
+        # Per sample: PyTorch's BatchNorm1d takes (N, C) or (N, C, L), i.e. (C) or (C, L).
+        ranks = (1, 2) if self.dims == 1 else (self.dims + 1,)
         if len(shape) not in ranks:
             want = " or ".join(f"{r}-d" for r in ranks)
-            raise ValueError(f"expects a {want} input (channels first), got {fmt_shape(shape)}")
+            layout = "(C) or (C, L)" if self.dims == 1 else f"({_LAYOUT[self.dims]})"
+            raise ValueError(f"expects a {want} input {layout}, got {fmt_shape(shape)}")
         return shape
 
     def params(self, shape):
@@ -1146,7 +1153,9 @@ class ChannelShuffle(Layer):
     groups: PosInt
 
     def infer(self, shape):
-        if not shape or shape[0] % self.groups:
+        if len(shape) < 2:
+            raise ValueError(f"needs (C, spatial…) as PyTorch's channel_shuffle, got {fmt_shape(shape)}")
+        if shape[0] % self.groups:
             raise ValueError(f"channels {shape[0] if shape else 0} are not divisible by groups={self.groups}")
         return shape
 
@@ -1225,12 +1234,21 @@ class Upsample(Layer):
         want = {"linear": 1, "bilinear": 2, "trilinear": 3}.get(self.mode)
         if want is not None and want != d:
             raise ValueError(f"mode {self.mode} needs {want} spatial dims, input has {d}")
+        if d > 3:
+            raise ValueError(f"upsamples 1 to 3 spatial dims (as PyTorch), input has {d}")
+        if self.align_corners and self.mode == "nearest":
+            raise ValueError("align_corners applies to the interpolating modes only (PyTorch refuses it "
+                             "with nearest)")
         if (self.scale is None) == (self.size is None):
             raise ValueError("give exactly one of scale and size")
         if self.size is not None:
             return (shape[0], *_tuple(self.size, d, "size"))
         scales = _tuple(self.scale, d, "scale") if not isinstance(self.scale, float) else (self.scale,) * d
-        return (shape[0], *(int(n * s) for n, s in zip(shape[1:], scales)))
+        # floor(in · scale) in floating point, as PyTorch computes it
+        out = tuple(int(n * s) for n, s in zip(shape[1:], scales))
+        if min(out) < 1:
+            raise ValueError(f"scale {self.scale} gives output size {fmt_shape(out)}; sizes must be at least 1")
+        return (shape[0], *out)
 
     def ops(self, shape, out):
         dims = len(shape) - 1

@@ -218,7 +218,10 @@ class _EventReader:
         try:
             value = self.loader.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
-            self.fail(f"bad value {event.value!r}: {exc}", line)
+            text = event.value if len(event.value) <= 40 else \
+                f"{event.value[:40]}… ({len(event.value):,} characters)"
+            reason = str(exc).split(":")[0] if len(str(exc)) > 200 else str(exc)
+            self.fail(f"bad value {text!r}: {reason}", line)
         self.scalars[cache_key] = hit = (tag, value)
         return hit
 

@@ -6,7 +6,7 @@ import io
 import json
 from typing import Any
 
-from .analysis import Analysis, Row
+from .analysis import FOLD, Analysis, Row
 from .shapes import fmt_shape
 
 _UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
@@ -28,9 +28,8 @@ def _type_label(kind: str) -> str:
     return kind[6:] if kind.startswith("block:") else kind
 
 
-# Reports show a run of more than this many identical iterations as its first iteration and
-# one row for the others, so that a block repeated a million times stays a short report.
-FOLD = 1000
+# Reports show a run of more than FOLD identical iterations as its first iteration and one
+# row for the others, so that a block repeated a million times stays a short report.
 
 
 def layer_record(row: Row, a: Analysis) -> dict[str, Any]:

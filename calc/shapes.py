@@ -38,11 +38,9 @@ def conv_out(size: int, kernel: int, stride: int, pad: int, dilation: int) -> in
 
 def pool_out(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool) -> int:
     """Like conv_out; with ceil_mode the division rounds up, but the last window must start
-    inside the input or the left padding (PyTorch's rule)."""
+    inside the input or the left padding (PyTorch's rule). In ceil mode PyTorch keeps such a
+    window even when it is longer than the whole padded input, so only a result below 1 fails."""
     span = dilation * (kernel - 1) + 1
-    if size + 2 * pad < span:
-        raise ValueError(f"window {span} is larger than the padded input {size + 2 * pad} "
-                         f"(in + 2p with in={size}, p={pad})")
     numerator = size + 2 * pad - span
     if ceil_mode:
         out = -(-numerator // stride) + 1
@@ -50,6 +48,9 @@ def pool_out(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_
             out -= 1
     else:
         out = numerator // stride + 1
+    if out < 1:
+        raise ValueError(f"window {span} is larger than the padded input {size + 2 * pad} "
+                         f"(in + 2p with in={size}, p={pad})")
     return out
 
 

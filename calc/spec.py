@@ -51,6 +51,9 @@ RESERVED = ("name", "from", "when", "trainable", "tie", *HINTS)
 STRUCTURES = ("repeat", "residual", "parallel", "group")
 MAX_REPEAT = 10**9
 MAX_BUILT_NODES = 1_000_000
+# Lists nested in lists (structures, and blocks used inside blocks): the analysis, the reports
+# and the oracle walk the built tree recursively, so its depth is bounded.
+MAX_NESTING = 100
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 Scalar = Union[bool, int, float, str]
@@ -184,6 +187,8 @@ class Builder:
         self.cache: dict = {} if cache is None else cache
         self.stack: list[str] = []
         self.count = 0
+        self.depth = 0      # lists being built, one inside the other
+        self.deepest = 0    # the largest depth reached so far
         self.variables = self._variables(overrides or {})
 
     # -- variables
@@ -211,12 +216,26 @@ class Builder:
     def build_list(self, items: list, path: tuple, env, trainable: bool, ctx: tuple) -> tuple:
         if not isinstance(items, list):
             raise SpecError("must be a list of items", path=path, context=ctx)
-        built = []
-        for i, item in enumerate(items):
-            node = self.build_item(item, path + (i,), env, trainable, ctx)
-            if node is not None:
-                built.append(node)
-        return tuple(built)
+        self._descend(1, path, ctx)
+        try:
+            built = []
+            for i, item in enumerate(items):
+                node = self.build_item(item, path + (i,), env, trainable, ctx)
+                if node is not None:
+                    built.append(node)
+            return tuple(built)
+        finally:
+            self.depth -= 1
+
+    def _descend(self, levels: int, path, ctx):
+        """Enter ``levels`` more levels of nesting (a list, or a memoised block body)."""
+        self.depth += 1
+        reach = self.depth + levels - 1
+        if reach > MAX_NESTING:
+            self.depth -= 1
+            raise SpecError(f"structures and blocks nest more than {MAX_NESTING} levels deep",
+                            path=path, context=ctx[-3:])
+        self.deepest = max(self.deepest, reach)
 
     def build_item(self, item, path: tuple, env, trainable: bool, ctx: tuple):
         self.count += 1
@@ -466,11 +485,20 @@ class Builder:
         if body is None:
             self.stack.append(kind)
             inner_ctx = ctx + (lambda: self._block_context(kind, ipath),)
+            start, deepest = self.depth, self.deepest
+            self.deepest = start
             try:
                 body = self.build_list(block.layers, bpath + ("layers",), values, trainable, inner_ctx)
             finally:
                 self.stack.pop()
+                height = self.deepest - start
+                self.deepest = max(deepest, self.deepest)
             self.cache[key] = body
+            self.cache[("height", key)] = height
+        else:
+            # A body built before is used again here: its nesting adds to this depth too.
+            self._descend(self.cache.get(("height", key), 1), ipath, ctx)
+            self.depth -= 1
         return Seq(items=body, kind=f"block:{kind}", **common)
 
     def _free_names(self, kind: str) -> tuple[str, ...]:
@@ -479,7 +507,9 @@ class Builder:
         key = ("free", kind)
         names = self.cache.get(key)
         if names is None:
-            names = tuple(sorted(n for n in _block_names(self.doc, kind, set()) if n in self.doc.variables))
+            direct = self.cache.setdefault(("direct",), {})
+            names = tuple(sorted(n for n in _block_names(self.doc, kind, set(), direct)
+                                 if n in self.doc.variables))
             self.cache[key] = names
         return names
 
@@ -503,20 +533,30 @@ def _names(value, out: set, keys: set) -> None:
             _names(v, out, keys)
 
 
-def _block_names(doc: SpecDoc, kind: str, seen: set) -> set:
+def _block_names(doc: SpecDoc, kind: str, seen: set, direct: dict | None = None) -> set:
     """Names a block's body may read from outside its parameters, including through the blocks
     it uses (a superset: every identifier in its expressions)."""
+    # A worklist, not recursion: a chain of thousands of blocks must not exhaust the stack.
     seen.add(kind)
-    block = doc.blocks[kind]
-    found: set = set()
-    keys: set = set()
-    _names(block.layers, found, keys)
-    for default in block.params.values():
-        _names(default, found, keys)
-    out = found - set(block.params)
-    for other in (found | keys) & set(doc.blocks):
-        if other not in seen:
-            out |= _block_names(doc, other, seen)
+    out: set = set()
+    todo = [kind]
+    direct = {} if direct is None else direct   # block -> (its own free names, names it mentions)
+    while todo:
+        name = todo.pop()
+        hit = direct.get(name)
+        if hit is None:
+            block = doc.blocks[name]
+            found: set = set()
+            keys: set = set()
+            _names(block.layers, found, keys)
+            for default in block.params.values():
+                _names(default, found, keys)
+            hit = direct[name] = (found - set(block.params), (found | keys) & set(doc.blocks))
+        out |= hit[0]
+        for other in hit[1]:
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
     return out
 
 
@@ -572,7 +612,14 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
             if not _IDENT.match(name):
                 raise SpecError("block names must be identifiers", path=("blocks", name))
         builder = Builder(doc, source, overrides, cache)
-        shape = tuple(input_shape) if input_shape is not None else builder.input_shape()
+        if input_shape is not None:
+            if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+                raise SpecError(f"input shape must be a sequence of sizes, got {input_shape!r}")
+            shape = tuple(check_size(v, ("input", i)) for i, v in enumerate(input_shape))
+            if not shape:
+                raise SpecError("input shape needs at least one size")
+        else:
+            shape = builder.input_shape()
         items = builder.build_list(doc.layers, ("layers",), builder.variables, True, ())
     except SpecError as err:
         if err.file is None:

@@ -119,6 +119,25 @@ def test_layers_and_schema(capsys):
     assert "item" in schema["$defs"]
 
 
+def test_verify_without_pytorch_is_a_clear_error(capsys, monkeypatch):
+    # Whether or not PyTorch is installed here, make it unimportable.
+    import calc
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "calc.oracle", raising=False)
+    monkeypatch.delattr(calc, "oracle", raising=False)
+    code, out, err = run(capsys, "verify", str(SPECS / "alexnet.yaml"))
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and "needs PyTorch" in err and "pip install" in err
+    assert "Traceback" not in err
+
+
+def test_importing_calc_does_not_import_torch():
+    proc = subprocess.run([sys.executable, "-c", "import calc, calc.cli, calc.verify, sys; "
+                           "calc.analyze(calc.load_spec('specs/alexnet.yaml').build()); "
+                           "print('torch' in sys.modules)"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.stdout.strip() == "False", proc.stderr
+
+
 def test_schema_accepts_every_bundled_spec_and_rejects_a_typo(capsys):
     jsonschema = pytest.importorskip("jsonschema")
     yaml = pytest.importorskip("yaml")
