@@ -31,7 +31,6 @@ A layer item may also carry hints on how the PyTorch code calls it (``call``, ``
 A string argument is an expression over the variables and block parameters, except a bare
 word that names no variable, which stays a string (``padding: same``).
 """
-from __future__ import annotations
 
 import difflib
 import re
