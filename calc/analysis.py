@@ -366,7 +366,7 @@ def _positions(name: str | None, r: Result) -> int:
     return sum(c.count * _positions(c.name, c.result) for c in r.children)
 
 
-def _segment(name: str | None, taken: dict) -> str:
+def name_segment(name: str | None, taken: dict) -> str:
     """The next name in a namespace: the item's own name, or its position when unnamed."""
     position = taken.get(None, 0)
     taken[None] = position + 1
@@ -460,7 +460,7 @@ class Analysis:
             if not (r.is_leaf or name is not None or r.kind.startswith("block:")):
                 yield from walk(r, prefix, level, taken)
                 return
-            full = f"{prefix}.{_segment(name, taken)}" if prefix else _segment(name, taken)
+            full = f"{prefix}.{name_segment(name, taken)}" if prefix else name_segment(name, taken)
             if r.is_leaf or (depth is not None and level >= depth):
                 yield Row(full, level, r)
                 return

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .layers import Layer
+from .loader import nearest_line
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,11 +69,4 @@ class Model:
     input_kind: str = "values"   # 'tokens': the input holds token ids (see shapes.Tokens)
 
     def line_of(self, path: tuple) -> int | None:
-        if not self.lines:
-            return None
-        path = tuple(path)
-        while True:
-            line = self.lines.get(path)
-            if line is not None or not path:
-                return line
-            path = path[:-1]
+        return nearest_line(self.lines, path)

@@ -172,6 +172,14 @@ def register(type_name: str, kind: str):
     return deco
 
 
+def _per_dims(base: type, type_name: str, class_name: str, kind: str) -> None:
+    """Register the 1-d, 2-d and 3-d variants of a dimension-generic layer class
+    (``type_name``/``class_name`` contain ``{d}``)."""
+    for d in (1, 2, 3):
+        register(type_name.format(d=d), kind)(type(class_name.format(d=d), (base,), {
+            "__doc__": base.__doc__, "dims": d, "__annotations__": {"dims": ClassVar[int]}}))
+
+
 def _rank(shape: Shape, rank: int, what: str, layout: str):
     if len(shape) != rank:
         raise ValueError(f"expects a {rank}-d input ({layout}), got {fmt_shape(shape)}")
@@ -326,22 +334,7 @@ class _ConvNd(Layer):
                 "c_out": self.out, "groups": self.groups, "kernel": prod(self.kernel)}
 
 
-@register("conv1d", "conv")
-class Conv1d(_ConvNd):
-    __doc__ = _ConvNd.__doc__
-    dims: ClassVar[int] = 1
-
-
-@register("conv2d", "conv")
-class Conv2d(_ConvNd):
-    __doc__ = _ConvNd.__doc__
-    dims: ClassVar[int] = 2
-
-
-@register("conv3d", "conv")
-class Conv3d(_ConvNd):
-    __doc__ = _ConvNd.__doc__
-    dims: ClassVar[int] = 3
+_per_dims(_ConvNd, "conv{d}d", "Conv{d}d", "conv")
 
 
 class _ConvTransposeNd(_ConvNd):
@@ -402,22 +395,7 @@ class _ConvTransposeNd(_ConvNd):
                 **self._shape_facts(shape, out)}
 
 
-@register("conv_transpose1d", "conv_transpose")
-class ConvTranspose1d(_ConvTransposeNd):
-    __doc__ = _ConvTransposeNd.__doc__
-    dims: ClassVar[int] = 1
-
-
-@register("conv_transpose2d", "conv_transpose")
-class ConvTranspose2d(_ConvTransposeNd):
-    __doc__ = _ConvTransposeNd.__doc__
-    dims: ClassVar[int] = 2
-
-
-@register("conv_transpose3d", "conv_transpose")
-class ConvTranspose3d(_ConvTransposeNd):
-    __doc__ = _ConvTransposeNd.__doc__
-    dims: ClassVar[int] = 3
+_per_dims(_ConvTransposeNd, "conv_transpose{d}d", "ConvTranspose{d}d", "conv_transpose")
 
 
 # ---------------------------------------------------------------------------- linear
@@ -588,11 +566,8 @@ class _AvgPoolNd(_PoolNd):
                 step("div", "div", y, "one division per output element", **sym)]
 
 
-for _d in (1, 2, 3):
-    register(f"maxpool{_d}d", "maxpool")(type(f"MaxPool{_d}d", (_MaxPoolNd,), {
-        "__doc__": _MaxPoolNd.__doc__, "dims": _d, "__annotations__": {"dims": ClassVar[int]}}))
-    register(f"avgpool{_d}d", "avgpool")(type(f"AvgPool{_d}d", (_AvgPoolNd,), {
-        "__doc__": _AvgPoolNd.__doc__, "dims": _d, "__annotations__": {"dims": ClassVar[int]}}))
+_per_dims(_MaxPoolNd, "maxpool{d}d", "MaxPool{d}d", "maxpool")
+_per_dims(_AvgPoolNd, "avgpool{d}d", "AvgPool{d}d", "avgpool")
 
 
 class _AdaptivePoolNd(Layer):
@@ -679,13 +654,8 @@ class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
                              "Σ (bin size − 1); the bins of one dimension sum to in + out − gcd(in, out)", **sym)]
 
 
-for _d in (1, 2, 3):
-    register(f"adaptive_avgpool{_d}d", "adaptive_avgpool")(type(
-        f"AdaptiveAvgPool{_d}d", (_AdaptiveAvgPoolNd,),
-        {"__doc__": _AdaptiveAvgPoolNd.__doc__, "dims": _d, "__annotations__": {"dims": ClassVar[int]}}))
-    register(f"adaptive_maxpool{_d}d", "adaptive_maxpool")(type(
-        f"AdaptiveMaxPool{_d}d", (_AdaptiveMaxPoolNd,),
-        {"__doc__": _AdaptiveMaxPoolNd.__doc__, "dims": _d, "__annotations__": {"dims": ClassVar[int]}}))
+_per_dims(_AdaptiveAvgPoolNd, "adaptive_avgpool{d}d", "AdaptiveAvgPool{d}d", "adaptive_avgpool")
+_per_dims(_AdaptiveMaxPoolNd, "adaptive_maxpool{d}d", "AdaptiveMaxPool{d}d", "adaptive_maxpool")
 
 
 @register("global_avgpool", "global_avgpool")
@@ -794,9 +764,7 @@ class _BatchNormNd(Layer):
         return steps
 
 
-for _d in (1, 2, 3):
-    register(f"batchnorm{_d}d", "batchnorm")(type(f"BatchNorm{_d}d", (_BatchNormNd,), {
-        "__doc__": _BatchNormNd.__doc__, "dims": _d, "__annotations__": {"dims": ClassVar[int]}}))
+_per_dims(_BatchNormNd, "batchnorm{d}d", "BatchNorm{d}d", "batchnorm")
 
 
 def _norm_ops(x: int, group: int, affine: bool) -> dict[str, int]:

@@ -30,6 +30,18 @@ _SEQ = "tag:yaml.org,2002:seq"
 _SCALAR_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
 
 
+def nearest_line(lines: dict | None, path: tuple) -> int | None:
+    """The line of ``path`` in ``lines``, or of its nearest ancestor that has one."""
+    if not lines:
+        return None
+    path = tuple(path)
+    while True:
+        line = lines.get(path)
+        if line is not None or not path:
+            return line
+        path = path[:-1]
+
+
 class Source:
     """Where a document came from: a display name and the line of each path in it."""
 
@@ -40,13 +52,7 @@ class Source:
         self.lines = lines if lines is not None else {}
 
     def line_of(self, path: tuple) -> int | None:
-        """The line of ``path`` or of its nearest ancestor that has one."""
-        path = tuple(path)
-        while True:
-            line = self.lines.get(path)
-            if line is not None or not path:
-                return line
-            path = path[:-1]
+        return nearest_line(self.lines, path)
 
 
 def _max_flow_depth(text: str) -> int:

@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover - exercised in a venv without torch
     raise OracleError("the PyTorch oracle needs PyTorch, which is not installed; "
                       "install it with: pip install 'calc[torch]' (or pip install torch)") from None
 
+from .analysis import name_segment  # noqa: E402
 from .graph import Branches, Leaf, Model, Repeat, Seq  # noqa: E402
 from .layers import Join, Layer  # noqa: E402
 
@@ -772,19 +773,7 @@ def count_layers(node, memo=None) -> int:
 # calc's names (see calc.analysis.Analysis.rows): namespaces are named items and block
 # instances, as PyTorch modules; unnamed structure is flattened into the enclosing namespace,
 # where an unnamed item is called by its position and a name used again gets #2, #3…
-
-def _segment(name, taken: dict) -> str:
-    position = taken.get(None, 0)
-    taken[None] = position + 1
-    seg = str(position) if name is None else name
-    if seg in taken:
-        k = 2
-        while f"{seg}#{k}" in taken:
-            k += 1
-        seg = f"{seg}#{k}"
-    taken[seg] = True
-    return seg
-
+# (calc.analysis.name_segment, shared so that the two can never name differently).
 
 def _join_name(prefix: str, seg: str) -> str:
     return f"{prefix}.{seg}" if prefix else seg
@@ -794,13 +783,13 @@ def _namespace(node, prefix: str, taken: dict):
     """(prefix, taken) for the children of a container node."""
     named = node.name is not None or (isinstance(node, Seq) and node.kind.startswith("block:"))
     if named:
-        return _join_name(prefix, _segment(node.name, taken)), {}
+        return _join_name(prefix, name_segment(node.name, taken)), {}
     return prefix, taken
 
 
 def _build_node(node, prefix: str, taken: dict):
     if isinstance(node, Leaf):
-        return LazyLeaf(node.layer, _join_name(prefix, _segment(node.name, taken)), node)
+        return LazyLeaf(node.layer, _join_name(prefix, name_segment(node.name, taken)), node)
     if isinstance(node, Seq):
         ns, inner = _namespace(node, prefix, taken)
         return _build_seq(node, ns, inner)
@@ -811,7 +800,7 @@ def _build_node(node, prefix: str, taken: dict):
     if isinstance(node, Branches):
         ns, inner = _namespace(node, prefix, taken)
         branches = [_build_seq(b, ns, inner) for b in node.branches]
-        join = LazyLeaf(node.join.layer, _join_name(ns, _segment(node.join.name, inner)), node.join)
+        join = LazyLeaf(node.join.layer, _join_name(ns, name_segment(node.join.name, inner)), node.join)
         return BranchesModule(branches, join)
     raise TypeError(node)  # pragma: no cover
 
