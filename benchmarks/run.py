@@ -12,10 +12,10 @@ Prints a table (and with --json writes every figure). Measures:
   repeated 10, 1,000 and 1,000,000 times;
 * sweeps of ResNet-50 variants: variants per second on one core, and a 100,000-variant sweep
   streamed to CSV on every core (time and peak memory);
-* the torch-based tools (FlopCounterMode, thop, fvcore) on the ResNet-50 built by calc's PyTorch
-  oracle, in process and as whole processes, as ratios to calc, when an interpreter with PyTorch
-  is available (this one, or --torch-python); otherwise the reference timings of those tools on
-  this machine type are quoted, labelled as such.
+* the torch-based tools (FlopCounterMode, thop, fvcore, ptflops with both backends, torchinfo) on
+  the ResNet-50 built by calc's PyTorch oracle, in process and as whole processes, as ratios to
+  calc, when an interpreter with PyTorch is available (this one, or --torch-python); otherwise
+  the reference timings of those tools on this machine type are quoted, labelled as such.
 
 Whole-process runs use this interpreter (``python -m calc``, what the ``calc`` script runs)
 with bytecode caching allowed, as in an installed package.

@@ -24,7 +24,7 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-TOOLS = ("torch FlopCounterMode", "thop", "fvcore")
+TOOLS = ("torch FlopCounterMode", "thop", "fvcore", "ptflops (pytorch)", "ptflops (aten)", "torchinfo")
 
 
 def _module(spec_path):
@@ -64,6 +64,21 @@ def _counter(name):
             analysis = FlopCountAnalysis(module, x)
             analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             return analysis.total()
+        return run, False
+    if name.startswith("ptflops"):
+        from ptflops import get_model_complexity_info
+        backend = name[len("ptflops ("):-1]
+
+        def run(module, x):
+            macs, _ = get_model_complexity_info(module, tuple(x.shape[1:]), as_strings=False, backend=backend,
+                                                print_per_layer_stat=False, verbose=False)
+            return macs
+        return run, False
+    if name == "torchinfo":
+        from torchinfo import summary
+
+        def run(module, x):
+            return summary(module, input_data=[x], verbose=0).total_mult_adds
         return run, False
     raise ValueError(name)
 

@@ -519,6 +519,7 @@ def _listed(r: Result, memo: dict) -> int:
         return hit
     n = 1
     for ch in r.children:
-        n += (ch.count if ch.count <= FOLD else 2) * _listed(ch.result, memo)
+        sub = ch.result
+        n += (ch.count if ch.count <= FOLD else 2) * (_listed(sub, memo) if sub.children else 1)
     memo[id(r)] = n
     return n

@@ -24,7 +24,6 @@ A layer knows three things, all functions of the per-sample input shape (no batc
 Counting conventions (``calc.conventions``) turn these numbers into MACs and FLOPs; the
 formulas here never depend on the convention.
 """
-from __future__ import annotations
 
 from math import gcd, prod
 from typing import Annotated, Any, ClassVar, Literal, Optional, Union

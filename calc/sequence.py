@@ -7,7 +7,6 @@ A sequence is ``(L, D)`` per sample: L tokens (positions) of D features. A model
 token ids says ``input_kind: tokens``; its input shape is then a :class:`calc.shapes.Tokens`,
 which only a token ``embedding`` accepts.
 """
-from __future__ import annotations
 
 from math import isqrt, prod
 from typing import Annotated, ClassVar, Literal, Optional, Union

@@ -31,7 +31,6 @@ A layer item may also carry hints on how the PyTorch code calls it (``call``, ``
 A string argument is an expression over the variables and block parameters, except a bare
 word that names no variable, which stays a string (``padding: same``).
 """
-from __future__ import annotations
 
 import difflib
 import re
@@ -176,6 +175,8 @@ def _as_names(value, path) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------------------- builder
 
+_ABSENT = object()   # an item without `trainable` (null is a value, and refused)
+
 class Builder:
     def __init__(self, doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None,
                  cache: dict | None = None):
@@ -241,6 +242,41 @@ class Builder:
         self.count += 1
         if self.count > MAX_BUILT_NODES:
             raise SpecError(f"the spec expands to more than {MAX_BUILT_NODES:,} items", path=path)
+        # What an item says apart from its expressions is read once per item of the spec:
+        # builds of a block body, repeat iterations and the variants of a sweep reuse it.
+        key = ("item", id(item))
+        parsed = self.cache.get(key)
+        if parsed is None or parsed[0] is not item:
+            parsed = self.cache[key] = (item, *self._parse_item(item, path, ctx))
+        _, kind, args, name, when, source, flag, tie, hints = parsed
+        ipath = path + (kind,)
+        if when is not None:
+            cond = resolve(when, env, ipath + ("when",)) if isinstance(when, str) else when
+            if not isinstance(cond, (bool, int)):
+                raise SpecError(f"when must be true or false, got {cond!r}", path=ipath + ("when",), context=ctx)
+            if not cond:
+                return None
+        if source is not None:
+            source = _as_names(resolve(source, env, ipath + ("from",)), ipath + ("from",))
+            if len(source) != 1:
+                raise SpecError("from takes one name", path=ipath + ("from",), context=ctx)
+            source = source[0]
+        if flag is not _ABSENT:
+            flag = resolve(flag, env, ipath + ("trainable",))
+            if not isinstance(flag, bool):
+                raise SpecError("trainable must be true or false", path=ipath + ("trainable",), context=ctx)
+            trainable = trainable and flag
+        if tie is not None:
+            if not isinstance(tie, str) or not _IDENT.match(tie):
+                raise SpecError(f"tie must be the name of an earlier layer, got {tie!r}",
+                                path=ipath + ("tie",), context=ctx)
+            if kind in STRUCTURES or kind in self.doc.blocks:
+                raise SpecError(f"tie applies to a single layer, not to '{kind}'", path=ipath + ("tie",), context=ctx)
+        return self._build_parsed(kind, args, name, source, trainable, tie, hints, path, ipath, env, ctx)
+
+    def _parse_item(self, item, path: tuple, ctx: tuple) -> tuple:
+        """(kind, other arguments, name, when, from, trainable, tie, hints) of an item, checked
+        as far as they do not depend on the variables."""
         if isinstance(item, str):
             kind, args = item, {}
         elif isinstance(item, dict) and len(item) == 1:
@@ -267,31 +303,13 @@ class Builder:
             raise SpecError(f"name must be an identifier (letters, digits, _), got {name!r}",
                             path=ipath + ("name",), context=ctx)
         when = args.pop("when", None)
-        if when is not None:
-            cond = resolve(when, env, ipath + ("when",)) if isinstance(when, str) else when
-            if not isinstance(cond, (bool, int)):
-                raise SpecError(f"when must be true or false, got {cond!r}", path=ipath + ("when",), context=ctx)
-            if not cond:
-                return None
         source = args.pop("from", None)
-        if source is not None:
-            source = _as_names(resolve(source, env, ipath + ("from",)), ipath + ("from",))
-            if len(source) != 1:
-                raise SpecError("from takes one name", path=ipath + ("from",), context=ctx)
-            source = source[0]
-        if "trainable" in args:
-            flag = resolve(args.pop("trainable"), env, ipath + ("trainable",))
-            if not isinstance(flag, bool):
-                raise SpecError("trainable must be true or false", path=ipath + ("trainable",), context=ctx)
-            trainable = trainable and flag
+        flag = args.pop("trainable", _ABSENT)
         tie = args.pop("tie", None)
-        if tie is not None:
-            if not isinstance(tie, str) or not _IDENT.match(tie):
-                raise SpecError(f"tie must be the name of an earlier layer, got {tie!r}",
-                                path=ipath + ("tie",), context=ctx)
-            if kind in STRUCTURES or kind in self.doc.blocks:
-                raise SpecError(f"tie applies to a single layer, not to '{kind}'", path=ipath + ("tie",), context=ctx)
         hints = {k: args.pop(k) for k in HINTS if k in args}
+        return kind, args, name, when, source, flag, tie, hints
+
+    def _build_parsed(self, kind, args, name, source, trainable, tie, hints, path, ipath, env, ctx):
         common = dict(name=name, origin=ipath, source=source, trainable=trainable)
 
         if hints:

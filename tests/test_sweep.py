@@ -237,3 +237,23 @@ def test_progress_goes_to_stderr_only_for_a_terminal(capsys, tmp_path, monkeypat
     assert main(["sweep", str(path), "--set", f"width={widths}", "--format", "csv", "--jobs", "1"]) == 0
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 1001 and "1,000/1,000" in err and err.endswith("\n")
+
+
+def test_a_sweep_leaves_the_garbage_collector_as_it_found_it():
+    # A chunk sets the caches aside from the collector (gc.freeze); the sweep undoes it, also
+    # when its reader stops early, and leaves a caller's own frozen objects frozen.
+    import gc
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert len(run(grid())) == 6
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    stream = sw.sweep(TINY, "tiny.yaml", grid())
+    next(stream)
+    stream.close()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        run(grid())
+        assert gc.get_freeze_count() >= before
+    finally:
+        gc.unfreeze()
