@@ -353,7 +353,9 @@ class Gen:
             if t == "rnn" and self.coin(0.3):
                 a["nonlinearity"] = "relu"
             if self.coin(0.1):
-                a["in"] = shape[1] if not wild else shape[1] + 1
+                # the input size is the last dimension; on a shape of another rank the
+                # layer is refused by both sides anyway
+                a["in"] = shape[-1] if not wild else shape[-1] + 1
             return a
         raise AssertionError(f"the generator has no arguments for layer type {t!r}")
 
