@@ -161,7 +161,7 @@ class _Analyzer:
         try:
             if many:
                 if isinstance(layer, Join) and len(shapes) < 2:
-                    raise ValueError(f"needs at least two inputs; give earlier outputs with 'with'")
+                    raise ValueError("needs at least two inputs; give earlier outputs with 'with'")
                 out = layer.infer_many(shapes)
                 ops = layer.ops_many(shapes, out)
                 p = layer.params_many(shapes)

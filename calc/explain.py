@@ -124,7 +124,7 @@ def _rule_steps(key: str, label: str, rule, facts, batch: int) -> list[Step]:
                           substitute(rule.batch, env), whole, "counted once for the whole batch, not per sample"))
     template = "N * s + b" if has_batch else "N * s"
     total = _exact(Fraction(batch) * Fraction(sample) + Fraction(whole))
-    sym = dict(N=("N", batch), s=(f"per sample", sample), b=("for the batch", whole))
+    sym = dict(N=("N", batch), s=("per sample", sample), b=("for the batch", whole))
     st = step(key, label, template, **sym)
     if not isinstance(total, int):
         st = Step(key, label, f"int({st.formula})", f"int({st.substituted})", int(total),

@@ -767,6 +767,13 @@ class _BatchNormNd(Layer):
 _per_dims(_BatchNormNd, "batchnorm{d}d", "BatchNorm{d}d", "batchnorm")
 
 
+def trailing_group(shape: Shape, normalized: int) -> int:
+    """Elements normalised together when the last ``normalized`` dims form one group."""
+    if normalized > len(shape):
+        raise ValueError(f"cannot normalise {normalized} dims of {fmt_shape(shape)}")
+    return numel(shape[len(shape) - normalized:])
+
+
 def _norm_ops(x: int, group: int, affine: bool) -> dict[str, int]:
     # Per group of n elements: mean (n−1 adds, 1 div), variance (n subs, n muls, n−1 adds,
     # 1 div), + eps and sqrt (1 add, 1 sqrt), normalise (n subs, n divs); affine: n muls, n adds.
@@ -804,7 +811,8 @@ class LayerNorm(Layer):
     bias: StrictBool = True
     formulas: ClassVar[dict[str, str]] = {
         "params": "2·n if affine (γ, β), n = ∏ normalised dims (n if bias is false)",
-        "ops": "per group of n: 4n−1 adds, n+... (see docs): mean, variance, normalise, affine",
+        "ops": "per group of n: 4n − 1 adds, n muls, n + 2 divs, 1 sqrt (mean, variance, eps, "
+               "normalise); affine adds n muls and n adds",
     }
 
     def _group(self, shape) -> int:
@@ -812,9 +820,7 @@ class LayerNorm(Layer):
             if len(shape) < 2:
                 raise ValueError(f"channels: true needs (C, …), got {fmt_shape(shape)}")
             return shape[0]
-        if self.normalized > len(shape):
-            raise ValueError(f"cannot normalise {self.normalized} dims of {fmt_shape(shape)}")
-        return numel(shape[len(shape) - self.normalized:])
+        return trailing_group(shape, self.normalized)
 
     def infer(self, shape):
         self._group(shape)

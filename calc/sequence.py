@@ -14,7 +14,7 @@ from typing import Annotated, ClassVar, Literal, Optional, Union
 from pydantic import BeforeValidator, Field, StrictBool, model_validator
 
 from .formula import given, step
-from .layers import (_PARAM_HINTS, LAYERS, MAX_SIZE, NO_PARAMS, Layer, Params, PosInt, PosReal, _elements,
+from .layers import (_PARAM_HINTS, trailing_group, LAYERS, MAX_SIZE, NO_PARAMS, Layer, Params, PosInt, PosReal, _elements,
                      _no_bool, _times, register)
 from .shapes import Shape, fmt_shape, numel
 
@@ -277,9 +277,7 @@ class RMSNorm(Layer):
     }
 
     def _group(self, shape) -> int:
-        if self.normalized > len(shape):
-            raise ValueError(f"cannot normalise {self.normalized} dims of {fmt_shape(shape)}")
-        return numel(shape[len(shape) - self.normalized:])
+        return trailing_group(shape, self.normalized)
 
     def infer(self, shape):
         self._group(shape)
