@@ -31,19 +31,25 @@ from ..errors import OracleError
 from .registry import BUILDERS, Builder, Fn, TorchRejected, builder_for, builds  # first: the guarded import
 
 # Importing a builder module registers its builders.
-from . import activation, attention, convolution, joins, normalisation, pooling, recurrent, shape, tokens  # noqa: E402,F401,I001
-from .activation import DropPath, Scale  # noqa: E402
-from .attention import MultiHeadAttention  # noqa: E402
-from .core import (MAX_ORACLE_LAYERS, BranchesModule, LazyLeaf, Measured, MeasuredLeaf,  # noqa: E402
+from . import activation, attention, convolution, joins, normalisation, pooling, recurrent, shape, tokens
+from .activation import DropPath, Scale
+from .attention import MultiHeadAttention
+from .core import (MAX_ORACLE_LAYERS, BranchesModule, LazyLeaf, Measured, MeasuredLeaf,
                    OracleModel, RepeatModule, SeqModule, build_module, count_layers, measure)
-from .joins import JoinOp  # noqa: E402
-from .normalisation import ChannelsLayerNorm  # noqa: E402
-from .recurrent import Recurrent  # noqa: E402
-from .tokens import AddedTable, ClassTokens  # noqa: E402
-from .tools import NOT_AS_TOOLS_SEE, TOOLS, Tool, run_tool, tool_available  # noqa: E402
+from .joins import JoinOp
+from .normalisation import ChannelsLayerNorm
+from .recurrent import Recurrent
+from .tokens import AddedTable, ClassTokens
+from .tools import NOT_AS_TOOLS_SEE, TOOLS, Tool, run_tool, tool_available
 
-# The entry points (what `calc verify`, the tests and the benchmarks use); the module classes
-# above stay importable from here as they were from the single-module oracle.
+# The entry points (what `calc verify`, the tests and the benchmarks use), then the module
+# classes, importable from here as they were from the single-module oracle; the builder modules
+# are imported for the builders they register.
 __all__ = ["BUILDERS", "MAX_ORACLE_LAYERS", "Measured", "MeasuredLeaf", "NOT_AS_TOOLS_SEE", "OracleError",
            "TOOLS", "Tool", "TorchRejected", "build_module", "builder_for", "builds", "count_layers",
-           "measure", "run_tool", "tool_available"]
+           "measure", "run_tool", "tool_available",
+           "AddedTable", "BranchesModule", "Builder", "ChannelsLayerNorm", "ClassTokens", "DropPath", "Fn",
+           "JoinOp", "LazyLeaf", "MultiHeadAttention", "OracleModel", "Recurrent", "RepeatModule", "Scale",
+           "SeqModule",
+           "activation", "attention", "convolution", "joins", "normalisation", "pooling", "recurrent", "shape",
+           "tokens"]
