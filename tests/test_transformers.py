@@ -3,11 +3,11 @@ import pytest
 
 from calc.errors import ShapeError
 from helpers import leaves, run_spec
-from reference_data import REFERENCE
+from reference_data import PUBLISHED, REFERENCE
 
-# torchvision_public.json, vit_b_16.torch_by_op (FlopCounterMode FLOPs, 2 per MAC, grad on; see the
-# provenance note of reference_data.py): the convolution and the addmm (every Linear) it saw.
-VIT_TORCH_BY_OP = {"aten.convolution": 231_211_008, "aten.addmm": 33_465_790_464}
+# The reference data's vit_b_16.torch_by_op (FlopCounterMode FLOPs, 2 per MAC, grad on; see
+# reference_data.py): the convolution and the addmm (every Linear) it saw.
+VIT_TORCH_BY_OP = REFERENCE["vit_b_16"]["torch_by_op"]
 
 
 def attention_matmul_macs(analysis):
@@ -45,7 +45,7 @@ def test_vit_b_16_standard_macs():
     assert a.totals.flops == 2 * expected
     assert attention_matmul_macs(a) == layers * attn == 715_327_488
     # torchvision publishes 17.564 GFLOPS (its "_ops" in vision_transformer.py), i.e. these MACs.
-    assert round(a.totals.macs / 1e9, 3) == 17.564
+    assert round(a.totals.macs / 1e9, 3) == 17.564 == PUBLISHED["vit_b_16"]["weights"]["IMAGENET1K_V1"]["_ops"]
     # PyTorch's CPU FlopCounterMode sees the convolution and the Linears, not the attention
     # matmuls (SDPA has no CPU formula; CONVENTIONS.md §7): its figure is 2 × (the rest).
     # Note: the issue and CONVENTIONS.md §7 quote 17,563,527,168, from 12·2·197·197·768 mis-added

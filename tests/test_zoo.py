@@ -6,7 +6,7 @@ import math
 import pytest
 
 from helpers import leaves, run_spec
-from reference_data import REFERENCE
+from reference_data import PUBLISHED, REFERENCE, leaf_rows
 
 ZOO = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "mobilenet_v2", "googlenet",
        "densenet121", "squeezenet1_0", "efficientnet_b0"]
@@ -39,68 +39,78 @@ def test_zoo_has_a_spec_per_torchvision_name():
         assert (SPECS / f"{name}.yaml").exists()
 
 
-# A few per-module rows of the reference file's per-leaf tables (`leaves`: qualified module
-# name, own parameters, FlopCounterMode FLOPs), copied from
-# shared/reference/torchvision_public.json. calc's dotted names follow torchvision's modules.
+# calc's dotted names follow torchvision's modules: a few leaf modules of each model, whose own
+# parameters and FlopCounterMode FLOPs are read from the reference data's per-leaf table.
 REFERENCE_LEAVES = {
-    "resnet18": [("conv1", 9408, 236027904), ("layer2.0.conv1", 73728, 115605504),
-                 ("layer2.0.downsample.0", 8192, 12845056), ("layer4.1.bn2", 1024, 0), ("fc", 513000, 1024000)],
-    "resnet50": [("layer1.0.conv2", 36864, 231211008), ("layer3.5.conv3", 262144, 102760448),
-                 ("layer4.0.downsample.0", 2097152, 205520896), ("fc", 2049000, 4096000)],
-    "mobilenet_v2": [("features.0.0", 864, 21676032), ("features.1.conv.0.0", 288, 7225344),
-                     ("features.14.conv.1.0", 5184, 508032), ("features.18.0", 409600, 40140800),
-                     ("classifier.1", 1281000, 2560000)],
-    "googlenet": [("conv1.conv", 9408, 236027904), ("conv1.bn", 128, 0),
-                  ("inception3a.branch2.1.conv", 110592, 173408256),
-                  ("inception4e.branch4.1.conv", 67584, 26492928), ("fc", 1025000, 2048000)],
-    "densenet121": [("features.conv0", 9408, 236027904), ("features.transition2.conv", 131072, 205520896),
-                    ("features.norm5", 2048, 0), ("classifier", 1025000, 2048000)],
-    "squeezenet1_0": [("features.0", 14208, 335329344), ("features.3.squeeze", 1552, 8957952),
-                      ("features.12.expand3x3", 147712, 49840128), ("classifier.1", 513000, 173056000)],
-    "efficientnet_b0": [("features.0.0", 864, 21676032), ("features.2.1.block.2.fc1", 870, 1728),
-                        ("features.6.3.block.1.0", 28800, 2822400), ("features.8.0", 409600, 40140800),
-                        ("classifier.1", 1281000, 2560000)],
+    "resnet18": ["conv1", "layer2.0.conv1", "layer2.0.downsample.0", "layer4.1.bn2", "fc"],
+    "resnet50": ["layer1.0.conv2", "layer3.5.conv3", "layer4.0.downsample.0", "fc"],
+    "mobilenet_v2": ["features.0.0", "features.1.conv.0.0", "features.14.conv.1.0", "features.18.0",
+                     "classifier.1"],
+    "googlenet": ["conv1.conv", "conv1.bn", "inception3a.branch2.1.conv", "inception4e.branch4.1.conv", "fc"],
+    "densenet121": ["features.conv0", "features.transition2.conv", "features.norm5", "classifier"],
+    "squeezenet1_0": ["features.0", "features.3.squeeze", "features.12.expand3x3", "classifier.1"],
+    "efficientnet_b0": ["features.0.0", "features.2.1.block.2.fc1", "features.6.3.block.1.0", "features.8.0",
+                        "classifier.1"],
 }
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE_LEAVES))
 def test_leaf_names_follow_torchvision(name):
     rows = {row.name: row.result for row in run_spec(name).rows(leaves_only=True)}
-    for module, params, flops in REFERENCE_LEAVES[name]:
+    reference = leaf_rows(name)
+    for module in REFERENCE_LEAVES[name]:
         assert module in rows, module
-        assert (rows[module].params, rows[module].flops) == (params, flops), module
+        ref = reference[module]
+        assert (rows[module].params, rows[module].flops) == (ref["params"], ref["torch"]), module
 
 
 # torchvision 0.28.0 publishes, in the weights metadata of torchvision/models/*.py, each
 # model's parameter count ("num_params") and its GFLOPS ("_ops", in fact MACs / 1e9, rounded to
-# 3 decimals) at the weights' crop size. These models are the zoo specs with other variables.
-PUBLISHED = [
-    # spec, --set values, crop size, num_params, _ops
-    ("resnet50", {"groups": 32, "width_per_group": 4}, 224, 25_028_904, 4.23),       # resnext50_32x4d
-    ("resnet50", {"width_per_group": 128}, 224, 68_883_240, 11.398),                 # wide_resnet50_2
-    ("resnet101", {"groups": 32, "width_per_group": 8}, 224, 88_791_336, 16.414),    # resnext101_32x8d
-    ("resnet101", {"groups": 64, "width_per_group": 4}, 224, 83_455_272, 15.46),     # resnext101_64x4d
-    ("resnet101", {"width_per_group": 128}, 224, 126_886_696, 22.753),               # wide_resnet101_2
-    ("resnet18", {"layers": [3, 4, 6, 3]}, 224, 21_797_672, 3.664),                  # resnet34
-    ("densenet121", {"block_config": [6, 12, 32, 32]}, 224, 14_149_480, 3.36),       # densenet169
-    ("densenet121", {"block_config": [6, 12, 48, 32]}, 224, 20_013_928, 4.291),      # densenet201
-    ("densenet121", {"block_config": [6, 12, 36, 24], "growth_rate": 48, "num_init_features": 96},
-     224, 28_681_000, 7.728),                                                         # densenet161
-    ("efficientnet_b0", {"depth_mult": 1.1}, 240, 7_794_184, 0.687),                 # efficientnet_b1
-    ("efficientnet_b0", {"width_mult": 1.1, "depth_mult": 1.2}, 288, 9_109_994, 1.088),
-    ("efficientnet_b0", {"width_mult": 1.2, "depth_mult": 1.4}, 300, 12_233_232, 1.827),
-    ("efficientnet_b0", {"width_mult": 1.4, "depth_mult": 1.8}, 380, 19_341_616, 4.394),
-    ("efficientnet_b0", {"width_mult": 1.6, "depth_mult": 2.2}, 456, 30_389_784, 10.266),
-    ("efficientnet_b0", {"width_mult": 1.8, "depth_mult": 2.6}, 528, 43_040_704, 19.068),
-    ("efficientnet_b0", {"width_mult": 2.0, "depth_mult": 3.1}, 600, 66_347_960, 37.746),  # b7
+# 3 decimals) at the weights' crop size (tests/data/torchvision_published.json). These models
+# are the zoo specs with other variables; the figures are those of their IMAGENET1K_V1 weights.
+PUBLISHED_VARIANTS = [
+    # spec, --set values, torchvision model
+    ("resnet50", {"groups": 32, "width_per_group": 4}, "resnext50_32x4d"),
+    ("resnet50", {"width_per_group": 128}, "wide_resnet50_2"),
+    ("resnet101", {"groups": 32, "width_per_group": 8}, "resnext101_32x8d"),
+    ("resnet101", {"groups": 64, "width_per_group": 4}, "resnext101_64x4d"),
+    ("resnet101", {"width_per_group": 128}, "wide_resnet101_2"),
+    ("resnet18", {"layers": [3, 4, 6, 3]}, "resnet34"),
+    ("densenet121", {"block_config": [6, 12, 32, 32]}, "densenet169"),
+    ("densenet121", {"block_config": [6, 12, 48, 32]}, "densenet201"),
+    ("densenet121", {"block_config": [6, 12, 36, 24], "growth_rate": 48, "num_init_features": 96}, "densenet161"),
+    ("efficientnet_b0", {"depth_mult": 1.1}, "efficientnet_b1"),
+    ("efficientnet_b0", {"width_mult": 1.1, "depth_mult": 1.2}, "efficientnet_b2"),
+    ("efficientnet_b0", {"width_mult": 1.2, "depth_mult": 1.4}, "efficientnet_b3"),
+    ("efficientnet_b0", {"width_mult": 1.4, "depth_mult": 1.8}, "efficientnet_b4"),
+    ("efficientnet_b0", {"width_mult": 1.6, "depth_mult": 2.2}, "efficientnet_b5"),
+    ("efficientnet_b0", {"width_mult": 1.8, "depth_mult": 2.6}, "efficientnet_b6"),
+    ("efficientnet_b0", {"width_mult": 2.0, "depth_mult": 3.1}, "efficientnet_b7"),
 ]
 
 
-@pytest.mark.parametrize("spec, sets, size, num_params, gops", PUBLISHED)
-def test_published_variants(spec, sets, size, num_params, gops):
+def check_published(spec, sets, model):
+    figures = PUBLISHED[model]["weights"]["IMAGENET1K_V1"]
+    size = figures["crop_size"]
     a = run_spec(spec, set=sets, input_shape=(3, size, size))
-    assert a.totals.params == num_params
-    assert round(a.totals.macs / 1e9, 3) == gops
+    assert a.totals.params == figures["num_params"]
+    assert round(a.totals.macs / 1e9, 3) == figures["_ops"]
+
+
+@pytest.mark.parametrize("spec, sets, model", PUBLISHED_VARIANTS, ids=[m for _, _, m in PUBLISHED_VARIANTS])
+def test_published_variants(spec, sets, model):
+    check_published(spec, sets, model)
+
+
+def _bundled_torchvision_names():
+    from conftest import SPECS
+    return sorted(p.stem for p in SPECS.glob("*.yaml") if p.stem in PUBLISHED)
+
+
+@pytest.mark.parametrize("name", _bundled_torchvision_names())
+def test_bundled_specs_give_torchvision_published_figures(name):
+    # every bundled spec named after a torchvision model, with its own variables
+    check_published(name, {}, name)
 
 
 # ---------------------------------------------------------------------------- hand derivations

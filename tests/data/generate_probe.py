@@ -262,10 +262,11 @@ def _ptflops(model, x, backend: str):
 
 
 @contextlib.contextmanager
-def _ptflops_parts(parts: dict):
+def ptflops_parts(parts: dict, where=None):
     """Records how ptflops' pytorch backend makes up its figure: its patched torch functions get
-    a handler that notes (function, MACs) before counting, and the final division by the batch
-    counter is watched to read the raw sum of the module hooks."""
+    a handler that notes [function, MACs] (and ``where()``, when given) before counting, and the
+    final division by the batch counter is watched to read the raw sum of the module hooks and
+    each counted module's own raw sum (``modules``)."""
     from ptflops import pytorch_engine as engine
     wrapper_init, average = engine.torch_function_wrapper.__init__, engine.compute_average_flops_cost
     functional = parts.setdefault("functional", [])
@@ -273,7 +274,7 @@ def _ptflops_parts(parts: dict):
     def init(self, op, handler, collector):
         def noting(*args, **kwargs):
             macs = handler(*args, **kwargs)
-            functional.append([op.__name__, int(macs)])
+            functional.append([op.__name__, int(macs)] + ([where()] if where else []))
             return macs
         wrapper_init(self, op, noting, collector)
 
@@ -284,6 +285,7 @@ def _ptflops_parts(parts: dict):
 
     def spied(self):
         parts["module_hooks_raw"], parts["batch_counter"] = int(raw(self)), int(self.__batch_counter__)
+        parts["modules"] = {m: int(m.__flops__) for m in self.modules() if engine.is_supported_instance(m)}
         return average(self)
 
     engine.torch_function_wrapper.__init__, engine.compute_average_flops_cost = init, spied
@@ -314,7 +316,7 @@ def measure(name: str) -> dict:
      rec["torchinfo_params_bytes"]) = _torchinfo(_fresh(build), x.clone())
     rec["ptflops_aten"] = _ptflops(_fresh(build), x.clone(), "aten")
     parts: dict = {}
-    with _ptflops_parts(parts):
+    with ptflops_parts(parts):
         rec["ptflops_pytorch"] = _ptflops(_fresh(build), x.clone(), "pytorch")
     rec["ptflops_pytorch_parts"] = {"module_hooks_raw": parts["module_hooks_raw"],
                                     "batch_counter": parts["batch_counter"], "functional": parts["functional"]}
@@ -350,13 +352,16 @@ def provenance() -> dict:
 
 
 def dumps(obj, depth: int = 2, level: int = 0) -> str:
-    """JSON with the top ``depth`` levels of objects spread over lines and everything deeper on
-    one line: one line per probe, which keeps the file readable and its diffs small."""
-    if level >= depth or not isinstance(obj, dict) or not obj:
-        return json.dumps(obj, ensure_ascii=False)
+    """JSON with the objects (and lists of rows) of the top ``depth`` levels spread over lines and
+    everything deeper on one line: one line per probe, which keeps the file readable and its
+    diffs small."""
     pad = " " * (level + 1)
-    items = [f"{pad}{json.dumps(k, ensure_ascii=False)}: {dumps(v, depth, level + 1)}" for k, v in obj.items()]
-    return "{\n" + ",\n".join(items) + "\n" + " " * level + "}"
+    if level < depth and isinstance(obj, dict) and obj:
+        items = [f"{pad}{json.dumps(k, ensure_ascii=False)}: {dumps(v, depth, level + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * level + "}"
+    if level < depth and isinstance(obj, list) and obj and all(isinstance(row, list) for row in obj):
+        return "[\n" + ",\n".join(pad + dumps(row, depth, depth) for row in obj) + "\n" + " " * level + "]"
+    return json.dumps(obj, ensure_ascii=False)
 
 
 def differences(old: dict, new: dict) -> list[str]:
@@ -391,12 +396,12 @@ def main(argv=None) -> int:
             probes[name] = measure(name)
             print(f"measured {name}", file=sys.stderr)
     if args.check:
-        committed = json.loads(OUT.read_text())["probes"]
+        committed = json.loads(OUT.read_text(encoding="utf-8"))["probes"]
         diff = differences({k: committed[k] for k in names if k in committed}, probes)
         print("\n".join(diff) if diff else f"all {len(probes)} probes reproduce the committed figures")
         return 1 if diff else 0
     doc = {"provenance": provenance(), "probes": probes}
-    args.out.write_text(dumps(doc) + "\n")
+    args.out.write_text(dumps(doc) + "\n", encoding="utf-8")
     print(f"wrote {len(probes)} probes to {args.out}", file=sys.stderr)
     return 0
 
