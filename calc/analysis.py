@@ -162,13 +162,9 @@ class _Analyzer:
             if many:
                 if isinstance(layer, Join) and len(shapes) < 2:
                     raise ValueError("needs at least two inputs; give earlier outputs with 'with'")
-                out = layer.infer_many(shapes)
-                ops = layer.ops_many(shapes, out)
-                p = layer.params_many(shapes)
+                out, p, ops = layer.evaluate_many(shapes)
             else:
-                out = layer.infer(shape)
-                ops = layer.ops(shape, out)
-                p = layer.params(shape)
+                out, p, ops = layer.evaluate(shape)
         except ValueError as exc:
             got = " and ".join(fmt_shape(s) for s in shapes)
             self.fail(f"{layer.type_name} cannot take input {got}: {exc}", node.origin, ctx)

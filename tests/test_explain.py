@@ -63,7 +63,7 @@ def check_leaf(a, r):
         elif st.key in known:
             check_step(st, known[st.key])
         else:  # helper quantities (rows, groups, n, ceil.i) are still self-consistent
-            assert head in ("rows", "groups", "n", "ceil"), st
+            assert head in ("rows", "groups", "n", "ceil", "outputs"), st
             check_step(st, st.value)
         seen.add(st.key)
     # every operation the layer counts, and every parameter kind it has, is explained
@@ -132,10 +132,13 @@ def test_conv_text(capsys):
     lines = [ln.strip() for ln in lines_of(capsys, "explain", str(SPECS / "alexnet.yaml"), "--layer", "features.0")]
     assert lines[0] == "alexnet · input 3×224×224 · batch 1 · convention standard"
     assert "features.0 · conv2d(out=64, kernel=11, stride=4, padding=2) · 3×224×224 → 64×55×55" in lines
-    assert "params = (K_h·K_w·C_in/g + 1)·C_out = (11·11·3 + 1)·64 = 23,296" in lines
+    assert "weights = K_h·K_w·C_in/g·C_out = 11·11·3·64 = 23,232   (C_in/g input channels per group)" in lines
+    assert "biases = C_out = 64" in lines
+    assert "params = weights + biases = 23232 + 64 = 23,296" in lines
     assert ("H_out = floor((H_in + 2·p_h − d_h·(K_h − 1) − 1)/s_h) + 1 = "
             "floor((224 + 2·2 − 1·(11 − 1) − 1)/4) + 1 = 55") in lines
-    assert any(ln.startswith("mac = C_out·H_out·W_out·C_in/g·K_h·K_w = 64·55·55·3·11·11 = 70,276,800")
+    assert "outputs = C_out·H_out·W_out = 64·55·55 = 193,600   (output elements)" in lines
+    assert any(ln.startswith("mac = outputs·C_in/g·K_h·K_w = 193600·3·11·11 = 70,276,800")
                for ln in lines)
     assert "MACs = mac = 70,276,800" in lines
     assert "FLOPs = 2·mac = 2·70276800 = 140,553,600" in lines
@@ -150,8 +153,8 @@ def test_params_hw_text(capsys):
 def test_linear_text(capsys):
     lines = [ln.strip() for ln in lines_of(capsys, "explain", str(SPECS / "alexnet.yaml"), "--layer", "classifier.1",
                                            "--convention", "ptflops", "--batch", "4")]
-    assert "params = (F_in + 1)·F_out = (9216 + 1)·4096 = 37,752,832" in lines
-    assert any(ln.startswith("mac = F_in·F_out = 9216·4096 = 37,748,736") for ln in lines)
+    assert "params = weights + biases = 37748736 + 4096 = 37,752,832" in lines
+    assert any(ln.startswith("mac = R·F_in·F_out = 1·9216·4096 = 37,748,736") for ln in lines)
     # ptflops' module hook is counted once per batch (divided by its batch counter)
     assert any(ln.startswith("MACs for the batch = module·(mac + bias_add) = 1·(37748736 + 4096) = 37,752,832")
                for ln in lines)
@@ -209,7 +212,7 @@ def test_explain_takes_the_analysis_options(capsys):
                                            "--convention", "with-bias")]
     assert lines[0] == "vgg16_bn · input 3×32×32 · batch 2 · convention with-bias"
     # at 32 px the features end at 512×1×1 and the adaptive pool repeats it to 7×7
-    assert any(ln.startswith("params = (F_in + 1)·F_out = (25088 + 1)·4096 = 102,764,544") for ln in lines)
-    assert "params = (F_in + 1)·F_out = (4096 + 1)·10 = 40,970" in lines
+    assert "params = weights + biases = 102760448 + 4096 = 102,764,544" in lines
+    assert "params = weights + biases = 40960 + 10 = 40,970" in lines
     # two samples, each (4096 + 1)·10 multiply-accumulates and bias adds
     assert "MACs = N·per sample = 2·40970 = 81,940" in lines

@@ -114,6 +114,8 @@ class Layer(BaseModel):
     takes_tokens: ClassVar[bool] = False  # only token embeddings read token ids (shapes.Tokens)
     # Compiled from `quantities` by `register`: fills every quantity into the symbol values.
     _fill: ClassVar[Any] = None
+    _run: ClassVar[Any] = None
+    _fast: ClassVar[bool] = True
     _op_names: ClassVar[tuple[str, ...]] = ()
     _shape_keys: ClassVar[tuple[tuple[str, int], ...]] = ()
     _param_names: ClassVar[tuple[str, str, str]] = ("", "", "")
@@ -164,15 +166,29 @@ class Layer(BaseModel):
         if not self.quantities:   # nothing declared: the methods say it (identity, or not yet declared)
             out = self.infer(shape)
             return out, self.params(shape), self.ops(shape, out)
-        v = self._fill(self.given(shape))
-        return self.output(shape, v), self._params_of(v), {k: v[k] for k in self._op_names}
+        if not self._fast:
+            v = self._fill(self.given(shape))
+            return self.output(shape, v), self._params_of(v), {k: v[k] for k in self._op_names}
+        dims, params, ops = self._run(self.given(shape))
+        return self._assemble(shape, dims), (Params(*params) if any(params) else NO_PARAMS), ops
+
+    def _assemble(self, shape: Shape, dims: tuple) -> Shape:
+        if not dims:
+            return shape
+        out = list(shape)
+        for (_, i), n in zip(self._shape_keys, dims):
+            out[i] = n
+        return tuple(out)
 
     def evaluate_many(self, shapes: list[Shape]) -> tuple[Shape, "Params", dict[str, Any]]:
         if not self.quantities:
             out = self.infer_many(shapes)
             return out, self.params_many(shapes), self.ops_many(shapes, out)
-        v = self._fill(self.given_many(shapes))
-        return self.output(shapes[0], v), self._params_of(v), {k: v[k] for k in self._op_names}
+        if not self._fast:
+            v = self._fill(self.given_many(shapes))
+            return self.output(shapes[0], v), self._params_of(v), {k: v[k] for k in self._op_names}
+        dims, params, ops = self._run(self.given_many(shapes))
+        return self._assemble(shapes[0], dims), (Params(*params) if any(params) else NO_PARAMS), ops
 
     def _params_of(self, v: dict[str, Any]) -> "Params":
         w, b, buf = self._param_names
@@ -213,7 +229,8 @@ class Layer(BaseModel):
                                   self.shape_text(), out))
         p = self._params_of(v)
         if p.weights and p.bias:
-            steps.append(Step("params", "params", "weights + bias", f"{p.weights} + {p.bias}", p.total))
+            w, b, _ = self._param_names
+            steps.append(Step("params", "params", f"{w} + {b}", f"{p.weights} + {p.bias}", p.total))
         return steps
 
     def shape_text(self) -> str:
@@ -246,11 +263,25 @@ def _compile(cls) -> None:
     """Compile a class's declarations once (see :func:`calc.formula.compile_quantities`)."""
     qs = cls.declare()
     cls.quantities = qs
-    cls._fill = staticmethod(compile_quantities(cls.__name__, qs))
     cls._op_names = tuple(q.name for q in qs if q.role not in PARAM_ROLES and not q.role.startswith("shape"))
     roles = {q.role: q.name for q in qs}
     cls._param_names = tuple(roles.get(r, "") for r in PARAM_ROLES)
     cls._shape_keys = tuple((q.name, int(q.role.split(".")[1])) for q in qs if q.role.startswith("shape."))
+    compiled = compile_quantities(cls.__name__, qs, tuple(n for n, _ in cls._shape_keys), cls._param_names,
+                                  cls._op_names)
+    cls._fill = staticmethod(compiled.fill)
+    cls._run = staticmethod(compiled.run)
+    # the fast path assembles the output from the declared dimensions, unless the class says how
+    cls._fast = "output" not in _overrides(cls)
+
+
+def _overrides(cls) -> set[str]:
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is Layer:
+            break
+        names.update(vars(klass))
+    return names
 
 
 LAYERS: dict[str, type[Layer]] = {}

@@ -1,18 +1,18 @@
-"""Convolutions and fully connected layers: the dot-product layers."""
+"""The dot-product layers: convolutions (1-d, 2-d, 3-d, transposed) and fully connected layers."""
 
-from math import prod
 from typing import Any, ClassVar, Literal, Optional, Union
 
 from pydantic import Field, StrictBool, field_validator
 
-from .. import shapes as S
-from ..formula import Step, given, step
+from ..formula import Q
 from ..shapes import Shape, fmt_shape, numel
-from .base import (_LAYOUT, _PARAM_HINTS, Layer, NonNegInt, PadArg, Params, PosInt, SizeArg, _dim_names,
-                   _per_dims, _rank, _spatial, _times, _tuple, register)
+from .base import (_LAYOUT, _PARAM_HINTS, Layer, NonNegInt, PadArg, PosInt, SizeArg, _dim_names, _rank, _tuple,
+                   register)
 
 
-# ---------------------------------------------------------------------------- convolution
+def _product(names) -> str:
+    return " * ".join(names)
+
 
 class _ConvNd(Layer):
     """Convolution. Counts one MAC per weight per output position (``#y·C_in/g·K``); the
@@ -29,19 +29,44 @@ class _ConvNd(Layer):
     bias: StrictBool = True
     in_: Optional[PosInt] = Field(None, alias="in", description="input channels (checked if given)")
 
-    formulas: ClassVar[dict[str, str]] = {
-        "shape": "out_i = floor((in_i + 2·p_i − d_i·(k_i − 1) − 1) / s_i) + 1",
-        "params": "(C_in/g · ∏k + bias) · C_out",
-        "mac": "#y · C_in/g · ∏k   (#y = C_out · ∏out_i)",
-        "bias_add": "#y if bias",
-    }
-
     @field_validator("kernel", "stride", "dilation", "padding", mode="after")
     @classmethod
     def _per_dim(cls, value, info):
         if isinstance(value, str):
             return value
         return _tuple(value, cls.dims, info.field_name)
+
+    # -- declarations: symbols per spatial dimension are named after it (H_in, K_h, s_h …)
+    @classmethod
+    def _names(cls):
+        return [(n, n.lower()) for n in _dim_names(cls.dims)]
+
+    @classmethod
+    def _out_dim(cls, n: str, low: str) -> str:
+        return f"{n}_in if same else floor(({n}_in + 2 * p_{low} - d_{low} * (K_{low} - 1) - 1) / s_{low}) + 1"
+
+    @classmethod
+    def declare(cls):
+        names = cls._names()
+        kernel = _product(f"K_{low}" for _, low in names)
+        return (
+            Q("C_out", "out", key="shape.0"),
+            *(Q(f"{n}_out", cls._out_dim(n, low), key=f"shape.{i + 1}") for i, (n, low) in enumerate(names)),
+            Q("weights", f"{kernel} * C_in // g * C_out", "C_in/g input channels per group"),
+            Q("biases", "C_out", key="bias", when="bias"),
+            Q("outputs", "C_out * " + _product(f"{n}_out" for n, _ in names), "output elements"),
+            Q("mac", f"outputs * C_in // g * {kernel}", "one multiply-accumulate per weight per output element"),
+            Q("dots", "outputs", "one dot product (one accumulator) per output element"),
+            Q("bias_add", "outputs", "one per output element", when="bias"),
+            *cls._facts(names, kernel),
+        )
+
+    @classmethod
+    def _facts(cls, names, kernel):
+        return (Q("spatial_out", _product(f"{n}_out" for n, _ in names), fact=True),
+                Q("spatial_in", _product(f"{n}_in" for n, _ in names), fact=True),
+                Q("c_in", "C_in", fact=True), Q("c_out", "C_out", fact=True), Q("groups", "g", fact=True),
+                Q("kernel", kernel, fact=True))
 
     def pads(self) -> tuple[int, ...]:
         if self.padding == "valid":
@@ -63,76 +88,54 @@ class _ConvNd(Layer):
             raise ValueError(f"output channels {self.out} are not divisible by groups={self.groups}")
         return c_in
 
-    def infer(self, shape: Shape) -> Shape:
+    def _symbols(self, shape: Shape, pads) -> dict[str, Any]:
+        v = {"C_in": shape[0], "out": self.out, "g": self.groups, "bias": int(self.bias),
+             "same": int(self.padding == "same")}
+        # the symbol names of each dimension, made once per class (this is on the hot path)
+        keys = self.__class__.__dict__.get("_dim_keys")
+        if keys is None:
+            keys = tuple((f"{n}_in", f"K_{low}", f"s_{low}", f"p_{low}", f"d_{low}") for n, low in self._names())
+            type(self)._dim_keys = keys
+        for i, (n_in, k, s, p, d) in enumerate(keys):
+            v[n_in] = shape[i + 1]
+            v[k] = self.kernel[i]
+            v[s] = self.stride[i]
+            v[p] = pads[i]
+            v[d] = self.dilation[i]
+        return v
+
+    def given(self, shape: Shape) -> dict[str, Any]:
         self._check_channels(shape)
-        if self.padding == "same":
-            if any(s != 1 for s in self.stride):
-                raise ValueError("padding='same' needs stride 1 (as in PyTorch)")
-            for n, k, d in zip(shape[1:], self.kernel, self.dilation):
-                S.conv_out(n, k, 1, d * (k - 1) // 2 + (d * (k - 1)) % 2, d)
-            return (self.out, *shape[1:])
-        return (self.out, *(S.conv_out(n, k, s, p, d) for n, k, s, p, d in zip(
-            shape[1:], self.kernel, self.stride, self.pads(), self.dilation)))
-
-    def params(self, shape: Shape) -> Params:
-        return Params(shape[0] // self.groups * prod(self.kernel) * self.out,
-                      self.out if self.bias else 0)
-
-    def ops(self, shape: Shape, out: Shape) -> dict[str, Any]:
-        y = numel(out)
-        mac = y * (shape[0] // self.groups) * prod(self.kernel)
-        return {"mac": mac, "dots": y, "bias_add": y if self.bias else 0,
-                **self._shape_facts(shape, out)}
-
-    def _kernel_symbols(self) -> dict:
-        names = _dim_names(self.dims)
-        return {f"k{i}": (f"K_{nm.lower()}", k) for i, (nm, k) in enumerate(zip(names, self.kernel))}
-
-    def _channel_symbols(self, shape: Shape) -> dict:
-        return {"c": ("C_in", shape[0]), "g": ("g", self.groups), "co": ("C_out", self.out)}
-
-    def _explain_dims(self, shape: Shape, out: Shape) -> list[Step]:
-        steps = [given("shape.0", "C_out", "out", self.out)]
-        for i, nm in enumerate(_dim_names(self.dims)):
-            low = nm.lower()
-            n, k, s, d = shape[i + 1], self.kernel[i], self.stride[i], self.dilation[i]
-            if self.padding == "same":
-                steps.append(step(f"shape.{i + 1}", f"{nm}_out", "n", "padding 'same' keeps the size",
-                                  n=(f"{nm}_in", n)))
-                continue
-            steps.append(step(f"shape.{i + 1}", f"{nm}_out", "floor((n + 2 * p - d * (k - 1) - 1) / s) + 1",
-                              n=(f"{nm}_in", n), p=(f"p_{low}", self.pads()[i]), d=(f"d_{low}", d),
-                              k=(f"K_{low}", k), s=(f"s_{low}", s)))
-        return steps
-
-    def _explain_params(self, shape: Shape, fan: str) -> list[Step]:
-        sym = {**self._kernel_symbols(), **self._channel_symbols(shape)}
-        steps = [step("weights", "weights", f"{fan} * co", **sym)]
-        if self.bias:
-            steps.append(given("bias", "bias", "C_out", self.out))
-            steps.append(step("params", "params", f"({fan} + 1) * co", **sym))
-        else:
-            steps.append(step("params", "params", f"{fan} * co", "no bias", **sym))
-        return steps
-
-    def explain(self, shape: Shape, out: Shape) -> list[Step]:
-        kernel = _times("k", self.dims)
-        outs = _spatial(_dim_names(self.dims), out[1:], "_out", "o")
-        sym = {**self._kernel_symbols(), **self._channel_symbols(shape), **outs}
-        y = "co * " + _times("o", self.dims)
-        steps = [*self._explain_dims(shape, out), *self._explain_params(shape, f"{kernel} * c // g"),
-                 step("mac", "mac", f"{y} * c // g * {kernel}",
-                      "one multiply-accumulate per weight per output position", **sym)]
-        if self.bias:
-            steps.append(step("bias_add", "bias_add", y, "one per output element", **sym))
-        return steps
-
-    def _shape_facts(self, shape: Shape, out: Shape) -> dict[str, int]:
-        return {"spatial_out": numel(out[1:]), "spatial_in": numel(shape[1:]), "c_in": shape[0],
-                "c_out": self.out, "groups": self.groups, "kernel": prod(self.kernel)}
+        pads = self.pads()
+        same = self.padding == "same"
+        if same and any(s != 1 for s in self.stride):
+            raise ValueError("padding='same' needs stride 1 (as in PyTorch)")
+        for n, k, p, d in zip(shape[1:], self.kernel, pads, self.dilation):
+            span = d * (k - 1) + 1
+            if same:
+                p += (span - 1) % 2   # the odd extra padding on the right counts for the fit
+            if n + 2 * p < span:
+                raise ValueError(f"effective kernel {span} (d(k−1)+1 with k={k}, d={d}) is larger than "
+                                 f"the padded input {n + 2 * p} (in + 2p with in={n}, p={p})")
+        return self._symbols(shape, pads)
 
 
-_per_dims(_ConvNd, "conv{d}d", "Conv{d}d", "conv")
+@register("conv1d", "conv")
+class Conv1d(_ConvNd):
+    __doc__ = _ConvNd.__doc__
+    dims: ClassVar[int] = 1
+
+
+@register("conv2d", "conv")
+class Conv2d(_ConvNd):
+    __doc__ = _ConvNd.__doc__
+    dims: ClassVar[int] = 2
+
+
+@register("conv3d", "conv")
+class Conv3d(_ConvNd):
+    __doc__ = _ConvNd.__doc__
+    dims: ClassVar[int] = 3
 
 
 class _ConvTransposeNd(_ConvNd):
@@ -143,57 +146,59 @@ class _ConvTransposeNd(_ConvNd):
     padding: PadArg = 0
     output_padding: Union[NonNegInt, tuple[NonNegInt, ...]] = 0
 
-    formulas: ClassVar[dict[str, str]] = {
-        "shape": "out_i = (in_i − 1)·s_i − 2·p_i + d_i·(k_i − 1) + output_padding_i + 1",
-        "params": "C_in · C_out/g · ∏k + bias·C_out",
-        "mac": "C_in · C_out/g · ∏k · ∏in_i",
-        "bias_add": "#y if bias",
-    }
-
     @field_validator("output_padding", mode="after")
     @classmethod
     def _per_dim_op(cls, value, info):
         return _tuple(value, cls.dims, info.field_name)
 
-    def _explain_dims(self, shape: Shape, out: Shape) -> list[Step]:
-        steps = [given("shape.0", "C_out", "out", self.out)]
-        for i, nm in enumerate(_dim_names(self.dims)):
-            low = nm.lower()
-            steps.append(step(f"shape.{i + 1}", f"{nm}_out", "(n - 1) * s - 2 * p + d * (k - 1) + q + 1",
-                              n=(f"{nm}_in", shape[i + 1]), s=(f"s_{low}", self.stride[i]),
-                              p=(f"p_{low}", self.padding[i]), d=(f"d_{low}", self.dilation[i]),
-                              k=(f"K_{low}", self.kernel[i]), q=(f"op_{low}", self.output_padding[i])))
-        return steps
+    @classmethod
+    def declare(cls):
+        names = cls._names()
+        kernel = _product(f"K_{low}" for _, low in names)
+        x = "C_in * " + _product(f"{n}_in" for n, _ in names)
+        return (
+            Q("C_out", "out", key="shape.0"),
+            *(Q(f"{n}_out", f"({n}_in - 1) * s_{low} - 2 * p_{low} + d_{low} * (K_{low} - 1) + op_{low} + 1",
+                key=f"shape.{i + 1}") for i, (n, low) in enumerate(names)),
+            Q("weights", f"C_in * {kernel} * C_out // g", "every input channel feeds C_out/g outputs"),
+            Q("biases", "C_out", key="bias", when="bias"),
+            Q("outputs", "C_out * " + _product(f"{n}_out" for n, _ in names), "output elements"),
+            Q("mac", f"{x} * C_out // g * {kernel}", "each input element times every weight of its group"),
+            Q("dots", "outputs", "the scattered products land on the output elements"),
+            Q("bias_add", "outputs", "one per output element", when="bias"),
+            *cls._facts(names, kernel),
+        )
 
-    def explain(self, shape: Shape, out: Shape) -> list[Step]:
-        kernel = _times("k", self.dims)
-        sym = {**self._kernel_symbols(), **self._channel_symbols(shape),
-               **_spatial(_dim_names(self.dims), shape[1:], "_in", "i"),
-               **_spatial(_dim_names(self.dims), out[1:], "_out", "o")}
-        steps = [*self._explain_dims(shape, out), *self._explain_params(shape, f"c * {kernel} // g"),
-                 step("mac", "mac", f"c * {_times('i', self.dims)} * co // g * {kernel}",
-                      "each input element times every weight of its group", **sym)]
-        if self.bias:
-            steps.append(step("bias_add", "bias_add", "co * " + _times("o", self.dims), "one per output element", **sym))
-        return steps
-
-    def infer(self, shape: Shape) -> Shape:
+    def given(self, shape: Shape) -> dict[str, Any]:
         self._check_channels(shape)
-        return (self.out, *(S.conv_transpose_out(n, k, s, p, d, op) for n, k, s, p, d, op in zip(
-            shape[1:], self.kernel, self.stride, self.padding, self.dilation, self.output_padding)))
-
-    def params(self, shape: Shape) -> Params:
-        return Params(shape[0] * (self.out // self.groups) * prod(self.kernel),
-                      self.out if self.bias else 0)
-
-    def ops(self, shape: Shape, out: Shape) -> dict[str, Any]:
-        mac = numel(shape) * (self.out // self.groups) * prod(self.kernel)
-        y = numel(out)
-        return {"mac": mac, "dots": y, "bias_add": y if self.bias else 0,
-                **self._shape_facts(shape, out)}
+        v = self._symbols(shape, self.padding)
+        for i, (n, low) in enumerate(self._names()):
+            op, s, d, k = self.output_padding[i], self.stride[i], self.dilation[i], self.kernel[i]
+            if op >= max(s, d):
+                raise ValueError(f"output_padding {op} must be smaller than stride {s} or dilation {d}")
+            size = (shape[i + 1] - 1) * s - 2 * self.padding[i] + d * (k - 1) + op + 1
+            if size < 1:
+                raise ValueError(f"output size {size} is not positive")
+            v[f"op_{low}"] = op
+        return v
 
 
-_per_dims(_ConvTransposeNd, "conv_transpose{d}d", "ConvTranspose{d}d", "conv_transpose")
+@register("conv_transpose1d", "conv_transpose")
+class ConvTranspose1d(_ConvTransposeNd):
+    __doc__ = _ConvTransposeNd.__doc__
+    dims: ClassVar[int] = 1
+
+
+@register("conv_transpose2d", "conv_transpose")
+class ConvTranspose2d(_ConvTransposeNd):
+    __doc__ = _ConvTransposeNd.__doc__
+    dims: ClassVar[int] = 2
+
+
+@register("conv_transpose3d", "conv_transpose")
+class ConvTranspose3d(_ConvTransposeNd):
+    __doc__ = _ConvTransposeNd.__doc__
+    dims: ClassVar[int] = 3
 
 
 # ---------------------------------------------------------------------------- linear
@@ -208,46 +213,25 @@ class Linear(Layer):
     bias: StrictBool = True
     in_: Optional[PosInt] = Field(None, alias="in", description="input features (checked if given)")
 
-    formulas: ClassVar[dict[str, str]] = {
-        "shape": "(…, F_in) → (…, F_out)",
-        "params": "F_in · F_out + bias·F_out",
-        "mac": "R · F_in · F_out   (R = rows = #x / F_in)",
-        "bias_add": "R · F_out if bias",
-    }
+    quantities: ClassVar[tuple[Q, ...]] = (
+        Q("F_out", "out", key="shape.-1"),
+        Q("weights", "F_in * F_out"),
+        Q("biases", "F_out", key="bias", when="bias"),
+        Q("mac", "R * F_in * F_out", "one multiply-accumulate per weight per row "
+                                     "(R rows: the product of every dimension but the last)"),
+        Q("dots", "R * F_out", "one dot product per output element"),
+        Q("bias_add", "R * F_out", "one per output element", when="bias"),
+        Q("rows", "R", fact=True),
+    )
 
-    def infer(self, shape: Shape) -> Shape:
+    def given(self, shape: Shape) -> dict[str, Any]:
         if not shape:
             raise ValueError("needs at least a 1-d input")
         if self.in_ is not None and self.in_ != shape[-1]:
             raise ValueError(f"states in={self.in_} but receives {shape[-1]} features "
                              f"(input {fmt_shape(shape)})")
-        return (*shape[:-1], self.out)
-
-    def params(self, shape: Shape) -> Params:
-        return Params(shape[-1] * self.out, self.out if self.bias else 0)
+        return {"F_in": shape[-1], "out": self.out, "R": numel(shape[:-1]), "bias": int(self.bias)}
 
     def weight_shape(self, shape: Shape):
         return (self.out, shape[-1])   # PyTorch's layout, equal to an embedding's (V, D)
 
-    def ops(self, shape: Shape, out: Shape) -> dict[str, Any]:
-        rows = numel(shape[:-1])
-        return {"mac": rows * shape[-1] * self.out, "dots": rows * self.out,
-                "bias_add": rows * self.out if self.bias else 0, "rows": rows}
-
-    def explain(self, shape: Shape, out: Shape) -> list[Step]:
-        sym = {"fi": ("F_in", shape[-1]), "fo": ("F_out", self.out), "r": ("R", numel(shape[:-1]))}
-        steps = [given(f"shape.{len(out) - 1}", "F_out", "out", self.out)]
-        if len(shape) > 1:
-            lead = {f"a{i}": (f"n_{i + 1}", n) for i, n in enumerate(shape[:-1])}
-            steps.append(step("rows", "R", _times("a", len(shape) - 1),
-                              "rows: every dimension but the last", **lead))
-        steps.append(step("weights", "weights", "fi * fo", **sym))
-        if self.bias:
-            steps += [given("bias", "bias", "F_out", self.out), step("params", "params", "(fi + 1) * fo", **sym)]
-        else:
-            steps.append(step("params", "params", "fi * fo", "no bias", **sym))
-        rows = "r * " if len(shape) > 1 else ""
-        steps.append(step("mac", "mac", f"{rows}fi * fo", "one multiply-accumulate per weight per row", **sym))
-        if self.bias:
-            steps.append(step("bias_add", "bias_add", f"{rows}fo", "one per output element", **sym))
-        return steps
