@@ -120,3 +120,22 @@ def test_slug_follows_github():
     assert slug("2. calc's own conventions") == "2-calcs-own-conventions"
     assert slug("### `conv1d`, `conv2d`".lstrip("# ")) == "conv1d-conv2d"
     assert slug("10.1 AlexNet") == "101-alexnet"
+
+
+# ---------------------------------------------------------------------------- figures
+
+def convention_figures(page: Path) -> dict[str, tuple[str, str]]:
+    """convention -> (AlexNet, ViT-B/16) from a page's table of conventions."""
+    text = page.read_text(encoding="utf-8")
+    table = text[text.index("| convention | counts | AlexNet | ViT-B/16 |"):]
+    rows = table[:table.index("\n\n")].splitlines()[2:]
+    out = {}
+    for line in rows:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        out[cells[0].split("`")[1]] = (cells[2], cells[3])
+    return out
+
+
+def test_conventions_page_states_the_readme_figures():
+    # tests/test_compare.py checks the README's table against calc; the page repeats it.
+    assert convention_figures(DOCS / "conventions.md") == convention_figures(README)
