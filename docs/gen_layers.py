@@ -11,6 +11,7 @@ tests/test_docs.py checks that the page names every registered type and nothing 
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -131,8 +132,9 @@ def section(names: list[str]) -> list[str]:
     else:
         out.append("No arguments.")
     out.append("")
-    if cls.formulas:
-        for quantity, formula in cls.formulas.items():
+    formulas = [*getattr(cls, "formulas", {}).items(), *cls.describe()]
+    if formulas:
+        for quantity, formula in formulas:
             out.append(f"* {quantity}: `{_cell(formula)}`" if "`" not in formula
                        else f"* {quantity}: {_cell(formula)}")
         out.append("")
@@ -145,7 +147,8 @@ def section(names: list[str]) -> list[str]:
 def _signature(name: str) -> tuple:
     cls = LAYERS[name]
     fields = tuple((f.alias or n, _default(f), f.description) for n, f in cls.model_fields.items())
-    return (cls.kind, cls.__doc__, fields, tuple(cls.formulas.items()), tuple(cls.hints.items()))
+    # the 1-d, 2-d and 3-d variants of a family differ only in the digit of their name
+    return (cls.kind, cls.__doc__, fields, re.sub(r"\d", "", name), tuple(cls.hints.items()))
 
 
 def render() -> str:
