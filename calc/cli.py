@@ -165,7 +165,7 @@ def run_sweep(args) -> None:
 
     from . import sweep as sw
     from . import sweep_report as rep
-    from .loader import read_text
+    from .spec.loader import read_text
     from .spec import parse_spec
 
     text, name = read_text(args.spec)
