@@ -36,6 +36,7 @@ from typing import Any, Mapping
 
 from pydantic import ValidationError
 
+from ..caches import build_cache
 from ..errors import SpecError
 from .._gc import gc_paused
 from ..graph import Model, Seq
@@ -105,14 +106,14 @@ class Spec:
     def __init__(self, doc: SpecDoc, source: Source):
         self.doc = doc
         self.source = source
-        self._cache: dict = {}   # shared by every build (see Builder)
+        self.cache = build_cache()   # shared by every build (see calc.caches)
 
     @property
     def name(self) -> str:
         return self.doc.name
 
     def build(self, overrides: Mapping[str, Any] | None = None, input_shape: tuple | None = None) -> Model:
-        return build(self.doc, self.source, overrides, input_shape, self._cache)
+        return build(self.doc, self.source, overrides, input_shape, self.cache)
 
 
 def parse_spec(text: str, name: str | None = None) -> Spec:
