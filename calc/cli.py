@@ -13,7 +13,7 @@ from . import __version__
 from .analysis import DTYPE_BYTES, analyze
 from .errors import CalcError, SpecError
 from .layers import MAX_SIZE
-from .report import FORMATS
+from .render.report import FORMATS
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ from . import conventions as conv_mod
 from .analysis import analyze
 from .errors import ConventionError
 from .graph import Model
-from .report import human
+from .render.numbers import human
 from .shapes import Shape, fmt_shape
 
 

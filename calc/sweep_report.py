@@ -10,7 +10,7 @@ import io
 import json
 from typing import Iterable, Iterator, Sequence
 
-from .report import human
+from .render.numbers import human
 from .shapes import fmt_shape
 from .sweep import Grid, Variant, values_of
 
