@@ -151,13 +151,12 @@ def load_and_analyze(args):
 
 
 def run_compare(args, fmt: str = "table") -> str:
-    from .compare import compare, comparison_dict, format_comparison
+    from .compare import compare
+    from .render.compare import FORMATS as COMPARE_FORMATS
     names = [n.strip() for n in args.conventions.split(",")] if getattr(args, "conventions", None) else None
     diff = parse_pair(args.diff) if args.diff else None
     result = compare(load_model(args), batch=args.batch, dtype=args.dtype, names=names, diff=diff)
-    if fmt == "json":
-        return json.dumps(comparison_dict(result), indent=2) + "\n"
-    return format_comparison(result)
+    return COMPARE_FORMATS[fmt](result)
 
 
 def run_sweep(args) -> None:
