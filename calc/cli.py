@@ -163,7 +163,7 @@ def run_sweep(args) -> None:
     import time
 
     from . import sweep as sw
-    from . import sweep_report as rep
+    from .render import sweep as rep
     from .loader import read_text
     from .spec import parse_spec
 
