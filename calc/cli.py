@@ -259,7 +259,8 @@ def run(argv: list[str] | None = None) -> int:
     elif args.command == "compare":
         sys.stdout.write(run_compare(args, args.format))
     elif args.command == "explain":
-        from .explain import explain, format_explanation
+        from .explain import explain
+        from .render.explain import format_explanation
         analysis = load_and_analyze(args)
         sys.stdout.write(format_explanation(analysis, explain(analysis, args.layer)))
     elif args.command == "layers":
