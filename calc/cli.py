@@ -264,13 +264,13 @@ def run(argv: list[str] | None = None) -> int:
         analysis = load_and_analyze(args)
         sys.stdout.write(format_explanation(analysis, explain(analysis, args.layer)))
     elif args.command == "layers":
-        from .catalog import describe_layers
+        from .render.catalog import describe_layers
         sys.stdout.write(describe_layers())
     elif args.command == "schema":
         from .catalog import spec_schema
         sys.stdout.write(json.dumps(spec_schema(), indent=2) + "\n")
     elif args.command == "conventions":
-        from .catalog import describe_conventions
+        from .render.catalog import describe_conventions
         sys.stdout.write(describe_conventions(args.name))
     return 0
 
