@@ -2,7 +2,7 @@
 
 Computing and rendering are separate: :func:`explain` returns :class:`Entry` records built from
 the layers' own steps (:meth:`calc.layers.Layer.explain`) and the convention's rules;
-:func:`format_explanation` turns them into text. Nothing here prints.
+:func:`calc.render.explain.format_explanation` turns them into text. Nothing here prints.
 
 A leaf shows its output shape, parameters and elementary operations, then the convention's
 rule for its type with the layer's facts put in. A block, repeat or branch shows its subtotals
@@ -17,8 +17,7 @@ from . import conventions as conv_mod
 from .analysis import Analysis, Result
 from .errors import SpecError
 from .expr import evaluate
-from .formula import Step, _num, render, step, substitute
-from .shapes import fmt_shape
+from .formula import Step, render, step, substitute
 
 _SHAPE = ("shape", "ceil")
 _PARAMS = ("weights", "bias", "params", "buffers")
@@ -161,69 +160,3 @@ def _container_sections(a: Analysis, r: Result, parts) -> tuple[Section, ...]:
     kind = r.kind[6:] if r.kind.startswith("block:") else r.kind
     return (Section(f"{kind}: the sum of its parts ({', '.join(names)}; zeros left out)"
                     + (", MACs and FLOPs for the whole batch" if a.batch > 1 else ""), steps),)
-
-
-# ---------------------------------------------------------------------------- rendering
-
-def _value(value) -> str:
-    if isinstance(value, tuple):
-        return fmt_shape(value)
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, Fraction):
-        return format(float(value), ",.6g")
-    return _num(value)
-
-
-def format_step(s: Step) -> str:
-    parts = [s.label]
-    for text in (s.formula, s.substituted):
-        if text and text != parts[-1]:
-            parts.append(text)
-    value = _value(s.value)
-    if value.replace(",", "") == parts[-1] and len(parts) > 1:
-        parts[-1] = value
-    elif value != parts[-1]:
-        parts.append(value)
-    line = " = ".join(parts)
-    return line + (f"   ({s.note})" if s.note else "")
-
-
-def _args(layer) -> str:
-    shown = []
-    for name, f in type(layer).model_fields.items():
-        value = getattr(layer, name)
-        # per-dimension defaults (padding 0 → (0, 0)) are defaults too
-        if value == f.default or (isinstance(value, tuple) and value and all(v == f.default for v in value)):
-            continue
-        if isinstance(value, tuple) and len(set(value)) == 1:
-            value = value[0]
-        shown.append(f"{f.alias or name}={list(value) if isinstance(value, tuple) else value}")
-    return f"{layer.type_name}({', '.join(shown)})"
-
-
-def format_explanation(a: Analysis, entries: list[Entry]) -> str:
-    lines = [f"{a.model.name} · input {fmt_shape(a.input_shape)} · batch {a.batch} · "
-             f"convention {a.convention}", ""]
-    for e in entries:
-        pad = "  " * e.depth
-        r = e.result
-        if r.is_leaf:
-            shapes = " + ".join(fmt_shape(s) for s in r.inputs) if r.inputs else fmt_shape(r.input_shape)
-            head = f"{e.name} · {_args(r.layer)} · {shapes} → {fmt_shape(r.output_shape)}"
-            if getattr(r, "tied_to", None):
-                head += f" · weights shared with {r.tied_to} (its parameters are counted there)"
-        else:
-            kind = r.kind[6:] if r.kind.startswith("block:") else r.kind
-            head = f"{e.name} · {kind} · {fmt_shape(r.input_shape)} → {fmt_shape(r.output_shape)}"
-        lines.append(pad + head)
-        for sec in e.sections:
-            if not sec.steps:
-                lines.append(f"{pad}  {sec.title}: {sec.note}")
-                continue
-            lines.append(f"{pad}  {sec.title}" + (f" — {sec.note}" if sec.note else ""))
-            lines += [f"{pad}    {format_step(s)}" for s in sec.steps]
-        lines.append("")
-    return "\n".join(lines)

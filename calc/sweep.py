@@ -1,6 +1,6 @@
 """Sweeps: one spec evaluated over a grid of variable values, input shapes and batch sizes.
 
-Computes; never prints (rendering is in :mod:`calc.sweep_report`). The grid is the Cartesian
+Computes; never prints (rendering is in :mod:`calc.render.sweep`). The grid is the Cartesian
 product of its axes, in the order given, the batch size varying fastest. Each variant becomes a
 small :class:`Variant` of totals — or of an error message, because an invalid variant (channels
 that ``groups`` cannot divide, an input too small) is a result of the sweep, not its end.

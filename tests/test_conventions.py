@@ -378,7 +378,8 @@ def test_bad_hints(item, message):
 
 
 def test_hints_are_in_the_schema_and_layer_list():
-    from calc.catalog import describe_layers, spec_schema
+    from calc.catalog import spec_schema
+    from calc.render.catalog import describe_layers
     assert "call: how the layer is invoked" in describe_layers()
     relu = next(v for v in spec_schema()["$defs"]["item"]["anyOf"] if "relu" in v.get("properties", {}))
     assert relu["properties"]["relu"]["anyOf"][0]["properties"]["call"]["enum"][:2] == ["module", "functional"]

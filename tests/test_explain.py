@@ -8,8 +8,9 @@ import pytest
 from calc import analyze, parse_spec
 from calc.cli import main
 from calc.conventions import CONVENTIONS
-from calc.explain import explain, format_explanation, layer_steps
+from calc.explain import explain, layer_steps
 from calc.expr import evaluate
+from calc.render.explain import format_explanation
 from conftest import SPECS
 from helpers import run_spec, run_text
 from layer_samples import SAMPLES, sample_spec

@@ -4,7 +4,7 @@ import pytest
 
 from calc.formula import Q, compile_quantities, render
 from calc.layers import LAYERS, Params
-from calc.catalog import describe_layers
+from calc.render.catalog import describe_layers
 
 
 def evaluate(type_name, shape, **args):
