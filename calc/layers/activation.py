@@ -1,12 +1,13 @@
-"""Element-wise activations, learned element-wise scales, and softmax."""
+"""Element-wise activations, learned element-wise scales, and softmax.
+
+Each quantity is declared once (see :mod:`calc.formula`); ``x`` is the input's element count."""
 
 from typing import Any, ClassVar, Literal
 
-
 from .. import shapes as S
-from ..formula import Step, given, step
-from ..shapes import fmt_shape, numel
-from .base import (_PARAM_HINTS, Dim, Layer, Params, PosInt, Real, _elements, register)
+from ..formula import Q
+from ..shapes import Shape, fmt_shape, numel
+from .base import _PARAM_HINTS, Dim, Layer, PosInt, Real, register
 
 
 # ---------------------------------------------------------------------------- activations
@@ -14,119 +15,167 @@ from .base import (_PARAM_HINTS, Dim, Layer, Params, PosInt, Real, _elements, re
 class _Elementwise(Layer):
     """Element-wise function; output shape = input shape."""
 
+    # The operations applied to each element, operation -> how many: the one statement of an
+    # activation's cost. Its quantities (`count * x` each) are built from it, and the recurrent
+    # cells read the sigmoid's and the tanh's.
     per_element: ClassVar[dict[str, int]] = {}
+    # What each of those operations does, shown beside it by `calc explain`.
+    doing: ClassVar[dict[str, str]] = {}
+    # Quantities declared before the operations (a learned layer's parameters).
+    params_declared: ClassVar[tuple[Q, ...]] = ()
 
-    def ops(self, shape, out):
-        x = numel(shape)
-        return {k: v * x for k, v in self.per_element.items()}
+    @classmethod
+    def declare(cls) -> tuple[Q, ...]:
+        return (*cls.params_declared,
+                *(Q(op, f"{count} * x", "per element: " + cls.doing[op] if op in cls.doing else "")
+                  for op, count in cls.per_element.items()))
 
-    def explain(self, shape, out):
-        return [given("shape", "output", "input (unchanged)", out), *self._explain_params(shape),
-                *(step(k, k, "v * x", f"{v} per element", v=(str(v), v), x=_elements(shape))
-                  for k, v in self.per_element.items())]
-
-    def _explain_params(self, shape) -> list[Step]:
-        return []
-
-
-def _activation(name: str, doc: str, per_element: dict[str, int], **fields):
-    annotations = {"per_element": ClassVar[dict[str, int]]}
-    namespace: dict[str, Any] = {"__doc__": doc, "per_element": per_element}
-    for field, (annotation, default) in fields.items():
-        annotations[field] = annotation
-        namespace[field] = default
-    namespace["__annotations__"] = annotations
-    namespace["formulas"] = {"ops": "per element: " + ", ".join(f"{v} {k}" for k, v in per_element.items())}
-    annotations["formulas"] = ClassVar[dict[str, str]]
-    cls = type("".join(p.title() for p in name.split("_")), (_Elementwise,), namespace)
-    return register(name, "activation")(cls)
+    def given(self, shape: Shape) -> dict[str, Any]:
+        return {"x": numel(shape)}
 
 
-_activation("relu", "max(0, x): one comparison per element.", {"cmp": 1})
-_activation("relu6", "min(max(0, x), 6): two comparisons per element.", {"cmp": 2})
-_activation("leaky_relu", "x if x ≥ 0 else slope·x: a comparison and a multiply per element.",
-            {"cmp": 1, "mul": 1}, negative_slope=(Real, 0.01))
-_activation("elu", "x if x > 0 else α(eˣ − 1): counted branch-free, cmp, exp, add, mul.",
-            {"cmp": 1, "exp": 1, "add": 1, "mul": 1}, alpha=(Real, 1.0))
-_activation("sigmoid", "1 / (1 + e^(−x)): negate, exp, add, divide.", {"mul": 1, "exp": 1, "add": 1, "div": 1})
-_activation("tanh", "1 − 2 / (e^(2x) + 1): mul, exp, 2 adds, divide.", {"mul": 1, "exp": 1, "add": 2, "div": 1})
-_activation("gelu", "x/2 · (1 + erf(x/√2)) (or the tanh form): divide, erf, add, 2 multiplies.",
-            {"div": 1, "fn": 1, "add": 1, "mul": 2}, approximate=(Literal["none", "tanh"], "none"))
-_activation("silu", "x · sigmoid(x): the sigmoid's 4 operations and a multiply.",
-            {"mul": 2, "exp": 1, "add": 1, "div": 1})
-_activation("hardswish", "x · min(max(x + 3, 0), 6) / 6: add, 2 comparisons, multiply, divide.",
-            {"add": 1, "cmp": 2, "mul": 1, "div": 1})
-_activation("hardsigmoid", "min(max(x + 3, 0), 6) / 6: add, 2 comparisons, divide.",
-            {"add": 1, "cmp": 2, "div": 1})
+@register("relu", "activation")
+class ReLU(_Elementwise):
+    """max(0, a) for each element a: one comparison per element (x elements)."""
+
+    per_element: ClassVar[dict[str, int]] = {"cmp": 1}
+    doing: ClassVar[dict[str, str]] = {"cmp": "compare with 0"}
+
+
+@register("relu6", "activation")
+class ReLU6(_Elementwise):
+    """min(max(0, a), 6) for each element a: two comparisons per element (x elements)."""
+
+    per_element: ClassVar[dict[str, int]] = {"cmp": 2}
+    doing: ClassVar[dict[str, str]] = {"cmp": "compare with 0 and with 6"}
+
+
+@register("leaky_relu", "activation")
+class LeakyReLU(_Elementwise):
+    """a if a ≥ 0 else slope·a for each element a: a comparison and a multiply per element
+    (x elements)."""
+
+    negative_slope: Real = 0.01
+    per_element: ClassVar[dict[str, int]] = {"cmp": 1, "mul": 1}
+    doing: ClassVar[dict[str, str]] = {"cmp": "test the sign", "mul": "scale by the slope"}
+
+
+@register("elu", "activation")
+class ELU(_Elementwise):
+    """a if a > 0 else α(eᵃ − 1) for each element a, counted branch-free: cmp, exp, add, mul per
+    element (x elements)."""
+
+    alpha: Real = 1.0
+    per_element: ClassVar[dict[str, int]] = {"cmp": 1, "exp": 1, "add": 1, "mul": 1}
+    doing: ClassVar[dict[str, str]] = {"cmp": "test the sign", "exp": "the exponential", "add": "subtract 1",
+                                       "mul": "scale by α"}
+
+
+@register("sigmoid", "activation")
+class Sigmoid(_Elementwise):
+    """1 / (1 + e^(−a)) for each element a: negate, exp, add, divide (x elements)."""
+
+    per_element: ClassVar[dict[str, int]] = {"mul": 1, "exp": 1, "add": 1, "div": 1}
+    doing: ClassVar[dict[str, str]] = {"mul": "negate", "exp": "the exponential", "add": "add 1",
+                                       "div": "1 divided by the sum"}
+
+
+@register("tanh", "activation")
+class Tanh(_Elementwise):
+    """1 − 2 / (e^(2a) + 1) for each element a: mul, exp, 2 adds, divide (x elements)."""
+
+    per_element: ClassVar[dict[str, int]] = {"mul": 1, "exp": 1, "add": 2, "div": 1}
+    doing: ClassVar[dict[str, str]] = {"mul": "double", "exp": "the exponential", "add": "add 1; subtract from 1",
+                                       "div": "2 divided by the sum"}
+
+
+@register("gelu", "activation")
+class GELU(_Elementwise):
+    """a/2 · (1 + erf(a/√2)) for each element a (or the tanh form): divide, erf, add, 2 multiplies
+    (x elements)."""
+
+    approximate: Literal["none", "tanh"] = "none"
+    per_element: ClassVar[dict[str, int]] = {"div": 1, "fn": 1, "add": 1, "mul": 2}
+    doing: ClassVar[dict[str, str]] = {"div": "divide by √2", "fn": "erf", "add": "add 1",
+                                       "mul": "halve; times the input"}
+
+
+@register("silu", "activation")
+class SiLU(_Elementwise):
+    """a · sigmoid(a) for each element a: the sigmoid's 4 operations and a multiply (x elements)."""
+
+    per_element: ClassVar[dict[str, int]] = {"mul": 2, "exp": 1, "add": 1, "div": 1}
+    doing: ClassVar[dict[str, str]] = {"mul": "negate; times the input", "exp": "the exponential", "add": "add 1",
+                                       "div": "1 divided by the sum"}
+
+
+@register("hardswish", "activation")
+class Hardswish(_Elementwise):
+    """a · min(max(a + 3, 0), 6) / 6 for each element a: add, 2 comparisons, multiply, divide
+    (x elements)."""
+
+    per_element: ClassVar[dict[str, int]] = {"add": 1, "cmp": 2, "mul": 1, "div": 1}
+    doing: ClassVar[dict[str, str]] = {"add": "add 3", "cmp": "clamp to [0, 6]", "mul": "times the input",
+                                       "div": "divide by 6"}
+
+
+@register("hardsigmoid", "activation")
+class Hardsigmoid(_Elementwise):
+    """min(max(a + 3, 0), 6) / 6 for each element a: add, 2 comparisons, divide (x elements)."""
+
+    per_element: ClassVar[dict[str, int]] = {"add": 1, "cmp": 2, "div": 1}
+    doing: ClassVar[dict[str, str]] = {"add": "add 3", "cmp": "clamp to [0, 6]", "div": "divide by 6"}
 
 
 @register("prelu", "activation")
 class PReLU(_Elementwise):
-    """x if x ≥ 0 else a·x with learned a: one per channel (``num_parameters: C``) or one shared."""
+    """a if a ≥ 0 else w·a for each element a, with learned slopes w: one per channel
+    (``num_parameters: C``) or one shared. A comparison and a multiply per element (x elements)."""
 
     hints: ClassVar[dict[str, tuple]] = _PARAM_HINTS
     num_parameters: PosInt = 1
+    params_declared: ClassVar[tuple[Q, ...]] = (
+        Q("weights", "num_parameters", "the slopes: one shared, or one per channel"),)
     per_element: ClassVar[dict[str, int]] = {"cmp": 1, "mul": 1}
-    formulas: ClassVar[dict[str, str]] = {"params": "num_parameters (1 or C)", "ops": "per element: 1 cmp, 1 mul"}
+    doing: ClassVar[dict[str, str]] = {"cmp": "test the sign", "mul": "scale by the learned slope"}
 
-    def infer(self, shape):
+    def given(self, shape: Shape) -> dict[str, Any]:
         if self.num_parameters != 1 and (not shape or shape[0] != self.num_parameters):
             raise ValueError(f"num_parameters={self.num_parameters} must be 1 or the channel count "
                              f"(input {fmt_shape(shape)})")
-        return shape
-
-    def params(self, shape):
-        return Params(self.num_parameters)
-
-    def _explain_params(self, shape):
-        return [given("weights", "weights", "num_parameters (1, or one per channel)", self.num_parameters)]
-
-
-@register("softmax", "softmax")
-class Softmax(Layer):
-    """exp(x_i) / Σ exp(x_j) along ``dim`` (of the per-sample shape): per row of n values,
-    n exponentials, n − 1 additions and n divisions (3n − 1)."""
-
-    dim: Dim = -1
-    formulas: ClassVar[dict[str, str]] = {"ops": "per row of n: n exp, n−1 add, n div"}
-
-    def infer(self, shape):
-        S.normalize_dim(self.dim, len(shape))
-        return shape
-
-    def ops(self, shape, out):
-        n = shape[S.normalize_dim(self.dim, len(shape))]
-        rows = numel(shape) // n
-        return {"exp": rows * n, "add": rows * (n - 1), "div": rows * n, "rows": rows}
-
-    def explain(self, shape, out):
-        d = S.normalize_dim(self.dim, len(shape))
-        sym = {"x": _elements(shape), "n": ("n", shape[d])}
-        rows = step("rows", "rows", "x // n", f"n = size of dim {d}", **sym)
-        sym["r"] = ("rows", rows.value)
-        return [given("shape", "output", "input (unchanged)", out), rows,
-                step("exp", "exp", "r * n", "one exponential per element", **sym),
-                step("add", "add", "r * (n - 1)", "the sum of each row", **sym),
-                step("div", "div", "r * n", "each exponential divided by its row's sum", **sym)]
+        return {"x": numel(shape), "num_parameters": self.num_parameters}
 
 
 @register("layer_scale", "layer_scale")
 class LayerScale(_Elementwise):
-    """Learned per-channel scale (CaiT/ConvNeXt): C parameters along ``dim``, one multiply
-    per element."""
+    """Learned per-channel scale (CaiT/ConvNeXt): C parameters along ``dim`` (C its size), one
+    multiply per element (x elements)."""
 
     hints: ClassVar[dict[str, tuple]] = _PARAM_HINTS
     dim: Dim = 0
+    params_declared: ClassVar[tuple[Q, ...]] = (Q("weights", "C", "one scale per index of dim (C its size)"),)
     per_element: ClassVar[dict[str, int]] = {"mul": 1}
-    formulas: ClassVar[dict[str, str]] = {"params": "C (size of dim)", "ops": "per element: 1 mul"}
+    doing: ClassVar[dict[str, str]] = {"mul": "scale by the learned factor of its index along dim"}
 
-    def infer(self, shape):
-        S.normalize_dim(self.dim, len(shape))
-        return shape
+    def given(self, shape: Shape) -> dict[str, Any]:
+        return {"x": numel(shape), "C": shape[S.normalize_dim(self.dim, len(shape))]}
 
-    def params(self, shape):
-        return Params(shape[S.normalize_dim(self.dim, len(shape))])
 
-    def _explain_params(self, shape):
-        d = S.normalize_dim(self.dim, len(shape))
-        return [given("weights", "weights", f"size of dim {d}", shape[d])]
+# ---------------------------------------------------------------------------- softmax
+
+@register("softmax", "softmax")
+class Softmax(Layer):
+    """exp(a_i) / Σ exp(a_j) along ``dim`` (of the per-sample shape): x elements in rows of n
+    values; per row n exponentials, n − 1 additions and n divisions (3n − 1)."""
+
+    dim: Dim = -1
+
+    quantities: ClassVar[tuple[Q, ...]] = (
+        Q("rows", "x // n", "n: the size of the softmax's dim"),
+        Q("exp", "rows * n", "one exponential per element"),
+        Q("add", "rows * (n - 1)", "the sum of each row"),
+        Q("div", "rows * n", "each exponential divided by its row's sum"),
+    )
+
+    def given(self, shape: Shape) -> dict[str, Any]:
+        return {"x": numel(shape), "n": shape[S.normalize_dim(self.dim, len(shape))]}
