@@ -193,7 +193,8 @@ def test_residual_block_text(capsys, tmp_path):
     assert "block · residual · 64×56×56 → 128×28×28" in out
     assert "block.0 · conv2d(out=128, kernel=3, stride=2, padding=1, bias=False) · 64×56×56 → 128×28×28" in out
     assert "block.add · add() · 128×28×28 + 128×28×28 → 128×28×28" in out
-    assert "add = (k − 1)·#y = (2 − 1)·100352 = 100,352" in out
+    assert ("add = (k − 1)·y = (2 − 1)·100352 = 100,352   "
+            "(k inputs: k − 1 additions for each of the y output elements)") in out
     whole = "\n".join(lines_of(capsys, "explain", str(path)))
     # the repeat's layers are numbered in the model's namespace, as `calc analyze` does
     assert "6 · conv2d(out=128, kernel=3, padding=1) · 128×28×28 → 128×28×28" in whole

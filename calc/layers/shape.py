@@ -1,14 +1,16 @@
-"""Layers that move or pass values without arithmetic: dropout, identity, reshapes, slices."""
+"""Layers that move or pass values without arithmetic: dropout, identity, reshapes, slices.
 
-from typing import Annotated, ClassVar, Literal, Optional
+None of them counts anything, so they declare no quantities: the ones that keep the shape
+need nothing more (the base passes it through and the explanation says "input (unchanged)");
+the ones that change it say how in :meth:`output` and, in words, in :meth:`shape_text`."""
+
+from typing import Annotated, Any, ClassVar, Literal, Optional
 
 from pydantic import BeforeValidator, Field
 
 from .. import shapes as S
-from ..formula import given, step
-from ..shapes import fmt_shape, numel
-from .base import (_RESHAPE_HINTS, MAX_SIZE, Dim, Layer, NonNegInt, PosInt, Prob, _no_bool, _times,
-                   register)
+from ..shapes import Shape, fmt_shape, numel
+from .base import _RESHAPE_HINTS, MAX_SIZE, Dim, Layer, NonNegInt, PosInt, Prob, _no_bool, register
 
 
 # ---------------------------------------------------------------------------- no-cost layers
@@ -33,30 +35,35 @@ class Identity(Layer):
     """Passes its input through; nothing is counted."""
 
 
+# ---------------------------------------------------------------------------- views and slices
+
+def _dim(d: int) -> str:
+    return str(d).replace("-", "−")   # as the explanations write a minus
+
+# The output shape is the whole result of these layers; it is computed in `output` (which also
+# refuses what PyTorch refuses), and `given` has nothing to supply.
+
 @register("flatten", "reshape")
 class Flatten(Layer):
-    """Merges dims ``start``..``end`` of the per-sample shape (PyTorch's Flatten(1, -1) is
-    start 0, end −1 here, because spec shapes have no batch dimension)."""
+    """Merges dims ``start``..``end`` of the per-sample shape into one whose size is their
+    product (PyTorch's Flatten(1, -1) is start 0, end −1 here, because spec shapes have no batch
+    dimension)."""
 
     hints: ClassVar[dict[str, tuple]] = _RESHAPE_HINTS
 
     start: Dim = 0
     end: Dim = -1
 
-    def infer(self, shape):
+    def output(self, shape: Shape, v: dict[str, Any]) -> Shape:
         if not shape:
-            return (1,)
+            return (1,)   # a scalar becomes one element, as torch.flatten does
         a, b = S.normalize_dim(self.start, len(shape)), S.normalize_dim(self.end, len(shape))
         if a > b:
             raise ValueError(f"start {self.start} comes after end {self.end}")
         return (*shape[:a], numel(shape[a:b + 1]), *shape[b + 1:])
 
-    def explain(self, shape, out):
-        if not shape:
-            return [given("shape", "output", "a scalar becomes one element", out)]
-        a, b = S.normalize_dim(self.start, len(shape)), S.normalize_dim(self.end, len(shape))
-        return [step(f"shape.{a}", "merged", _times("d", b + 1 - a), f"dims {a}..{b} merged",
-                     **{f"d{i}": (f"n_{a + i}", shape[a + i]) for i in range(b + 1 - a)})]
+    def shape_text(self) -> str:
+        return f"dims {_dim(self.start)}..{_dim(self.end)} merged into one, the product of their sizes"
 
 
 @register("reshape", "reshape")
@@ -67,7 +74,7 @@ class Reshape(Layer):
 
     shape: tuple[Annotated[int, BeforeValidator(_no_bool), Field(ge=-1, le=MAX_SIZE)], ...]
 
-    def infer(self, shape):
+    def output(self, shape: Shape, v: dict[str, Any]) -> Shape:
         target = list(self.shape)
         if target.count(-1) > 1:
             raise ValueError("at most one −1 in shape")
@@ -84,9 +91,9 @@ class Reshape(Layer):
                              f"{fmt_shape(tuple(target))} ({numel(target)} elements)")
         return tuple(target)
 
-    def explain(self, shape, out):
-        return [given("shape", "output", f"the same {numel(shape)} elements viewed as "
-                      f"{list(self.shape)}", out)]
+    def shape_text(self) -> str:
+        return f"the same elements viewed as {list(self.shape)}" + (
+            " (−1: the size that keeps every element)" if -1 in self.shape else "")
 
 
 @register("permute", "reshape")
@@ -97,30 +104,31 @@ class Permute(Layer):
 
     dims: tuple[Dim, ...]
 
-    def infer(self, shape):
+    def output(self, shape: Shape, v: dict[str, Any]) -> Shape:
         order = [S.normalize_dim(d, len(shape)) for d in self.dims]
         if sorted(order) != list(range(len(shape))):
             raise ValueError(f"dims {list(self.dims)} is not a permutation of a rank-{len(shape)} shape")
         return tuple(shape[i] for i in order)
 
-    def explain(self, shape, out):
-        return [given("shape", "output", f"input dims reordered as {list(self.dims)}", out)]
+    def shape_text(self) -> str:
+        return f"input dims reordered as {list(self.dims)}"
 
 
 @register("channel_shuffle", "reshape")
 class ChannelShuffle(Layer):
-    """ShuffleNet's channel shuffle: a reshape and transpose, nothing counted."""
+    """ShuffleNet's channel shuffle: a reshape and transpose that keeps the shape; nothing
+    counted."""
 
     hints: ClassVar[dict[str, tuple]] = _RESHAPE_HINTS
 
     groups: PosInt
 
-    def infer(self, shape):
+    def given(self, shape: Shape) -> dict[str, Any]:
         if len(shape) < 2:
             raise ValueError(f"needs (C, spatial…) as PyTorch's channel_shuffle, got {fmt_shape(shape)}")
         if shape[0] % self.groups:
-            raise ValueError(f"channels {shape[0] if shape else 0} are not divisible by groups={self.groups}")
-        return shape
+            raise ValueError(f"channels {shape[0]} are not divisible by groups={self.groups}")
+        return {}
 
 
 @register("channel_split", "reshape")
@@ -135,7 +143,7 @@ class ChannelSplit(Layer):
     index: NonNegInt = 0
     dim: Dim = 0
 
-    def infer(self, shape):
+    def output(self, shape: Shape, v: dict[str, Any]) -> Shape:
         d = S.normalize_dim(self.dim, len(shape))
         c = shape[d]
         if (self.parts is None) == (self.sections is None):
@@ -152,6 +160,6 @@ class ChannelSplit(Layer):
             raise ValueError(f"index {self.index} but only {len(sections)} parts")
         return (*shape[:d], sections[self.index], *shape[d + 1:])
 
-    def explain(self, shape, out):
-        d = S.normalize_dim(self.dim, len(shape))
-        return [given(f"shape.{d}", "kept", f"part {self.index} of dim {d}", out[d])]
+    def shape_text(self) -> str:
+        split = f"{self.parts} equal parts" if self.parts is not None else f"sections {list(self.sections or ())}"
+        return f"part {self.index} of dim {_dim(self.dim)}, split into {split}"
