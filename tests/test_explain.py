@@ -218,3 +218,40 @@ def test_explain_takes_the_analysis_options(capsys):
     assert "params = weights + biases = 40960 + 10 = 40,970" in lines
     # two samples, each (4096 + 1)·10 multiply-accumulates and bias adds
     assert "MACs = N·per sample = 2·40970 = 81,940" in lines
+
+
+def test_attention_text():
+    a = run_text("""
+        name: t
+        input: [6, 16]
+        layers:
+          - linear: {out: 10, name: memory}
+          - linear: {out: 16}
+          - attention: {heads: 4, kv_heads: 2, out: 12, out_bias: false, causal: true, kv: memory}
+    """)
+    text = format_explanation(a, explain(a))
+    # queries 6×16, keys/values 6×10; d = 16/4 = 4; W_q 16·16, W_k and W_v 2·10·(2·4), output 16·12; biases b_q 16, b_k and b_v 2·8
+    assert "D_out = out = 12   (out when given, else D)" in text
+    assert "weights = D·h·d + 2·D_kv·g·d + h·d·D_out = 16·4·4 + 2·10·2·4 + 4·4·12 = 608" in text
+    assert "biases = h·d + 2·g·d + 0 = 4·4 + 2·2·4 + 0 = 32" in text
+    assert "proj_mac = L·D·h·d + 2·S·D_kv·g·d + L·h·d·D_out = 6·16·4·4 + 2·6·10·2·4 + 6·4·4·12 = 3,648" in text
+    assert "add = h·L·(S − 1) + scores = 4·6·(6 − 1) + 144 = 264" in text
+    # query i keeps keys 0..i: 6·7/2 = 21 of the 36 pairs, over 4 heads 4·15 = 60 masked
+    assert "masked = h·(L·S − visible) = 4·(6·6 − 21) = 60" in text
+
+
+def test_recurrent_text():
+    a = run_text("""
+        name: t
+        input: [5, 10]
+        layers: [{lstm: {hidden: 20}}, {rnn: {hidden: 4, nonlinearity: relu}}]
+    """)
+    text = format_explanation(a, explain(a))
+    # nn.LSTM(10, 20): W_ih 80×10, W_hh 80×20; sigmoid on 60 values, tanh on 40 per step
+    assert "w_ih = dirs·G·H·(I + (layers − 1)·H_out) = 1·4·20·(10 + (1 − 1)·20) = 800" in text
+    assert "weights = w_ih + w_hh = 800 + 1600 = 2,400" in text
+    assert "add_cell = 4·H + H + sigmoids·sigmoid_add + tanhs·tanh_add = 4·20 + 20 + 60·1 + 40·2 = 240" in text
+    assert "add = L·cells·add_cell = 5·1·240 = 1,200" in text
+    # a relu cell counts no multiply: the tanh-only lines are left out
+    assert "cmp_cell = relus·relu_cmp = 4·1 = 4" in text
+    assert "mul = L·cells·mul_cell = 5·1·4" not in text and "mul_cell = tanhs" not in text

@@ -1,23 +1,15 @@
 """Multi-head attention with its projections (self and cross, grouped-query, causal)."""
 
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Optional
 
 from pydantic import Field, StrictBool
 
-from ..formula import given, step
+from ..formula import Q
 from ..shapes import Shape, fmt_shape
-from .base import (Layer, Params, PosInt, register)
+from .base import Layer, PosInt, register
 
 
 # ---------------------------------------------------------------------------- attention
-
-def _visible_pairs(q_len: int, kv_len: int) -> int:
-    """Query/key pairs a causal mask keeps: row i sees keys 0..i (PyTorch's is_causal, aligned
-    top-left), i.e. Σ_{i<L} min(i + 1, S)."""
-    if q_len <= kv_len:
-        return q_len * (q_len + 1) // 2
-    return kv_len * (kv_len + 1) // 2 + (q_len - kv_len) * kv_len
-
 
 @register("attention", "attention")
 class Attention(Layer):
@@ -25,7 +17,9 @@ class Attention(Layer):
     V = m·W_v (m = x for self attention, the output named by ``kv`` for cross attention),
     per head softmax(Q·Kᵀ/√d)·V, heads concatenated, output projection. ``kv_heads`` below
     ``heads`` gives grouped-query attention (1: multi-query): K and V have kv_heads heads, each
-    shared by heads/kv_heads query heads.
+    shared by heads/kv_heads query heads. In the formulas: L query tokens of D features, S
+    key/value tokens of D_kv features, h heads, g key/value heads (kv_heads, default h), d
+    features per head (head_dim, default D/h).
 
     Counted: the four projections and both attention matmuls (Q·Kᵀ and attention·V) as MACs;
     projection biases as ``bias_add``; the scaling by 1/√d as one ``mul`` per score; the
@@ -49,104 +43,65 @@ class Attention(Layer):
     # The tool presets model nn.MultiheadAttention called as a module (see calc.conventions).
     hints: ClassVar[dict[str, tuple]] = {"call": ("module",), "owner": ("leaf", "container")}
 
-    formulas: ClassVar[dict[str, str]] = {
-        "shape": "(L, D) → (L, out); keys/values (S, D_kv) from the flow or kv; h heads, g = kv_heads, d = head_dim",
-        "params": "D·h·d + 2·D_kv·g·d + h·d·out + bias·(h·d + 2·g·d) + out_bias·out",
-        "mac": "projections L·D·h·d + 2·S·D_kv·g·d + L·h·d·out, plus Q·Kᵀ h·L·S·d and attention·V h·L·S·d "
-               "(causal masking changes no MAC: dense kernels compute the full matrices)",
-        "bias_add": "bias·(L·h·d + 2·S·g·d) + out_bias·L·out",
-        "softmax": "per score (h·L·S): 1 mul (1/√d), 1 exp, 1 div; h·L·(S − 1) add; causal: +1 add (mask)",
-        "facts": "proj_mac, attn_mac, masked = h·(L·S − visible pairs), masked_mac = 2·d·masked",
-    }
+    # The query/key projections' biases are separate from the output projection's, so the bias
+    # and bias_add lines test the two flags apart; `any_bias` (either) hides them when both are off.
+    quantities: ClassVar[tuple[Q, ...]] = (
+        Q("D_out", "out if out else D", "out when given, else D", key="shape.1"),
+        Q("weights", "D * h * d + 2 * D_kv * g * d + h * d * D_out",
+          "W_q for h heads, W_k and W_v for g heads, the output projection"),
+        Q("biases", "(h * d + 2 * g * d if bias else 0) + (D_out if out_bias else 0)",
+          "b_q, b_k, b_v (bias) and the output projection's (out_bias)", key="bias", when="any_bias"),
+        Q("proj_mac", "L * D * h * d + 2 * S * D_kv * g * d + L * h * d * D_out",
+          "Q from the L queries, K and V from the S keys/values, the output projection"),
+        Q("scores", "h * L * S", "an L × S score matrix per head"),
+        Q("attn_mac", "2 * scores * d", "Q·Kᵀ and attention·V: d multiply-accumulates per score each"),
+        Q("mac", "proj_mac + attn_mac", "causal masking changes no MAC: dense kernels compute the full matrices"),
+        Q("dots", "L * h * d + 2 * S * g * d + L * D_out + scores + L * h * d",
+          "one per output element of the projections Q, K, V and out, of Q·Kᵀ and of attention·V"),
+        Q("bias_add", "(L * h * d + 2 * S * g * d if bias else 0) + (L * D_out if out_bias else 0)",
+          "one per projected element", when="any_bias"),
+        Q("mul", "scores", "the 1/√d scaling of every score"),
+        Q("exp", "scores", "softmax: one exponential per score"),
+        Q("add", "h * L * (S - 1) + (scores if causal else 0)",
+          "softmax: the sum of each row of S scores; a causal mask adds −∞ or 0 to every score"),
+        Q("div", "scores", "softmax: every exponential divided by its row's sum"),
+        # PyTorch's is_causal aligns the mask top-left: query i sees keys 0..i, i.e. Σ_{i<L} min(i + 1, S).
+        Q("visible", "min(L, S) * (min(L, S) + 1) // 2 + (L - min(L, S)) * S",
+          "query/key pairs the causal mask keeps: query i sees keys 0..i", when="causal"),
+        Q("masked", "h * (L * S - visible)", "masked scores, computed all the same", when="causal"),
+        Q("masked_mac", "2 * d * masked", fact=True),
+        Q("rows", "h * L", fact=True),
+        Q("q_len", "L", fact=True), Q("kv_len", "S", fact=True), Q("dim", "D", fact=True),
+        Q("kv_dim", "D_kv", fact=True), Q("heads", "h", fact=True), Q("kv_heads", "g", fact=True),
+        Q("head_dim", "d", fact=True), Q("out_dim", "D_out", fact=True), Q("packed", "packed", fact=True),
+        Q("causal", "causal", fact=True), Q("cross", "cross", fact=True), Q("qkv_bias", "bias", fact=True),
+        Q("has_out_bias", "out_bias", fact=True),
+    )
 
     def refs(self):
         return (self.kv,) if self.kv else ()
 
-    def _dims(self, q: Shape, m: Shape):
+    def given(self, shape: Shape) -> dict[str, Any]:
+        return self.given_many([shape])
+
+    def given_many(self, shapes: list[Shape]) -> dict[str, Any]:
+        q, m = shapes[0], shapes[-1]   # self attention: the keys and values come from the input too
         for s, what in ((q, "input"), (m, f"key/value source '{self.kv}'")):
             if len(s) != 2:
                 raise ValueError(f"the {what} must be tokens × features (L, D), got {fmt_shape(s)}")
-        (n, dim), (s_len, kv_dim) = q, m
+        dim = q[1]
         h, g = self.heads, self.kv_heads or self.heads
         if h % g:
             raise ValueError(f"heads={h} is not a multiple of kv_heads={g}")
+        # the defaults of g and d are stated here once: the checks need them
         if self.head_dim is None:
             if dim % h:
                 raise ValueError(f"{dim} features are not divisible by heads={h}; give head_dim")
             d = dim // h
         else:
             d = self.head_dim
-        return n, dim, s_len, kv_dim, h, g, d, self.out or dim
-
-    def _out_bias(self) -> bool:
-        return self.bias if self.out_bias is None else self.out_bias
-
-    def infer(self, shape):
-        return self.infer_many([shape])
-
-    def infer_many(self, shapes):
-        n, *_, o = self._dims(shapes[0], shapes[-1])
-        return (n, o)
-
-    def params(self, shape):
-        return self.params_many([shape])
-
-    def params_many(self, shapes):
-        n, dim, s_len, kv_dim, h, g, d, o = self._dims(shapes[0], shapes[-1])
-        weights = dim * h * d + 2 * kv_dim * g * d + h * d * o
-        bias = (h * d + 2 * g * d if self.bias else 0) + (o if self._out_bias() else 0)
-        return Params(weights, bias)
-
-    def ops(self, shape, out):
-        return self.ops_many([shape], out)
-
-    def ops_many(self, shapes, out):
-        n, dim, s_len, kv_dim, h, g, d, o = self._dims(shapes[0], shapes[-1])
-        proj = n * dim * h * d + 2 * s_len * kv_dim * g * d + n * h * d * o
-        scores = h * n * s_len                 # entries of the score matrices
-        attn = 2 * scores * d                  # Q·Kᵀ and attention·V
-        masked = h * (n * s_len - _visible_pairs(n, s_len)) if self.causal else 0
-        bias_add = (n * h * d + 2 * s_len * g * d if self.bias else 0) + (n * o if self._out_bias() else 0)
-        return {
-            "mac": proj + attn,
-            "dots": n * h * d + 2 * s_len * g * d + n * o + scores + n * h * d,
-            "bias_add": bias_add,
-            "mul": scores,
-            "exp": scores,
-            "add": h * n * (s_len - 1) + (scores if self.causal else 0),
-            "div": scores,
-            "rows": h * n,
-            "proj_mac": proj, "attn_mac": attn, "masked": masked, "masked_mac": 2 * d * masked,
-            "q_len": n, "kv_len": s_len, "dim": dim, "kv_dim": kv_dim, "heads": h, "kv_heads": g,
-            "head_dim": d, "out_dim": o, "packed": int(self.packed), "causal": int(self.causal),
-            "cross": int(self.kv is not None), "qkv_bias": int(self.bias), "has_out_bias": int(self._out_bias()),
-        }
-
-    def explain(self, shape, out):
-        return self.explain_many([shape], out)
-
-    def explain_many(self, shapes, out):
-        n, dim, s_len, kv_dim, h, g, d, o = self._dims(shapes[0], shapes[-1])
-        sym = {"L": ("L", n), "D": ("D", dim), "S": ("S", s_len), "E": ("D_kv", kv_dim), "h": ("h", h),
-               "g": ("g", g), "d": ("d", d), "o": ("out", o), "b": ("bias", int(self.bias)),
-               "ob": ("out_bias", int(self._out_bias()))}
-        f = self.ops_many(shapes, out)
-        steps = [given("shape.0", "L", "query tokens", n), given("shape.1", "out", "out (default D)", o),
-                 step("weights", "weights", "D * h * d + 2 * E * g * d + h * d * o",
-                      "W_q, W_k, W_v and the output projection", **sym),
-                 step("bias", "bias", "(h * d + 2 * g * d) * b + o * ob", **sym),
-                 step("params", "params", "D * h * d + 2 * E * g * d + h * d * o + (h * d + 2 * g * d) * b + o * ob",
-                      **sym),
-                 step("proj_mac", "proj_mac", "L * D * h * d + 2 * S * E * g * d + L * h * d * o",
-                      "Q from the L queries, K and V from the S keys, the output projection", **sym),
-                 step("attn_mac", "attn_mac", "2 * h * L * S * d", "Q·Kᵀ and attention·V, h heads", **sym)]
-        sym.update(p=("proj_mac", f["proj_mac"]), a=("attn_mac", f["attn_mac"]), c=("causal", int(self.causal)))
-        steps += [step("mac", "mac", "p + a", "causal masking changes no MAC", **sym),
-                  step("bias_add", "bias_add", "(L * h * d + 2 * S * g * d) * b + L * o * ob", **sym),
-                  step("mul", "mul", "h * L * S", "the 1/√d scaling of every score", **sym),
-                  step("exp", "exp", "h * L * S", "softmax", **sym),
-                  step("add", "add", "h * L * (S - 1) + c * h * L * S", "softmax sums (and the causal mask)", **sym),
-                  step("div", "div", "h * L * S", "softmax", **sym)]
-        if self.causal:
-            steps.append(given("masked", "masked", "h·(L·S − visible pairs)", f["masked"]))
-        return steps
+        bias = int(self.bias)
+        out_bias = bias if self.out_bias is None else int(self.out_bias)
+        return {"L": q[0], "D": dim, "S": m[0], "D_kv": m[1], "h": h, "g": g, "d": d, "out": self.out or 0,
+                "bias": bias, "out_bias": out_bias, "any_bias": bias | out_bias, "causal": int(self.causal),
+                "packed": int(self.packed), "cross": int(self.kv is not None)}
