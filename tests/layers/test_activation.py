@@ -2,7 +2,7 @@
 shape, parameters and every elementary operation (the derivation beside each number)."""
 import pytest
 
-from calc.catalog import describe_layers
+from calc.render.catalog import describe_layers
 from calc.layers import LAYERS, NO_PARAMS, Params
 
 # AlexNet's first feature map: 64×55×55 = 193,600 elements

@@ -2,7 +2,7 @@
 operation and the facts the conventions read (the derivation beside each number)."""
 import pytest
 
-from calc.catalog import describe_layers
+from calc.render.catalog import describe_layers
 from calc.formula import render
 from calc.layers import LAYERS, Params
 from helpers import leaves, run_text

@@ -2,7 +2,7 @@
 operations."""
 import pytest
 
-from calc.explain import format_step
+from calc.render.explain import format_step
 from calc.layers import LAYERS, NO_PARAMS, Params
 from calc.shapes import Tokens
 

@@ -3,7 +3,8 @@ and operation counts, explanations that stay short however many inputs there are
 import pytest
 
 from calc import analyze, parse_spec
-from calc.explain import explain, format_explanation, format_step
+from calc.explain import explain
+from calc.render.explain import format_explanation, format_step
 from calc.layers import LAYERS, NO_PARAMS
 
 

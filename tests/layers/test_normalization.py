@@ -10,7 +10,7 @@ so 4n âˆ’ 1 adds, n muls, n + 2 divs and 1 sqrt per group; affine adds n muls (Î
 """
 import pytest
 
-from calc.catalog import describe_layers
+from calc.render.catalog import describe_layers
 from calc.layers import LAYERS, NO_PARAMS, Params
 
 

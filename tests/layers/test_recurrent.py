@@ -5,7 +5,7 @@ The activations inside a cell cost what the activation layers count per element 
 sigmoid 1/(1 + e^(−x)) is 1 mul (negate), 1 exp, 1 add, 1 div; tanh 1 − 2/(e^(2x) + 1) is 1 mul,
 1 exp, 2 adds, 1 div; relu one comparison.
 """
-from calc.catalog import describe_layers
+from calc.render.catalog import describe_layers
 from calc.formula import render
 from calc.layers import LAYERS, Params
 

@@ -2,7 +2,7 @@
 has parameters or counts an operation."""
 import pytest
 
-from calc.explain import format_step
+from calc.render.explain import format_step
 from calc.layers import LAYERS, NO_PARAMS
 
 
