@@ -11,13 +11,11 @@ as the sum of its children.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 
 from . import conventions as conv_mod
 from .analysis import Analysis, Result
 from .errors import SpecError
-from .expr import evaluate
-from .formula import Step, render, step, substitute
+from .formula import Step, step
 
 _SHAPE = ("shape", "ceil")
 _PARAMS = ("weights", "bias", "params", "buffers")
@@ -96,46 +94,11 @@ def _leaf_sections(a: Analysis, r: Result) -> tuple[Section, ...]:
 
 def convention_section(a: Analysis, r: Result) -> Section:
     """The convention's rules for this layer with its facts put in; the last two steps'
-    values are the layer's MACs and FLOPs for the whole batch."""
+    values are the layer's MACs and FLOPs for the whole batch. The steps are the convention's
+    own trace of the count the analysis made (:meth:`calc.conventions.Convention.trace`)."""
     conv = conv_mod.get(a.convention)
-    layer = r.layer
-    mrule, frule = conv.rules(layer.type_name, layer.kind)
-    steps = [*_rule_steps("macs", "MACs", mrule, r.facts, a.batch),
-             *_rule_steps("flops", "FLOPs", frule, r.facts, a.batch)]
-    key = layer.type_name if layer.type_name in conv.macs else layer.kind
-    why = "; ".join(dict.fromkeys(w for w in (mrule.why, frule.why if conv.flops is not None else "") if w))
-    return Section(f"convention {conv.name} (rule for {key})", tuple(steps), why)
-
-
-def _rule_steps(key: str, label: str, rule, facts, batch: int) -> list[Step]:
-    steps = []
-    env = {**facts, "N": batch}
-    sample = _exact(evaluate(rule.sample, facts))
-    whole = _exact(evaluate(rule.batch, env)) if rule.batch != "0" else 0
-    has_batch = rule.batch != "0"
-    if batch == 1 and not has_batch:
-        return [Step(key, label, render(rule.sample, str), substitute(rule.sample, facts), sample)]
-    if rule.sample != "0" or not has_batch:
-        steps.append(Step(f"{key}.sample", f"{label} per sample", render(rule.sample, str),
-                          substitute(rule.sample, facts), sample))
-    if has_batch:
-        steps.append(Step(f"{key}.batch", f"{label} for the batch", render(rule.batch, str),
-                          substitute(rule.batch, env), whole, "counted once for the whole batch, not per sample"))
-    template = "N * s + b" if has_batch else "N * s"
-    total = _exact(Fraction(batch) * Fraction(sample) + Fraction(whole))
-    sym = dict(N=("N", batch), s=("per sample", sample), b=("for the batch", whole))
-    st = step(key, label, template, **sym)
-    if not isinstance(total, int):
-        st = Step(key, label, f"int({st.formula})", f"int({st.substituted})", int(total),
-                  "truncated like the tool's total")
-    else:
-        st = Step(key, label, st.formula, st.substituted, total)
-    steps.append(st)
-    return steps
-
-
-def _exact(value):
-    return conv_mod._exact(value)
+    t = conv.trace(r.layer, r.facts, a.batch, r.inputs or r.input_shape, r.output_shape)
+    return Section(f"convention {conv.name} (rule for {t.key})", t.steps, t.why)
 
 
 # ---------------------------------------------------------------------------- containers

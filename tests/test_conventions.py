@@ -63,7 +63,7 @@ def test_only_documented_refusals():
     # ptflops on local response norm: F.local_response_norm calls patched functions internally,
     # and no measurement of it exists in the reference data. ptflops-aten on multi-layer or
     # bidirectional RNN/GRU: which bias vectors the CPU kernel adds is not modelled (docs/conventions.md §6).
-    assert refused == {("ptflops", "lrn", True), ("ptflops-aten", "rnn", "num_layers > 1 or dirs > 1"),
+    assert refused == {("ptflops", "local_response_norm", True), ("ptflops-aten", "rnn", "num_layers > 1 or dirs > 1"),
                        ("ptflops-aten", "gru", "num_layers > 1 or dirs > 1")}
     assert all(rule.why for c in CONVENTIONS.values() for rule in c.macs.values())
 

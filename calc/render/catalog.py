@@ -53,8 +53,9 @@ def describe_convention(conv: Convention) -> str:
     head = conv.name + (f"  — reproduces {conv.source}; the tool prints {unit}" if conv.source else "")
     out = [head, *textwrap.wrap(conv.description, 100, initial_indent="    ", subsequent_indent="    ")]
     tables = [("MACs", conv.macs)] + ([("FLOPs", conv.flops)] if conv.flops is not None else [])
+    per = "per layer type" if conv.explicit else "per layer type or kind"
     for label, table in tables:
-        out.append(f"    {label}, per layer type or kind (per sample unless marked 'for the batch'):")
+        out.append(f"    {label}, {per} (per sample unless marked 'for the batch'):")
         for keys, rule in _rule_groups(table):
             out += textwrap.wrap(keys + ":", 100, initial_indent="      ", subsequent_indent="      ")
             out.append(f"          {label} = {rule.text()}")
@@ -62,6 +63,12 @@ def describe_convention(conv: Convention) -> str:
                 out += textwrap.wrap(rule.why, 100, initial_indent="          — ", subsequent_indent="            ")
     if conv.flops is None:
         out.append("    FLOPs = 2 × MACs")
+    if conv.derived:
+        out.append("    Facts it derives from a layer's arguments and shapes:")
+        for types, fn in _rule_groups(conv.derived):
+            out += textwrap.wrap(types + ":", 100, initial_indent="      ", subsequent_indent="      ")
+            out += textwrap.wrap(" ".join((fn.__doc__ or "").split()), 100, initial_indent="          ",
+                                 subsequent_indent="          ")
     return "\n".join(out) + "\n"
 
 
@@ -71,6 +78,7 @@ def describe_conventions(name: str | None = None) -> str:
     text = "\n".join(describe_convention(c) for c in convs)
     note = ("Rules are expressions over a layer's facts: its operations as `calc layers` lists them, x and y "
             "(input and output elements per sample), params, weights, biases, and the hints module, functional, "
-            "operator, method, contiguous and leaf (1 or 0); N is the batch size. A part marked 'for the batch' "
-            "is counted once for the whole batch instead of once per sample.")
+            "operator, method, contiguous and leaf (1 or 0), and the facts a tool preset derives; N is the batch "
+            "size. A part marked 'for the batch' is counted once for the whole batch instead of once per sample. "
+            "A tool preset counts only the layer types it names: any other type is an error.")
     return text + "\n" + "\n".join(textwrap.wrap(note, 100)) + "\n"
