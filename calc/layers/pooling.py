@@ -1,15 +1,21 @@
 """Pooling (max, average, adaptive, global) and resampling (upsample)."""
 
-from math import gcd, prod
-from typing import ClassVar, Literal, Optional, Union
+from typing import Any, ClassVar, Literal, Optional, Union
 
 from pydantic import Field, StrictBool, field_validator
 
-from .. import shapes as S
-from ..formula import Step, given, step
+from ..formula import Q
 from ..shapes import Shape, fmt_shape, numel
-from .base import (_LAYOUT, Layer, PadArg, PosInt, PosReal, SizeArg, _dim_names, _elements, _per_dims,
-                   _rank, _spatial, _times, _tuple, register)
+from .base import _LAYOUT, Layer, PadArg, PosInt, PosReal, SizeArg, _dim_names, _rank, _tuple, register
+
+
+def _product(names) -> str:
+    return " * ".join(names)
+
+
+def _names(dims: int) -> list[tuple[str, str]]:
+    """(H, h) for each spatial dimension: symbols are named after it (H_in, K_h, s_h …)."""
+    return [(n, n.lower()) for n in _dim_names(dims)]
 
 
 # ---------------------------------------------------------------------------- pooling
@@ -26,106 +32,145 @@ class _PoolNd(Layer):
     def _per_dim(cls, value, info):
         return None if value is None else _tuple(value, cls.dims, info.field_name)
 
-    def _dilation(self):
+    # -- declarations
+    @classmethod
+    def _reach(cls, n: str, low: str) -> str:
+        """How far windows can start past the first one: the padded input less the window."""
+        raise NotImplementedError
+
+    @classmethod
+    def _window_ops(cls, kernel: str) -> tuple[Q, ...]:
+        raise NotImplementedError
+
+    @classmethod
+    def declare(cls):
+        names = _names(cls.dims)
+        shape = []
+        for i, (n, low) in enumerate(names):
+            reach = cls._reach(n, low)
+            shape += [
+                Q(f"{n}_ceil", f"ceil(({reach}) / s_{low}) + 1",
+                  "ceil_mode rounds up, but the last window must start inside the input or its left padding",
+                  key=f"ceil.{i + 1}", when="ceil_mode"),
+                Q(f"{n}_out", f"({n}_ceil - 1 if ({n}_ceil - 1) * s_{low} >= {n}_in + p_{low} else {n}_ceil) "
+                              f"if ceil_mode else floor(({reach}) / s_{low}) + 1", key=f"shape.{i + 1}"),
+            ]
+        return (*shape,
+                Q("outputs", "C * " + _product(f"{n}_out" for n, _ in names), "output elements"),
+                *cls._window_ops(_product(f"K_{low}" for _, low in names)))
+
+    def _dilation(self) -> tuple[int, ...]:
         return (1,) * self.dims
 
-    def _max_pad(self, k, d):
-        return k // 2
-
-    def _explain_dims(self, shape: Shape, out: Shape) -> list[Step]:
-        steps = [given("shape.0", "C", "C_in", shape[0])]
-        stride = self.stride or self.kernel
-        dilated = any(d != 1 for d in self._dilation())
-        span = "d * (k - 1) + 1" if dilated else "k"
-        for i, nm in enumerate(_dim_names(self.dims)):
-            low = nm.lower()
-            sym = dict(n=(f"{nm}_in", shape[i + 1]), p=(f"p_{low}", self.padding[i]), k=(f"K_{low}", self.kernel[i]),
-                       s=(f"s_{low}", stride[i]), d=(f"d_{low}", self._dilation()[i]))
-            inner = f"(n + 2 * p - ({span})) / s" if dilated else "(n + 2 * p - k) / s"
-            if not self.ceil_mode:
-                steps.append(step(f"shape.{i + 1}", f"{nm}_out", f"floor({inner}) + 1", **sym))
-                continue
-            first = step(f"ceil.{i + 1}", f"{nm}_ceil", f"ceil({inner}) + 1", "ceil_mode", **sym)
-            steps += [first, step(f"shape.{i + 1}", f"{nm}_out", "m - 1 if (m - 1) * s >= n + p else m",
-                                  "the last window must start inside the input or the left padding",
-                                  m=(f"{nm}_ceil", first.value), **sym)]
-        return steps
-
-    def _out_symbols(self, out: Shape) -> dict:
-        return {"c": ("C", out[0]), "kk": ("∏K", prod(self.kernel)),
-                **_spatial(_dim_names(self.dims), out[1:], "_out", "o"),
-                **{f"k{i}": (f"K_{nm.lower()}", k) for i, (nm, k) in enumerate(zip(_dim_names(self.dims), self.kernel))}}
-
-    def infer(self, shape: Shape) -> Shape:
+    def given(self, shape: Shape) -> dict[str, Any]:
         _rank(shape, self.dims + 1, self.type_name, _LAYOUT[self.dims])
         stride = self.stride or self.kernel
-        for k, p, d in zip(self.kernel, self.padding, self._dilation()):
-            if p > self._max_pad(k, d):
+        dilation = self._dilation()
+        for k, p in zip(self.kernel, self.padding):
+            if p > k // 2:
                 raise ValueError(f"padding {p} is more than half the kernel {k} (PyTorch refuses it)")
-        return (shape[0], *(S.pool_out(n, k, s, p, d, self.ceil_mode) for n, k, s, p, d in zip(
-            shape[1:], self.kernel, stride, self.padding, self._dilation())))
+        v = {"C": shape[0], "ceil_mode": int(self.ceil_mode)}
+        # the symbol names of each dimension, made once per class (this is on the hot path)
+        keys = self.__class__.__dict__.get("_dim_keys")
+        if keys is None:
+            keys = tuple((f"{n}_in", f"K_{low}", f"s_{low}", f"p_{low}", f"d_{low}") for n, low in _names(self.dims))
+            type(self)._dim_keys = keys
+        for i, (n_in, k_, s_, p_, d_) in enumerate(keys):
+            n, k, s, p, d = shape[i + 1], self.kernel[i], stride[i], self.padding[i], dilation[i]
+            span = d * (k - 1) + 1
+            # No window at all: in floor mode when the window outgrows the padded input; in ceil
+            # mode only when even rounding up leaves no start (PyTorch then keeps one window that
+            # is longer than the padded input).
+            room = n + 2 * p - span
+            if room < 0 and (not self.ceil_mode or room <= -s):
+                raise ValueError(f"window {span} is larger than the padded input {n + 2 * p} "
+                                 f"(in + 2p with in={n}, p={p})")
+            v[n_in], v[k_], v[s_], v[p_], v[d_] = n, k, s, p, d
+        return v
 
 
 class _MaxPoolNd(_PoolNd):
     """Max pooling: ``∏k − 1`` comparisons per output element."""
 
     dilation: SizeArg = 1
-    formulas: ClassVar[dict[str, str]] = {
-        "shape": "out_i = floor_or_ceil((in_i + 2·p_i − d_i·(k_i − 1) − 1) / s_i) + 1",
-        "cmp": "#y · (∏k − 1)",
-    }
 
     @field_validator("dilation", mode="after")
     @classmethod
     def _per_dim_d(cls, value, info):
         return _tuple(value, cls.dims, info.field_name)
 
+    @classmethod
+    def _reach(cls, n, low):
+        return f"{n}_in + 2 * p_{low} - d_{low} * (K_{low} - 1) - 1"
+
+    @classmethod
+    def _window_ops(cls, kernel):
+        return (Q("cmp", f"outputs * ({kernel} - 1)", "a window of ∏K values needs ∏K − 1 comparisons"),)
+
     def _dilation(self):
         return self.dilation
 
-    def ops(self, shape, out):
-        return {"cmp": numel(out) * (prod(self.kernel) - 1)}
 
-    def explain(self, shape, out):
-        y = "c * " + _times("o", self.dims)
-        return [*self._explain_dims(shape, out),
-                step("cmp", "cmp", f"{y} * ({_times('k', self.dims)} - 1)",
-                     "a window of ∏K values needs ∏K − 1 comparisons", **self._out_symbols(out))]
+@register("maxpool1d", "maxpool")
+class MaxPool1d(_MaxPoolNd):
+    __doc__ = _MaxPoolNd.__doc__
+    dims: ClassVar[int] = 1
+
+
+@register("maxpool2d", "maxpool")
+class MaxPool2d(_MaxPoolNd):
+    __doc__ = _MaxPoolNd.__doc__
+    dims: ClassVar[int] = 2
+
+
+@register("maxpool3d", "maxpool")
+class MaxPool3d(_MaxPoolNd):
+    __doc__ = _MaxPoolNd.__doc__
+    dims: ClassVar[int] = 3
 
 
 class _AvgPoolNd(_PoolNd):
     """Average pooling: ``∏k − 1`` additions and one division per output element."""
 
     count_include_pad: StrictBool = True
-    formulas: ClassVar[dict[str, str]] = {
-        "shape": "out_i = floor_or_ceil((in_i + 2·p_i − k_i) / s_i) + 1",
-        "add": "#y · (∏k − 1)",
-        "div": "#y",
-    }
 
-    def infer(self, shape: Shape) -> Shape:
-        out = super().infer(shape)
+    @classmethod
+    def _reach(cls, n, low):
+        return f"{n}_in + 2 * p_{low} - K_{low}"
+
+    @classmethod
+    def _window_ops(cls, kernel):
+        return (Q("add", f"outputs * ({kernel} - 1)", "∏K − 1 adds per window"),
+                Q("div", "outputs", "one division per output element"))
+
+    def given(self, shape: Shape) -> dict[str, Any]:
+        v = super().given(shape)
         if self.dims == 3 and any(n < k for n, k in zip(shape[1:], self.kernel)):
             # PyTorch's avg_pool3d (unlike 1-d, 2-d and max pooling) checks the unpadded input.
             raise ValueError(f"input {fmt_shape(shape[1:])} is smaller than the kernel "
                              f"{fmt_shape(self.kernel)} (PyTorch's avg_pool3d refuses it, padding or not)")
-        return out
-
-    def ops(self, shape, out):
-        y = numel(out)
-        return {"add": y * (prod(self.kernel) - 1), "div": y}
-
-    def explain(self, shape, out):
-        y = "c * " + _times("o", self.dims)
-        sym = self._out_symbols(out)
-        return [*self._explain_dims(shape, out),
-                step("add", "add", f"{y} * ({_times('k', self.dims)} - 1)", "∏K − 1 adds per window", **sym),
-                step("div", "div", y, "one division per output element", **sym)]
+        return v
 
 
-_per_dims(_MaxPoolNd, "maxpool{d}d", "MaxPool{d}d", "maxpool")
-_per_dims(_AvgPoolNd, "avgpool{d}d", "AvgPool{d}d", "avgpool")
+@register("avgpool1d", "avgpool")
+class AvgPool1d(_AvgPoolNd):
+    __doc__ = _AvgPoolNd.__doc__
+    dims: ClassVar[int] = 1
 
+
+@register("avgpool2d", "avgpool")
+class AvgPool2d(_AvgPoolNd):
+    __doc__ = _AvgPoolNd.__doc__
+    dims: ClassVar[int] = 2
+
+
+@register("avgpool3d", "avgpool")
+class AvgPool3d(_AvgPoolNd):
+    __doc__ = _AvgPoolNd.__doc__
+    dims: ClassVar[int] = 3
+
+
+# ---------------------------------------------------------------------------- adaptive pooling
 
 class _AdaptivePoolNd(Layer):
     dims: ClassVar[int] = 2
@@ -137,147 +182,176 @@ class _AdaptivePoolNd(Layer):
     def _per_dim(cls, value, info):
         return _tuple(value, cls.dims, "size")
 
-    def infer(self, shape: Shape) -> Shape:
+    @classmethod
+    def _bin_ops(cls) -> tuple[Q, ...]:
+        raise NotImplementedError
+
+    @classmethod
+    def declare(cls):
+        names = _names(cls.dims)
+        # Σ over output positions of the window size = ∏ over dims of Σ bin lengths, and the bins
+        # of one dim sum to in + out − gcd(in, out) (neighbours overlap when out does not divide in).
+        windows = "C * " + _product(f"({n}_in + {n}_out - gcd({n}_in, {n}_out))" for n, _ in names)
+        # thop's kernel: a float, the ratios multiplied left to right
+        ratio = " * ".join(f"{n}_in / {n}_out" if i == 0 else f"({n}_in / {n}_out)" for i, (n, _) in enumerate(names))
+        return (
+            *(Q(f"{n}_out", f"{n}_in if keep_{low} else size_{low}", key=f"shape.{i + 1}")
+              for i, (n, low) in enumerate(names)),
+            Q("outputs", "C * " + _product(f"{n}_out" for n, _ in names), "output elements"),
+            Q("windows", windows, "the bin sizes summed over the outputs: PyTorch's bins [floor(i·in/out), "
+                                  "ceil((i+1)·in/out)) of one dimension sum to in + out − gcd(in, out)"),
+            *cls._bin_ops(),
+            Q("kernel_avg", ratio, fact=True),
+            Q("kernel_floor", _product(f"floor({n}_in / {n}_out)" for n, _ in names), fact=True),
+            Q("dims", str(cls.dims), fact=True),
+        )
+
+    def given(self, shape: Shape) -> dict[str, Any]:
         _rank(shape, self.dims + 1, self.type_name, _LAYOUT[self.dims])
-        return (shape[0], *(n if o is None else o for n, o in zip(shape[1:], self.size)))
-
-    def _window_total(self, shape, out) -> int:
-        # Σ over output positions of the window size = ∏ over dims of Σ bin lengths, and the
-        # bins of one dim sum to in + out − gcd(in, out) (they overlap when out ∤ in).
-        return shape[0] * prod(n + o - gcd(n, o) for n, o in zip(shape[1:], out[1:]))
-
-    def _facts(self, shape, out):
-        ratio = 1.0
-        for n, o in zip(shape[1:], out[1:]):
-            ratio *= n / o  # float, left to right, as thop computes its kernel
-        return {"kernel_avg": ratio, "kernel_floor": prod(n // o for n, o in zip(shape[1:], out[1:])),
-                "dims": self.dims}
-
-    def _explain_common(self, shape, out) -> tuple[list[Step], dict, str]:
-        names = _dim_names(self.dims)
-        steps = [given("shape.0", "C", "C_in", shape[0])]
-        for i, nm in enumerate(names):
+        v = {"C": shape[0]}
+        keys = self.__class__.__dict__.get("_dim_keys")
+        if keys is None:
+            keys = tuple((f"{n}_in", f"size_{low}", f"keep_{low}") for n, low in _names(self.dims))
+            type(self)._dim_keys = keys
+        for i, (n_in, size, keep) in enumerate(keys):
             o = self.size[i]
-            steps.append(given(f"shape.{i + 1}", f"{nm}_out", "size" if o is not None else f"{nm}_in (size null)",
-                               out[i + 1]))
-        sym = {"c": ("C", shape[0]), **_spatial(names, shape[1:], "_in", "n"), **_spatial(names, out[1:], "_out", "o"),
-               **{f"g{i}": (f"gcd({nm}_in, {nm}_out)", gcd(n, o))
-                  for i, (nm, n, o) in enumerate(zip(names, shape[1:], out[1:]))}}
-        windows = "c * " + " * ".join(f"(n{i} + o{i} - g{i})" for i in range(self.dims))
-        ratio = " * ".join(f"(n{i} / o{i})" if i else f"n{i} / o{i}" for i in range(self.dims))
-        steps += [step("kernel_avg", "kernel_avg", ratio, "the mean window (a float, multiplied left to right)", **sym),
-                  step("kernel_floor", "kernel_floor", " * ".join(f"floor(n{i} / o{i})" for i in range(self.dims)),
-                       **sym)]
-        return steps, sym, windows
+            v[n_in], v[size], v[keep] = shape[i + 1], o or 0, int(o is None)
+        return v
 
 
 class _AdaptiveAvgPoolNd(_AdaptivePoolNd):
     """Adaptive average pooling: per output element, (its bin size − 1) additions and one
-    division; PyTorch's bins are [floor(i·in/out), ceil((i+1)·in/out))."""
+    division; PyTorch's bins are [floor(i·in/out), ceil((i+1)·in/out)). A null size keeps its
+    dimension (``keep_l``, ``keep_h`` … is 1 there)."""
 
-    formulas: ClassVar[dict[str, str]] = {
-        "shape": "(C, *in) → (C, *size)",
-        "add": "Σ over outputs (bin size − 1)  (per dim, bins sum to in + out − gcd(in, out))",
-        "div": "#y",
-    }
+    @classmethod
+    def _bin_ops(cls):
+        return (Q("add", "windows - outputs", "(bin size − 1) adds per output element"),
+                Q("div", "outputs", "one division per output element"))
 
-    def ops(self, shape, out):
-        y = numel(out)
-        return {"add": self._window_total(shape, out) - y, "div": y, **self._facts(shape, out)}
 
-    def explain(self, shape, out):
-        steps, sym, windows = self._explain_common(shape, out)
-        y = "c * " + _times("o", self.dims)
-        return [*steps,
-                step("add", "add", f"{windows} - {y}", "Σ (bin size − 1); the bins of one dimension "
-                     "sum to in + out − gcd(in, out)", **sym),
-                step("div", "div", y, "one division per output element", **sym)]
+@register("adaptive_avgpool1d", "adaptive_avgpool")
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    __doc__ = _AdaptiveAvgPoolNd.__doc__
+    dims: ClassVar[int] = 1
+
+
+@register("adaptive_avgpool2d", "adaptive_avgpool")
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    __doc__ = _AdaptiveAvgPoolNd.__doc__
+    dims: ClassVar[int] = 2
+
+
+@register("adaptive_avgpool3d", "adaptive_avgpool")
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
+    __doc__ = _AdaptiveAvgPoolNd.__doc__
+    dims: ClassVar[int] = 3
 
 
 class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
-    """Adaptive max pooling: per output element, (its bin size − 1) comparisons."""
+    """Adaptive max pooling: per output element, (its bin size − 1) comparisons. A null size
+    keeps its dimension (``keep_l``, ``keep_h`` … is 1 there)."""
 
-    formulas: ClassVar[dict[str, str]] = {
-        "shape": "(C, *in) → (C, *size)",
-        "cmp": "Σ over outputs (bin size − 1)",
-    }
-
-    def ops(self, shape, out):
-        return {"cmp": self._window_total(shape, out) - numel(out), **self._facts(shape, out)}
-
-    def explain(self, shape, out):
-        steps, sym, windows = self._explain_common(shape, out)
-        return [*steps, step("cmp", "cmp", f"{windows} - c * {_times('o', self.dims)}",
-                             "Σ (bin size − 1); the bins of one dimension sum to in + out − gcd(in, out)", **sym)]
+    @classmethod
+    def _bin_ops(cls):
+        return (Q("cmp", "windows - outputs", "(bin size − 1) comparisons per output element"),)
 
 
-_per_dims(_AdaptiveAvgPoolNd, "adaptive_avgpool{d}d", "AdaptiveAvgPool{d}d", "adaptive_avgpool")
-_per_dims(_AdaptiveMaxPoolNd, "adaptive_maxpool{d}d", "AdaptiveMaxPool{d}d", "adaptive_maxpool")
+@register("adaptive_maxpool1d", "adaptive_maxpool")
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    __doc__ = _AdaptiveMaxPoolNd.__doc__
+    dims: ClassVar[int] = 1
 
 
-@register("global_avgpool", "global_avgpool")
-class GlobalAvgPool(Layer):
-    """Mean over every dimension after the first (channels): (C, …) → (C,), or (C, 1, …, 1)
-    with ``keepdim``. ``S − 1`` additions and one division per channel. For the tool presets it
-    stands for nn.AdaptiveAvgPoolNd(1) (then a flatten) by default, F.adaptive_avg_pool with
-    ``call: functional``, and ``x.mean(dims)`` with ``call: method``."""
+@register("adaptive_maxpool2d", "adaptive_maxpool")
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    __doc__ = _AdaptiveMaxPoolNd.__doc__
+    dims: ClassVar[int] = 2
+
+
+@register("adaptive_maxpool3d", "adaptive_maxpool")
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    __doc__ = _AdaptiveMaxPoolNd.__doc__
+    dims: ClassVar[int] = 3
+
+
+# ---------------------------------------------------------------------------- global pooling
+
+class _GlobalPool(Layer):
+    """Reduces every dimension after the first (channels); any rank from 2 up, so the output
+    shape is assembled in :meth:`output`. Symbols: ``C`` channels, ``S`` the product of the
+    other sizes, ``d`` their number."""
 
     hints: ClassVar[dict[str, tuple]] = {"call": ("module", "functional", "method")}
     keepdim: StrictBool = False
-    formulas: ClassVar[dict[str, str]] = {"shape": "(C, *S) → (C,)", "add": "C·(∏S − 1)", "div": "C"}
 
-    def infer(self, shape):
+    def given(self, shape: Shape) -> dict[str, Any]:
         if len(shape) < 2:
             raise ValueError(f"needs a channel dimension and at least one more, got {fmt_shape(shape)}")
+        return {"C": shape[0], "S": numel(shape[1:]), "d": len(shape) - 1}
+
+    def output(self, shape: Shape, v: dict[str, Any]) -> Shape:
         return (shape[0], *([1] * (len(shape) - 1))) if self.keepdim else (shape[0],)
 
-    def ops(self, shape, out):
-        return {"add": shape[0] * (numel(shape[1:]) - 1), "div": shape[0], **self._facts(shape)}
+    def shape_text(self) -> str:
+        return "C, then 1 for every other dimension (keepdim)" if self.keepdim else "C (the other dimensions reduced)"
 
-    def _facts(self, shape):
-        return {"spatial_in": numel(shape[1:]), "dims": len(shape) - 1}
 
-    def _explain_common(self, shape, out) -> tuple[list[Step], dict, str]:
-        names = _dim_names(len(shape) - 1)
-        steps = [given("shape.0", "C", "C_in", shape[0])]
-        if self.keepdim:
-            steps += [given(f"shape.{i + 1}", f"{nm}_out", "1 (keepdim)", 1) for i, nm in enumerate(names)]
-        sym = {"c": ("C", shape[0]), **_spatial(names, shape[1:], "_in", "n")}
-        return steps, sym, _times("n", len(names))
+@register("global_avgpool", "global_avgpool")
+class GlobalAvgPool(_GlobalPool):
+    """Mean over every dimension after the first (channels): (C, *spatial) → (C,), or (C, 1, …, 1)
+    with ``keepdim``. ``S − 1`` additions and one division per channel, S the product of the
+    spatial sizes. For the tool presets it stands for nn.AdaptiveAvgPoolNd(1) (then a flatten) by
+    default, F.adaptive_avg_pool with ``call: functional``, and ``x.mean(dims)`` with ``call: method``."""
 
-    def explain(self, shape, out):
-        steps, sym, size = self._explain_common(shape, out)
-        return [*steps, step("add", "add", f"c * ({size} - 1)", "one sum of ∏S values per channel", **sym),
-                step("div", "div", "c", "one division per channel", **sym)]
+    quantities: ClassVar[tuple[Q, ...]] = (
+        Q("add", "C * (S - 1)", "one sum of S values per channel, S the product of the spatial sizes"),
+        Q("div", "C", "one division per channel"),
+        Q("spatial_in", "S", fact=True),
+        Q("dims", "d", fact=True),
+    )
 
 
 @register("global_maxpool", "global_maxpool")
-class GlobalMaxPool(GlobalAvgPool):
-    """Max over every dimension after the first: ``S − 1`` comparisons per channel (for the
-    tools: nn.AdaptiveMaxPoolNd(1), F.adaptive_max_pool or, with ``call: method``, ``x.amax``)."""
+class GlobalMaxPool(_GlobalPool):
+    """Max over every dimension after the first: ``S − 1`` comparisons per channel, S the product
+    of the spatial sizes (for the tools: nn.AdaptiveMaxPoolNd(1), F.adaptive_max_pool or, with
+    ``call: method``, ``x.amax``)."""
 
-    formulas: ClassVar[dict[str, str]] = {"shape": "(C, *S) → (C,)", "cmp": "C·(∏S − 1)"}
+    quantities: ClassVar[tuple[Q, ...]] = (
+        Q("cmp", "C * (S - 1)", "S − 1 comparisons per channel, S the product of the spatial sizes"),
+        Q("spatial_in", "S", fact=True),
+        Q("dims", "d", fact=True),
+    )
 
-    def ops(self, shape, out):
-        return {"cmp": shape[0] * (numel(shape[1:]) - 1), **self._facts(shape)}
 
-    def explain(self, shape, out):
-        steps, sym, size = self._explain_common(shape, out)
-        return [*steps, step("cmp", "cmp", f"c * ({size} - 1)", "∏S − 1 comparisons per channel", **sym)]
-
+# ---------------------------------------------------------------------------- resampling
 
 @register("upsample", "upsample")
 class Upsample(Layer):
     """Resize the spatial dims (all after the channel) by ``scale`` or to ``size``.
     nearest: a copy, nothing counted; bilinear/linear/trilinear: per output element one lerp
-    a + w·(b − a) (1 mul, 2 add) per interpolated dimension pair, i.e. 2^d − 1 lerps."""
+    a + w·(b − a) (1 mul, 2 add) per interpolated dimension pair, i.e. 2^d − 1 lerps for d
+    spatial dims (``outputs``: the output elements; ``interp``: 1 unless nearest)."""
 
     scale: Optional[Union[PosReal, tuple[PosReal, ...]]] = None
     size: Optional[Union[PosInt, tuple[PosInt, ...]]] = None
     mode: Literal["nearest", "linear", "bilinear", "trilinear"] = "nearest"
     align_corners: StrictBool = False
 
-    def infer(self, shape):
+    quantities: ClassVar[tuple[Q, ...]] = (
+        Q("mul", "(2 ** d - 1) * outputs", "2^d − 1 interpolations a + w·(b − a) per output element",
+          when="interp"),
+        Q("add", "2 * (2 ** d - 1) * outputs", "two adds per interpolation", when="interp"),
+        Q("nearest", "1 - interp", fact=True),
+        Q("dims", "d", fact=True),
+        Q("by_size", "by_size", fact=True),
+        # the product of the scale factors (0 with size), as ptflops multiplies #x by it; a float
+        # (an int when whole) over a rank only the input knows, so given() computes it
+        Q("scale_prod", "scale_prod", fact=True),
+    )
+
+    def given(self, shape: Shape) -> dict[str, Any]:
         if len(shape) < 2:
             raise ValueError(f"needs (C, spatial…), got {fmt_shape(shape)}")
         d = len(shape) - 1
@@ -291,50 +365,27 @@ class Upsample(Layer):
                              "with nearest)")
         if (self.scale is None) == (self.size is None):
             raise ValueError("give exactly one of scale and size")
+        scale_prod: Union[int, float] = 0
         if self.size is not None:
-            return (shape[0], *_tuple(self.size, d, "size"))
-        scales = _tuple(self.scale, d, "scale") if not isinstance(self.scale, float) else (self.scale,) * d
-        # floor(in · scale) in floating point, as PyTorch computes it
-        out = tuple(int(n * s) for n, s in zip(shape[1:], scales))
-        if min(out) < 1:
-            raise ValueError(f"scale {self.scale} gives output size {fmt_shape(out)}; sizes must be at least 1")
-        return (shape[0], *out)
-
-    def ops(self, shape, out):
-        dims = len(shape) - 1
-        facts = {"nearest": int(self.mode == "nearest"), "dims": dims, "by_size": int(self.size is not None),
-                 "scale_prod": self._scale_prod(dims)}
-        if self.mode == "nearest":
-            return facts
-        lerps = 2 ** dims - 1
-        y = numel(out)
-        return {"mul": lerps * y, "add": 2 * lerps * y, **facts}
-
-    def explain(self, shape, out):
-        d = len(shape) - 1
-        steps = [given("shape.0", "C", "C_in", shape[0])]
-        scales = None
-        if self.scale is not None:
+            sizes = _tuple(self.size, d, "size")
+        else:
             scales = (self.scale,) * d if isinstance(self.scale, float) else _tuple(self.scale, d, "scale")
-        for i, nm in enumerate(_dim_names(d)):
-            if scales is None:
-                steps.append(given(f"shape.{i + 1}", f"{nm}_out", "size", out[i + 1]))
-            else:
-                steps.append(step(f"shape.{i + 1}", f"{nm}_out", "floor(n * s)", n=(f"{nm}_in", shape[i + 1]),
-                                  s=(f"scale_{nm.lower()}", scales[i])))
-        if self.mode != "nearest":
-            sym = {"d": ("d", d), "y": _elements(out, "y")}
-            steps += [step("mul", "mul", "(2 ** d - 1) * y", "2^d − 1 interpolations a + w·(b − a) per output",
-                           **sym),
-                      step("add", "add", "2 * (2 ** d - 1) * y", "two adds per interpolation", **sym)]
-        return steps
+            # floor(in · scale) in floating point, as PyTorch computes it
+            sizes = tuple(int(n * s) for n, s in zip(shape[1:], scales))
+            if min(sizes) < 1:
+                raise ValueError(f"scale {self.scale} gives output size {fmt_shape(sizes)}; "
+                                 "sizes must be at least 1")
+            scale_prod = 1
+            for s in scales:
+                scale_prod *= s
+            scale_prod = int(scale_prod) if float(scale_prod).is_integer() else scale_prod
+        return {"C": shape[0], "sizes": sizes, "outputs": shape[0] * numel(sizes), "d": d,
+                "interp": int(self.mode != "nearest"), "by_size": int(self.size is not None),
+                "scale_prod": scale_prod}
 
-    def _scale_prod(self, dims: int) -> float:
-        # The product of the scale factors (0 with size), as ptflops multiplies #x by it.
-        if self.scale is None:
-            return 0
-        scales = (self.scale,) * dims if isinstance(self.scale, float) else _tuple(self.scale, dims, "scale")
-        result = 1
-        for sc in scales:
-            result *= sc
-        return int(result) if float(result).is_integer() else result
+    def output(self, shape: Shape, v: dict[str, Any]) -> Shape:
+        return (shape[0], *v["sizes"])
+
+    def shape_text(self) -> str:
+        return "C, then size" if self.size is not None else \
+            "C, then floor(in·scale) per spatial dimension (in floating point, as PyTorch)"
