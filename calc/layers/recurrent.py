@@ -83,6 +83,7 @@ class _Recurrent(Layer):
             own = cls.cell[op][1] + "; " if op in cls.cell else ""
             out += [Q(f"{op}_cell", " + ".join(parts), own + "per cell and step", when=when),
                     Q(op, f"L * cells * {op}_cell", "every step, in every cell", when=when)]
+        # the activations' counts per element become symbols, read once here rather than per call
         cls._act_values = values
         return tuple(out)
 
