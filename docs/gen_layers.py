@@ -132,7 +132,7 @@ def section(names: list[str]) -> list[str]:
     else:
         out.append("No arguments.")
     out.append("")
-    formulas = [*getattr(cls, "formulas", {}).items(), *cls.describe()]
+    formulas = cls.describe()
     if formulas:
         for quantity, formula in formulas:
             out.append(f"* {quantity}: `{_cell(formula)}`" if "`" not in formula

@@ -163,9 +163,6 @@ class Layer(BaseModel):
 
     def evaluate(self, shape: Shape) -> tuple[Shape, "Params", dict[str, Any]]:
         """(output shape, parameters, operations) in one pass over the declarations."""
-        if not self.quantities:   # nothing declared: the methods say it (identity, or not yet declared)
-            out = self.infer(shape)
-            return out, self.params(shape), self.ops(shape, out)
         if not self._fast:
             v = self._fill(self.given(shape))
             return self.output(shape, v), self._params_of(v), {k: v[k] for k in self._op_names}
@@ -181,9 +178,6 @@ class Layer(BaseModel):
         return tuple(out)
 
     def evaluate_many(self, shapes: list[Shape]) -> tuple[Shape, "Params", dict[str, Any]]:
-        if not self.quantities:
-            out = self.infer_many(shapes)
-            return out, self.params_many(shapes), self.ops_many(shapes, out)
         if not self._fast:
             v = self._fill(self.given_many(shapes))
             return self.output(shapes[0], v), self._params_of(v), {k: v[k] for k in self._op_names}
@@ -297,14 +291,6 @@ def register(type_name: str, kind: str):
         LAYERS[type_name] = cls
         return cls
     return deco
-
-
-def _per_dims(base: type, type_name: str, class_name: str, kind: str) -> None:
-    """Register the 1-d, 2-d and 3-d variants of a dimension-generic layer class
-    (``type_name``/``class_name`` contain ``{d}``)."""
-    for d in (1, 2, 3):
-        register(type_name.format(d=d), kind)(type(class_name.format(d=d), (base,), {
-            "__doc__": base.__doc__, "dims": d, "__annotations__": {"dims": ClassVar[int]}}))
 
 
 def _rank(shape: Shape, rank: int, what: str, layout: str):

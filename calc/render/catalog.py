@@ -30,7 +30,7 @@ def describe_layers() -> str:
         out.append(f"{name}  [{cls.kind}]")
         out.append(f"    {doc}")
         out.append(f"    arguments: {', '.join(args) if args else 'none'}")
-        for quantity, formula in [*getattr(cls, "formulas", {}).items(), *cls.describe()]:
+        for quantity, formula in cls.describe():
             out.append(f"    {quantity}: {formula}")
         out.append("")
     out.append("Hints (how the PyTorch code calls a layer; read only by the tool conventions):")
