@@ -31,7 +31,7 @@ class Embedding(Layer):
 
     quantities: ClassVar[tuple[Q, ...]] = (
         Q("D", "dim", "a new last dimension: one vector per token id", key="shape.-1"),
-        Q("weights", "vocab * dim", "the table, a padding row included"),
+        Q("weights", "vocab * dim", "the table; a padding row, if any, counts too"),
         Q("lookups", "ids", "one row copied per token id; no arithmetic"),
     )
 
@@ -56,6 +56,7 @@ class _AddedEmbedding(Layer):
     parameters, and each of the L·F elements gets one addition."""
 
     hints: ClassVar[dict[str, tuple]] = _PARAM_HINTS
+    _rows: ClassVar[str] = ""   # the argument that gives the table's rows, also its symbol
 
     @classmethod
     def declare(cls):

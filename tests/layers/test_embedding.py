@@ -31,7 +31,7 @@ def test_embedding():
     assert run(make("embedding", vocab=100, dim=16), Tokens((2, 5))) == ((2, 5, 16), Params(1600), {"lookups": 10})
     assert explained(make("embedding", vocab=100, dim=16), Tokens((9,))) == [
         "D = dim = 16   (a new last dimension: one vector per token id)",
-        "weights = vocab·dim = 100·16 = 1,600   (the table, a padding row included)",
+        "weights = vocab·dim = 100·16 = 1,600   (the table; a padding row, if any, counts too)",
         "lookups = ids = 9   (one row copied per token id; no arithmetic)"]
     assert layer.weight_shape((1024,)) == (50257, 768)
     with pytest.raises(ValueError, match="padding_idx 100 is outside the vocabulary of 100"):
