@@ -337,12 +337,11 @@ class _Analyzer:
         jres = self.memo.get(key)
         if jres is None:
             try:
-                out = join.layer.infer_many(outs)
+                out, _, ops = join.layer.evaluate_many(outs)
             except ValueError as exc:
                 got = ", ".join(f"{n} {fmt_shape(s)}" for n, s in zip(labels, outs))
                 self.fail(f"{node.kind} branches cannot be joined by {join.layer.type_name} ({got}): {exc}",
                           node.origin, ctx + (f"input {fmt_shape(shape)}",))
-            ops = join.layer.ops_many(outs, out)
             facts = {**BASE_FACTS, **join.layer.hint_facts(dict(join.hints)), **ops,
                      "in": sum(numel(s) for s in outs), "out": numel(out), "x": sum(numel(s) for s in outs),
                      "y": numel(out), "params": 0, "weights": 0, "biases": 0}

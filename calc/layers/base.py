@@ -314,19 +314,6 @@ def _dim_names(n: int) -> tuple[str, ...]:
     return {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(n) or tuple(f"S{i + 1}" for i in range(n))
 
 
-def _spatial(names, sizes, suffix: str, prefix: str) -> dict[str, tuple[str, int]]:
-    """Symbols {prefix0: ('H_in', 224), ...} for a template."""
-    return {f"{prefix}{i}": (f"{nm}{suffix}", v) for i, (nm, v) in enumerate(zip(names, sizes))}
-
-
-def _times(prefix: str, n: int) -> str:
-    return " * ".join(f"{prefix}{i}" for i in range(n))
-
-
-def _elements(shape: Shape, what: str = "x") -> tuple[str, int]:
-    return (f"#{what}", numel(shape))
-
-
 def trailing_group(shape: Shape, normalized: int) -> int:
     """Elements normalised together when the last ``normalized`` dims form one group."""
     if normalized > len(shape):
@@ -339,15 +326,3 @@ def _tokens_by_features(shape: Shape, what: str = "tokens × features (L, D)") -
     if len(shape) < 2:
         raise ValueError(f"expects {what}, got {fmt_shape(shape)}")
     return shape[0], numel(shape[1:])
-
-
-def _scaled(per_element: dict[str, int], n: int) -> dict[str, int]:
-    return {k: v * n for k, v in per_element.items()}
-
-
-def _merge(*parts: dict[str, int]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for part in parts:
-        for k, v in part.items():
-            out[k] = out.get(k, 0) + v
-    return out
