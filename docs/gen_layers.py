@@ -61,9 +61,12 @@ count. `calc layers` prints the same information. A spec item names a type bare 
 with its arguments (`- conv2d: {out: 64, kernel: 3}`); see [the spec format](spec-format.md).
 Any argument may be an expression over the spec's variables and block parameters.
 
-Shapes are per sample, channels first, without the batch dimension. In the formulas, `#x` and
-`#y` are the element counts of the input and the output, `C_in` and `C_out` the channels, `g`
-the groups, `k` the kernel sizes, `s` the strides, `p` the paddings and `d` the dilations.
+Shapes are per sample, channels first, without the batch dimension. Each formula below is the
+declaration calc computes the number from (the same text `calc layers` prints, and `calc explain`
+shows with the values put in). In them `x` and `y` (or `outputs`) are the element counts of the
+input and the output, `C_in` and `C_out` the channels, `g` the groups, `K_h` the kernel sizes,
+`s_h` the strides, `p_h` the paddings and `d_h` the dilations (one per spatial dimension: `L`;
+`H`, `W`; or `D`, `H`, `W`); `(if bias)` marks a quantity that is 0 without its flag.
 The operation names (`mac`, `bias_add`, `add`, `mul`, `div`, `cmp`, `exp`, `sqrt`, `fn`) are the
 facts that the [conventions](conventions.md) turn into MACs and FLOPs.
 

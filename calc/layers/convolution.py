@@ -15,7 +15,7 @@ def _product(names) -> str:
 
 
 class _ConvNd(Layer):
-    """Convolution. Counts one MAC per weight per output position (``#y·C_in/g·K``); the
+    """Convolution. Counts one MAC per weight per output element (C_in/g·∏K per output); the
     bias, when present, adds one ``bias_add`` per output element."""
 
     dims: ClassVar[int] = 2
