@@ -33,7 +33,7 @@ OP_NAMES = ("mac", "dots", "bias_add", "add", "mul", "div", "cmp", "exp", "sqrt"
 BASE_FACTS = dict.fromkeys(OP_NAMES, 0)
 
 Number = Union[int, Fraction]
-# derive(layer, shape, out) -> facts: ``shape`` is the input shape, or the list of input
+# derive(layer, shape, out) -> facts: ``shape`` is the input shape, or the tuple of input
 # shapes of a layer that reads several (a join, a cross attention).
 Derive = Callable[[Any, Any, tuple], Mapping[str, Number]]
 
@@ -237,7 +237,7 @@ class Convention:
     def count(self, layer, facts: Mapping[str, Any], batch: int, shape, out) -> Count:
         """The MACs and FLOPs of one layer (see :class:`Count`). ``layer`` gives the type
         and kind (and the arguments a tool's derived facts read); ``shape`` is its input shape
-        (a list of shapes for a layer with several inputs) and ``out`` its output shape."""
+        (a tuple of shapes for a layer with several inputs) and ``out`` its output shape."""
         _, _, values = self._evaluate(layer, facts, batch, shape, out)
         return _count(values, batch)
 
