@@ -1,0 +1,63 @@
+"""The attention builder: multi-head (and grouped-query) attention written out in matrix
+products."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .registry import Refused, builds
+
+
+class MultiHeadAttention(nn.Module):
+    """Attention written with explicit matrix products, which FlopCounterMode counts (PyTorch's
+    fused CPU kernels have no FLOP formula). K and V heads are shared by heads/kv_heads query
+    heads; causal masking aligns row i with keys 0..i, as PyTorch's is_causal."""
+
+    def __init__(self, dim, kv_dim, heads, kv_heads, head_dim, out, bias, out_bias, packed, causal):
+        super().__init__()
+        self.h, self.g, self.d, self.causal = heads, kv_heads, head_dim, causal
+        self.packed = packed and dim == kv_dim
+        if self.packed:
+            self.qkv = nn.Linear(dim, (heads + 2 * kv_heads) * head_dim, bias=bias)
+        else:
+            self.q = nn.Linear(dim, heads * head_dim, bias=bias)
+            self.k = nn.Linear(kv_dim, kv_heads * head_dim, bias=bias)
+            self.v = nn.Linear(kv_dim, kv_heads * head_dim, bias=bias)
+        self.proj = nn.Linear(heads * head_dim, out, bias=out_bias)
+
+    def forward(self, xs):
+        x, m = (xs[0], xs[-1]) if isinstance(xs, (list, tuple)) else (xs, xs)
+        n, length, s_len = x.shape[0], x.shape[1], m.shape[1]
+        h, g, d = self.h, self.g, self.d
+        if self.packed:
+            q, k, v = self.qkv(x).split([h * d, g * d, g * d], dim=-1)
+        else:
+            q, k, v = self.q(x), self.k(m), self.v(m)
+        q = q.reshape(n, length, h, d).transpose(1, 2)
+        k = k.reshape(n, s_len, g, d).transpose(1, 2).repeat_interleave(h // g, dim=1)
+        v = v.reshape(n, s_len, g, d).transpose(1, 2).repeat_interleave(h // g, dim=1)
+        scores = torch.matmul(q, k.transpose(-2, -1)) * d ** -0.5
+        if self.causal:
+            mask = torch.ones(length, s_len, dtype=torch.bool).triu(1)
+            scores = scores.masked_fill(mask, float("-inf"))
+        y = torch.matmul(scores.softmax(-1), v)
+        return self.proj(y.transpose(1, 2).reshape(n, length, h * d))
+
+
+@builds("attention")
+def _attention(layer, shapes):
+    shapes = shapes if isinstance(shapes, list) else [shapes]   # self attention: one input
+    q, m = shapes[0], shapes[-1]
+    for s in (q, m):
+        if len(s) != 2:
+            raise Refused(f"attention takes tokens × features (L, D), got rank {len(s)}")
+    dim, kv_dim = q[1], m[1]
+    heads, kv_heads = layer.heads, layer.kv_heads or layer.heads
+    if heads % kv_heads:   # as the grouped-query layout requires
+        raise Refused(f"heads={heads} is not a multiple of kv_heads={kv_heads}")
+    if layer.head_dim is None and dim % heads:   # as nn.MultiheadAttention asserts
+        raise Refused(f"embed_dim {dim} must be divisible by num_heads {heads}")
+    head_dim = layer.head_dim or dim // heads
+    out_bias = layer.bias if layer.out_bias is None else layer.out_bias
+    return MultiHeadAttention(dim, kv_dim, heads, kv_heads, head_dim, layer.out or dim, layer.bias,
+                              out_bias, layer.packed, layer.causal)
