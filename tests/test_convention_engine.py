@@ -20,8 +20,13 @@ from layer_samples import SAMPLES, sample_spec
 from probe_data import PROBES
 
 TOOL_PRESETS = sorted(name for name, c in CONVENTIONS.items() if c.explicit)
-# Facts only tool presets read; the layers still provide them, but the presets derive their own.
+# Facts only tool presets read: the presets derive them (calc/conventions/tools/); no layer has them.
 TOOL_ONLY_FACTS = {"kernel_avg", "kernel_floor", "scale_prod", "by_size", "nearest", "dims", "channels"}
+
+
+def test_layers_know_nothing_of_tools():
+    for cls in LAYERS.values():
+        assert not {q.name for q in cls.quantities} & TOOL_ONLY_FACTS, cls.type_name
 
 
 def test_tool_presets_are_the_conventions_with_a_source():

@@ -106,8 +106,6 @@ class LayerNorm(Layer):
         Q("weights", "n", "γ, one per normalised element", when="affine"),
         Q("biases", "n", "β, one per normalised element", key="bias", when="beta"),
         *_NORM_OPS,
-        # torchvision's LayerNorm2d is a subclass, which tools that match exact types miss
-        Q("channels", "channels", fact=True),
     )
 
     def given(self, shape: Shape) -> dict[str, Any]:
@@ -117,8 +115,7 @@ class LayerNorm(Layer):
             n = shape[0]
         else:
             n = trailing_group(shape, self.normalized)
-        return {"x": numel(shape), "n": n, "affine": int(self.affine), "beta": int(self.affine and self.bias),
-                "channels": int(self.channels)}
+        return {"x": numel(shape), "n": n, "affine": int(self.affine), "beta": int(self.affine and self.bias)}
 
 
 @register("groupnorm", "groupnorm")

@@ -192,8 +192,6 @@ class _AdaptivePoolNd(Layer):
         # Σ over output positions of the window size = ∏ over dims of Σ bin lengths, and the bins
         # of one dim sum to in + out − gcd(in, out) (neighbours overlap when out does not divide in).
         windows = "C * " + _product(f"({n}_in + {n}_out - gcd({n}_in, {n}_out))" for n, _ in names)
-        # thop's kernel: a float, the ratios multiplied left to right
-        ratio = " * ".join(f"{n}_in / {n}_out" if i == 0 else f"({n}_in / {n}_out)" for i, (n, _) in enumerate(names))
         return (
             *(Q(f"{n}_out", f"{n}_in if keep_{low} else size_{low}", key=f"shape.{i + 1}")
               for i, (n, low) in enumerate(names)),
@@ -201,9 +199,6 @@ class _AdaptivePoolNd(Layer):
             Q("windows", windows, "the bin sizes summed over the outputs: PyTorch's bins [floor(i·in/out), "
                                   "ceil((i+1)·in/out)) of one dimension sum to in + out − gcd(in, out)"),
             *cls._bin_ops(),
-            Q("kernel_avg", ratio, fact=True),
-            Q("kernel_floor", _product(f"floor({n}_in / {n}_out)" for n, _ in names), fact=True),
-            Q("dims", str(cls.dims), fact=True),
         )
 
     def given(self, shape: Shape) -> dict[str, Any]:
@@ -308,7 +303,6 @@ class GlobalAvgPool(_GlobalPool):
         Q("add", "C * (S - 1)", "one sum of S values per channel, S the product of the spatial sizes"),
         Q("div", "C", "one division per channel"),
         Q("spatial_in", "S", fact=True),
-        Q("dims", "d", fact=True),
     )
 
 
@@ -321,7 +315,6 @@ class GlobalMaxPool(_GlobalPool):
     quantities: ClassVar[tuple[Q, ...]] = (
         Q("cmp", "C * (S - 1)", "S − 1 comparisons per channel, S the product of the spatial sizes"),
         Q("spatial_in", "S", fact=True),
-        Q("dims", "d", fact=True),
     )
 
 
@@ -343,12 +336,6 @@ class Upsample(Layer):
         Q("mul", "(2 ** d - 1) * outputs", "2^d − 1 interpolations a + w·(b − a) per output element",
           when="interp"),
         Q("add", "2 * (2 ** d - 1) * outputs", "two adds per interpolation", when="interp"),
-        Q("nearest", "1 - interp", fact=True),
-        Q("dims", "d", fact=True),
-        Q("by_size", "by_size", fact=True),
-        # the product of the scale factors (0 with size), as ptflops multiplies #x by it; a float
-        # (an int when whole) over a rank only the input knows, so given() computes it
-        Q("scale_prod", "scale_prod", fact=True),
     )
 
     def given(self, shape: Shape) -> dict[str, Any]:
@@ -365,7 +352,6 @@ class Upsample(Layer):
                              "with nearest)")
         if (self.scale is None) == (self.size is None):
             raise ValueError("give exactly one of scale and size")
-        scale_prod: Union[int, float] = 0
         if self.size is not None:
             sizes = _tuple(self.size, d, "size")
         else:
@@ -375,13 +361,8 @@ class Upsample(Layer):
             if min(sizes) < 1:
                 raise ValueError(f"scale {self.scale} gives output size {fmt_shape(sizes)}; "
                                  "sizes must be at least 1")
-            scale_prod = 1
-            for s in scales:
-                scale_prod *= s
-            scale_prod = int(scale_prod) if float(scale_prod).is_integer() else scale_prod
         return {"C": shape[0], "sizes": sizes, "outputs": shape[0] * numel(sizes), "d": d,
-                "interp": int(self.mode != "nearest"), "by_size": int(self.size is not None),
-                "scale_prod": scale_prod}
+                "interp": int(self.mode != "nearest")}
 
     def output(self, shape: Shape, v: dict[str, Any]) -> Shape:
         return (shape[0], *v["sizes"])

@@ -1,10 +1,14 @@
 """Pooling and resampling layers, each type with a case derived by hand: output shape, no
 parameters, and every elementary operation (the derivation beside each number). The shapes
 were also checked once against PyTorch 2.13 (nn.MaxPool*, nn.AvgPool*, F.interpolate)."""
+from fractions import Fraction
+
 import pytest
 
 from calc.cli import main
 from calc.formula import render
+from calc.conventions.tools.ptflops import upsample_size
+from calc.conventions.tools.thop import adaptive_avgpool as _thop_adaptive
 from calc.layers import LAYERS, NO_PARAMS
 
 
@@ -92,6 +96,10 @@ def test_pooling_refusals():
         LAYERS["maxpool2d"](kernel=3).evaluate((9, 9))
 
 
+def thop_facts(shape, out):
+    return _thop_adaptive(None, shape, out)
+
+
 # ---------------------------------------------------------------------------- adaptive pooling
 # PyTorch's bins are [floor(i·in/out), ceil((i+1)·in/out)); per dimension their sizes sum to
 # in + out − gcd(in, out). Each case lists the bins.
@@ -103,9 +111,9 @@ def test_adaptive_avgpool1d():
     assert ops["windows"] == 6 * 21
     assert ops["add"] == 6 * (21 - 5)                    # (bin size − 1) per output: 96
     assert ops["div"] == 30
-    # thop's facts: the mean window 17/5 as a float, and its floor
-    assert ops["kernel_avg"] == 3.4 and isinstance(ops["kernel_avg"], float)
-    assert ops["kernel_floor"] == 3 and ops["dims"] == 1
+    # thop's facts, derived by its preset from the shapes: the mean window 17/5 as a double, its floor
+    facts = thop_facts((6, 17), out)
+    assert facts["kernel_avg"] == Fraction(3.4) and facts["kernel_floor"] == 3
 
 
 def test_adaptive_avgpool2d():
@@ -113,13 +121,14 @@ def test_adaptive_avgpool2d():
     out, ops = evaluate("adaptive_avgpool2d", (2048, 7, 7), size=1)
     assert out == (2048, 1, 1)
     assert ops["add"] == 2048 * 48 and ops["div"] == 2048   # 98,304 adds
-    assert ops["kernel_avg"] == 49.0 and ops["kernel_floor"] == 49
+    assert thop_facts((2048, 7, 7), out) == {"kernel_avg": 49, "kernel_floor": 49}
     # 15×17 → 5×5: 15 → 5 bins of 3 (sum 15 = 15 + 5 − 5); 17 → 5 bins summing to 21 (above)
     out, ops = evaluate("adaptive_avgpool2d", (6, 15, 17), size=(5, 5))
     assert out == (6, 5, 5)
     assert ops["add"] == 6 * 15 * 21 - 150               # 1,890 window values − 150 outputs = 1,740
-    # the ratios are multiplied in float, left to right, as thop does: 3.0·3.4
-    assert ops["kernel_avg"] == 3.0 * 3.4 and ops["kernel_floor"] == 3 * 3
+    # the ratios are multiplied in double arithmetic, left to right, as thop does: 3.0·3.4
+    facts = thop_facts((6, 15, 17), out)
+    assert facts["kernel_avg"] == Fraction(3.0 * 3.4) and facts["kernel_floor"] == 3 * 3
 
 
 def test_adaptive_avgpool3d():
@@ -150,7 +159,6 @@ def test_adaptive_maxpool3d():
     out, ops = evaluate("adaptive_maxpool3d", (2, 4, 5, 7), size=2)
     assert out == (2, 2, 2, 2)
     assert ops["cmp"] == 2 * 4 * 6 * 8 - 16              # 384 − 16 = 368
-    assert ops["dims"] == 3
 
 
 # ---------------------------------------------------------------------------- global pooling
@@ -160,11 +168,11 @@ def test_global_avgpool():
     out, ops = evaluate("global_avgpool", (512, 7, 7))
     assert out == (512,)
     assert ops["add"] == 512 * 48 and ops["div"] == 512  # 24,576 adds
-    assert ops["spatial_in"] == 49 and ops["dims"] == 2
+    assert ops["spatial_in"] == 49
     # any rank: 8×3×4×5 with keepdim → 8×1×1×1, 60 values per channel
     out, ops = evaluate("global_avgpool", (8, 3, 4, 5), keepdim=True)
     assert out == (8, 1, 1, 1)
-    assert ops["add"] == 8 * 59 and ops["dims"] == 3     # 472
+    assert ops["add"] == 8 * 59                          # 472
 
 
 def test_global_maxpool():
@@ -172,7 +180,7 @@ def test_global_maxpool():
     assert out == (3, 1, 1)
     assert ops["cmp"] == 3 * 29                          # 30 values per channel: 29 comparisons, 87
     out, ops = evaluate("global_maxpool", (16, 100))     # a sequence: 16 channels of 100
-    assert out == (16,) and ops["cmp"] == 16 * 99 and ops["dims"] == 1
+    assert out == (16,) and ops["cmp"] == 16 * 99
     with pytest.raises(ValueError, match="needs a channel dimension and at least one more"):
         LAYERS["global_maxpool"]().evaluate((16,))
 
@@ -185,8 +193,9 @@ def test_upsample_bilinear_by_scale():
     assert out == (3, 8, 10)
     assert ops["mul"] == 3 * 240                         # one multiply per lerp: 720
     assert ops["add"] == 2 * 3 * 240                     # two adds per lerp: 1,440
-    assert (ops["nearest"], ops["dims"], ops["by_size"]) == (0, 2, 0)
-    assert ops["scale_prod"] == 4 and isinstance(ops["scale_prod"], int)   # 2.0·2.0, whole
+    # ptflops' facts, derived by its preset: the scales' product 2.0·2.0, whole
+    assert upsample_size(LAYERS["upsample"](scale=2, mode="bilinear"), (3, 4, 5), out) == \
+        {"by_size": 0, "scale_prod": 4}
 
 
 def test_upsample_trilinear_fractional_scale():
@@ -194,7 +203,9 @@ def test_upsample_trilinear_fractional_scale():
     out, ops = evaluate("upsample", (2, 3, 4, 5), scale=1.5, mode="trilinear")
     assert out == (2, 4, 6, 7)
     assert ops["mul"] == 7 * 336 and ops["add"] == 14 * 336   # 2³ − 1 = 7 lerps: 2,352 and 4,704
-    assert ops["scale_prod"] == 3.375                    # 1.5³, exact in binary floating point
+    # 1.5³ = 3.375, exact in binary floating point
+    assert upsample_size(LAYERS["upsample"](scale=1.5, mode="trilinear"), (2, 3, 4, 5), out)["scale_prod"] == \
+        Fraction(27, 8)
 
 
 def test_upsample_linear_and_nearest_by_size():
@@ -204,7 +215,7 @@ def test_upsample_linear_and_nearest_by_size():
     out, ops = evaluate("upsample", (16, 10), size=25)
     assert out == (16, 25)
     assert ops["mul"] == ops["add"] == 0
-    assert (ops["nearest"], ops["dims"], ops["by_size"], ops["scale_prod"]) == (1, 1, 1, 0)
+    assert upsample_size(LAYERS["upsample"](size=25), (16, 10), out) == {"by_size": 1, "scale_prod": 0}
 
 
 def test_upsample_refusals():
@@ -233,4 +244,4 @@ def test_layers_text_is_the_declaration(capsys):
     adaptive = text[text.index("adaptive_avgpool2d  [adaptive_avgpool]"):]
     adaptive = adaptive[:adaptive.index("\n\n")]
     assert "    windows: C·(H_in + H_out − gcd(H_in, H_out))·(W_in + W_out − gcd(W_in, W_out))" in adaptive
-    assert "    kernel_avg: H_in/H_out·W_in/W_out   (a fact for conventions)" in adaptive
+    assert "kernel_avg" not in adaptive    # thop's float window is the thop preset's business
