@@ -162,13 +162,9 @@ class _Analyzer:
             if many:
                 if isinstance(layer, Join) and len(shapes) < 2:
                     raise ValueError("needs at least two inputs; give earlier outputs with 'with'")
-                out = layer.infer_many(shapes)
-                ops = layer.ops_many(shapes, out)
-                p = layer.params_many(shapes)
+                out, p, ops = layer.evaluate_many(shapes)
             else:
-                out = layer.infer(shape)
-                ops = layer.ops(shape, out)
-                p = layer.params(shape)
+                out, p, ops = layer.evaluate(shape)
         except ValueError as exc:
             got = " and ".join(fmt_shape(s) for s in shapes)
             self.fail(f"{layer.type_name} cannot take input {got}: {exc}", node.origin, ctx)
@@ -178,7 +174,7 @@ class _Analyzer:
                  "weights": p.weights, "biases": p.bias, "tied": int(node.tie is not None)}
         if node.tie is not None:
             p = self.tie(node, layer, shape, p, ctx)
-        count = self.count(layer, facts, node.origin, ctx)
+        count = self.count(layer, facts, tuple(shapes) if many else shape, out, node.origin, ctx)
         result = Result(layer.type_name, shape, out, p.weights, p.bias, p.buffers,
                         0 if node.trainable else p.total, count.macs, count.flops, numel(out), 1,
                         layer=layer, facts=facts, tied_to=node.tie, macs_batch=count.macs_batch,
@@ -186,9 +182,9 @@ class _Analyzer:
         self.memo[key] = result
         return result
 
-    def count(self, layer, facts, origin, ctx):
+    def count(self, layer, facts, shape, out, origin, ctx):
         try:
-            return self.convention.count(layer.type_name, layer.kind, facts, self.batch)
+            return self.convention.count(layer, facts, self.batch, shape, out)
         except CalcError as err:
             err.path = err.path or origin
             err.file = err.file or self.model.source_name
@@ -341,16 +337,15 @@ class _Analyzer:
         jres = self.memo.get(key)
         if jres is None:
             try:
-                out = join.layer.infer_many(outs)
+                out, _, ops = join.layer.evaluate_many(outs)
             except ValueError as exc:
                 got = ", ".join(f"{n} {fmt_shape(s)}" for n, s in zip(labels, outs))
                 self.fail(f"{node.kind} branches cannot be joined by {join.layer.type_name} ({got}): {exc}",
                           node.origin, ctx + (f"input {fmt_shape(shape)}",))
-            ops = join.layer.ops_many(outs, out)
             facts = {**BASE_FACTS, **join.layer.hint_facts(dict(join.hints)), **ops,
                      "in": sum(numel(s) for s in outs), "out": numel(out), "x": sum(numel(s) for s in outs),
                      "y": numel(out), "params": 0, "weights": 0, "biases": 0}
-            count = self.count(join.layer, facts, node.origin, ctx)
+            count = self.count(join.layer, facts, tuple(outs), out, node.origin, ctx)
             jres = Result(join.layer.type_name, outs[0], out, 0, 0, 0, 0, count.macs, count.flops, numel(out), 1,
                           layer=join.layer, facts=facts, macs_batch=count.macs_batch, flops_batch=count.flops_batch,
                           inputs=tuple(outs))

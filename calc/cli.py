@@ -13,7 +13,7 @@ from . import __version__
 from .analysis import DTYPE_BYTES, analyze
 from .errors import CalcError, SpecError
 from .layers import MAX_SIZE
-from .report import FORMATS
+from .render.report import FORMATS
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -151,21 +151,20 @@ def load_and_analyze(args):
 
 
 def run_compare(args, fmt: str = "table") -> str:
-    from .compare import compare, comparison_dict, format_comparison
+    from .compare import compare
+    from .render.compare import FORMATS as COMPARE_FORMATS
     names = [n.strip() for n in args.conventions.split(",")] if getattr(args, "conventions", None) else None
     diff = parse_pair(args.diff) if args.diff else None
     result = compare(load_model(args), batch=args.batch, dtype=args.dtype, names=names, diff=diff)
-    if fmt == "json":
-        return json.dumps(comparison_dict(result), indent=2) + "\n"
-    return format_comparison(result)
+    return COMPARE_FORMATS[fmt](result)
 
 
 def run_sweep(args) -> None:
     import time
 
     from . import sweep as sw
-    from . import sweep_report as rep
-    from .loader import read_text
+    from .render import sweep as rep
+    from .spec.loader import read_text
     from .spec import parse_spec
 
     text, name = read_text(args.spec)
@@ -260,17 +259,18 @@ def run(argv: list[str] | None = None) -> int:
     elif args.command == "compare":
         sys.stdout.write(run_compare(args, args.format))
     elif args.command == "explain":
-        from .explain import explain, format_explanation
+        from .explain import explain
+        from .render.explain import format_explanation
         analysis = load_and_analyze(args)
         sys.stdout.write(format_explanation(analysis, explain(analysis, args.layer)))
     elif args.command == "layers":
-        from .catalog import describe_layers
+        from .render.catalog import describe_layers
         sys.stdout.write(describe_layers())
     elif args.command == "schema":
         from .catalog import spec_schema
         sys.stdout.write(json.dumps(spec_schema(), indent=2) + "\n")
     elif args.command == "conventions":
-        from .catalog import describe_conventions
+        from .render.catalog import describe_conventions
         sys.stdout.write(describe_conventions(args.name))
     return 0
 

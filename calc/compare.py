@@ -1,7 +1,7 @@
 """One model under every convention side by side, and where two conventions part ways.
 
-:func:`compare` computes (it analyses the model once per convention); :func:`format_comparison`
-and :func:`comparison_dict` render. Nothing here prints.
+:func:`compare` computes (it analyses the model once per convention); :mod:`calc.render.compare`
+renders the result. Nothing here prints.
 """
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from . import conventions as conv_mod
 from .analysis import analyze
 from .errors import ConventionError
 from .graph import Model
-from .report import human
-from .shapes import Shape, fmt_shape
+from .shapes import Shape
 
 
 @dataclass(frozen=True)
@@ -116,62 +115,3 @@ def _diff(a, b) -> Diff:
     types = sorted((TypeDiff(t, n, x, y) for t, (n, x, y) in by_type.items()),
                    key=lambda d: -abs(d.b - d.a))
     return Diff(a.convention, b.convention, tuple(layers), tuple(types), a.totals.macs, b.totals.macs)
-
-
-# ---------------------------------------------------------------------------- rendering
-
-def _table(head, rows, right) -> list[str]:
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    return [line(head), "─" * len(line(head)), *(line(r) for r in rows)]
-
-
-def _signed(n: int) -> str:
-    return f"{n:+,}"
-
-
-def format_comparison(c: Comparison, limit: int | None = 50) -> str:
-    lines = [f"{c.model} · input {fmt_shape(c.input_shape)} · batch {c.batch} · every convention", ""]
-    base = next((t.macs for t in c.totals if t.name == "standard" and t.macs is not None), None)
-    rows = []
-    for t in c.totals:
-        if t.error:
-            rows.append((t.name, "-", "-", "-", "-", "cannot count: " + t.error))
-            continue
-        delta = "" if base is None else _signed(t.macs - base)
-        tool = "" if t.reported is None else f"{t.reported:,} {'FLOPs' if t.reports == 'flops' else 'MACs'}"
-        rows.append((t.name, f"{t.macs:,}", human(t.macs), f"{t.flops:,}", delta, tool))
-    lines += _table(("convention", "MACs", "", "FLOPs", "MACs − standard", "the tool prints"), rows, {1, 2, 3, 4})
-    d = c.diff
-    if d is not None:
-        lines += ["", f"where {d.a} and {d.b} part ways: {d.a} {d.total_a:,} MACs, {d.b} {d.total_b:,} MACs "
-                      f"({_signed(d.total_b - d.total_a)})"]
-        if not d.layers:
-            lines.append("no layer differs")
-        else:
-            lines += ["", "by layer type:"]
-            lines += _table(("type", "layers", d.a, d.b, f"{d.b} − {d.a}"),
-                            [(t.type, str(t.layers), f"{t.a:,}", f"{t.b:,}", _signed(t.b - t.a)) for t in d.by_type],
-                            {1, 2, 3, 4})
-            shown = d.layers if limit is None else d.layers[:limit]
-            lines += ["", f"by layer ({len(d.layers)} differ" + (f", first {limit} shown" if len(shown) < len(d.layers)
-                                                                 else "") + "):"]
-            lines += _table(("name", "type", d.a, d.b, f"{d.b} − {d.a}", f"rule {d.a}", f"rule {d.b}"),
-                            [(x.name, x.type, f"{x.a:,}", f"{x.b:,}", _signed(x.b - x.a), x.rule_a, x.rule_b)
-                             for x in shown], {2, 3, 4})
-    return "\n".join(lines) + "\n"
-
-
-def comparison_dict(c: Comparison) -> dict:
-    out = {"model": c.model, "input_shape": list(c.input_shape), "batch": c.batch,
-           "conventions": [{"name": t.name, "macs": t.macs, "flops": t.flops, "reports": t.reports,
-                            "reported": t.reported, "error": t.error} for t in c.totals]}
-    if c.diff is not None:
-        d = c.diff
-        out["diff"] = {"a": d.a, "b": d.b, "total_a": d.total_a, "total_b": d.total_b,
-                       "by_type": [vars(t) for t in d.by_type],
-                       "layers": [vars(x) for x in d.layers]}
-    return out

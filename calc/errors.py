@@ -78,3 +78,15 @@ class ConventionError(CalcError):
 class OracleError(CalcError):
     """The PyTorch oracle cannot run: PyTorch is not installed, a layer type has no builder,
     or PyTorch refuses the model (``calc.oracle.TorchRejected``)."""
+
+
+def nearest_line(lines: dict | None, path: tuple) -> int | None:
+    """The line of ``path`` in ``lines``, or of its nearest ancestor that has one."""
+    if not lines:
+        return None
+    path = tuple(path)
+    while True:
+        line = lines.get(path)
+        if line is not None or not path:
+            return line
+        path = path[:-1]

@@ -2,7 +2,7 @@
 
 Computing and rendering are separate: :func:`explain` returns :class:`Entry` records built from
 the layers' own steps (:meth:`calc.layers.Layer.explain`) and the convention's rules;
-:func:`format_explanation` turns them into text. Nothing here prints.
+:func:`calc.render.explain.format_explanation` turns them into text. Nothing here prints.
 
 A leaf shows its output shape, parameters and elementary operations, then the convention's
 rule for its type with the layer's facts put in. A block, repeat or branch shows its subtotals
@@ -11,14 +11,11 @@ as the sum of its children.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 
 from . import conventions as conv_mod
 from .analysis import Analysis, Result
 from .errors import SpecError
-from .expr import evaluate
-from .formula import Step, _num, render, step, substitute
-from .shapes import fmt_shape
+from .formula import Step, step
 
 _SHAPE = ("shape", "ceil")
 _PARAMS = ("weights", "bias", "params", "buffers")
@@ -97,46 +94,11 @@ def _leaf_sections(a: Analysis, r: Result) -> tuple[Section, ...]:
 
 def convention_section(a: Analysis, r: Result) -> Section:
     """The convention's rules for this layer with its facts put in; the last two steps'
-    values are the layer's MACs and FLOPs for the whole batch."""
+    values are the layer's MACs and FLOPs for the whole batch. The steps are the convention's
+    own trace of the count the analysis made (:meth:`calc.conventions.Convention.trace`)."""
     conv = conv_mod.get(a.convention)
-    layer = r.layer
-    mrule, frule = conv.rules(layer.type_name, layer.kind)
-    steps = [*_rule_steps("macs", "MACs", mrule, r.facts, a.batch),
-             *_rule_steps("flops", "FLOPs", frule, r.facts, a.batch)]
-    key = layer.type_name if layer.type_name in conv.macs else layer.kind
-    why = "; ".join(dict.fromkeys(w for w in (mrule.why, frule.why if conv.flops is not None else "") if w))
-    return Section(f"convention {conv.name} (rule for {key})", tuple(steps), why)
-
-
-def _rule_steps(key: str, label: str, rule, facts, batch: int) -> list[Step]:
-    steps = []
-    env = {**facts, "N": batch}
-    sample = _exact(evaluate(rule.sample, facts))
-    whole = _exact(evaluate(rule.batch, env)) if rule.batch != "0" else 0
-    has_batch = rule.batch != "0"
-    if batch == 1 and not has_batch:
-        return [Step(key, label, render(rule.sample, str), substitute(rule.sample, facts), sample)]
-    if rule.sample != "0" or not has_batch:
-        steps.append(Step(f"{key}.sample", f"{label} per sample", render(rule.sample, str),
-                          substitute(rule.sample, facts), sample))
-    if has_batch:
-        steps.append(Step(f"{key}.batch", f"{label} for the batch", render(rule.batch, str),
-                          substitute(rule.batch, env), whole, "counted once for the whole batch, not per sample"))
-    template = "N * s + b" if has_batch else "N * s"
-    total = _exact(Fraction(batch) * Fraction(sample) + Fraction(whole))
-    sym = dict(N=("N", batch), s=("per sample", sample), b=("for the batch", whole))
-    st = step(key, label, template, **sym)
-    if not isinstance(total, int):
-        st = Step(key, label, f"int({st.formula})", f"int({st.substituted})", int(total),
-                  "truncated like the tool's total")
-    else:
-        st = Step(key, label, st.formula, st.substituted, total)
-    steps.append(st)
-    return steps
-
-
-def _exact(value):
-    return conv_mod._exact(value)
+    t = conv.trace(r.layer, r.facts, a.batch, r.inputs or r.input_shape, r.output_shape)
+    return Section(f"convention {conv.name} (rule for {t.key})", t.steps, t.why)
 
 
 # ---------------------------------------------------------------------------- containers
@@ -161,69 +123,3 @@ def _container_sections(a: Analysis, r: Result, parts) -> tuple[Section, ...]:
     kind = r.kind[6:] if r.kind.startswith("block:") else r.kind
     return (Section(f"{kind}: the sum of its parts ({', '.join(names)}; zeros left out)"
                     + (", MACs and FLOPs for the whole batch" if a.batch > 1 else ""), steps),)
-
-
-# ---------------------------------------------------------------------------- rendering
-
-def _value(value) -> str:
-    if isinstance(value, tuple):
-        return fmt_shape(value)
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, Fraction):
-        return format(float(value), ",.6g")
-    return _num(value)
-
-
-def format_step(s: Step) -> str:
-    parts = [s.label]
-    for text in (s.formula, s.substituted):
-        if text and text != parts[-1]:
-            parts.append(text)
-    value = _value(s.value)
-    if value.replace(",", "") == parts[-1] and len(parts) > 1:
-        parts[-1] = value
-    elif value != parts[-1]:
-        parts.append(value)
-    line = " = ".join(parts)
-    return line + (f"   ({s.note})" if s.note else "")
-
-
-def _args(layer) -> str:
-    shown = []
-    for name, f in type(layer).model_fields.items():
-        value = getattr(layer, name)
-        # per-dimension defaults (padding 0 → (0, 0)) are defaults too
-        if value == f.default or (isinstance(value, tuple) and value and all(v == f.default for v in value)):
-            continue
-        if isinstance(value, tuple) and len(set(value)) == 1:
-            value = value[0]
-        shown.append(f"{f.alias or name}={list(value) if isinstance(value, tuple) else value}")
-    return f"{layer.type_name}({', '.join(shown)})"
-
-
-def format_explanation(a: Analysis, entries: list[Entry]) -> str:
-    lines = [f"{a.model.name} · input {fmt_shape(a.input_shape)} · batch {a.batch} · "
-             f"convention {a.convention}", ""]
-    for e in entries:
-        pad = "  " * e.depth
-        r = e.result
-        if r.is_leaf:
-            shapes = " + ".join(fmt_shape(s) for s in r.inputs) if r.inputs else fmt_shape(r.input_shape)
-            head = f"{e.name} · {_args(r.layer)} · {shapes} → {fmt_shape(r.output_shape)}"
-            if getattr(r, "tied_to", None):
-                head += f" · weights shared with {r.tied_to} (its parameters are counted there)"
-        else:
-            kind = r.kind[6:] if r.kind.startswith("block:") else r.kind
-            head = f"{e.name} · {kind} · {fmt_shape(r.input_shape)} → {fmt_shape(r.output_shape)}"
-        lines.append(pad + head)
-        for sec in e.sections:
-            if not sec.steps:
-                lines.append(f"{pad}  {sec.title}: {sec.note}")
-                continue
-            lines.append(f"{pad}  {sec.title}" + (f" — {sec.note}" if sec.note else ""))
-            lines += [f"{pad}    {format_step(s)}" for s in sec.steps]
-        lines.append("")
-    return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
@@ -92,7 +93,8 @@ def _binop(op_type, left: Compiled, right: Compiled) -> Compiled:
     def run(env):
         a, b = left(env), right(env)
         for v in (a, b):
-            if not isinstance(v, (int, float)):
+            # a Fraction: an exact count, or a tool's float64 value (calc.conventions.tools)
+            if not isinstance(v, (int, float, Fraction)):
                 raise SpecError(f"'{sym}' needs numbers, got {v!r}")
         if op_type is ast.Pow and (abs(b) > MAX_POW_EXPONENT):
             raise SpecError(f"exponent {b} too large (limit {MAX_POW_EXPONENT})")

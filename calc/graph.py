@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .layers import Layer
-from .loader import nearest_line
+from .errors import nearest_line
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,6 +1,6 @@
 """Sweeps: one spec evaluated over a grid of variable values, input shapes and batch sizes.
 
-Computes; never prints (rendering is in :mod:`calc.sweep_report`). The grid is the Cartesian
+Computes; never prints (rendering is in :mod:`calc.render.sweep`). The grid is the Cartesian
 product of its axes, in the order given, the batch size varying fastest. Each variant becomes a
 small :class:`Variant` of totals — or of an error message, because an invalid variant (channels
 that ``groups`` cannot divide, an input too small) is a result of the sweep, not its end.
@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 from . import conventions as conv_mod
 from .analysis import DTYPE_BYTES, analyze
+from .caches import result_cache
 from .errors import CalcError, SpecError, format_path
 from .expr import _Undefined, compile_expr, names_in
 from .spec import Spec, parse_spec
@@ -29,8 +30,6 @@ from .spec import Spec, parse_spec
 TOTALS = ("params", "macs", "flops", "param_bytes", "activation_bytes")
 CHUNK_TARGET = 400          # variants per task sent to a worker process
 PARALLEL_FROM = 4000        # grids at least this large use every core by default
-_MAX_CACHED_BUILD = 50_000
-_MAX_CACHED_RESULTS = 200_000
 
 
 class Variant(NamedTuple):
@@ -125,7 +124,7 @@ class Evaluator:
         if dtype not in DTYPE_BYTES:
             raise SpecError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
         self.dtype = dtype
-        self.cache: dict = {}
+        self.cache = result_cache()
         # Counts scale with the batch unless a rule counts for the whole batch (see
         # calc.conventions); then every batch size is analysed on its own.
         self.batch_free = all(rule.batch == "0" for table in (self.convention.macs, self.convention.flops or {})
@@ -162,10 +161,8 @@ class Evaluator:
 
     def _trim(self):
         # Bounded caches keep a sweep of any length within a fixed amount of memory.
-        if sum(len(memo) for _, memo in self.cache.values()) > _MAX_CACHED_RESULTS:
-            self.cache.clear()
-        if len(self.spec._cache) > _MAX_CACHED_BUILD:
-            self.spec._cache.clear()
+        self.cache.trim()
+        self.spec.cache.trim()
 
     def variant(self, index: int) -> Variant:
         values, shape, batch = self.grid.point(index)

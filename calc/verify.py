@@ -12,6 +12,7 @@ from .analysis import DTYPE_BYTES, Analysis, analyze
 from .conventions import CONVENTIONS
 from .errors import OracleError
 from .graph import Model
+from .render.table import left, right, table
 from .shapes import fmt_shape
 
 # The oracle allocates real tensors: refuse a run whose parameters plus activations (fp32,
@@ -152,15 +153,6 @@ def _mark(ok) -> str:
     return {True: "ok", False: "DIFFERS", None: "skipped"}[ok]
 
 
-def _table(head, rows, right=()) -> list[str]:
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    return [line(head), "─" * len(line(head)), *(line(r) for r in rows)]
-
-
 def format_verification(v: Verification) -> str:
     a = v.analysis
     lines = [f"{a.model.name} · input {fmt_shape(a.input_shape)} · batch {a.batch} · "
@@ -171,11 +163,11 @@ def format_verification(v: Verification) -> str:
         rows.append((name, leaf.type.removeprefix("block:"), _fmt(leaf.calc_shape), _fmt(leaf.torch_shape),
                      _fmt(leaf.calc_params), _fmt(leaf.torch_params), _fmt(leaf.calc_flops),
                      _fmt(leaf.torch_flops), "" if leaf.ok else "DIFFERS"))
-    lines += _table(("layer", "type", "calc shape", "torch shape", "calc params", "torch params",
-                     "calc FLOPs", "torch FLOPs", ""), rows, right={4, 5, 6, 7})
+    lines += table((left("layer"), left("type"), left("calc shape"), left("torch shape"), right("calc params"),
+                    right("torch params"), right("calc FLOPs"), right("torch FLOPs"), left("")), rows)
     lines.append("")
     rows = [(c.what, _fmt(c.calc), _fmt(c.torch), _mark(c.ok), c.note) for c in (*v.totals, *v.presets)]
-    lines += _table(("quantity", "calc", "PyTorch / tool", "", "note"), rows, right={1, 2})
+    lines += table((left("quantity"), right("calc"), right("PyTorch / tool"), left(""), left("note")), rows)
     lines.append("")
     bad = sum(not leaf.ok for leaf in v.leaves)
     bad_totals = [c.what for c in (*v.totals, *v.presets) if c.ok is False]

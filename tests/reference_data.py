@@ -4,7 +4,8 @@
   every counting tool (made by ``data/generate_reference.py``; torch 2.13.0+cpu, torchvision 0.28.0,
   thop 0.1.1-2209072238, ptflops 0.7.5, fvcore 0.1.5.post20221221, torchinfo 1.8.0; weights=None,
   eval mode). Units: torch_flops = FlopCounterMode FLOPs (2 per MAC, grad on); fvcore_flops = 1 per
-  MAC; thop_macs, ptflops_*_macs, torchinfo_mult_adds = MACs as each tool counts them.
+  MAC; thop_macs, ptflops_*_macs, torchinfo_mult_adds = MACs as each tool counts them (see
+  docs/conventions.md §3.1).
   input_shape and output_shape include the batch dimension. Keys like "alexnet@1x3x512x512" are
   extra cases of the same model at another input or batch. ``leaves`` holds one row per leaf
   module, its columns named by ``leaf_columns``.

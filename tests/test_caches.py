@@ -131,3 +131,23 @@ def test_shared_cache_under_tool_conventions_and_batches(convention):
             assert got.totals == want.totals, (name, batch)
             assert [(r.name, got.macs_of(r.result)) for r in got.rows()] == \
                    [(r.name, want.macs_of(r.result)) for r in want.rows()]
+
+
+def test_cache_bounds_and_trim():
+    from calc.caches import Cache, ResultCache
+    c = Cache("test", limit=2)
+    c.update(a=1, b=2)
+    assert not c.trim() and len(c) == 2          # at the bound: kept
+    c["c"] = 3
+    assert c.trim() and len(c) == 0              # past it: emptied
+    r = ResultCache("results", limit=3)
+    r[(1, 1)] = (None, {"x": 1, "y": 2})
+    r[(1, 2)] = (None, {"z": 3, "w": 4})
+    assert r.size() == 4                         # counted in results, not in (convention, batch) entries
+    assert r.trim() and r.size() == 0
+
+
+def test_a_spec_owns_its_build_cache():
+    spec = parse_spec("name: t\ninput: [3, 8, 8]\nlayers:\n  - conv2d: {out: 4, kernel: 3}\n", "t.yaml")
+    spec.build()
+    assert spec.cache.name == "spec builds" and len(spec.cache) > 0

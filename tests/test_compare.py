@@ -36,7 +36,7 @@ def test_totals_under_every_convention():
 def test_diff_thop_ptflops_on_alexnet():
     d = compare(load_spec(ALEXNET).build(), diff=("thop", "ptflops")).diff
     by_type = {t.type: (t.layers, t.b - t.a) for t in d.by_type}
-    # CONVENTIONS.md §9: ptflops counts each ReLU twice (module + F.relu, 493,184 outputs in all),
+    # docs/conventions.md §10.1: ptflops counts each ReLU twice (module + F.relu, 493,184 outputs in all),
     # each max pool twice (376,832 inputs), and the bias adds of convs (484,992) and linears (9,192);
     # thop counts none of them. The adaptive pool agrees: thop (1 + 1)·9216, ptflops 9216 + 9216.
     assert by_type == {"relu": (7, 2 * 493_184), "maxpool2d": (3, 2 * 376_832),

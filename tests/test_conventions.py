@@ -62,8 +62,8 @@ def test_only_documented_refusals():
                for key, rule in table.items() if rule.unsupported}
     # ptflops on local response norm: F.local_response_norm calls patched functions internally,
     # and no measurement of it exists in the reference data. ptflops-aten on multi-layer or
-    # bidirectional RNN/GRU: which bias vectors the CPU kernel adds is not modelled (CONVENTIONS.md §5).
-    assert refused == {("ptflops", "lrn", True), ("ptflops-aten", "rnn", "num_layers > 1 or dirs > 1"),
+    # bidirectional RNN/GRU: which bias vectors the CPU kernel adds is not modelled (docs/conventions.md §6).
+    assert refused == {("ptflops", "local_response_norm", True), ("ptflops-aten", "rnn", "num_layers > 1 or dirs > 1"),
                        ("ptflops-aten", "gru", "num_layers > 1 or dirs > 1")}
     assert all(rule.why for c in CONVENTIONS.values() for rule in c.macs.values())
 
@@ -231,7 +231,7 @@ def test_ptflops_divides_module_hooks_by_the_batch():
     assert run_text(text, convention="ptflops", batch=5).totals.macs == 561
     assert run_text(text, convention="ptflops", batch=1).totals.macs == 108 + 108
     # AlexNet: module hooks 715,561,896 per image whatever the batch, functionals 879,232 per image
-    # (CONVENTIONS.md §4: 715,561,896 + 8·879,232).
+    # (docs/conventions.md §5.4: 715,561,896 + 8·879,232).
     eight = run_spec("alexnet", batch=8, convention="ptflops").totals.macs
     assert eight == 715_561_896 + 8 * 879_232 == REFERENCE["alexnet@8x3x224x224"]["ptflops_pytorch_macs"]
 
@@ -248,7 +248,7 @@ def test_params_hw_alexnet_2012_first_conv():
 
 
 def test_with_bias_is_standard_plus_one_add_per_biased_output():
-    # CONVENTIONS.md §9: AlexNet conv+linear MACs 714,188,480 plus 494,184 bias adds
+    # docs/conventions.md §10.1: AlexNet conv+linear MACs 714,188,480 plus 494,184 bias adds
     a = run_spec("alexnet", convention="with-bias")
     assert a.totals.macs == 714_188_480 + 494_184 == REFERENCE["alexnet"]["ptflops_aten_macs"]
     assert a.totals.flops == 2 * a.totals.macs
@@ -378,7 +378,8 @@ def test_bad_hints(item, message):
 
 
 def test_hints_are_in_the_schema_and_layer_list():
-    from calc.catalog import describe_layers, spec_schema
+    from calc.catalog import spec_schema
+    from calc.render.catalog import describe_layers
     assert "call: how the layer is invoked" in describe_layers()
     relu = next(v for v in spec_schema()["$defs"]["item"]["anyOf"] if "relu" in v.get("properties", {}))
     assert relu["properties"]["relu"]["anyOf"][0]["properties"]["call"]["enum"][:2] == ["module", "functional"]

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from calc import analyze, parse_spec
 from calc.errors import CalcError
 from calc.layers import LAYERS
-from calc.report import FORMATS
+from calc.render.report import FORMATS
 from conftest import SPECS
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from calc.errors import InputError
-from calc.loader import MAX_NODES, parse_yaml
+from calc.spec.loader import MAX_NODES, parse_yaml
 from conftest import SPECS
 
 DOCS = [

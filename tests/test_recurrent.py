@@ -36,7 +36,7 @@ def test_params_follow_pytorch_layout(kind, I, H, num_layers, bidirectional, bia
     dirs = 2 if bidirectional else 1
     assert layer.infer((L, I)) == (L, H * dirs)
     # MACs: every step multiplies each W_ih and W_hh once (torch's FlopCounterMode gives
-    # 2·steps·N·Σ(#W_ih + #W_hh) for RNN and GRU, CONVENTIONS.md §7)
+    # 2·steps·N·Σ(#W_ih + #W_hh) for RNN and GRU, docs/conventions.md §8)
     weights = torch_layout_params(kind, I, H, num_layers, bidirectional, False)
     assert layer.ops((L, I), None)["mac"] == L * weights
 
@@ -50,7 +50,7 @@ def test_pytorch_documented_sizes():
 
 
 def test_lstm_facts_give_thops_probe_figure():
-    # CONVENTIONS.md §2.1: thop counts LSTM(16, 32) on 9 steps × batch 2 as 6,656·9·2 = 119,808,
+    # docs/conventions.md §4.3: thop counts LSTM(16, 32) on 9 steps × batch 2 as 6,656·9·2 = 119,808,
     # its cell being 4·[(I+H)·H + H + 2H] + 3H + H = (#W_ih + #W_hh) + 16H per step.
     f = LAYERS["lstm"](hidden=32).ops((9, 16), None)
     per_step = (f["w_ih"] + f["w_hh"]) // f["cells"] + 16 * f["hidden"]

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from calc.cli import main
-from calc.report import FOLD, format_json, format_table
+from calc.render.report import FOLD, format_json, format_table
 from helpers import run_text
 
 BLOCK = """

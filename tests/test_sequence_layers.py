@@ -205,9 +205,10 @@ def test_attention_ops_breakdown_and_causal_facts():
 
 @given(L=st.integers(1, 30), S=st.integers(1, 30))
 def test_causal_visible_pairs_match_a_brute_force_mask(L, S):
-    from calc.sequence import _visible_pairs
+    v = LAYERS["attention"](heads=1, causal=True, kv="m").values_many([(L, 4), (S, 4)])
     # PyTorch's is_causal mask is torch.ones(L, S).tril(): row i keeps columns 0..i
-    assert _visible_pairs(L, S) == sum(1 for i in range(L) for j in range(S) if j <= i)
+    assert v["visible"] == sum(1 for i in range(L) for j in range(S) if j <= i)
+    assert v["masked"] == L * S - v["visible"]
 
 
 def test_packed_projection_changes_no_count():

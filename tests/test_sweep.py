@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 
 from calc import analyze, parse_spec
 from calc import sweep as sw
-from calc import sweep_report as rep
+from calc.render import sweep as rep
 from calc.cli import main
 from calc.errors import CalcError, SpecError
 

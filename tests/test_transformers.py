@@ -47,10 +47,11 @@ def test_vit_b_16_standard_macs():
     # torchvision publishes 17.564 GFLOPS (its "_ops" in vision_transformer.py), i.e. these MACs.
     assert round(a.totals.macs / 1e9, 3) == 17.564 == PUBLISHED["vit_b_16"]["weights"]["IMAGENET1K_V1"]["_ops"]
     # PyTorch's CPU FlopCounterMode sees the convolution and the Linears, not the attention
-    # matmuls (SDPA has no CPU formula; CONVENTIONS.md §7): its figure is 2 × (the rest).
-    # Note: the issue and CONVENTIONS.md §7 quote 17,563,527,168, from 12·2·197·197·768 mis-added
-    # as 715,026,432; the product is 715,327,488, and torch.bmm under FlopCounterMode (nn.
-    # MultiheadAttention with need_weights=True) confirms 2·59,610,624 FLOPs per block.
+    # matmuls (SDPA has no CPU formula; docs/conventions.md §8): its figure is 2 × (the rest).
+    # Note: the issue and the reference note on the tools (shared/reference/CONVENTIONS.md §7)
+    # quote 17,563,527,168, from 12·2·197·197·768 mis-added as 715,026,432; the product is
+    # 715,327,488, and torch.bmm under FlopCounterMode (nn.MultiheadAttention with
+    # need_weights=True) confirms 2·59,610,624 FLOPs per block.
     rest = a.totals.macs - attention_matmul_macs(a)
     assert 2 * rest == REFERENCE["vit_b_16"]["torch_flops"] == sum(VIT_TORCH_BY_OP.values())
     conv_row = next(r for r in leaves(a) if r.kind == "conv2d")
@@ -172,16 +173,16 @@ def test_bert_base_macs_at_128_tokens():
 # ---------------------------------------------------------------------------- the tools on ViT
 
 def ptflops_mha(f):
-    """ptflops' multihead_attention_counter_hook, per sample (CONVENTIONS.md §4), from the facts;
-    kd = vd = the key/value feature size (PyTorch's kdim/vdim)."""
+    """ptflops' multihead_attention_counter_hook, per sample (docs/conventions.md §5.5), from the
+    facts; kd = vd = the key/value feature size (PyTorch's kdim/vdim)."""
     L, S, E, h, vd = f["q_len"], f["kv_len"], f["dim"], f["heads"], f["kv_dim"]
     return (L * E + L * E * E + S * vd * vd + S * vd * vd + (L + 2 * S) * E * f["qkv_bias"]
             + h * (L * S * E // h + L * S + L * S * vd // h) + L * vd * (vd + 1))
 
 
-# How each tool counts the layer kinds of torchvision's ViT (CONVENTIONS.md §2-§8): the residual
-# adds, positional embedding and class token are Python operators or raw parameters, which no
-# tool counts; nn.MultiheadAttention runs F.multi_head_attention_forward with need_weights=False,
+# How each tool counts the layer kinds of torchvision's ViT (docs/conventions.md §4-§9): the
+# residual adds, positional embedding and class token are Python operators or raw parameters,
+# which no tool counts; nn.MultiheadAttention runs F.multi_head_attention_forward with need_weights=False,
 # so the attention matmuls go through SDPA, which no tool counts on CPU; its out_proj is a
 # NonDynamicallyQuantizableLinear that is never called.
 VIT_TOOL_RULES = {
@@ -216,7 +217,7 @@ def test_vit_facts_rebuild_every_tools_recorded_figure(tool):
 
 
 def test_ptflops_mha_block_figure():
-    # CONVENTIONS.md §4: "For vit_b_16 each block gives 525,614,124."
+    # docs/conventions.md §5.5: one ViT-B/16 encoder block gives 525,614,124.
     a = run_spec("vit_b_16")
     attention = next(r for r in leaves(a) if r.kind == "attention")
     assert ptflops_mha(attention.facts) == 525_614_124

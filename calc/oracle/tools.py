@@ -8,41 +8,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-
-def _thop(module, x, shape):
-    from thop import profile
-    macs, _ = profile(module, inputs=(x,), verbose=False)
-    return int(macs)
-
-
-def _ptflops(backend):
-    def run(module, x, shape):
-        from ptflops import get_model_complexity_info
-        macs, _ = get_model_complexity_info(module, tuple(shape), as_strings=False, backend=backend,
-                                            print_per_layer_stat=False, verbose=False)
-        return int(macs)
-    return run
-
-
-def _fvcore(module, x, shape):
-    from fvcore.nn import FlopCountAnalysis
-    analysis = FlopCountAnalysis(module, x)
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    return int(analysis.total())
-
-
-def _torchinfo(module, x, shape):
-    from torchinfo import summary
-    return int(summary(module, input_data=[x], verbose=0).total_mult_adds)
-
-
-def _torch_counter(module, x, shape):
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        module(x)
-    return int(counter.get_total_flops())
+from ..conventions import CONVENTIONS
 
 
 @dataclass(frozen=True)
@@ -62,14 +29,12 @@ class Tool:
 # fused LSTM): a tool run on them would measure a different module, so verify skips the presets.
 NOT_AS_TOOLS_SEE = frozenset({"attention", "lstm"})
 
+# How each tool is run lives in its preset's module (calc/conventions/tools/); torch's own
+# counter first, as it needs no other package.
 TOOLS: dict[str, Tool] = {
-    "torch": Tool("torch", _torch_counter, measure="flops"),
-    "thop": Tool("thop", _thop),
-    "ptflops": Tool("ptflops", _ptflops("pytorch"), batch_one=True),
-    "ptflops-aten": Tool("ptflops", _ptflops("aten"), batch_one=True),
-    "fvcore": Tool("fvcore", _fvcore),
-    "torchinfo": Tool("torchinfo", _torchinfo),
-}
+    name: Tool(conv.runner.package, conv.runner.run, conv.reports, conv.runner.batch_one)
+    for name, conv in sorted(CONVENTIONS.items(), key=lambda item: item[0] != "torch")
+    if conv.runner is not None}
 
 
 def tool_available(name: str) -> bool:

@@ -1,4 +1,4 @@
-"""Rendering of analyses: pure functions from results to strings. Nothing here prints."""
+"""`calc analyze` output: an analysis as a table, JSON, CSV or Markdown. Nothing here prints."""
 from __future__ import annotations
 
 import csv
@@ -6,22 +6,10 @@ import io
 import json
 from typing import Any
 
-from .analysis import FOLD, Analysis, Row
-from .shapes import fmt_shape
-
-_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
-
-
-def human(n: int) -> str:
-    """Readable SI form of an exact count: 714188480 -> '714.19 M'."""
-    for factor, unit in _UNITS:
-        if abs(n) >= factor:
-            return f"{n / factor:.2f} {unit}"
-    return str(n)
-
-
-def mib(n_bytes: int) -> str:
-    return f"{n_bytes / 1024**2:.2f} MiB"
+from ..analysis import FOLD, Analysis, Row
+from ..shapes import fmt_shape
+from .numbers import human, mib
+from .table import left, pairs, right, table
 
 
 def _type_label(kind: str) -> str:
@@ -88,13 +76,13 @@ def format_json(a: Analysis, depth: int | None = None) -> str:
     return json.dumps(to_dict(a, depth), indent=2) + "\n"
 
 
-_COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "macs", "flops")
+_CSV_COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "macs", "flops")
 
 
 def format_csv(a: Analysis, depth: int | None = None) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(_COLUMNS)
+    writer.writerow(_CSV_COLUMNS)
     for row in a.rows(depth=depth, leaves_only=True, fold=FOLD):
         rec = layer_record(row, a)
         writer.writerow([rec["name"], rec["type"], "x".join(map(str, rec["input_shape"])),
@@ -111,21 +99,23 @@ def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.2f}%" if whole else "-"
 
 
-def _rows(a: Analysis, depth: int | None):
+def _rows(a: Analysis, depth: int | None) -> tuple[list[tuple[str, ...]], list[int]]:
+    """The cells of every row (name, type, output, params, MACs, MACs readable, share) and each
+    row's nesting level below the top."""
     total = a.totals.macs
-    out = []
+    out, levels = [], []
     for row in a.rows(depth=depth, fold=FOLD):
         r, k = row.result, row.count
-        indent = "  " * (row.depth - 1)
         label = _type_label(r.kind) + ("" if r.is_leaf else f" ({r.leaves:,} layers)" if r.leaves != 1 else "")
         if r.tied_to:
             label += f" (tied to {r.tied_to})"
         if k > 1:
             label += f" ×{k:,}"
         macs = a.macs_of(r, k)
-        out.append((indent + row.name, label, fmt_shape(r.output_shape), f"{k * r.params:,}",
+        out.append((row.name, label, fmt_shape(r.output_shape), f"{k * r.params:,}",
                     f"{macs:,}", human(macs), _share(macs, total)))
-    return out
+        levels.append(row.depth - 1)
+    return out, levels
 
 
 def totals_lines(a: Analysis) -> list[tuple[str, str]]:
@@ -144,30 +134,24 @@ def totals_lines(a: Analysis) -> list[tuple[str, str]]:
     ]
 
 
+_TABLE = (left("name"), left("type"), left("output"), right("params"), right("MACs"), right(""),
+          right("share"))
+
+
 def format_table(a: Analysis, depth: int | None = None) -> str:
-    head = ("name", "type", "output", "params", "MACs", "", "share")
-    rows = _rows(a, depth)
+    rows, levels = _rows(a, depth)
     t = a.totals
     foot = ("total", "", fmt_shape(a.output_shape), f"{t.params:,}", f"{t.macs:,}", human(t.macs),
             "100.00%" if t.macs else "-")
-    widths = [max(len(r[i]) for r in [head, *rows, foot]) for i in range(len(head))]
-    right = {3, 4, 5, 6}
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    rule = "─" * len(line(head))
-    lines = [_header(a), "", line(head), rule, *(line(r) for r in rows), rule, line(foot), ""]
-    label_w = max(len(k) for k, _ in totals_lines(a))
-    lines += [f"{k.ljust(label_w)}  {v}" for k, v in totals_lines(a)]
+    lines = [_header(a), "", *table(_TABLE, rows, indent=levels, total=foot), "", *pairs(totals_lines(a))]
     return "\n".join(lines) + "\n"
 
 
 def format_markdown(a: Analysis, depth: int | None = None) -> str:
     lines = [f"**{_header(a)}**", "", "| name | type | output | params | MACs | share |",
              "|---|---|---|---:|---:|---:|"]
-    for name, label, shape, params, macs, hmacs, share in _rows(a, depth):
-        lines.append(f"| {name.strip()} | {label} | {shape} | {params} | {macs} | {share} |")
+    for name, label, shape, params, macs, hmacs, share in _rows(a, depth)[0]:
+        lines.append(f"| {name} | {label} | {shape} | {params} | {macs} | {share} |")
     t = a.totals
     lines.append(f"| **total** | | {fmt_shape(a.output_shape)} | {t.params:,} | {t.macs:,} | 100% |")
     lines.append("")

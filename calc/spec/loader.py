@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from .errors import InputError
-from ._gc import gc_paused
+from ..errors import InputError, nearest_line
+from .._gc import gc_paused
 
 _Loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 
@@ -28,18 +28,6 @@ _BRACKETS = re.compile(r"[\[\]{}]")
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _SCALAR_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
-
-
-def nearest_line(lines: dict | None, path: tuple) -> int | None:
-    """The line of ``path`` in ``lines``, or of its nearest ancestor that has one."""
-    if not lines:
-        return None
-    path = tuple(path)
-    while True:
-        line = lines.get(path)
-        if line is not None or not path:
-            return line
-        path = path[:-1]
 
 
 class Source:

@@ -1,4 +1,4 @@
-"""Rendering of sweeps: pure functions from variants to text. Nothing here prints.
+"""`calc sweep` output: the variants of a sweep as a table, CSV or JSON Lines. Nothing here prints.
 
 CSV and JSON Lines are produced one variant at a time (generators), so that a long sweep can be
 written as it runs; the table needs every row first, for its column widths.
@@ -10,9 +10,10 @@ import io
 import json
 from typing import Iterable, Iterator, Sequence
 
-from .report import human
-from .shapes import fmt_shape
-from .sweep import Grid, Variant, values_of
+from ..shapes import fmt_shape
+from ..sweep import Grid, Variant, values_of
+from .numbers import human
+from .table import left, right, table
 
 
 def _value(value) -> str:
@@ -71,11 +72,12 @@ def csv_lines(grid: Grid, variants: Iterable[Variant], flags: Sequence[bool] | N
 def format_table(grid: Grid, variants: Sequence[Variant], flags: Sequence[bool] | None = None, *,
                  title: str = "", pareto_cols: Sequence[str] = (), total: int | None = None) -> str:
     """An aligned table, one row per variant; '*' marks the Pareto-optimal ones."""
-    head = ["#", *grid.names, "input", "batch", "params", "MACs", "", "FLOPs", "param MiB",
-            "act MiB", "output"]
+    # numbers right, shapes and messages left
+    columns = [right("#"), *map(right, grid.names), left("input"), right("batch"), right("params"), right("MACs"),
+               right(""), right("FLOPs"), right("param MiB"), right("act MiB"), left("output")]
     if flags is not None:
-        head.append("pareto")
-    head.append("error")
+        columns.append(right("pareto"))
+    columns.append(left("error"))
     rows = []
     for k, v in enumerate(variants):
         row = values_of(grid, v)
@@ -93,17 +95,10 @@ def format_table(grid: Grid, variants: Sequence[Variant], flags: Sequence[bool] 
         cells.append(v.error or "")
         rows.append(cells)
     if not any(r[-1] for r in rows):
-        head.pop()
+        columns.pop()
         rows = [r[:-1] for r in rows]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    left = {head.index("input"), head.index("output")} | ({len(head) - 1} if head[-1] == "error" else set())
-
-    def line(cells):
-        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    rule = "─" * len(line(head))
     out = [title, ""] if title else []
-    out += [line(head), rule, *(line(r) for r in rows), rule]
+    out += table(columns, rows, closed=True)
     shown = len(rows)
     invalid = sum(1 for v in variants if v.error is not None)
     summary = f"{shown:,} variant{'s' if shown != 1 else ''}"

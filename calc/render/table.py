@@ -1,0 +1,65 @@
+"""The one text-table layout of every report: titled columns, each left- or right-aligned,
+two spaces apart, a rule under the titles, and optionally a totals line below a second rule.
+
+Cells are strings already formatted by the caller; this module only places them. Lines carry
+no trailing spaces (an empty last cell leaves nothing behind), and a rule is as long as the
+title line.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+RULE = "─"
+GAP = "  "       # between columns
+INDENT = "  "    # per nesting level of a row (its first cell)
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    right: bool = False    # numbers are right-aligned so that their digits line up
+
+
+def left(title: str) -> Column:
+    return Column(title)
+
+
+def right(title: str) -> Column:
+    return Column(title, right=True)
+
+
+def _aligner(columns: Sequence[Column], rows: Sequence[Sequence[str]]):
+    widths = [max((len(r[i]) for r in rows), default=0) for i in range(len(columns))]
+
+    def line(cells: Sequence[str]) -> str:
+        return GAP.join(c.rjust(w) if col.right else c.ljust(w)
+                        for col, c, w in zip(columns, cells, widths)).rstrip()
+    return line
+
+
+def table(columns: Sequence[Column], rows: Sequence[Sequence[str]], *, indent: Sequence[int] | None = None,
+          total: Sequence[str] | None = None, closed: bool = False) -> list[str]:
+    """The lines of a table: titles, rule, rows, then (with ``total``) a rule and the totals line.
+
+    ``indent[k]`` nests row k that many levels: its first cell is indented. ``closed`` ends the
+    rows with a rule even without a totals line (for a summary written under the table)."""
+    if indent is not None:
+        rows = [(INDENT * level + r[0], *r[1:]) for r, level in zip(rows, indent)]
+    head = [c.title for c in columns]
+    line = _aligner(columns, [head, *rows, *([total] if total is not None else [])])
+    top = line(head)
+    rule = RULE * len(top)
+    out = [top, rule, *(line(r) for r in rows)]
+    if total is not None:
+        out += [rule, line(total)]
+    elif closed:
+        out.append(rule)
+    return out
+
+
+def pairs(items: Sequence[tuple[str, str]]) -> list[str]:
+    """'label  value' lines without titles, the values starting in one column."""
+    columns = (left(""), left(""))
+    line = _aligner(columns, items)
+    return [line(item) for item in items]

@@ -1,0 +1,127 @@
+"""The spec format: validation of the YAML document and building of the model tree.
+
+A spec is a mapping::
+
+    name: resnet18
+    description: optional text
+    input: [3, 224, 224]          # one sample, channels first, no batch dimension
+    input_kind: values            # or tokens: the input holds token ids, e.g. input: [1024]
+    variables: {width: 1.0}       # optional; overridable with --set width=0.5
+    blocks:                       # optional reusable blocks with parameters
+      basic:
+        params: {out: null, stride: 1}     # null = required
+        layers: [...]
+    layers:                       # the network, one item per line
+      - conv2d: {out: 64, kernel: 7, stride: 2, padding: 3, bias: false}
+      - relu
+      - basic: {out: 64}
+
+An item is a layer type, a block name or a structure keyword (``repeat``, ``residual``,
+``parallel``, ``group``) with its arguments; every item also takes ``name``, ``from`` (the
+name of an earlier output to read instead of the previous one), ``when`` (an expression;
+the item is left out when false) and ``trainable`` (false freezes its parameters); a layer
+also takes ``tie`` (the name of an earlier layer whose weight matrix it shares).
+``repeat`` takes ``index`` (a variable holding the iteration number, so that iterations may
+differ); ``residual`` takes ``enabled`` (when false, only the main path remains). Variables
+and block parameters may be lists (``layers: [3, 4, 6, 3]``, read as ``layers[i]``).
+A layer item may also carry hints on how the PyTorch code calls it (``call``, ``contiguous``,
+``owner``; see :data:`calc.layers.HINTS`), which only the tool-compatible conventions read; on
+``residual`` and ``parallel``, ``call`` describes the join (``call: functional`` for ``torch.add``).
+
+A string argument is an expression over the variables and block parameters, except a bare
+word that names no variable, which stays a string (``padding: same``).
+"""
+
+from typing import Any, Mapping
+
+from pydantic import ValidationError
+
+from ..caches import build_cache
+from ..errors import SpecError
+from .._gc import gc_paused
+from ..graph import Model, Seq
+from ..layers import LAYERS
+from .loader import Source, parse_yaml, read_text
+from .build import Builder, check_size  # noqa: F401 - check_size is used by the analysis
+from .document import (_IDENT, MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT, RESERVED, STRUCTURES, BlockDef,  # noqa: F401
+                       SpecDoc, _fields_of, _raise_validation)
+
+
+# ---------------------------------------------------------------------------- entry points
+
+def validate_doc(data, source: Source) -> SpecDoc:
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+        raise SpecError(f"a spec must be a mapping with name, input and layers; this document is {kind}",
+                        file=source.name, line=1)
+    try:
+        return SpecDoc.model_validate(data)
+    except ValidationError as exc:
+        try:
+            _raise_validation(exc, (), _fields_of(SpecDoc), "a spec")
+        except SpecError as err:
+            err.file = source.name
+            err.line = source.line_of(err.path)
+            raise
+
+
+@gc_paused
+def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None,
+          input_shape: tuple | None = None, cache: dict | None = None) -> Model:
+    """Expand blocks, repeats and expressions into a :class:`Model`. ``cache`` (a dict) shares
+    validated layers and block bodies between builds of the same ``doc``."""
+    try:
+        for name in doc.blocks:
+            if name in LAYERS or name in STRUCTURES or name in RESERVED:
+                raise SpecError(f"block name '{name}' is already a layer type or keyword", path=("blocks", name))
+            if not _IDENT.match(name):
+                raise SpecError("block names must be identifiers", path=("blocks", name))
+        builder = Builder(doc, source, overrides, cache)
+        if input_shape is not None:
+            if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+                raise SpecError(f"input shape must be a sequence of sizes, got {input_shape!r}")
+            shape = tuple(check_size(v, ("input", i)) for i, v in enumerate(input_shape))
+            if not shape:
+                raise SpecError("input shape needs at least one size")
+        else:
+            shape = builder.input_shape()
+        items = builder.build_list(doc.layers, ("layers",), builder.variables, True, ())
+    except SpecError as err:
+        if err.file is None:
+            err.file = source.name
+        if err.line is None:
+            err.line = source.line_of(err.path)
+        raise
+    if not items:
+        raise SpecError("the spec has no layers left (every item has a false 'when')", file=source.name)
+    root = Seq(name=None, origin=("layers",), kind="model", items=items)
+    return Model(name=doc.name, description=doc.description, input_shape=shape, root=root,
+                 variables=dict(builder.variables), source_name=source.name, lines=source.lines,
+                 input_kind=doc.input_kind)
+
+
+class Spec:
+    """A parsed, validated spec that can be built with different variables."""
+
+    def __init__(self, doc: SpecDoc, source: Source):
+        self.doc = doc
+        self.source = source
+        self.cache = build_cache()   # shared by every build (see calc.caches)
+
+    @property
+    def name(self) -> str:
+        return self.doc.name
+
+    def build(self, overrides: Mapping[str, Any] | None = None, input_shape: tuple | None = None) -> Model:
+        return build(self.doc, self.source, overrides, input_shape, self.cache)
+
+
+def parse_spec(text: str, name: str | None = None) -> Spec:
+    data, source = parse_yaml(text, name)
+    return Spec(validate_doc(data, source), source)
+
+
+def load_spec(path: str) -> Spec:
+    """Read and validate a spec file (``-`` is standard input)."""
+    text, name = read_text(path)
+    return parse_spec(text, name)

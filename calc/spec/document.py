@@ -1,0 +1,140 @@
+"""The spec document: its pydantic models, the limits of the format, and how pydantic's
+validation errors become one clear message."""
+
+import difflib
+import re
+from typing import Any, Literal, Mapping, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import SpecError, format_path
+from ..expr import evaluate
+from ..layers import HINTS
+
+RESERVED = ("name", "from", "when", "trainable", "tie", *HINTS)
+STRUCTURES = ("repeat", "residual", "parallel", "group")
+MAX_REPEAT = 10**9
+MAX_BUILT_NODES = 1_000_000
+# Lists nested in lists (structures, and blocks used inside blocks): the analysis, the reports
+# and the oracle walk the built tree recursively, so its depth is bounded.
+MAX_NESTING = 100
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+Scalar = Union[bool, int, float, str]
+Value = Union[Scalar, list[Scalar]]   # a list variable such as `layers: [3, 4, 6, 3]`, read as layers[i]
+
+
+class BlockDef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    description: Optional[str] = None
+    params: dict[str, Optional[Value]] = Field(default_factory=dict,
+                                                description="parameter -> default (null: required)")
+    layers: list[Any] = Field(min_length=1, description="the block's items")
+
+
+class SpecDoc(BaseModel):
+    """The top level of a spec file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1)
+    description: Optional[str] = None
+    input: list[Union[int, str]] = Field(min_length=1, description="per-sample input shape, e.g. [3, 224, 224]")
+    input_kind: Literal["values", "tokens"] = Field(
+        "values", description="values: real numbers (an image, features); tokens: integer token ids, "
+                              "read by an embedding, e.g. input: [1024]")
+    variables: dict[str, Value] = Field(default_factory=dict)
+    blocks: dict[str, BlockDef] = Field(default_factory=dict)
+    layers: list[Any] = Field(min_length=1)
+
+
+# ---------------------------------------------------------------------------- pydantic errors
+
+def _best_errors(errors: list[dict]) -> list[tuple[tuple, str]]:
+    """One (location, message) per field, preferring a value error over a type mismatch
+    when a field accepts several forms (int or list)."""
+    by_field: dict = {}
+    for err in errors:
+        loc = err["loc"]
+        # Union members appear in loc as type names ('int', 'tuple[...]'); drop them.
+        clean = tuple(p for i, p in enumerate(loc)
+                      if i == 0 or isinstance(p, int) or not _looks_like_type(p))
+        key = clean[:1]
+        by_field.setdefault(key, []).append((clean, err))
+    out = []
+    for key, errs in by_field.items():
+        errs.sort(key=lambda ce: (ce[1]["type"].endswith("_type") or ce[1]["type"] == "is_instance_of",
+                                  len(ce[1]["loc"])))
+        clean, err = errs[0]
+        out.append((clean, _message(err)))
+    return out
+
+
+def _looks_like_type(part: str) -> bool:
+    return any(ch in part for ch in "[]-") or part in ("int", "str", "float", "bool", "tuple", "list",
+                                                        "dict", "literal", "none", "function-after",
+                                                        "function-before", "constrained-int")
+
+
+def _message(err: dict) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "missing":
+        return "missing"
+    if kind == "extra_forbidden":
+        return "unknown argument"
+    if kind == "literal_error":
+        return f"{err['msg'].replace('Input should be', 'must be')}, got {value!r}"
+    msg = err["msg"]
+    msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
+    if kind not in ("missing",) and not isinstance(value, (dict, list)) and value is not None:
+        # pydantic sometimes says "got a number with a fractional part": then say "(got 8.5)"
+        msg += f" (got {value!r})" if ", got " in msg else f", got {value!r}"
+    return msg
+
+
+def _raise_validation(exc: ValidationError, path: tuple, fields: list[str], what: str, ctx=()):
+    problems = _best_errors(exc.errors())
+    lines = []
+    for loc, msg in problems:
+        field = loc[0] if loc else None
+        if msg == "unknown argument":
+            near = difflib.get_close_matches(str(field), fields, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            msg = f"unknown argument '{field}' for {what}{hint}; arguments: {', '.join(fields)}"
+        elif msg == "missing":
+            msg = f"missing argument '{field}' for {what}"
+        lines.append((path + tuple(loc), msg))
+    first_path, first_msg = lines[0]
+    extra = tuple(f"also: {format_path(p)}: {m}" for p, m in lines[1:])
+    raise SpecError(first_msg, path=first_path, context=tuple(ctx) + extra)
+
+
+def _fields_of(cls) -> list[str]:
+    return [f.alias or name for name, f in cls.model_fields.items()]
+
+
+# ---------------------------------------------------------------------------- values
+
+def resolve(value, env: Mapping[str, Any], path: tuple):
+    """Evaluate expression strings inside an argument value."""
+    if isinstance(value, str):
+        text = value.strip()
+        if _IDENT.match(text) and text not in ("True", "False", "None"):
+            # A bare name: a variable's value, or a word such as 'same'.
+            return env[text] if text in env else value
+        try:
+            return evaluate(text, env)
+        except SpecError as exc:
+            raise SpecError(exc.message, path=path) from None
+    if isinstance(value, list):
+        return [resolve(v, env, path + (i,)) for i, v in enumerate(value)]
+    return value
+
+
+def _as_names(value, path) -> tuple[str, ...]:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise SpecError("must be a name or a list of names of earlier outputs", path=path)
+    return tuple(names)
+
+

@@ -1,0 +1,114 @@
+"""Multi-head attention, with cases derived by hand: output shape, parameters, every elementary
+operation and the facts the conventions read (the derivation beside each number)."""
+import pytest
+
+from calc.render.catalog import describe_layers
+from calc.formula import render
+from calc.layers import LAYERS, Params
+from helpers import leaves, run_text
+
+
+def evaluate(shapes, **args):
+    layer = LAYERS["attention"](**args)
+    out, params, ops = layer.evaluate_many(shapes) if len(shapes) > 1 else layer.evaluate(shapes[0])
+    # the slow path (the full symbol table, used by explain) agrees with the fast one
+    assert (layer.infer_many(shapes), layer.params_many(shapes), layer.ops_many(shapes, out)) == (out, params, ops)
+    return out, params, ops
+
+
+def test_self_attention_vit_b():
+    # ViT-B/16's attention: 197 tokens of 768 features, 12 heads of d = 768/12 = 64
+    out, p, ops = evaluate([(197, 768)], heads=12)
+    assert out == (197, 768)
+    # W_q, W_k, W_v and the output projection are each 768 × 768 (= nn.MultiheadAttention(768, 12)'s
+    # in_proj_weight 3·768·768 + out_proj.weight 768·768); biases 3·768 + 768
+    assert p == Params(4 * 768 * 768, 4 * 768)                 # 2,359,296 + 3,072
+    assert ops["proj_mac"] == 4 * 197 * 768 * 768             # 197 rows × 4 projections of 768·768 = 464,781,312
+    scores = 12 * 197 * 197                                   # a 197 × 197 score matrix per head = 465,708
+    assert ops["scores"] == scores
+    assert ops["attn_mac"] == 2 * scores * 64                 # Q·Kᵀ and attention·V, 64 MACs per score = 59,610,624
+    assert ops["mac"] == 464_781_312 + 59_610_624 == 524_391_936
+    # one accumulator per output element: Q, K, V and out (197·768 each), the scores, attention·V (197·768)
+    assert ops["dots"] == 5 * 197 * 768 + scores == 1_222_188
+    assert ops["bias_add"] == 4 * 197 * 768                   # 605,184
+    # 1/√d scaling, softmax exp and div once per score; the softmax sums 196 adds per row of 197
+    assert ops["mul"] == ops["exp"] == ops["div"] == scores
+    assert ops["add"] == 12 * 197 * 196                       # 463,344, no causal mask
+    assert ops["masked"] == ops["masked_mac"] == ops["visible"] == 0
+    assert {k: ops[k] for k in ("q_len", "kv_len", "dim", "kv_dim", "heads", "kv_heads", "head_dim", "out_dim",
+                                "rows", "causal", "cross", "packed", "qkv_bias", "has_out_bias")} == {
+        "q_len": 197, "kv_len": 197, "dim": 768, "kv_dim": 768, "heads": 12, "kv_heads": 12, "head_dim": 64,
+        "out_dim": 768, "rows": 12 * 197, "causal": 0, "cross": 0, "packed": 0, "qkv_bias": 1, "has_out_bias": 1}
+
+
+def test_cross_grouped_query_causal():
+    # 6 queries of 16 features attend to 4 keys/values of 10 features: 4 query heads of d = 8 sharing
+    # 2 key/value heads, 12 output features, no output bias, causal
+    out, p, ops = evaluate([(6, 16), (4, 10)], heads=4, kv_heads=2, head_dim=8, out=12, out_bias=False,
+                           causal=True, kv="memory")
+    assert out == (6, 12)
+    # W_q 16·(4·8) = 512, W_k and W_v 2·10·(2·8) = 320, output 32·12 = 384; biases b_q 32, b_k and b_v 2·16
+    assert p == Params(512 + 320 + 384, 32 + 32)               # 1,216 + 64
+    # Q: 6 rows × 512, K and V: 4 rows × 320, output: 6 rows × 384
+    assert ops["proj_mac"] == 6 * 512 + 4 * 320 + 6 * 384 == 6_656
+    assert ops["scores"] == 4 * 6 * 4                           # 96
+    assert ops["attn_mac"] == 2 * 96 * 8 == 1_536               # the causal mask removes no MAC
+    assert ops["mac"] == 8_192
+    # Q 6·32, K and V 2·4·16, out 6·12, the 96 scores, attention·V 6·32
+    assert ops["dots"] == 192 + 128 + 72 + 96 + 192 == 680
+    assert ops["bias_add"] == 6 * 32 + 2 * 4 * 16 == 320        # no output bias
+    # softmax sums 4·6·(4 − 1) = 72, plus the mask added to all 96 scores
+    assert ops["add"] == 72 + 96
+    assert ops["mul"] == ops["exp"] == ops["div"] == 96
+    # top-left causal mask, 6 queries > 4 keys: query i keeps min(i + 1, 4) keys: 1+2+3+4+4+4 = 18 of 24
+    assert ops["visible"] == 18
+    assert ops["masked"] == 4 * (24 - 18) == 24                # over the 4 heads
+    assert ops["masked_mac"] == 2 * 8 * 24 == 384               # Q·Kᵀ and attention·V, d = 8 each
+    assert (ops["cross"], ops["kv_len"], ops["kv_dim"], ops["kv_heads"], ops["has_out_bias"]) == (1, 4, 10, 2, 0)
+
+
+def test_no_bias_and_multi_query_in_a_spec():
+    a = run_text("""
+        name: t
+        input: [5, 8]
+        layers:
+          - linear: {out: 8, name: memory}
+          - attention: {heads: 4, kv_heads: 1, bias: false, kv: memory}
+    """)
+    _, att = leaves(a)
+    # d = 8/4 = 2; W_q 8·8, W_k and W_v 2·8·(1·2), output 8·8; no bias anywhere (out_bias follows bias)
+    assert (att.weights, att.bias) == (64 + 32 + 64, 0)
+    assert att.facts["bias_add"] == 0 and att.facts["cross"] == 1
+    # 5 rows × 64 for Q and the output, 5 rows × 32 for K and V; 4 heads · 5 · 5 = 100 scores × 2 × d = 2
+    assert att.facts["mac"] == 5 * 64 * 2 + 5 * 32 + 2 * 100 * 2 == 1_200
+
+
+@pytest.mark.parametrize("args, shapes, fragment", [
+    ({"heads": 5}, [(4, 64)], "64 features are not divisible by heads=5"),
+    ({"heads": 8, "kv_heads": 3}, [(4, 64)], "heads=8 is not a multiple of kv_heads=3"),
+    ({"heads": 2}, [(64,)], "the input must be tokens × features"),
+    ({"heads": 2, "kv": "m"}, [(4, 64), (3, 2, 2)], "key/value source 'm' must be tokens × features"),
+])
+def test_refusals_name_the_reason(args, shapes, fragment):
+    layer = LAYERS["attention"](**args)
+    with pytest.raises(ValueError, match=fragment):
+        layer.evaluate_many(shapes) if len(shapes) > 1 else layer.evaluate(shapes[0])
+
+
+def test_head_dim_given_overrides_d():
+    # 3 heads of 5 features on 8-feature tokens (8 is not divisible by 3, so head_dim is needed)
+    out, p, _ = evaluate([(2, 8)], heads=3, head_dim=5)
+    assert out == (2, 8)
+    assert p == Params(8 * 15 * 3 + 15 * 8, 3 * 15 + 8)       # W_q, W_k, W_v 8 × 15, out 15 × 8; 45 + 8 biases
+
+
+def test_layers_text_is_the_declaration():
+    text = describe_layers()
+    block = text[text.index("attention  [attention]"):]
+    block = block[:block.index("\n\n")]
+    decl = {q.name: q for q in LAYERS["attention"].quantities}
+    # calc layers prints the very templates the counts are compiled from
+    assert f"    proj_mac: {render(decl['proj_mac'].expr, str)}" in block
+    assert "    proj_mac: L·D·h·d + 2·S·D_kv·g·d + L·h·d·D_out" in block
+    assert "    masked: h·(L·S − visible)   (if causal)" in block
+    assert "    q_len: L   (a fact for conventions)" in block
