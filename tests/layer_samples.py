@@ -35,6 +35,7 @@ SAMPLES = {
     "local_response_norm": ((6, 4, 5), {"local_response_norm": {"size": 3}}),
     "relu": ((3, 4, 5), "relu"),
     "relu6": ((3, 4, 5), "relu6"),
+    "softplus": ((3, 4, 5), {"softplus": {"beta": 2}}),
     "leaky_relu": ((3, 4, 5), "leaky_relu"),
     "prelu": ((3, 4, 5), {"prelu": {"num_parameters": 3}}),
     "elu": ((3, 4, 5), "elu"),

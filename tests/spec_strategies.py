@@ -23,7 +23,7 @@ import yaml
 MAX_NUMEL = 3000     # per-sample elements beyond which the generator prefers shrinking layers
 
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "silu", "hardswish",
-               "hardsigmoid", "prelu")
+               "hardsigmoid", "prelu", "softplus")
 # The layer types Gen.args can write arguments for. A type registered later must be added here
 # (and to Gen.args) before the oracle tests can generate it; until then the per-type test fails
 # with a message that says so, and random stacks leave it out.
@@ -299,6 +299,8 @@ class Gen:
         if t in ("relu", "relu6", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid", "identity",
                  "to_tokens", "token_mean"):
             return {}
+        if t == "softplus":
+            return {"beta": self.pick([0.5, 1.0, 2.0]), "threshold": self.pick([1.0, 20.0])} if self.coin(0.5) else {}
         if t == "embedding":
             a = {"vocab": self.int(1, 20), "dim": self.int(1, 8)}
             if self.coin(0.2):

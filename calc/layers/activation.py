@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 from .. import shapes as S
 from ..formula import Q
 from ..shapes import Shape, fmt_shape, numel
-from .base import _PARAM_HINTS, Dim, Layer, PosInt, Real, register
+from .base import _PARAM_HINTS, Dim, Layer, PosInt, PosReal, Real, register
 
 
 # ---------------------------------------------------------------------------- activations
@@ -107,6 +107,18 @@ class SiLU(_Elementwise):
     per_element: ClassVar[dict[str, int]] = {"mul": 2, "exp": 1, "add": 1, "div": 1}
     doing: ClassVar[dict[str, str]] = {"mul": "negate; times the input", "exp": "the exponential", "add": "add 1",
                                        "div": "1 divided by the sum"}
+
+
+@register("softplus", "activation")
+class Softplus(_Elementwise):
+    """log(1 + e^(β·a)) / β for each element a, or a itself where β·a > threshold (PyTorch's
+    Softplus): multiply, compare, exp, add, log, divide, counted branch-free (x elements)."""
+
+    beta: PosReal = 1.0
+    threshold: PosReal = 20.0
+    per_element: ClassVar[dict[str, int]] = {"mul": 1, "cmp": 1, "exp": 1, "add": 1, "fn": 1, "div": 1}
+    doing: ClassVar[dict[str, str]] = {"mul": "β·a", "cmp": "against the threshold", "exp": "the exponential",
+                                       "add": "add 1", "fn": "the logarithm", "div": "divided by β"}
 
 
 @register("hardswish", "activation")

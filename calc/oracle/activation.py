@@ -53,6 +53,11 @@ def _elu(layer, shape):
     return nn.ELU(layer.alpha)
 
 
+@builds("softplus")
+def _softplus(layer, shape):
+    return nn.Softplus(layer.beta, layer.threshold)
+
+
 @builds("gelu")
 def _gelu(layer, shape):
     return nn.GELU(approximate=layer.approximate)

@@ -28,6 +28,8 @@ def evaluate(type_name, shape, **args):
     ("silu", {"mul": 2, "exp": 1, "add": 1, "div": 1}),     # a·sigmoid(a): the sigmoid's four, and ·a
     ("hardswish", {"add": 1, "cmp": 2, "mul": 1, "div": 1}),  # a·min(max(a + 3, 0), 6)/6
     ("hardsigmoid", {"add": 1, "cmp": 2, "div": 1}),        # min(max(a + 3, 0), 6)/6
+    # log(1 + e^(β·a))/β, or a where β·a > threshold: β·a, the test, exp, +1, log, /β
+    ("softplus", {"mul": 1, "cmp": 1, "exp": 1, "add": 1, "fn": 1, "div": 1}),
 ])
 def test_activation(type_name, per_element):
     out, p, ops = evaluate(type_name, SHAPE)
@@ -43,6 +45,7 @@ def test_activation_arguments_change_no_count():
     assert evaluate("leaky_relu", SHAPE, negative_slope=0.2)[2] == evaluate("leaky_relu", SHAPE)[2]
     assert evaluate("elu", SHAPE, alpha=0.5)[2] == evaluate("elu", SHAPE)[2]
     assert evaluate("gelu", SHAPE, approximate="tanh")[2] == evaluate("gelu", SHAPE)[2]
+    assert evaluate("softplus", SHAPE, beta=2, threshold=10)[2] == evaluate("softplus", SHAPE)[2]
 
 
 def test_prelu():

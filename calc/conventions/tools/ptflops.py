@@ -55,7 +55,7 @@ RULES = {
                   why="module hook; nn.ReLU6 calls F.hardtanh, which is not patched (F.relu6 is)"),
     "leaky_relu": Rule(batch="module * y", why="module hook; F.leaky_relu is not patched"),
     "silu softmax": Rule("x", why="no module hook; the patched F.silu / F.softmax counts #x"),
-    "sigmoid tanh hardswish hardsigmoid": Rule("0", why="neither hooked nor patched"),
+    "sigmoid tanh hardswish hardsigmoid softplus": Rule("0", why="neither hooked nor patched"),
     POOLS: Rule("x", "module * x", why="module hook (#x) plus the patched F.*pool* it calls (#x)"),
     "global_avgpool global_maxpool": Rule(
         "0 if method else x", "module * x",
@@ -104,7 +104,7 @@ ATEN_RULES = {
     "lstm": Rule("0", why="the CPU LSTM is one fused op, which is not counted"),
     # every other type: no convolution or matrix product
     f"{POOLS} global_avgpool global_maxpool token_mean batchnorm1d batchnorm2d batchnorm3d layernorm groupnorm "
-    "local_response_norm rmsnorm relu relu6 leaky_relu elu sigmoid tanh gelu silu hardswish hardsigmoid prelu "
+    "local_response_norm rmsnorm relu relu6 leaky_relu elu sigmoid tanh gelu silu hardswish hardsigmoid softplus prelu "
     f"softmax layer_scale upsample add mul embedding pos_embedding type_embedding {FREE}": Rule(
         "0", why="only convolution, mm, addmm and bmm are counted"),
 }

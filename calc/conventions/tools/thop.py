@@ -20,7 +20,7 @@ CONV_T = "conv_transpose1d conv_transpose2d conv_transpose3d"
 ADAPTIVE_AVG = "adaptive_avgpool1d adaptive_avgpool2d adaptive_avgpool3d"
 ZERO_COUNTER = ("relu relu6 leaky_relu maxpool1d maxpool2d maxpool3d adaptive_maxpool1d adaptive_maxpool2d "
                 "adaptive_maxpool3d global_maxpool")
-NO_HOOK = "groupnorm local_response_norm elu sigmoid tanh gelu silu hardswish hardsigmoid"
+NO_HOOK = "groupnorm local_response_norm elu sigmoid tanh gelu silu hardswish hardsigmoid softplus"
 FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split to_tokens "
         "to_image select_token concat class_token")
 
