@@ -8,7 +8,7 @@ from pydantic import Field, StrictBool, field_validator
 from .. import shapes as S
 from ..formula import Step, given, step
 from ..shapes import Shape, fmt_shape, numel
-from .base import (_LAYOUT, Layer, PadArg, PosInt, PosReal, SizeArg, _dim_names, _elements, _per_dims,
+from .base import (_LAYOUT, MAX_SIZE, Layer, PadArg, PosInt, PosReal, SizeArg, _dim_names, _elements, _per_dims,
                    _rank, _spatial, _times, _tuple, register)
 
 
@@ -295,7 +295,10 @@ class Upsample(Layer):
             return (shape[0], *_tuple(self.size, d, "size"))
         scales = _tuple(self.scale, d, "scale") if not isinstance(self.scale, float) else (self.scale,) * d
         # floor(in · scale) in floating point, as PyTorch computes it
-        out = tuple(int(n * s) for n, s in zip(shape[1:], scales))
+        exact = [n * s for n, s in zip(shape[1:], scales)]
+        if not all(v <= MAX_SIZE for v in exact):   # also inf: no size is that large
+            raise ValueError(f"scale {self.scale} gives output sizes beyond 2**40")
+        out = tuple(int(v) for v in exact)
         if min(out) < 1:
             raise ValueError(f"scale {self.scale} gives output size {fmt_shape(out)}; sizes must be at least 1")
         return (shape[0], *out)

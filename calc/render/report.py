@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from ..analysis import FOLD, Analysis, Row
+from ..limits import with_exact_digits
 from ..shapes import fmt_shape
 from .numbers import human, mib
 from .table import left, pairs, right, table
@@ -42,6 +43,10 @@ def layer_record(row: Row, a: Analysis) -> dict[str, Any]:
 
 
 def to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
+    return {**_head(a), "layers": [layer_record(row, a) for row in a.rows(depth=depth, leaves_only=True, fold=FOLD)]}
+
+
+def _head(a: Analysis) -> dict[str, Any]:
     t = a.totals
     return {
         "model": a.model.name,
@@ -65,29 +70,64 @@ def to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
             "activation_bytes": t.activation_bytes,
             "activation_bytes_per_sample": t.activation_bytes_per_sample,
         },
-        "layers": [layer_record(row, a) for row in a.rows(depth=depth, leaves_only=True, fold=FOLD)],
     }
 
 
+def _dumps(value, indent: int | None = 2) -> str:
+    # Strict JSON: a value JSON cannot hold (inf, nan) is an error, never 'Infinity'. The spec's
+    # variables are finite (calc.spec.build), so this is a guard.
+    try:
+        return json.dumps(value, indent=indent, allow_nan=False)
+    except ValueError as exc:   # pragma: no cover - inputs are checked before
+        from ..errors import SpecError
+        raise SpecError(f"cannot write JSON: {exc}") from None
+
+
+def iter_json(a: Analysis, depth: int | None = None):
+    """:func:`format_json` in pieces, one layer at a time, so that a long report is written as it
+    is made (the same text as ``json.dumps(to_dict(a, depth), indent=2)``)."""
+    head = _dumps({**_head(a), "layers": []})
+    assert head.endswith('"layers": []\n}')
+    yield head[:-len("[]\n}")]
+    first = True
+    for row in a.rows(depth=depth, leaves_only=True, fold=FOLD):
+        text = _dumps(layer_record(row, a)).replace("\n", "\n    ")
+        yield ("[\n    " if first else ",\n    ") + text
+        first = False
+    yield "[]\n}\n" if first else "\n  ]\n}\n"
+
+
+@with_exact_digits
 def format_json(a: Analysis, depth: int | None = None) -> str:
     """``layers`` lists every leaf layer, or with ``depth`` the rows at most that deep (a
     collapsed container stands for its layers). A run of more than FOLD identical iterations
     is its first iteration and one entry (with ``count``) for the others."""
-    return json.dumps(to_dict(a, depth), indent=2) + "\n"
+    return "".join(iter_json(a, depth))
 
 
 _CSV_COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "macs", "flops")
 
 
-def format_csv(a: Analysis, depth: int | None = None) -> str:
+def iter_csv(a: Analysis, depth: int | None = None):
+    """:func:`format_csv` one line at a time."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(_CSV_COLUMNS)
+
+    def line(cells):
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow(cells)
+        return buf.getvalue()
+    yield line(_CSV_COLUMNS)
     for row in a.rows(depth=depth, leaves_only=True, fold=FOLD):
         rec = layer_record(row, a)
-        writer.writerow([rec["name"], rec["type"], "x".join(map(str, rec["input_shape"])),
-                         "x".join(map(str, rec["output_shape"])), rec["params"], rec["macs"], rec["flops"]])
-    return buf.getvalue()
+        yield line([rec["name"], rec["type"], "x".join(map(str, rec["input_shape"])),
+                    "x".join(map(str, rec["output_shape"])), rec["params"], rec["macs"], rec["flops"]])
+
+
+@with_exact_digits
+def format_csv(a: Analysis, depth: int | None = None) -> str:
+    return "".join(iter_csv(a, depth))
 
 
 def _header(a: Analysis) -> str:
@@ -138,6 +178,7 @@ _TABLE = (left("name"), left("type"), left("output"), right("params"), right("MA
           right("share"))
 
 
+@with_exact_digits
 def format_table(a: Analysis, depth: int | None = None) -> str:
     rows, levels = _rows(a, depth)
     t = a.totals
@@ -147,6 +188,7 @@ def format_table(a: Analysis, depth: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+@with_exact_digits
 def format_markdown(a: Analysis, depth: int | None = None) -> str:
     lines = [f"**{_header(a)}**", "", "| name | type | output | params | MACs | share |",
              "|---|---|---|---:|---:|---:|"]
@@ -160,3 +202,13 @@ def format_markdown(a: Analysis, depth: int | None = None) -> str:
 
 
 FORMATS = {"table": format_table, "json": format_json, "csv": format_csv, "markdown": format_markdown}
+
+
+def _whole(fmt):
+    def run(a, depth=None):
+        yield fmt(a, depth)
+    return run
+
+
+# The same outputs as pieces to write one after another (the CLI streams JSON and CSV).
+STREAMS = {"table": _whole(format_table), "json": iter_json, "csv": iter_csv, "markdown": _whole(format_markdown)}
