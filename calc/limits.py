@@ -48,6 +48,10 @@ MAX_GRID = 10_000_000             # variants of a sweep written as a stream (csv
 MAX_HELD = 100_000                # variants a sweep holds to sort, mark or lay out as a table
 MAX_JOBS = 256                    # --jobs
 
+# -- calc verify (the PyTorch oracle allocates the model)
+MAX_ORACLE_LAYERS = 100_000       # layer instances, repeats counted in full
+MAX_ORACLE_BYTES = 4 * 1024**3    # parameters and activations
+
 # -- messages
 MAX_ECHO = 60                     # characters of a user's value repeated in a message
 
@@ -81,6 +85,8 @@ LIMITS: tuple[tuple[str, str, tuple], ...] = (
     ("a sweep written as a stream (csv, json)", f"{MAX_GRID:,} variants", (MAX_GRID,)),
     ("a sweep as a table, or with `--sort` or `--pareto`", f"{MAX_HELD:,} variants", (MAX_HELD,)),
     ("`--jobs`", f"1 to {MAX_JOBS}", (MAX_JOBS,)),
+    ("`calc verify`", f"{MAX_ORACLE_LAYERS:,} layers and {MAX_ORACLE_BYTES // 2**30} GiB of parameters and "
+     "activations", (MAX_ORACLE_LAYERS, MAX_ORACLE_BYTES)),
     ("a value repeated in a message", f"its first {MAX_ECHO} characters", (MAX_ECHO,)),
 )
 

@@ -17,7 +17,7 @@ from .shapes import fmt_shape
 
 # The oracle allocates real tensors: refuse a run whose parameters plus activations (fp32,
 # every layer output of the whole batch, an upper bound of the peak) exceed this.
-MAX_ORACLE_BYTES = 4 * 1024**3
+from .limits import MAX_ORACLE_BYTES  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,9 @@ from ..layers import HINTS
 
 RESERVED = ("name", "from", "when", "trainable", "tie", *HINTS)
 STRUCTURES = ("repeat", "residual", "parallel", "group")
-MAX_REPEAT = 10**9
-MAX_BUILT_NODES = 1_000_000
+from ..limits import MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT  # noqa: E402,F401 - stated in calc.limits
 # Lists nested in lists (structures, and blocks used inside blocks): the analysis, the reports
 # and the oracle walk the built tree recursively, so its depth is bounded.
-MAX_NESTING = 100
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 Scalar = Union[bool, int, float, str]
