@@ -516,7 +516,7 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
         memo = entry[1]
     analyzer = _Analyzer(model, conv, batch, memo)
     root = analyzer.seq(model.root, shape, ({"input": shape},), (), "model")
-    listed = _listed(root, {})
+    listed = _listed(root, {}) - 1    # the model itself is not a row
     if listed > MAX_LISTED:
         raise SpecError(f"the model has {root.leaves:,} layers and a report would list {listed:,} rows "
                         f"even with long repeats folded; calc reports at most {MAX_LISTED:,}"

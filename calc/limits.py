@@ -32,7 +32,7 @@ MAX_BATCH = 10**100               # --batch and a sweep's batch sizes
 
 # -- the built model and its analysis
 MAX_REPEAT = 10**9                # repeat: times
-MAX_BUILT_NODES = 1_000_000       # items of a built spec (blocks and `index` repeats expanded)
+MAX_BUILT_NODES = 100_000         # items of a built spec (blocks and `index` repeats expanded)
 MAX_NESTING = 100                 # structures and blocks nested in each other
 MAX_FRESH_ITERATIONS = 100_000    # distinct iterations of a repeat that changes the shape
 MAX_ANALYSED = 1_000_000          # layers and structures analysed one by one
@@ -40,8 +40,8 @@ MAX_ANALYSED = 1_000_000          # layers and structures analysed one by one
 # -- reports
 FOLD = 1000                       # a run of more than this many identical iterations is one row
 FOLD_ROWS = 20_000                # ... and so is a run whose iterations would list more rows than this
-MAX_LISTED = 200_000              # rows of a report after folding
-MAX_EXPLAINED = 20_000            # entries of `calc explain` (a part of a larger model with --layer)
+MAX_LISTED = 100_000              # rows of a report after folding
+MAX_EXPLAINED = 10_000            # entries of `calc explain` (a part of a larger model with --layer)
 
 # -- sweeps
 MAX_GRID = 10_000_000             # variants of a sweep written as a stream (csv, json)

@@ -273,8 +273,8 @@ def test_limit_report_rows_and_folding(monkeypatch):
     assert analysis.folds(2, limits.FOLD_ROWS // 2) is False
     assert analysis.folds(2, limits.FOLD_ROWS // 2 + 1) is True
     monkeypatch.setattr(analysis, "MAX_LISTED", 10)
-    _ok(_outcome(HEAD_D + "layers: [" + ", ".join(["relu"] * 9) + "]\n"))      # 9 rows and the model
-    _refused(_outcome(HEAD_D + "layers: [" + ", ".join(["relu"] * 10) + "]\n"), "at most 10")
+    _ok(_outcome(HEAD_D + "layers: [" + ", ".join(["relu"] * 10) + "]\n"))      # 10 rows
+    _refused(_outcome(HEAD_D + "layers: [" + ", ".join(["relu"] * 11) + "]\n"), "at most 10")
 
 
 def test_limit_explain_entries(monkeypatch):
