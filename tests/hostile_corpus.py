@@ -66,6 +66,10 @@ SPECS = [
     ("unquoted comma in a flow mapping", HEAD + "layers: [{linear: {out: max(8, 2)}}]\n", [], ("error", "quote an expression", ":3:")),
     ("a 1 MB --set value is not echoed", HEAD + "variables: {w: 8}\nlayers: [{linear: {out: w}}]\n", ["--set", "w={" + "a" * 200000],
      ("error", "characters", "")),
+    ("a nested list as a variable", HEAD + "variables: {a: [[1, 2]]}\nlayers: [relu]\n", [],
+     ("error", "must be true/false, a number, a word or an expression or a list of those, got a nested list", ":3: variables.a")),
+    ("a 90 KB value is not echoed", HEAD + "layers: [{linear: {out: 8, bias: " + "x" * 90000 + "}}]\n", [],
+     ("error", "(90,002 characters)", ":3: layers[0].linear.bias")),
     ("a derived variable names the --set that broke it", HEAD + "variables: {a: 2, b: a * 2}\nlayers: [{linear: {out: b}}]\n",
      ["--set", "a=foo"], ("error", "a is given on the command line", "")),
 ]
