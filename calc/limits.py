@@ -64,7 +64,8 @@ LIMITS: tuple[tuple[str, str, tuple], ...] = (
     ("one YAML value (a name, a description, an expression)", f"{MAX_STRING:,} characters", (MAX_STRING,)),
     ("an integer read from text (YAML, `--set`, `int()`)", f"{MAX_INT_DIGITS:,} digits", (MAX_INT_DIGITS,)),
     ("a size (channels, kernel, input dimension, …)", "a whole number from 1 to 2**40", (MAX_SIZE,)),
-    ("dimensions of a shape", f"{MAX_RANK}", (MAX_RANK,)),
+    ("dimensions of a shape", f"{MAX_RANK} (a list argument of a layer: {2 * MAX_RANK} values, two per "
+                              "dimension for padding)", (MAX_RANK,)),
     ("an expression", f"{MAX_EXPR_CHARS} characters, checked before it is parsed", (MAX_EXPR_CHARS,)),
     ("integers in expressions", "at most 2**256 in magnitude", (MAX_ABS_INT,)),
     ("exponents in expressions", f"at most {MAX_POW_EXPONENT}", (MAX_POW_EXPONENT,)),

@@ -43,6 +43,8 @@ SPECS = [
     # -- large but legal numbers
     ("rank 400 input", "name: h\ninput: [" + ", ".join(["1"] * 400) + "]\nlayers: [relu]\n", [],
      ("error", "400 dimensions; calc takes at most 64", ":2: input")),
+    ("a reshape to 300,000 dimensions", HEAD + "layers:\n  - reshape: {shape: [" + ", ".join(["1"] * 300000) + ", 8]}\n", [],
+     ("error", "300,001 values; a shape has at most 64", ":4: layers[0].reshape.shape")),
     ("upsample by 1e308", IMG + "layers: [{upsample: {scale: 1e308}}]\n", [], ("error", "beyond 2**40", ":3: layers[0].upsample")),
     ("upsample by inf", IMG + "layers: [{upsample: {scale: .inf}}]\n", [], ("error", "finite", ":3: layers[0].upsample.scale")),
     ("huge counts print exactly", "name: h\ninput: [" + ", ".join(["1099511627776"] * 64) + "]\nlayers: [relu]\n",

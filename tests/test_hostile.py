@@ -193,6 +193,14 @@ def test_limit_rank():
     _refused(_outcome("name: l\ninput: [" + ", ".join(["2"] * (n + 1)) + "]\nlayers: [relu]\n"), "at most 64")
 
 
+def test_limit_list_arguments():
+    n = 2 * limits.MAX_RANK
+    _refused(_outcome(HEAD_D + "layers: [{reshape: {shape: [" + ", ".join(["1"] * (n - 1)) + ", 8]}}]\n"),
+             "128 dimensions; calc takes at most 64")      # accepted as an argument, refused as a shape
+    _refused(_outcome(HEAD_D + "layers: [{reshape: {shape: [" + ", ".join(["1"] * n) + ", 8]}}]\n"),
+             "129 values; a shape has at most 64")
+
+
 def test_limit_expression_length():
     assert limits.MAX_EXPR_CHARS == 500
     at = "10" + "+1" * 249          # 500 characters

@@ -10,6 +10,7 @@ from ..errors import SpecError, format_path
 from ..expr import names_in
 from ..graph import Branches, Leaf, Repeat, Seq
 from ..layers import HINTS, LAYERS, MAX_SIZE, Join
+from ..limits import MAX_RANK
 from .loader import Source
 from .document import (_IDENT, MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT, RESERVED, STRUCTURES, SpecDoc, _as_names,
                        _fields_of, _raise_validation, resolve)
@@ -220,6 +221,12 @@ class Builder:
                   for k, v in args.items()}
         if issubclass(cls, Join) and "with" in values:
             values["with"] = _as_names(values["with"], ipath + ("with",))
+        for k, v in values.items():
+            # A list argument gives one value per dimension (or two, for padding): a longer one
+            # is refused before the layer computes with it.
+            if k != "with" and isinstance(v, list) and len(v) > 2 * MAX_RANK:
+                raise SpecError(f"{len(v):,} values; a shape has at most {MAX_RANK} dimensions",
+                                path=ipath + (k,), context=ctx)
         try:
             # Fast key for flat arguments; the types keep 1, 1.0 and True apart.
             key = (kind, tuple(values.items()), tuple(map(type, values.values())))
@@ -460,7 +467,6 @@ def _finite(value, path):
 
 
 def check_rank(shape, path) -> None:
-    from ..limits import MAX_RANK
     if len(shape) > MAX_RANK:
         raise SpecError(f"a shape of {len(shape):,} dimensions; calc takes at most {MAX_RANK}", path=path)
 
