@@ -51,6 +51,7 @@ MAX_JOBS = 256                    # --jobs
 # -- calc verify (the PyTorch oracle allocates the model)
 MAX_ORACLE_LAYERS = 100_000       # layer instances, repeats counted in full
 MAX_ORACLE_BYTES = 4 * 1024**3    # parameters and activations
+MAX_TOOL_NESTING = 16             # module nesting up to which `calc verify` also runs torchinfo
 
 # -- messages
 MAX_ECHO = 60                     # characters of a user's value repeated in a message
@@ -87,7 +88,9 @@ LIMITS: tuple[tuple[str, str, tuple], ...] = (
     ("a sweep as a table, or with `--sort` or `--pareto`", f"{MAX_HELD:,} variants", (MAX_HELD,)),
     ("`--jobs`", f"1 to {MAX_JOBS}", (MAX_JOBS,)),
     ("`calc verify`", f"{MAX_ORACLE_LAYERS:,} layers and {MAX_ORACLE_BYTES // 2**30} GiB of parameters and "
-     "activations", (MAX_ORACLE_LAYERS, MAX_ORACLE_BYTES)),
+     f"activations; torchinfo (whose time doubles with each level) runs on modules nested at most "
+     f"{MAX_TOOL_NESTING} levels deep",
+     (MAX_ORACLE_LAYERS, MAX_ORACLE_BYTES, MAX_TOOL_NESTING)),
     ("a value repeated in a message", f"its first {MAX_ECHO} characters", (MAX_ECHO,)),
 )
 
