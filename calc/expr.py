@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import warnings
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any, Callable, Mapping
@@ -305,6 +306,14 @@ def _source(node: ast.AST) -> str:
         return "this"
 
 
+def _parse(text: str) -> ast.AST:
+    # Python warns on some odd text ('1if x', '3x'): the user gets an error or a value, not a
+    # warning line from the parser on standard error.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(text.strip(), mode="eval")
+
+
 @lru_cache(maxsize=4096)
 def compile_expr(text: str, bounded: bool = True) -> Compiled:
     """Parse ``text`` once; the result evaluates it against a mapping of names. ``bounded``
@@ -316,7 +325,7 @@ def compile_expr(text: str, bounded: bool = True) -> Compiled:
         raise SpecError(f"expression of {len(text):,} characters is longer than {MAX_EXPR_CHARS} "
                         f"characters ({clip(text, 40)})")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = _parse(text)
     except SyntaxError as exc:
         hint = ""
         if "never closed" in exc.msg or "unmatched" in exc.msg:
@@ -337,7 +346,7 @@ def names_in(text: str) -> set[str]:
     if not isinstance(text, str) or len(text) > MAX_EXPR_CHARS:
         return set()
     try:
-        return {n.id for n in ast.walk(ast.parse(text.strip(), mode="eval")) if isinstance(n, ast.Name)}
+        return {n.id for n in ast.walk(_parse(text)) if isinstance(n, ast.Name)}
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         return set()
 
