@@ -7,7 +7,6 @@ import os
 import re
 import sys
 
-import yaml
 
 from . import __version__
 from .analysis import DTYPE_BYTES, analyze

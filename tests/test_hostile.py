@@ -260,8 +260,7 @@ def test_limit_built_items(monkeypatch):
 
 def test_limit_fresh_iterations_and_analysed(monkeypatch):
     monkeypatch.setattr(analysis, "MAX_FRESH_ITERATIONS", 5)
-    grow = HEAD_D + "layers: [{repeat: {times: %d, layers: [{linear: {out: 'n + 1'}}]}}]\n"
-    # the shape changes at every iteration (linear out grows? no: out is fixed) — use padding
+    # padding 1 with kernel 1 adds 2 to the length at every iteration: no fixed point
     grow = "name: l\ninput: [1, 1]\nlayers: [{repeat: {times: %d, layers: [{conv1d: {out: 1, kernel: 1, padding: 1}}]}}]\n"
     _ok(_outcome(grow % 5))
     _refused(_outcome(grow % 6), "5 iterations")
@@ -305,8 +304,6 @@ def test_limit_sweep_grid_and_jobs(monkeypatch):
     with pytest.raises(CalcError, match="at most 100,000"):
         sw.check_size(grid, held=True)
     sw.check_size(grid)
-    huge = sw.make_grid(spec, [("w", list(range(10**4)))], None, list(range(1, 10**4)) * 1)
-    assert huge.size > limits.MAX_GRID - 10**8 or True
     big = sw.Grid(variables=(("w", tuple(range(10**7))),), batches=tuple(range(1, 10**6 + 1)))
     assert big.size == 10**13   # exact, beyond what len() could return on some platforms
     with pytest.raises(CalcError, match="at most 10,000,000"):
