@@ -24,15 +24,19 @@ from .layers import Join, Params
 from .shapes import Shape, Tokens, fmt_shape, numel
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
-MAX_FRESH_ITERATIONS = 100_000
-# Layers and structures analysed one by one (a memoised block or leaf still counts each time
-# it is reached; identical repeat iterations are analysed once and multiplied, and do not).
-MAX_ANALYSED = 1_000_000
-# Reports fold a run of more than FOLD identical repeat iterations into two rows; a model whose
+# MAX_ANALYSED: layers and structures analysed one by one (a memoised block or leaf still counts
+# each time it is reached; identical repeat iterations are analysed once and multiplied).
+# Reports fold a long run of identical repeat iterations into two rows (see folds); a model whose
 # report would still list more than MAX_LISTED rows (blocks that use blocks twice, 40 deep,
 # expand to 2**40 layers) is refused, so that every report stays bounded.
-FOLD = 1000
-MAX_LISTED = 1_000_000
+from .limits import FOLD, FOLD_ROWS, MAX_ANALYSED, MAX_BATCH, MAX_FRESH_ITERATIONS, MAX_LISTED, MAX_RANK  # noqa: E402
+
+
+def folds(count: int, rows_each: int) -> bool:
+    """Whether a run of ``count`` identical iterations, each listing ``rows_each`` rows, is folded
+    into its first iteration and one row: a run of more than FOLD, or one that would list more
+    than FOLD_ROWS rows (a repeat of 500 iterations of 1,000 layers)."""
+    return count > FOLD or (count > 1 and count * rows_each > FOLD_ROWS)
 
 
 class Result(NamedTuple):
@@ -168,6 +172,9 @@ class _Analyzer:
         except ValueError as exc:
             got = " and ".join(fmt_shape(s) for s in shapes)
             self.fail(f"{layer.type_name} cannot take input {got}: {exc}", node.origin, ctx)
+        if len(out) > MAX_RANK:
+            self.fail(f"{layer.type_name} gives a shape of {len(out):,} dimensions; calc takes at most {MAX_RANK}",
+                      node.origin, ctx)
         # Facts describe the weights the layer uses, shared or not; the result owns only its own.
         facts = {**BASE_FACTS, **layer.hint_facts(dict(node.hints)), **ops, "in": numel(shape),
                  "out": numel(out), "x": numel(shape), "y": numel(out), "params": p.total,
@@ -186,10 +193,8 @@ class _Analyzer:
         try:
             return self.convention.count(layer, facts, self.batch, shape, out)
         except CalcError as err:
-            err.path = err.path or origin
-            err.file = err.file or self.model.source_name
-            err.line = err.line or self.model.line_of(origin)
-            err.context = err.context or ctx
+            err.locate(path=origin, file=self.model.source_name, line=self.model.line_of(origin),
+                       context=ctx)
             raise
 
     def tie(self, node: Leaf, layer, shape: Shape, p: Params, ctx) -> Params:
@@ -436,9 +441,12 @@ class Analysis:
         and one row (``count`` = the others) named by the positions the others take
         (``first…last``), so that a block repeated a million times stays a short report.
         """
+        listed: dict = {}
+
         def walk(result: Result, prefix: str, level: int, taken: dict):
             for child in result.children:
-                if fold is None or child.count <= fold:
+                if fold is None or child.count == 1 or not (
+                        child.count > fold or folds(child.count, _listed(child.result, listed))):
                     for _ in range(child.count):
                         yield from visit(child.name, child.result, prefix, level, taken)
                     continue
@@ -474,14 +482,24 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
     ``cache`` (an empty dict to start) lets many analyses share the results of identical
     layers and blocks on identical inputs, e.g. the variants of a sweep; it grows with the
     distinct (layer, input shape) pairs seen."""
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise SpecError(f"batch must be a positive whole number, got {batch!r}")
-    if dtype not in DTYPE_BYTES:
-        raise SpecError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPE_BYTES)}")
+    if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= MAX_BATCH:
+        from .limits import clip
+        raise SpecError(f"batch must be a whole number from 1 to 10**100, got {clip(batch)}")
+    if not isinstance(model, Model):
+        from .errors import ArgumentTypeError
+        raise ArgumentTypeError(f"analyze takes a Model (from Spec.build), got {type(model).__name__}")
+    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+        raise SpecError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")
+    if not isinstance(convention, (str, Convention)):
+        from .errors import ArgumentTypeError
+        raise ArgumentTypeError(f"convention must be a name such as 'standard', got {type(convention).__name__}")
     conv = conv_mod.get(convention) if isinstance(convention, str) else convention
     if input_shape is not None:
-        from .spec import check_size
+        from .spec import check_rank, check_size
+        if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+            raise SpecError(f"input shape must be a sequence of sizes, got {type(input_shape).__name__}")
         shape = tuple(check_size(v, ("input", i)) for i, v in enumerate(input_shape))
+        check_rank(shape, ("input",))
         if not shape:
             raise SpecError("input shape needs at least one size")
     else:
@@ -497,11 +515,12 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
         memo = entry[1]
     analyzer = _Analyzer(model, conv, batch, memo)
     root = analyzer.seq(model.root, shape, ({"input": shape},), (), "model")
-    listed = _listed(root, {})
+    listed = _listed(root, {}) - 1    # the model itself is not a row
     if listed > MAX_LISTED:
         raise SpecError(f"the model has {root.leaves:,} layers and a report would list {listed:,} rows "
-                        f"even with long repeats folded; calc reports at most {MAX_LISTED:,} "
-                        "(blocks that use other blocks several times multiply)",
+                        f"even with long repeats folded; calc reports at most {MAX_LISTED:,}"
+                        + (" (blocks that use other blocks several times multiply)"
+                           if any(getattr(n, "kind", "").startswith("block:") for n in model.root.items) else ""),
                         file=model.source_name)
     return Analysis(model, shape, batch, conv.name, dtype, root)
 
@@ -515,6 +534,7 @@ def _listed(r: Result, memo: dict) -> int:
     n = 1
     for ch in r.children:
         sub = ch.result
-        n += (ch.count if ch.count <= FOLD else 2) * (_listed(sub, memo) if sub.children else 1)
+        each = _listed(sub, memo) if sub.children else 1
+        n += each + 1 if folds(ch.count, each) else ch.count * each
     memo[id(r)] = n
     return n

@@ -7,36 +7,57 @@ import os
 import re
 import sys
 
-import yaml
 
 from . import __version__
 from .analysis import DTYPE_BYTES, analyze
 from .errors import CalcError, SpecError
-from .layers import MAX_SIZE
-from .render.report import FORMATS
+from .limits import MAX_BATCH, MAX_JOBS, MAX_RANK, MAX_SIZE, clip, exact_digits
+from .render.report import FORMATS, STREAMS
+
+# Control characters from a spec (a name, a type) must not reach a terminal raw: ESC starts
+# escape sequences, BEL rings. Tabs and newlines are calc's own; everything else is shown as \xNN.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters written as escapes."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(visible(text))
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
     """'3x512x512' (or '3,512,512') -> (3, 512, 512)."""
+    if len(text) > 64 * (MAX_RANK + 1):
+        raise SpecError(f"--input: expected sizes such as 3x224x224, got {_clip(text)}")
     parts = [p for p in re.split(r"[x×,\s]+", text.strip()) if p]
     if not parts or not all(p.isascii() and p.isdigit() and len(p) <= 20 for p in parts) \
             or not all(1 <= int(p) <= MAX_SIZE for p in parts):
         raise SpecError(f"--input: expected sizes from 1 to 2**40 such as 3x224x224, got {_clip(text)}")
+    if len(parts) > MAX_RANK:
+        raise SpecError(f"--input: {len(parts)} dimensions; a shape has at most {MAX_RANK}")
     return tuple(int(p) for p in parts)
 
 
 def parse_sets(pairs: list[str]) -> dict:
     """['width=0.75', 'layers=[2,2,2,2]'] -> {'width': 0.75, 'layers': [2, 2, 2, 2]} (values read as YAML)."""
+    from .spec.loader import parse_value
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise SpecError(f"--set: expected NAME=VALUE, got {pair!r}")
+            raise SpecError(f"--set: expected NAME=VALUE, got {_clip(pair)}")
         try:
-            parsed = yaml.safe_load(value) if value.strip() else None
-        except (yaml.YAMLError, ValueError):  # ValueError: an integer of more than 4300 digits
-            parsed = value
+            parsed = parse_value(value)
+        except CalcError as err:
+            if "YAML" in err.message and "ambiguous" not in err.message:
+                parsed = value  # not YAML: read as an expression or a word
+            else:
+                raise SpecError(f"--set {key}: {err.message}") from None
         scalars = (int, float, str, bool)
         if not (isinstance(parsed, scalars) or (isinstance(parsed, list) and parsed
                                                  and all(isinstance(v, scalars) for v in parsed))):
@@ -46,27 +67,33 @@ def parse_sets(pairs: list[str]) -> dict:
     return out
 
 
-def _clip(text: str, limit: int = 60) -> str:
-    """A user's value for a message, shortened when absurdly long."""
-    text = repr(text)
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+_clip = clip
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {_clip(text)}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {_clip(text)}")
-    return value
+def _bounded(limit: int, shown: str):
+    def parse(text: str) -> int:
+        value = None
+        if len(text) <= 110:
+            try:
+                value = int(text)
+            except ValueError:
+                pass
+        if value is None or not 1 <= value <= limit:
+            raise argparse.ArgumentTypeError(f"expected a positive whole number (at most {shown}), got {_clip(text)}")
+        return value
+    return parse
+
+
+_positive = _bounded(10**9, "1,000,000,000")
+_batch = _bounded(MAX_BATCH, "10**100")
+_jobs = _bounded(MAX_JOBS, f"{MAX_JOBS}")
 
 
 class _Parser(argparse.ArgumentParser):
     """Usage mistakes read like every other error: ``error: ...`` and exit status 2."""
 
     def error(self, message):
-        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(2, visible(f"error: {self.prog}: {message} (see {self.prog} --help)") + "\n")
 
 
 def parse_pair(text: str) -> tuple[str, str]:
@@ -80,7 +107,7 @@ def parse_pair(text: str) -> tuple[str, str]:
 def _spec_args(p: argparse.ArgumentParser):
     p.add_argument("spec", help="spec file (YAML), or - for standard input")
     p.add_argument("--input", help="per-sample input shape, e.g. 3x512x512 (overrides the spec)")
-    p.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
+    p.add_argument("--batch", type=_batch, default=1, help="batch size (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a spec variable (repeatable)")
     p.add_argument("--convention", default="standard", help="counting convention (see `calc conventions`)")
@@ -124,12 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pareto", metavar="A,B",
                    help="mark the Pareto-optimal variants for two columns, minimising both "
                         "(-COLUMN: larger is better), e.g. macs,params")
-    p.add_argument("--jobs", type=_positive, help="worker processes (default: every core for large grids)")
+    p.add_argument("--jobs", type=_jobs, help="worker processes (default: every core for large grids)")
     p = sub.add_parser("verify", help="calc's numbers beside PyTorch's (needs PyTorch: pip install "
                        "'calc[torch]'); exit status 1 on any disagreement")
     p.add_argument("spec", help="spec file (YAML), or - for standard input")
     p.add_argument("--input", help="per-sample input shape, e.g. 3x512x512 (overrides the spec)")
-    p.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
+    p.add_argument("--batch", type=_batch, default=1, help="batch size (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a spec variable (repeatable)")
     sub.add_parser("layers", help="list every layer type with its arguments and formulas")
@@ -182,9 +209,10 @@ def run_sweep(args) -> None:
     batches = []
     for arg in args.batch:
         for part in arg.split(","):
-            if not part.strip().isdigit() or int(part) < 1:
-                raise SpecError(f"--batch: expected positive whole numbers, got {part.strip()!r}")
-            batches.append(int(part))
+            try:
+                batches.append(_batch(part.strip()))
+            except argparse.ArgumentTypeError as exc:
+                raise SpecError(f"--batch: {exc}") from None
     grid = sw.make_grid(spec, variables, inputs, batches)
     keep = [sw.compile_filter(f, grid) for f in args.filter]
     order = sw.parse_order(args.sort, grid) if args.sort else None
@@ -192,7 +220,8 @@ def run_sweep(args) -> None:
     if pareto_cols is not None and len(pareto_cols) != 2:
         raise SpecError("--pareto takes two columns, e.g. macs,params")
 
-    total = len(grid)
+    total = grid.size
+    sw.check_size(grid, held=args.format == "table" or order is not None or pareto_cols is not None)
     stream = sw.sweep(text, name, grid, convention=args.convention, dtype=args.dtype, jobs=args.jobs)
     if sys.stderr.isatty() and total >= 1000:
         stream = _with_progress(stream, total, rep.progress_bar, time.perf_counter)
@@ -201,7 +230,7 @@ def run_sweep(args) -> None:
     if args.format != "table" and order is None and pareto_cols is None:
         lines = rep.csv_lines(grid, selected) if args.format == "csv" else rep.json_lines(grid, selected)
         for line in lines:           # streamed: a long sweep is written as it runs
-            out.write(line)
+            out.write(visible(line))
         return
     variants = list(selected)        # small tuples: totals only
     flags = sw.pareto_flags(grid, variants, pareto_cols) if pareto_cols else None
@@ -214,12 +243,12 @@ def run_sweep(args) -> None:
         labels = [f"{c} ({'max' if larger else 'min'})" for c, larger in pareto_cols or ()]
         title = (f"{spec.name} · sweep of {total:,} variant{'s' if total != 1 else ''} · "
                  f"convention {args.convention} · {args.dtype}")
-        out.write(rep.format_table(grid, variants, flags, title=title, pareto_cols=labels, total=total))
+        out.write(visible(rep.format_table(grid, variants, flags, title=title, pareto_cols=labels, total=total)))
     else:
         lines = rep.csv_lines(grid, variants, flags) if args.format == "csv" else \
             rep.json_lines(grid, variants, flags)
         for line in lines:
-            out.write(line)
+            out.write(visible(line))
 
 
 def _with_progress(stream, total, bar, clock):
@@ -245,24 +274,25 @@ def run(argv: list[str] | None = None) -> int:
         run_sweep(args)
     elif args.command == "analyze":
         if args.compare_conventions:
-            sys.stdout.write(run_compare(args, "json" if args.format == "json" else "table"))
+            _out(run_compare(args, "json" if args.format == "json" else "table"))
             return 0
         if args.diff:
             raise SpecError("--diff needs --compare-conventions (or use `calc compare --diff A,B`)")
         analysis = load_and_analyze(args)
-        sys.stdout.write(FORMATS[args.format](analysis, depth=args.depth))
+        for piece in STREAMS[args.format](analysis, depth=args.depth):   # long reports are streamed
+            _out(piece)
     elif args.command == "verify":
         from .verify import format_verification, verify
         result = verify(load_model(args), batch=args.batch)
-        sys.stdout.write(format_verification(result))
+        _out(format_verification(result))
         return 0 if result.ok else 1
     elif args.command == "compare":
-        sys.stdout.write(run_compare(args, args.format))
+        _out(run_compare(args, args.format))
     elif args.command == "explain":
         from .explain import explain
         from .render.explain import format_explanation
         analysis = load_and_analyze(args)
-        sys.stdout.write(format_explanation(analysis, explain(analysis, args.layer)))
+        _out(format_explanation(analysis, explain(analysis, args.layer)))
     elif args.command == "layers":
         from .render.catalog import describe_layers
         sys.stdout.write(describe_layers())
@@ -277,9 +307,12 @@ def run(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return run(argv)
+        # Counts are exact however large: lift Python's limit on writing long integers as text
+        # (reading them, from YAML and --set, keeps it; see calc.limits.exact_digits).
+        with exact_digits():
+            return run(argv)
     except CalcError as err:
-        sys.stderr.write(f"error: {err}\n")
+        sys.stderr.write(visible(f"error: {err}") + "\n")
         return err.exit_code
     except BrokenPipeError:
         return 0

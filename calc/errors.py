@@ -41,10 +41,19 @@ class CalcError(Exception):
         # An entry may be a function returning the line, so that callers build text only on error.
         self.context = tuple(c() if callable(c) else c for c in context)
 
+    def locate(self, *, path: tuple = (), file: str | None = None, line: int | None = None,
+               context: tuple = ()) -> "CalcError":
+        """Fill in where the error happened, keeping what it already knows."""
+        self.path = self.path or tuple(path)
+        self.file = self.file or file
+        self.line = self.line or line
+        self.context = self.context or tuple(c() if callable(c) else c for c in context)
+        return self
+
     def where(self) -> str:
         parts = []
         if self.file:
-            parts.append(self.file + (f":{self.line}" if self.line else ""))
+            parts.append(str(self.file) + (f":{self.line}" if self.line else ""))
         elif self.line:
             parts.append(f"line {self.line}")
         if self.path:
@@ -53,10 +62,15 @@ class CalcError(Exception):
 
     def __str__(self) -> str:
         where = self.where()
-        text = f"{where}: {self.message}" if where else self.message
+        text = f"{where}: {self.message}" if where else str(self.message)
         for extra in self.context:
-            text += f"\n  {extra}"
+            text += f"\n  {extra() if callable(extra) else extra}"
         return text
+
+
+class ArgumentTypeError(CalcError, TypeError):
+    """A library function was called with a Python value of the wrong type (bytes for a spec's
+    text, a number for a path). Both a CalcError and a TypeError, so that either catches it."""
 
 
 class InputError(CalcError):

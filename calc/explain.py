@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from . import conventions as conv_mod
 from .analysis import Analysis, Result
 from .errors import SpecError
-from .formula import Step, step
+from .formula import Step, _num
+from .limits import FOLD, MAX_EXPLAINED
 
 _SHAPE = ("shape", "ceil")
 _PARAMS = ("weights", "bias", "params", "buffers")
@@ -42,8 +43,10 @@ class Entry:
 def explain(a: Analysis, layer: str | None = None) -> list[Entry]:
     """Entries for every row of ``a`` (as `calc analyze` lists them) and the model total last,
     or for the row named ``layer`` and everything inside it."""
-    rows = list(a.rows())
+    # Folded as the reports fold them: a repeat of a billion iterations is two entries.
+    rows = list(a.rows(fold=FOLD))
     if layer is None:
+        _check_size(len(rows) + 1, "the model")
         entries = [_entry(a, rows, i, 0) for i in range(len(rows))]
         top = [r for r in rows if r.depth == 1]
         entries.append(Entry("total", 0, a.root, _container_sections(a, a.root, top)))
@@ -51,15 +54,25 @@ def explain(a: Analysis, layer: str | None = None) -> list[Entry]:
     for i, row in enumerate(rows):
         if row.name == layer:
             end = next((j for j in range(i + 1, len(rows)) if rows[j].depth <= row.depth), len(rows))
+            _check_size(end - i, f"'{layer}'")
             return [_entry(a, rows, j, row.depth) for j in range(i, end)]
     names = [row.name for row in rows]
     raise SpecError(f"no layer named '{layer}'; names look like {', '.join(names[:6])}"
                     + (", …" if len(names) > 6 else "") + " (see `calc analyze`)")
 
 
+def _check_size(n: int, what: str) -> None:
+    if n > MAX_EXPLAINED:
+        raise SpecError(f"{what} has {n:,} entries to explain; calc explains at most {MAX_EXPLAINED:,} "
+                        "at a time: choose a part with --layer NAME (a name as `calc analyze --depth 2` "
+                        "shows it)")
+
+
 def _entry(a: Analysis, rows, i: int, base: int) -> Entry:
     row = rows[i]
     depth = row.depth - 1 - (base - 1 if base else 0)
+    if row.count > 1:
+        return Entry(row.name, depth, row.result, _folded_sections(a, row))
     if row.result.is_leaf:
         return Entry(row.name, depth, row.result, _leaf_sections(a, row.result))
     parts = []
@@ -103,21 +116,29 @@ def convention_section(a: Analysis, r: Result) -> Section:
 
 # ---------------------------------------------------------------------------- containers
 
+def _folded_sections(a: Analysis, row) -> tuple[Section, ...]:
+    """A folded run of identical repetitions: each is the one explained just above it."""
+    k, r = row.count, row.result
+
+    def times(key: str, label: str, value: int) -> Step:
+        return Step(key, label, "", f"{k:,}·{_num(value)}", k * value)
+
+    steps = (times("params", "params", r.params), times("macs", "MACs", a.macs_of(r)),
+             times("flops", "FLOPs", a.flops_of(r)))
+    return (Section(f"{k:,} more repetitions, each the same as the first one above", steps),)
+
+
 def _container_sections(a: Analysis, r: Result, parts) -> tuple[Section, ...]:
     """Subtotals of a namespace as the sum of the rows directly inside it."""
     names = [p.name.rsplit(".", 1)[-1] for p in parts]
 
     def total(key: str, label: str, value_of) -> Step:
-        terms, sym = [], {}
-        for i, (part, nm) in enumerate(zip(parts, names)):
-            value = value_of(part.result)
-            if value:  # zeros left out
-                sym[f"c{i}"] = (nm, value)
-                terms.append(f"c{i}")
-        st = step(key, label, " + ".join(terms) or "0", **sym)
-        return Step(st.key, st.label, "", st.substituted, st.value)
+        # Summed here, not through the expression evaluator: a concat of a thousand inputs has a
+        # thousand terms, and counts are exact however large.
+        values = [v for v in (value_of(part.result, part.count) for part in parts) if v]  # zeros left out
+        return Step(key, label, "", " + ".join(map(_num, values)) or "0", sum(values))
 
-    steps = (total("params", "params", lambda x: x.params),
+    steps = (total("params", "params", lambda x, k: k * x.params),
              total("macs", "MACs", a.macs_of),
              total("flops", "FLOPs", a.flops_of))
     kind = r.kind[6:] if r.kind.startswith("block:") else r.kind

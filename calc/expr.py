@@ -9,17 +9,15 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import warnings
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 from .errors import SpecError
-
-MAX_EXPR_CHARS = 500
-MAX_POW_EXPONENT = 64
-# Integers larger than this in an expression are refused so that a hostile power or product
-# cannot make calc allocate unbounded memory; real sizes are many orders of magnitude smaller.
-MAX_ABS_INT = 1 << 256
+# Integers larger than MAX_ABS_INT in an expression are refused so that a hostile power or
+# product cannot make calc allocate unbounded memory; real sizes are many orders smaller.
+from .limits import MAX_ABS_INT, MAX_EXPR_CHARS, MAX_INT_DIGITS, MAX_POW_EXPONENT, clip
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -36,6 +34,15 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return new_value
 
 
+def _int(value=0, *rest):
+    # int("…") of a long text takes time quadratic in its length: refuse it first.
+    if isinstance(value, str) and len(value) > MAX_INT_DIGITS:
+        raise SpecError(f"int(): a text of {len(value):,} characters (at most {MAX_INT_DIGITS:,} digits)")
+    if rest:
+        raise SpecError("int() takes one value")
+    return int(value)
+
+
 def _round(value, ndigits=None):
     return round(value) if ndigits is None else round(value, ndigits)
 
@@ -45,7 +52,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "max": max,
     "abs": abs,
     "round": _round,
-    "int": int,
+    "int": _int,
     "float": float,
     "floor": math.floor,
     "ceil": math.ceil,
@@ -78,32 +85,54 @@ class _Undefined(Exception):
         self.name = name
 
 
-def _check_number(value):
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ABS_INT:
+def _check_number(value, bounded: bool = True):
+    if bounded and isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ABS_INT:
         raise SpecError("integer too large in expression (limit 2**256)")
     if isinstance(value, float) and not math.isfinite(value):
         raise SpecError(f"expression gives {value}")
+    if isinstance(value, complex):   # a negative number to a fractional power: (-8) ** 0.5
+        raise SpecError("expression gives a complex number (a negative number to a fractional power?)")
     return value
 
 
-def _binop(op_type, left: Compiled, right: Compiled) -> Compiled:
+def _describe(value) -> str:
+    """A value as a message names it: its kind and (clipped) text."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, Fraction)):
+        return clip(value)
+    if isinstance(value, str):
+        return f"the word {clip(value)}"
+    if isinstance(value, (list, tuple)):
+        return f"the list {clip(list(value))}"
+    return f"a {type(value).__name__}"
+
+
+def _number(value, sym: str):
+    # a Fraction: an exact count, or a tool's float64 value (calc.conventions.tools)
+    if not isinstance(value, (int, float, Fraction)):
+        raise SpecError(f"'{sym}' needs numbers, got {_describe(value)}")
+    return value
+
+
+def _binop(op_type, left: Compiled, right: Compiled, bounded: bool) -> Compiled:
     fn = _BINOPS[op_type]
     sym = _SYMBOL[op_type]
 
     def run(env):
-        a, b = left(env), right(env)
-        for v in (a, b):
-            # a Fraction: an exact count, or a tool's float64 value (calc.conventions.tools)
-            if not isinstance(v, (int, float, Fraction)):
-                raise SpecError(f"'{sym}' needs numbers, got {v!r}")
+        a, b = _number(left(env), sym), _number(right(env), sym)
         if op_type is ast.Pow and (abs(b) > MAX_POW_EXPONENT):
             raise SpecError(f"exponent {b} too large (limit {MAX_POW_EXPONENT})")
         try:
-            return _check_number(fn(a, b))
+            return _check_number(fn(a, b), bounded)
         except ZeroDivisionError:
             raise SpecError(f"division by zero in '{sym}'") from None
         except OverflowError:
             raise SpecError(f"number too large in '{sym}'") from None
+        except (TypeError, ValueError) as exc:   # pragma: no cover - numbers only reach here
+            raise SpecError(f"cannot compute '{sym}': {exc}") from None
     return run
 
 
@@ -111,18 +140,18 @@ def _whole(value, what: str) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise SpecError(f"{what} must be a whole number, got {value!r}")
+        raise SpecError(f"{what} must be a whole number, got {_describe(value)}")
     return value
 
 
-def _subscript(seq: Compiled, node: ast.AST) -> Compiled:
+def _subscript(seq: Compiled, node: ast.AST, bounded: bool) -> Compiled:
     # Lists come from list variables such as ``layers: [3, 4, 6, 3]``: ``layers[i]`` (an index
     # may be negative) or a slice ``layers[:i]`` (for running sums such as block offsets).
     if isinstance(node, ast.Slice):
         if node.step is not None:
             raise SpecError("a slice takes no step")
-        lower = _compile(node.lower) if node.lower is not None else None
-        upper = _compile(node.upper) if node.upper is not None else None
+        lower = _compile(node.lower, bounded) if node.lower is not None else None
+        upper = _compile(node.upper, bounded) if node.upper is not None else None
 
         def run_slice(env):
             values = _as_list(seq(env))
@@ -130,7 +159,7 @@ def _subscript(seq: Compiled, node: ast.AST) -> Compiled:
             b = None if upper is None else _whole(upper(env), "a slice bound")
             return values[a:b]
         return run_slice
-    index = _compile(node)
+    index = _compile(node, bounded)
 
     def run(env):
         values, i = _as_list(seq(env)), _whole(index(env), "a list index")
@@ -142,18 +171,23 @@ def _subscript(seq: Compiled, node: ast.AST) -> Compiled:
 
 def _as_list(values):
     if not isinstance(values, (list, tuple)):
-        raise SpecError(f"only a list can be indexed, got {values!r}")
+        raise SpecError(f"only a list can be indexed, got {_describe(values)}")
     return list(values)
 
 
-def _compile(node: ast.AST) -> Compiled:
+def _compile(node: ast.AST, bounded: bool = True) -> Compiled:
+    """``bounded``: refuse integers beyond MAX_ABS_INT (spec expressions); the conventions'
+    own rules compute exact counts, however large, and are not bounded."""
+    def sub(n):
+        return _compile(n, bounded)
     if isinstance(node, ast.Expression):
-        return _compile(node.body)
+        return sub(node.body)
     if isinstance(node, ast.Constant):
         if isinstance(node.value, (bool, int, float)) or node.value is None:
-            value = _check_number(node.value)
+            value = _check_number(node.value, bounded)
             return lambda env: value
-        raise SpecError(f"constant {node.value!r} is not allowed in an expression")
+        kind = "text in quotes" if isinstance(node.value, (str, bytes)) else f"the constant {clip(node.value)}"
+        raise SpecError(f"{kind} is not allowed in an expression (a word must be written without quotes)")
     if isinstance(node, ast.Name):
         name = node.id
         if name in ("True", "False", "None"):  # pragma: no cover - parsed as Constant
@@ -166,17 +200,17 @@ def _compile(node: ast.AST) -> Compiled:
                 raise _Undefined(name) from None
         return lookup
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        return _binop(type(node.op), _compile(node.left), _compile(node.right))
+        return _binop(type(node.op), sub(node.left), sub(node.right), bounded)
     if isinstance(node, ast.UnaryOp):
-        operand = _compile(node.operand)
+        operand = sub(node.operand)
         if isinstance(node.op, ast.USub):
-            return lambda env: -operand(env)
+            return lambda env: _check_number(-_number(operand(env), "-"), bounded)
         if isinstance(node.op, ast.UAdd):
-            return lambda env: +operand(env)
+            return lambda env: +_number(operand(env), "+")
         if isinstance(node.op, ast.Not):
             return lambda env: not operand(env)
     if isinstance(node, ast.BoolOp):
-        parts = [_compile(v) for v in node.values]
+        parts = [sub(v) for v in node.values]
         if isinstance(node.op, ast.And):
             def run_and(env):
                 result = True
@@ -196,37 +230,41 @@ def _compile(node: ast.AST) -> Compiled:
             return result
         return run_or
     if isinstance(node, ast.Compare) and all(type(o) in _CMPOPS for o in node.ops):
-        first = _compile(node.left)
-        rest = [(_CMPOPS[type(o)], _compile(c)) for o, c in zip(node.ops, node.comparators)]
+        first = sub(node.left)
+        rest = [(_CMPOPS[type(o)], sub(c)) for o, c in zip(node.ops, node.comparators)]
 
         def run_cmp(env):
             left = first(env)
             for fn, right_c in rest:
                 right = right_c(env)
-                if not fn(left, right):
-                    return False
+                try:
+                    if not fn(left, right):
+                        return False
+                except TypeError:
+                    raise SpecError(f"cannot compare {_describe(left)} with {_describe(right)}") from None
                 left = right
             return True
         return run_cmp
     if isinstance(node, ast.Subscript):
-        return _subscript(_compile(node.value), node.slice)
+        return _subscript(sub(node.value), node.slice, bounded)
     if isinstance(node, ast.IfExp):
-        test, body, orelse = _compile(node.test), _compile(node.body), _compile(node.orelse)
+        test, body, orelse = sub(node.test), sub(node.body), sub(node.orelse)
         return lambda env: body(env) if test(env) else orelse(env)
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            what = node.func.id if isinstance(node.func, ast.Name) else "this call"
-            raise SpecError(f"function {what!r} is not allowed; allowed: {', '.join(sorted(FUNCTIONS))}")
+            what = (f"function {node.func.id!r}" if isinstance(node.func, ast.Name)
+                    else f"calling {clip(_source(node.func), 40)}")
+            raise SpecError(f"{what} is not allowed; the functions are {', '.join(sorted(FUNCTIONS))}")
         if node.keywords:
             raise SpecError("keyword arguments are not allowed in expressions")
         fname = node.func.id
         fn = FUNCTIONS[fname]
-        args = [_compile(a) for a in node.args]
+        args = [sub(a) for a in node.args]
 
         def run_call(env):
             values = [a(env) for a in args]
             try:
-                return _check_number(fn(*values))
+                return _check_number(fn(*values), bounded)
             except SpecError:
                 raise
             except ZeroDivisionError:
@@ -234,36 +272,88 @@ def _compile(node: ast.AST) -> Compiled:
             except (TypeError, ValueError, OverflowError) as exc:
                 raise SpecError(f"{fname}(): {exc}") from None
         return run_call
-    raise SpecError(f"'{type(node).__name__}' is not allowed in an expression "
+    raise SpecError(f"{_construct(node)} is not allowed in an expression "
                     "(allowed: numbers, names, list[index], list[a:b], + - * / // % **, comparisons, "
                     "and/or/not, 'a if c else b', and the functions " + ", ".join(sorted(FUNCTIONS)) + ")")
 
 
-@lru_cache(maxsize=4096)
-def compile_expr(text: str) -> Compiled:
-    """Parse ``text`` once; the result evaluates it against a mapping of names."""
-    if len(text) > MAX_EXPR_CHARS:
-        raise SpecError(f"expression longer than {MAX_EXPR_CHARS} characters")
+# What the user wrote, for the constructs the evaluator refuses.
+_WORDS = {
+    ast.In: "'in'", ast.NotIn: "'not in'", ast.Is: "'is'", ast.IsNot: "'is not'",
+    ast.Invert: "'~'", ast.BitAnd: "'&'", ast.BitOr: "'|'", ast.BitXor: "'^' (write ** for a power)",
+    ast.LShift: "'<<'", ast.RShift: "'>>'", ast.MatMult: "'@'",
+    ast.Attribute: "attribute access (a.b)", ast.Lambda: "lambda", ast.List: "a list in brackets",
+    ast.Tuple: "a tuple (a, b)", ast.Dict: "a mapping {...}", ast.Set: "a set {...}",
+    ast.ListComp: "a comprehension", ast.SetComp: "a comprehension", ast.DictComp: "a comprehension",
+    ast.GeneratorExp: "a comprehension", ast.JoinedStr: "an f-string", ast.NamedExpr: "':='",
+    ast.Starred: "'*' unpacking", ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield",
+}
+
+
+def _construct(node: ast.AST) -> str:
+    if isinstance(node, ast.Compare):
+        bad = next(o for o in node.ops if type(o) not in _CMPOPS)
+        return _WORDS.get(type(bad), f"'{type(bad).__name__}'")
+    if isinstance(node, (ast.BinOp, ast.UnaryOp)):
+        return _WORDS.get(type(node.op), f"'{type(node.op).__name__}'")
+    return _WORDS.get(type(node), f"'{type(node).__name__}'")
+
+
+def _source(node: ast.AST) -> str:
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        return ast.unparse(node)
+    except Exception:  # noqa: BLE001 - only for a message
+        return "this"
+
+
+def _parse(text: str) -> ast.AST:
+    # Python warns on some odd text ('1if x', '3x'): the user gets an error or a value, not a
+    # warning line from the parser on standard error.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(text.strip(), mode="eval")
+
+
+@lru_cache(maxsize=4096)
+def compile_expr(text: str, bounded: bool = True) -> Compiled:
+    """Parse ``text`` once; the result evaluates it against a mapping of names. ``bounded``
+    (spec expressions) refuses integers beyond 2**256; a convention's rule, which computes an
+    exact count from the layer's facts, is not bounded."""
+    if not isinstance(text, str):
+        raise SpecError(f"an expression must be text, got {_describe(text)}")
+    if len(text) > MAX_EXPR_CHARS:
+        raise SpecError(f"expression of {len(text):,} characters is longer than {MAX_EXPR_CHARS} "
+                        f"characters ({clip(text, 40)})")
+    try:
+        tree = _parse(text)
     except SyntaxError as exc:
-        raise SpecError(f"cannot parse expression {text!r}: {exc.msg}") from None
+        hint = ""
+        if "never closed" in exc.msg or "unmatched" in exc.msg:
+            hint = (" (inside YAML's {...} or [...], quote an expression that contains commas or "
+                    "brackets: out: \"max(8, c // 2)\")")
+        raise SpecError(f"cannot parse expression {clip(text)}: {exc.msg}{hint}") from None
     except (RecursionError, MemoryError, ValueError):
         raise SpecError(f"cannot parse expression {text!r}") from None
-    return _compile(tree)
+    try:
+        return _compile(tree, bounded)
+    except RecursionError:
+        raise SpecError(f"expression {text!r} nests too deeply") from None
 
 
 def names_in(text: str) -> set[str]:
-    """The free names an expression refers to (for messages and checks)."""
+    """The free names an expression refers to (for messages and checks); none for a text too
+    long to be an expression (it is refused when evaluated)."""
+    if not isinstance(text, str) or len(text) > MAX_EXPR_CHARS:
+        return set()
     try:
-        return {n.id for n in ast.walk(ast.parse(text.strip(), mode="eval")) if isinstance(n, ast.Name)}
-    except (SyntaxError, RecursionError, ValueError):
+        return {n.id for n in ast.walk(_parse(text)) if isinstance(n, ast.Name)}
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
         return set()
 
 
-def evaluate(text: str, env: Mapping[str, Any]):
+def evaluate(text: str, env: Mapping[str, Any], bounded: bool = True):
     """Evaluate ``text`` with the names in ``env``; an unknown name is a SpecError listing the known ones."""
-    fn = compile_expr(text)
+    fn = compile_expr(text, bounded)
     try:
         return fn(env)
     except _Undefined as exc:

@@ -74,7 +74,7 @@ def _taken(node: ast.IfExp, values) -> ast.AST | None:
     if not values:
         return None
     try:
-        return node.body if evaluate(ast.unparse(node.test), values) else node.orelse
+        return node.body if evaluate(ast.unparse(node.test), values, bounded=False) else node.orelse
     except Exception:  # noqa: BLE001 - a test over symbols without values: show both branches
         return None
 
@@ -132,7 +132,7 @@ def step(key: str, label: str, template: str, note: str = "", **symbols: tuple[s
     """A :class:`Step` from a template and its symbols ``name=(display, value)``."""
     values = {k: v for k, (_, v) in symbols.items()}
     formula = render(template, lambda n: symbols[n][0] if n in symbols else n)
-    return Step(key, label, formula, substitute(template, values), evaluate(template, values), note)
+    return Step(key, label, formula, substitute(template, values), evaluate(template, values, bounded=False), note)
 
 
 def given(key: str, label: str, formula: str, value: Any, note: str = "") -> Step:

@@ -25,6 +25,7 @@ from .analysis import DTYPE_BYTES, analyze
 from .caches import result_cache
 from .errors import CalcError, SpecError, format_path
 from .expr import _Undefined, compile_expr, names_in
+from .limits import MAX_EXPR_CHARS, MAX_GRID, MAX_HELD, MAX_JOBS, clip
 from .spec import Spec, parse_spec
 
 TOTALS = ("params", "macs", "flops", "param_bytes", "activation_bytes")
@@ -62,11 +63,16 @@ class Grid:
     def sizes(self) -> tuple[int, ...]:
         return (*(len(v) for _, v in self.variables), len(self.inputs), len(self.batches))
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """The number of variants (exact: a grid may hold more than ``len()`` can return)."""
         n = 1
         for size in self.sizes:
             n *= size
         return n
+
+    def __len__(self) -> int:
+        return self.size
 
     def point(self, index: int) -> tuple[tuple, tuple | None, int]:
         """(variable values, input shape, batch) of variant ``index`` (mixed radix, batch fastest)."""
@@ -106,6 +112,16 @@ def make_grid(spec: Spec, variables: Sequence[tuple[str, Sequence[Any]]] = (),
     return Grid(variables=tuple((n, tuple(v)) for n, v in variables),
                 inputs=tuple(tuple(s) for s in inputs) if inputs else (None,),
                 batches=tuple(batches) if batches else (1,))
+
+
+def check_size(grid: Grid, held: bool = False) -> None:
+    """Refuse a grid larger than a sweep runs: MAX_GRID variants written as a stream, MAX_HELD
+    when every variant is held (a table, --sort, --pareto)."""
+    limit = MAX_HELD if held else MAX_GRID
+    if grid.size > limit:
+        how = "to sort, mark or lay out as a table" if held else "in one sweep"
+        raise SpecError(f"the grid has {grid.size:,} variants; calc evaluates at most {limit:,} {how}"
+                        + ("; --format csv or json streams up to {:,}".format(MAX_GRID) if held else ""))
 
 
 def _short(err: CalcError) -> str:
@@ -223,9 +239,14 @@ def sweep(text: str, name: str | None, grid: Grid, *, convention: str = "standar
     every core when the grid has at least PARALLEL_FROM variants, else 1)."""
     spec = parse_spec(text, name)
     evaluator = Evaluator(spec, grid, convention, dtype)   # checks convention and dtype first
-    total = len(grid)
+    check_size(grid)
+    total = grid.size
     if jobs is None:
         jobs = (os.cpu_count() or 1) if total >= PARALLEL_FROM else 1
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or not 1 <= jobs <= MAX_JOBS:
+        raise SpecError(f"jobs must be a whole number from 1 to {MAX_JOBS}, got {clip(jobs)}")
+    # More workers than chunks or cores would only cost memory.
+    jobs = min(jobs, os.cpu_count() or 1, -(-total // chunk_size(grid)))
     step = chunk_size(grid)
     if jobs <= 1 or total <= step:
         frozen = gc.get_freeze_count()
@@ -286,11 +307,17 @@ def compile_filter(text: str, grid: Grid) -> Callable[[Variant], bool]:
     """A filter such as ``macs < 2e9 and width >= 0.5`` over the sweep's columns; an invalid
     variant passes only filters that use no totals."""
     allowed = columns(grid)
+    if len(text) > MAX_EXPR_CHARS:
+        raise SpecError(f"--filter: an expression of {len(text):,} characters is longer than "
+                        f"{MAX_EXPR_CHARS} characters ({clip(text, 40)})")
     names = names_in(text)
     unknown = sorted(names - set(allowed))
     if unknown:
         raise SpecError(f"--filter {text!r}: unknown column {unknown[0]!r} (columns: {', '.join(allowed)})")
-    fn = compile_expr(text)
+    try:
+        fn = compile_expr(text)
+    except SpecError as err:
+        raise SpecError(f"--filter {text!r}: {err.message}") from None
     uses_totals = bool(names & set(TOTALS))
 
     def keep(v: Variant) -> bool:
@@ -391,18 +418,25 @@ def split_values(text: str) -> list[str]:
 def parse_values(text: str) -> list:
     """'0.5,0.75,1' -> [0.5, 0.75, 1]; '[2,2,2,2],[3,4,6,3]' -> two lists (each value is read
     as a YAML scalar or a flow list of scalars)."""
-    import yaml
+    import math
+
+    from .spec.loader import parse_value
     out = []
     for part in split_values(text):
         if not part:
-            raise SpecError(f"empty value in {text!r}")
+            raise SpecError(f"empty value in {clip(text)}")
         try:
-            value = yaml.safe_load(part)
-        except yaml.YAMLError:
-            value = part
+            value = parse_value(part)
+        except CalcError as err:
+            if "YAML" in err.message and "ambiguous" not in err.message:
+                value = part    # not YAML: a word or an expression
+            else:
+                raise SpecError(err.message) from None
         scalar = (int, float, str, bool)
         if value is None or not (isinstance(value, scalar) or
                                  isinstance(value, list) and all(isinstance(x, scalar) for x in value)):
-            raise SpecError(f"expected numbers, true/false, words or lists of them, got {part!r}")
+            raise SpecError(f"expected numbers, true/false, words or lists of them, got {clip(part)}")
+        if any(isinstance(x, float) and not math.isfinite(x) for x in (value if isinstance(value, list) else [value])):
+            raise SpecError(f"expected finite numbers, got {clip(part)}")
         out.append(value)
     return out

@@ -17,7 +17,7 @@ from .shapes import fmt_shape
 
 # The oracle allocates real tensors: refuse a run whose parameters plus activations (fp32,
 # every layer output of the whole batch, an upper bound of the peak) exceed this.
-MAX_ORACLE_BYTES = 4 * 1024**3
+from .limits import MAX_ORACLE_BYTES, MAX_TOOL_NESTING  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,9 @@ def verify(model: Model, batch: int = 1, *, presets: bool = True) -> Verificatio
 
 def _preset_checks(model, batch, measured, oracle):
     unlike = sorted({leaf.type for leaf in measured.leaves} & oracle.NOT_AS_TOOLS_SEE)
+    # torchinfo's summary takes time exponential in the nesting of modules (it doubles with each
+    # level: 14 s at 20 levels); the tools run only on models nested at most MAX_TOOL_NESTING deep.
+    nesting = max((n.count(".") + 1 for n, _ in measured.module.named_modules() if n), default=0)
     for name, tool in oracle.TOOLS.items():
         if name not in CONVENTIONS:
             yield Check(f"preset {name}", None, None, None, "no such preset in this calc")
@@ -125,6 +128,11 @@ def _preset_checks(model, batch, measured, oracle):
             continue
         if not oracle.tool_available(name):
             yield Check(f"preset {name}", None, None, None, f"{tool.package} is not installed")
+            continue
+        if name == "torchinfo" and nesting > MAX_TOOL_NESTING:
+            yield Check(f"preset {name}", None, None, None,
+                        f"not run: the module nests {nesting} levels deep; torchinfo runs on models "
+                        f"nested at most {MAX_TOOL_NESTING} levels (its time doubles with each level)")
             continue
         b = 1 if tool.batch_one else batch
         calc_value = getattr(analyze(model, batch=b, convention=name).totals, tool.measure)

@@ -17,6 +17,7 @@ import pytest
 
 from calc import analysis
 from calc.cli import main
+from calc.limits import MAX_LISTED
 from conftest import ROOT, SPECS
 
 SECONDS = 10
@@ -187,11 +188,11 @@ def test_bad_file(capsys, tmp_path, monkeypatch, content, fragment, location):
 
 def test_blocks_fanning_out_beyond_what_a_report_can_list(capsys, tmp_path):
     # 2**40 layers once expanded: identical block bodies are analysed once, but a report would
-    # list every layer, so calc refuses beyond 1,000,000 rows.
+    # list every layer, so calc refuses beyond MAX_LISTED rows.
     path = tmp_path / "fan.yaml"
     path.write_text(_fanout(40))
     code, out, err = run_cli(capsys, "analyze", str(path))
-    assert_user_error(code, out, err, "calc reports at most 1,000,000", str(path))
+    assert_user_error(code, out, err, f"calc reports at most {MAX_LISTED:,}", str(path))
 
 
 def test_analysis_budget(capsys, tmp_path, monkeypatch):
@@ -216,7 +217,7 @@ def test_missing_file_directory_and_bad_options(capsys, tmp_path):
         (["analyze", spec, "--batch", "0"], "positive whole number", "calc analyze"),
         (["analyze", spec, "--batch", "9" * 5000], "positive whole number", "calc analyze"),
         (["analyze", spec, "--set", "width=2"], "no such variable", ""),
-        (["analyze", str(SPECS / "vgg16.yaml"), "--set", "num_classes=" + "9" * 5000], "longer than 500 characters", ""),
+        (["analyze", str(SPECS / "vgg16.yaml"), "--set", "num_classes=" + "9" * 5000], "5,000 digits", ""),
         (["analyze", str(SPECS / "vgg16.yaml"), "--set", "num_classes={a: 1}"], "expected a number", ""),
         (["analyze", str(SPECS / "vgg16.yaml"), "--set", "num_classes=1e400"], "inf", ""),
         (["analyze", spec, "--format", "pdf"], "invalid choice", "calc analyze"),

@@ -9,7 +9,7 @@ from conftest import SPECS
 
 DOCS = [
     "a: &x [1, 2]\nb: *x\nc: {d: *x}\n",
-    "a: 0x10\nb: 1_000\nc: 1e3\nd: 1.5e3\ne: .inf\nf: ~\ng: yes\nh: 'yes'\ni: !!str 5\nj: 1:30\n",
+    "a: 0x10\nb: 1_000\nc: 1e3\nd: 1.5e3\ne: .inf\nf: ~\ng: yes\nh: 'yes'\ni: !!str 5\nj: '1:30'\n",
     "- a\n- b: c\n  d: [1, {e: f}]\n",
     "k: |\n  multi\n  line\nl: >\n  folded\n",
     "? a\n: b\n",

@@ -211,9 +211,9 @@ class Convention:
             for rule in rules:
                 if rule.unsupported is True:
                     raise ConventionError(f"convention '{self.name}' cannot count layer type '{type_name}': {rule.why}")
-            refusals = tuple((r.unsupported, compile_expr(r.unsupported), r.why) for r in rules
+            refusals = tuple((r.unsupported, compile_expr(r.unsupported, False), r.why) for r in rules
                              if isinstance(r.unsupported, str))
-            parts = tuple((r.sample, compile_expr(r.sample), r.batch, compile_expr(r.batch)) for r in rules)
+            parts = tuple((r.sample, compile_expr(r.sample, False), r.batch, compile_expr(r.batch, False)) for r in rules)
             compiled = _Compiled(self.rule_key(self.macs, type_name, kind), rules, refusals, parts,
                                  self.derived.get(type_name))
             self._cache[type_name] = compiled

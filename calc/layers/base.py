@@ -29,7 +29,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from ..formula import PARAM_ROLES, Q, Step, compile_quantities, describe_quantities, explain_quantities, given
 from ..shapes import Shape, fmt_shape, numel
 
-MAX_SIZE = 2**40  # the largest size (channels, kernel, length...) a spec may state
+from ..limits import MAX_SIZE  # noqa: E402 - the largest size (channels, kernel, length...) a spec may state
 
 
 def _no_bool(value):
@@ -42,8 +42,8 @@ PosInt = Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=MAX_SIZE)]
 NonNegInt = Annotated[int, BeforeValidator(_no_bool), Field(ge=0, le=MAX_SIZE)]
 Dim = Annotated[int, BeforeValidator(_no_bool), Field(ge=-64, le=63)]
 Prob = Annotated[float, BeforeValidator(_no_bool), Field(ge=0.0, le=1.0)]
-Real = Annotated[float, BeforeValidator(_no_bool)]
-PosReal = Annotated[float, BeforeValidator(_no_bool), Field(gt=0.0)]
+Real = Annotated[float, BeforeValidator(_no_bool), Field(allow_inf_nan=False)]
+PosReal = Annotated[float, BeforeValidator(_no_bool), Field(gt=0.0, allow_inf_nan=False)]
 Index = Annotated[int, BeforeValidator(_no_bool), Field(ge=-MAX_SIZE, le=MAX_SIZE)]
 SizeArg = Union[PosInt, tuple[PosInt, ...]]
 PadArg = Union[NonNegInt, tuple[NonNegInt, ...]]

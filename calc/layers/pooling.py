@@ -6,7 +6,7 @@ from pydantic import Field, StrictBool, field_validator
 
 from ..formula import Q
 from ..shapes import Shape, fmt_shape, numel
-from .base import _LAYOUT, Layer, PadArg, PosInt, PosReal, SizeArg, _dim_names, _rank, _tuple, register
+from .base import _LAYOUT, MAX_SIZE, Layer, PadArg, PosInt, PosReal, SizeArg, _dim_names, _rank, _tuple, register
 
 
 def _product(names) -> str:
@@ -357,7 +357,10 @@ class Upsample(Layer):
         else:
             scales = (self.scale,) * d if isinstance(self.scale, float) else _tuple(self.scale, d, "scale")
             # floor(in · scale) in floating point, as PyTorch computes it
-            sizes = tuple(int(n * s) for n, s in zip(shape[1:], scales))
+            exact = [n * s for n, s in zip(shape[1:], scales)]
+            if not all(v <= MAX_SIZE for v in exact):   # also inf: no size is that large
+                raise ValueError(f"scale {self.scale} gives output sizes beyond 2**40")
+            sizes = tuple(int(v) for v in exact)
             if min(sizes) < 1:
                 raise ValueError(f"scale {self.scale} gives output size {fmt_shape(sizes)}; "
                                  "sizes must be at least 1")

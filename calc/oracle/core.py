@@ -23,8 +23,11 @@ from ..layers import Join, Layer
 from .registry import Refused, TorchRejected, builder_for
 
 # The oracle allocates every layer of the model: a model that expands to more layer instances
-# than this (repeats counted in full) is refused rather than built.
-MAX_ORACLE_LAYERS = 100_000
+# than MAX_ORACLE_LAYERS (repeats counted in full) is refused rather than built.
+from ..limits import MAX_ORACLE_LAYERS  # noqa: E402
+
+_TOO_DEEP = ("the model nests too deeply for calc's oracle to run it (Python's recursion limit in "
+             "calc's module tree, not a verdict of PyTorch); verify a shallower part of it")
 
 
 # ---------------------------------------------------------------------------- the module tree
@@ -89,6 +92,8 @@ class LazyLeaf(nn.Module):
                 raise Refused(f"the output {tuple(out.shape[1:])} is empty (a size of 0)")
         except OracleError:
             raise
+        except RecursionError:   # calc's own walk of a deeply nested model, not PyTorch's verdict
+            raise OracleError(_TOO_DEEP) from None
         except Refused as exc:
             raise TorchRejected(f"{self.calc_name} ({self.layer.type_name}): the oracle refuses "
                                 f"{_shapes(x)}: {exc}", layer=self.calc_name,
@@ -311,6 +316,8 @@ def measure(model: Model, batch: int = 1, input_shape: tuple | None = None) -> M
         with warnings.catch_warnings(), torch.no_grad(), counter:
             warnings.simplefilter("ignore")
             out = module(x)
+    except RecursionError:   # before RuntimeError, its base class: the nesting, not PyTorch
+        raise OracleError(_TOO_DEEP) from None
     except RuntimeError as exc:  # e.g. a tensor too large to allocate
         raise TorchRejected(f"PyTorch fails: {str(exc).strip().splitlines()[0]}") from None
     finally:

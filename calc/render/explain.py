@@ -18,7 +18,10 @@ def _value(value) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, Fraction):
-        return format(float(value), ",.6g")
+        try:
+            return format(float(value), ",.6g")
+        except OverflowError:   # beyond a float: the exact value, rounded down
+            return f"{int(value):,}"
     return _num(value)
 
 

@@ -7,9 +7,10 @@ import json
 from typing import Any
 
 from ..analysis import FOLD, Analysis, Row
+from ..limits import with_exact_digits
 from ..shapes import fmt_shape
 from .numbers import human, mib
-from .table import left, pairs, right, table
+from .table import left, pairs, right, stream_table
 
 
 def _type_label(kind: str) -> str:
@@ -42,6 +43,10 @@ def layer_record(row: Row, a: Analysis) -> dict[str, Any]:
 
 
 def to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
+    return {**_head(a), "layers": [layer_record(row, a) for row in a.rows(depth=depth, leaves_only=True, fold=FOLD)]}
+
+
+def _head(a: Analysis) -> dict[str, Any]:
     t = a.totals
     return {
         "model": a.model.name,
@@ -65,29 +70,81 @@ def to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
             "activation_bytes": t.activation_bytes,
             "activation_bytes_per_sample": t.activation_bytes_per_sample,
         },
-        "layers": [layer_record(row, a) for row in a.rows(depth=depth, leaves_only=True, fold=FOLD)],
     }
 
 
+def _dumps(value, indent: int | None = 2) -> str:
+    # Strict JSON: a value JSON cannot hold (inf, nan) is an error, never 'Infinity'. The spec's
+    # variables are finite (calc.spec.build), so this is a guard.
+    try:
+        return json.dumps(value, indent=indent, allow_nan=False)
+    except ValueError as exc:   # pragma: no cover - inputs are checked before
+        from ..errors import SpecError
+        raise SpecError(f"cannot write JSON: {exc}") from None
+
+
+def _record_text(rec: dict[str, Any]) -> str:
+    """One layer record as ``json.dumps(rec, indent=2)`` writes it inside the ``layers`` list,
+    built directly: with ``indent`` the json module falls back to its pure-Python encoder, several
+    times slower on a long report. Values are strings, integers, None and lists of integers."""
+    parts = []
+    for key, value in rec.items():
+        if isinstance(value, list):
+            text = ("[\n" + ",\n".join(f"        {v:d}" for v in value) + "\n      ]") if value else "[]"
+        elif isinstance(value, str):
+            text = json.dumps(value)
+        elif value is None:
+            text = "null"
+        else:
+            text = f"{value:d}"
+        parts.append(f'      "{key}": {text}')
+    return "{\n" + ",\n".join(parts) + "\n    }"
+
+
+def iter_json(a: Analysis, depth: int | None = None):
+    """:func:`format_json` in pieces, one layer at a time, so that a long report is written as it
+    is made (the same text as ``json.dumps(to_dict(a, depth), indent=2)``)."""
+    head = _dumps({**_head(a), "layers": []})
+    assert head.endswith('"layers": []\n}')
+    yield head[:-len("[]\n}")]
+    first = True
+    for row in a.rows(depth=depth, leaves_only=True, fold=FOLD):
+        yield ("[\n    " if first else ",\n    ") + _record_text(layer_record(row, a))
+        first = False
+    yield "[]\n}\n" if first else "\n  ]\n}\n"
+
+
+@with_exact_digits
 def format_json(a: Analysis, depth: int | None = None) -> str:
     """``layers`` lists every leaf layer, or with ``depth`` the rows at most that deep (a
     collapsed container stands for its layers). A run of more than FOLD identical iterations
     is its first iteration and one entry (with ``count``) for the others."""
-    return json.dumps(to_dict(a, depth), indent=2) + "\n"
+    return "".join(iter_json(a, depth))
 
 
 _CSV_COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "macs", "flops")
 
 
-def format_csv(a: Analysis, depth: int | None = None) -> str:
+def iter_csv(a: Analysis, depth: int | None = None):
+    """:func:`format_csv` one line at a time."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(_CSV_COLUMNS)
+
+    def line(cells):
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow(cells)
+        return buf.getvalue()
+    yield line(_CSV_COLUMNS)
     for row in a.rows(depth=depth, leaves_only=True, fold=FOLD):
         rec = layer_record(row, a)
-        writer.writerow([rec["name"], rec["type"], "x".join(map(str, rec["input_shape"])),
-                         "x".join(map(str, rec["output_shape"])), rec["params"], rec["macs"], rec["flops"]])
-    return buf.getvalue()
+        yield line([rec["name"], rec["type"], "x".join(map(str, rec["input_shape"])),
+                    "x".join(map(str, rec["output_shape"])), rec["params"], rec["macs"], rec["flops"]])
+
+
+@with_exact_digits
+def format_csv(a: Analysis, depth: int | None = None) -> str:
+    return "".join(iter_csv(a, depth))
 
 
 def _header(a: Analysis) -> str:
@@ -102,8 +159,16 @@ def _share(part: int, whole: int) -> str:
 def _rows(a: Analysis, depth: int | None) -> tuple[list[tuple[str, ...]], list[int]]:
     """The cells of every row (name, type, output, params, MACs, MACs readable, share) and each
     row's nesting level below the top."""
-    total = a.totals.macs
     out, levels = [], []
+    for cells, level in _iter_rows(a, depth):
+        out.append(cells)
+        levels.append(level)
+    return out, levels
+
+
+def _iter_rows(a: Analysis, depth: int | None):
+    """(cells, nesting level) of every row, one at a time (see :func:`_rows`)."""
+    total = a.totals.macs
     for row in a.rows(depth=depth, fold=FOLD):
         r, k = row.result, row.count
         label = _type_label(r.kind) + ("" if r.is_leaf else f" ({r.leaves:,} layers)" if r.leaves != 1 else "")
@@ -112,10 +177,8 @@ def _rows(a: Analysis, depth: int | None) -> tuple[list[tuple[str, ...]], list[i
         if k > 1:
             label += f" ×{k:,}"
         macs = a.macs_of(r, k)
-        out.append((row.name, label, fmt_shape(r.output_shape), f"{k * r.params:,}",
-                    f"{macs:,}", human(macs), _share(macs, total)))
-        levels.append(row.depth - 1)
-    return out, levels
+        yield ((row.name, label, fmt_shape(r.output_shape), f"{k * r.params:,}",
+                f"{macs:,}", human(macs), _share(macs, total)), row.depth - 1)
 
 
 def totals_lines(a: Analysis) -> list[tuple[str, str]]:
@@ -138,15 +201,24 @@ _TABLE = (left("name"), left("type"), left("output"), right("params"), right("MA
           right("share"))
 
 
-def format_table(a: Analysis, depth: int | None = None) -> str:
-    rows, levels = _rows(a, depth)
+def iter_table(a: Analysis, depth: int | None = None):
+    """:func:`format_table` a line at a time: the rows are made twice (once to measure the
+    columns), never held, so that a long report stays in bounded memory."""
     t = a.totals
     foot = ("total", "", fmt_shape(a.output_shape), f"{t.params:,}", f"{t.macs:,}", human(t.macs),
             "100.00%" if t.macs else "-")
-    lines = [_header(a), "", *table(_TABLE, rows, indent=levels, total=foot), "", *pairs(totals_lines(a))]
-    return "\n".join(lines) + "\n"
+    yield _header(a) + "\n\n"
+    for line in stream_table(_TABLE, lambda: _iter_rows(a, depth), total=foot):
+        yield line + "\n"
+    yield "\n" + "\n".join(pairs(totals_lines(a))) + "\n"
 
 
+@with_exact_digits
+def format_table(a: Analysis, depth: int | None = None) -> str:
+    return "".join(iter_table(a, depth))
+
+
+@with_exact_digits
 def format_markdown(a: Analysis, depth: int | None = None) -> str:
     lines = [f"**{_header(a)}**", "", "| name | type | output | params | MACs | share |",
              "|---|---|---|---:|---:|---:|"]
@@ -160,3 +232,13 @@ def format_markdown(a: Analysis, depth: int | None = None) -> str:
 
 
 FORMATS = {"table": format_table, "json": format_json, "csv": format_csv, "markdown": format_markdown}
+
+
+def _whole(fmt):
+    def run(a, depth=None):
+        yield fmt(a, depth)
+    return run
+
+
+# The same outputs as pieces to write one after another (the CLI streams JSON and CSV).
+STREAMS = {"table": iter_table, "json": iter_json, "csv": iter_csv, "markdown": _whole(format_markdown)}

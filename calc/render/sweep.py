@@ -12,7 +12,7 @@ from typing import Iterable, Iterator, Sequence
 
 from ..shapes import fmt_shape
 from ..sweep import Grid, Variant, values_of
-from .numbers import human
+from .numbers import human, mib_value
 from .table import left, right, table
 
 
@@ -86,7 +86,7 @@ def format_table(grid: Grid, variants: Sequence[Variant], flags: Sequence[bool] 
                  fmt_shape(shape) if shape is not None else "spec's", str(row["batch"])]
         if v.error is None:
             cells += [f"{v.params:,}", f"{v.macs:,}", human(v.macs), f"{v.flops:,}",
-                      f"{v.param_bytes / 1024**2:.2f}", f"{v.activation_bytes / 1024**2:.2f}",
+                      mib_value(v.param_bytes), mib_value(v.activation_bytes),
                       fmt_shape(v.output_shape)]
         else:
             cells += ["-"] * 7

@@ -58,6 +58,33 @@ def table(columns: Sequence[Column], rows: Sequence[Sequence[str]], *, indent: S
     return out
 
 
+def stream_table(columns: Sequence[Column], make_rows, *, total: Sequence[str] | None = None):
+    """:func:`table`'s lines one at a time, for a table too long to hold: ``make_rows()`` returns
+    a new iterator of (cells, nesting level) each time it is called; the first pass measures the
+    columns and the second writes the lines, so memory does not grow with the rows."""
+    widths = [len(c.title) for c in columns]
+    for cells, level in make_rows():
+        for i, c in enumerate(cells):
+            n = len(c) + (len(INDENT) * level if i == 0 else 0)
+            if n > widths[i]:
+                widths[i] = n
+    if total is not None:
+        widths = [max(w, len(c)) for w, c in zip(widths, total)]
+
+    def line(cells: Sequence[str]) -> str:
+        return GAP.join(c.rjust(w) if col.right else c.ljust(w)
+                        for col, c, w in zip(columns, cells, widths)).rstrip()
+    top = line([c.title for c in columns])
+    rule = RULE * len(top)
+    yield top
+    yield rule
+    for cells, level in make_rows():
+        yield line((INDENT * level + cells[0], *cells[1:]))
+    if total is not None:
+        yield rule
+        yield line(total)
+
+
 def pairs(items: Sequence[tuple[str, str]]) -> list[str]:
     """'label  value' lines without titles, the values starting in one column."""
     columns = (left(""), left(""))

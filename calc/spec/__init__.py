@@ -42,7 +42,7 @@ from .._gc import gc_paused
 from ..graph import Model, Seq
 from ..layers import LAYERS
 from .loader import Source, parse_yaml, read_text
-from .build import Builder, check_size  # noqa: F401 - check_size is used by the analysis
+from .build import Builder, check_rank, check_size  # noqa: F401 - check_size is used by the analysis
 from .document import (_IDENT, MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT, RESERVED, STRUCTURES, BlockDef,  # noqa: F401
                        SpecDoc, _fields_of, _raise_validation)
 
@@ -76,17 +76,25 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
                 raise SpecError(f"block name '{name}' is already a layer type or keyword", path=("blocks", name))
             if not _IDENT.match(name):
                 raise SpecError("block names must be identifiers", path=("blocks", name))
+            for pname in doc.blocks[name].params:
+                if pname in RESERVED or pname in STRUCTURES:
+                    raise SpecError(f"parameter '{pname}' has the name of a key every item takes "
+                                    f"({', '.join(RESERVED)}); rename the parameter",
+                                    path=("blocks", name, "params", pname))
         builder = Builder(doc, source, overrides, cache)
         if input_shape is not None:
             if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
                 raise SpecError(f"input shape must be a sequence of sizes, got {input_shape!r}")
             shape = tuple(check_size(v, ("input", i)) for i, v in enumerate(input_shape))
+            check_rank(shape, ("input",))
             if not shape:
                 raise SpecError("input shape needs at least one size")
         else:
             shape = builder.input_shape()
         items = builder.build_list(doc.layers, ("layers",), builder.variables, True, ())
     except SpecError as err:
+        if err.path and str(err.path[0]).startswith("--"):
+            raise   # a command-line value: not the spec's
         if err.file is None:
             err.file = source.name
         if err.line is None:
@@ -113,10 +121,17 @@ class Spec:
         return self.doc.name
 
     def build(self, overrides: Mapping[str, Any] | None = None, input_shape: tuple | None = None) -> Model:
+        if overrides is not None and not isinstance(overrides, Mapping):
+            from ..errors import ArgumentTypeError
+            raise ArgumentTypeError(f"overrides must be a mapping of variable names to values, "
+                                    f"got {type(overrides).__name__}")
         return build(self.doc, self.source, overrides, input_shape, self.cache)
 
 
 def parse_spec(text: str, name: str | None = None) -> Spec:
+    """Parse and validate a spec's text (``name`` is shown in messages). Bad content raises a
+    CalcError; a value of the wrong Python type, :class:`calc.errors.ArgumentTypeError` (both a
+    CalcError and a TypeError)."""
     data, source = parse_yaml(text, name)
     return Spec(validate_doc(data, source), source)
 

@@ -10,6 +10,7 @@ from ..errors import SpecError, format_path
 from ..expr import names_in
 from ..graph import Branches, Leaf, Repeat, Seq
 from ..layers import HINTS, LAYERS, MAX_SIZE, Join
+from ..limits import MAX_RANK
 from .loader import Source
 from .document import (_IDENT, MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT, RESERVED, STRUCTURES, SpecDoc, _as_names,
                        _fields_of, _raise_validation, resolve)
@@ -45,10 +46,19 @@ class Builder:
             if not _IDENT.match(key):
                 raise SpecError("variable names must be identifiers", path=("variables", key))
             raw = overrides.get(key, raw)
-            env[key] = resolve(raw, env, ("variables", key))
+            where = (f"--set {key}",) if key in overrides else ("variables", key)
+            try:
+                env[key] = _finite(resolve(raw, env, where), where)
+            except SpecError as err:
+                given = sorted(n for n in names_in(raw) if n in overrides) if isinstance(raw, str) else []
+                if given and key not in overrides:
+                    err.context += tuple(f"{n} is given on the command line: --set {n}={overrides[n]!r}"
+                                         for n in given)
+                raise
         return env
 
     def input_shape(self) -> tuple[int, ...]:
+        check_rank(self.doc.input, ("input",))
         dims = []
         for i, raw in enumerate(self.doc.input):
             value = resolve(raw, self.variables, ("input", i))
@@ -112,6 +122,9 @@ class Builder:
             if not isinstance(tie, str) or not _IDENT.match(tie):
                 raise SpecError(f"tie must be the name of an earlier layer, got {tie!r}",
                                 path=ipath + ("tie",), context=ctx)
+            if tie == name:
+                raise SpecError(f"tie: '{tie}' is this layer's own name; a layer shares the weights of "
+                                "an earlier layer", path=ipath + ("tie",), context=ctx)
             if kind in STRUCTURES or kind in self.doc.blocks:
                 raise SpecError(f"tie applies to a single layer, not to '{kind}'", path=ipath + ("tie",), context=ctx)
         return self._build_parsed(kind, args, name, source, trainable, tie, hints, path, ipath, env, ctx)
@@ -208,6 +221,12 @@ class Builder:
                   for k, v in args.items()}
         if issubclass(cls, Join) and "with" in values:
             values["with"] = _as_names(values["with"], ipath + ("with",))
+        for k, v in values.items():
+            # A list argument gives one value per dimension (or two, for padding): a longer one
+            # is refused before the layer computes with it.
+            if k != "with" and isinstance(v, list) and len(v) > 2 * MAX_RANK:
+                raise SpecError(f"{len(v):,} values; a shape has at most {MAX_RANK} dimensions",
+                                path=ipath + (k,), context=ctx)
         try:
             # Fast key for flat arguments; the types keep 1, 1.0 and True apart.
             key = (kind, tuple(values.items()), tuple(map(type, values.values())))
@@ -263,6 +282,10 @@ class Builder:
         if not isinstance(index, str) or not _IDENT.match(index):
             raise SpecError(f"index must be a name for the iteration number, got {index!r}",
                             path=ipath + ("index",), context=ctx)
+        if index in env:
+            # It would hide the variable (or block parameter) of that name inside the repeat.
+            raise SpecError(f"index '{index}' is already the name of a variable or block parameter; "
+                            "choose another name for the iteration number", path=ipath + ("index",), context=ctx)
         # The body may differ from one iteration to the next (first block strided, ...), so
         # each iteration is built with its own number.
         bodies = []
@@ -432,6 +455,20 @@ def _freeze(value):
     if kind is list or kind is tuple:
         return tuple(map(_freeze, value))
     return (kind, value)
+
+
+def _finite(value, path):
+    """A variable's value: a float must be finite (JSON has no inf or nan, and no size is)."""
+    import math
+    for v in value if isinstance(value, list) else (value,):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise SpecError(f"must be a finite number, got {v}", path=path)
+    return value
+
+
+def check_rank(shape, path) -> None:
+    if len(shape) > MAX_RANK:
+        raise SpecError(f"a shape of {len(shape):,} dimensions; calc takes at most {MAX_RANK}", path=path)
 
 
 def check_size(value, path) -> int:

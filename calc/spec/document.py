@@ -9,15 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import SpecError, format_path
 from ..expr import evaluate
+from ..limits import clip
 from ..layers import HINTS
 
 RESERVED = ("name", "from", "when", "trainable", "tie", *HINTS)
 STRUCTURES = ("repeat", "residual", "parallel", "group")
-MAX_REPEAT = 10**9
-MAX_BUILT_NODES = 1_000_000
+from ..limits import MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT  # noqa: E402,F401 - stated in calc.limits
 # Lists nested in lists (structures, and blocks used inside blocks): the analysis, the reports
 # and the oracle walk the built tree recursively, so its depth is bounded.
-MAX_NESTING = 100
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 Scalar = Union[bool, int, float, str]
@@ -65,8 +64,33 @@ def _best_errors(errors: list[dict]) -> list[tuple[tuple, str]]:
         errs.sort(key=lambda ce: (ce[1]["type"].endswith("_type") or ce[1]["type"] == "is_instance_of",
                                   len(ce[1]["loc"])))
         clean, err = errs[0]
-        out.append((clean, _message(err)))
+        union = _union_message(errs)
+        out.append((clean[:len(key) + 1] if union else clean, union or _message(err)))
     return out
+
+
+_KINDS = {"bool": "true/false", "int": "a number", "float": "a number", "str": "a word or an expression"}
+
+
+def _union_message(errs) -> str | None:
+    """A value that fits none of a union's forms (a variable that is a nested list): name the
+    forms, not the last one pydantic tried ('must be a valid boolean')."""
+    if len(errs) < 3 or not all(e["type"].endswith("_type") for _, e in errs):
+        return None
+    forms = []
+    for _, e in errs:
+        member = next((p for p in e["loc"] if isinstance(p, str) and _looks_like_type(p)), None)
+        if member is None:
+            return None
+        word = _KINDS.get(member, "a list of those" if member.startswith("list") else None)
+        if word and word not in forms:
+            forms.append(word)
+    value = errs[0][1].get("input")
+    if len(forms) < 2:
+        return None
+    got = ("a nested list" if isinstance(value, list) and any(isinstance(v, (list, dict)) for v in value)
+           else "a mapping" if isinstance(value, dict) else clip(value))
+    return f"must be {', '.join(forms[:-1])} or {forms[-1]}, got {got}"
 
 
 def _looks_like_type(part: str) -> bool:
@@ -83,12 +107,12 @@ def _message(err: dict) -> str:
     if kind == "extra_forbidden":
         return "unknown argument"
     if kind == "literal_error":
-        return f"{err['msg'].replace('Input should be', 'must be')}, got {value!r}"
+        return f"{err['msg'].replace('Input should be', 'must be')}, got {clip(value)}"
     msg = err["msg"]
     msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
     if kind not in ("missing",) and not isinstance(value, (dict, list)) and value is not None:
         # pydantic sometimes says "got a number with a fractional part": then say "(got 8.5)"
-        msg += f" (got {value!r})" if ", got " in msg else f", got {value!r}"
+        msg += f" (got {clip(value)})" if ", got " in msg else f", got {clip(value)}"
     return msg
 
 

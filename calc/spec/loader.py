@@ -17,12 +17,13 @@ import yaml
 
 from ..errors import InputError, nearest_line
 from .._gc import gc_paused
+from ..limits import MAX_BYTES, MAX_DEPTH, MAX_INT_DIGITS, MAX_NODES, MAX_STRING, clip
 
 _Loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
-
-MAX_NODES = 1_000_000      # values after alias expansion (a 100,000-layer spec has ~350,000)
-MAX_DEPTH = 64             # nesting of mappings and lists
-MAX_BYTES = 16 * 1024 * 1024
+# Plain scalars that YAML 1.1 (PyYAML) and YAML 1.2 read differently: a leading zero (octal in
+# 1.1: 010 is 8) and base 60 (1:30 is 90). calc refuses them rather than guess.
+_OCTAL_11 = re.compile(r"[-+]?0[0-9_]+\Z")
+_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?\Z")
 
 _BRACKETS = re.compile(r"[\[\]{}]")
 _MAP = "tag:yaml.org,2002:map"
@@ -65,11 +66,24 @@ def _max_indent_depth(text: str) -> int:
 @gc_paused
 def parse_yaml(text: str, name: str | None = None) -> tuple[Any, Source]:
     """Parse one YAML document safely; returns the data and its :class:`Source`."""
+    if not isinstance(text, str):
+        from ..errors import ArgumentTypeError
+        raise ArgumentTypeError(f"the spec text must be a str, got {type(text).__name__}"
+                                + (" (decode bytes as UTF-8 first)" if isinstance(text, (bytes, bytearray)) else ""))
+    if name is not None and not isinstance(name, str):
+        from ..errors import ArgumentTypeError
+        raise ArgumentTypeError(f"the spec's name must be a str or None, got {type(name).__name__}")
     source = Source(name)
     if len(text) > MAX_BYTES:
         raise InputError(f"file larger than {MAX_BYTES // (1024 * 1024)} MiB", file=name)
     if "\x00" in text:
         raise InputError("file contains NUL bytes; is it a binary file?", file=name)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:   # a lone surrogate: not text any file could hold
+        line = text.count("\n", 0, exc.start) + 1
+        raise InputError(f"not valid text: a lone surrogate {text[exc.start]!a} at character "
+                         f"{exc.start + 1:,}", file=name, line=line) from None
     if _max_flow_depth(text) > MAX_DEPTH or _max_indent_depth(text) > 4 * MAX_DEPTH:
         raise InputError(f"nesting deeper than {MAX_DEPTH} levels", file=name)
     loader = _Loader(text)
@@ -79,6 +93,10 @@ def parse_yaml(text: str, name: str | None = None) -> tuple[Any, Source]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "malformed YAML"
+        if "flow" in problem or "expected ','" in problem or "expected ']'" in problem \
+                or "expected '}'" in problem or "expected ',' or" in problem:
+            problem += (" (an expression that contains commas, brackets or braces must be quoted, "
+                        "e.g. out: \"max(8, c // 2)\")")
         raise InputError(f"malformed YAML: {problem}", file=name, line=line) from None
     except yaml.YAMLError as exc:
         raise InputError(f"malformed YAML: {exc}", file=name) from None
@@ -200,9 +218,24 @@ class _EventReader:
         hit = self.scalars.get(cache_key)
         if hit is not None:
             return hit
+        if len(event.value) > MAX_STRING:
+            self.fail(f"a value of {len(event.value):,} characters ({clip(event.value, 40)}); "
+                      f"values are at most {MAX_STRING:,} characters", line)
         tag = event.tag
         if tag is None or tag == "!":
             tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        if tag == "tag:yaml.org,2002:int" and len(event.value) > MAX_INT_DIGITS:
+            # Reading a long integer takes time quadratic in its digits; no size has that many.
+            self.fail(f"bad value {clip(event.value, 40)}: an integer of {len(event.value):,} digits "
+                      f"(at most {MAX_INT_DIGITS:,})", line)
+        if event.tag is None or event.tag == "!":
+            if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and (
+                    _OCTAL_11.match(event.value) or _SEXAGESIMAL.match(event.value)):
+                octal = bool(_OCTAL_11.match(event.value))
+                self.fail(f"the number {event.value!r} is ambiguous: YAML 1.1 reads it as "
+                          + ("octal" if octal else "base 60 (1:30 is 90)") + "; write it "
+                          + ("without the leading zero (or 0o… for octal)" if octal else
+                             "as one number, or in quotes if it is text"), line)
         if tag == "tag:yaml.org,2002:merge":
             return tag, event.value
         if tag not in _SCALAR_TAGS:
@@ -220,8 +253,24 @@ class _EventReader:
         return hit
 
 
-def read_text(path: str) -> tuple[str, str]:
+def parse_value(text: str):
+    """A value given on the command line (``--set NAME=VALUE``, a sweep's values), read as YAML by
+    the same rules as a spec: plain values only, no ambiguous YAML 1.1 numbers. Returns the value
+    (None for an empty text)."""
+    if not text.strip():
+        return None
+    data, _ = parse_yaml(text, None)
+    return data
+
+
+def read_text(path) -> tuple[str, str]:
     """Read a spec file (or standard input for ``-``) as UTF-8; returns (text, display name)."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str):
+        from ..errors import ArgumentTypeError
+        raise ArgumentTypeError(f"a spec path must be a str or os.PathLike, got {type(path).__name__}"
+                                + (" (parse_spec reads a spec's text)" if isinstance(path, bytes) else ""))
     if path == "-":
         data = sys.stdin.buffer.read(MAX_BYTES + 1)
         name = "<stdin>"
