@@ -87,6 +87,17 @@ def _spec_args(p: argparse.ArgumentParser):
     p.add_argument("--dtype", default="fp32", choices=sorted(DTYPE_BYTES), help="parameter/activation dtype")
 
 
+def _phase_args(p: argparse.ArgumentParser):
+    from .inference import KV_BYTES, PHASES
+    p.add_argument("--phase", choices=PHASES, help="inference phase of a sequence model: prefill (the prompt of "
+                   "--context tokens), decode (one new token per sequence attending over --context keys, the "
+                   "KV cache plus itself), generate (prefill of --context tokens, then --new tokens); see docs/llm.md")
+    p.add_argument("--context", type=_positive, help="with --phase: the prompt length (prefill, generate) or the "
+                   "keys a decode step attends over (decode)")
+    p.add_argument("--new", type=_positive, help="with --phase generate: how many tokens to generate")
+    p.add_argument("--kv-dtype", choices=sorted(KV_BYTES), help="KV-cache dtype (default: --dtype)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="calc", description="Static calculator of neural-network cost: "
                                      "shapes, parameters, MACs, FLOPs and memory from a YAML spec.")
@@ -99,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare-conventions", action="store_true",
                    help="instead of the table: totals under every convention side by side (as `calc compare`)")
     p.add_argument("--diff", metavar="A,B", help="with --compare-conventions: the layers where conventions A and B differ")
+    _phase_args(p)
     p = sub.add_parser("explain", help="every layer's shape, parameters and operations as formulas with their values")
     _spec_args(p)
     p.add_argument("--layer", metavar="NAME", help="explain this layer or block only (a name as `calc analyze` shows it)")
@@ -249,6 +261,10 @@ def run(argv: list[str] | None = None) -> int:
             return 0
         if args.diff:
             raise SpecError("--diff needs --compare-conventions (or use `calc compare --diff A,B`)")
+        if args.phase or args.context or args.new or args.kv_dtype:
+            from .render.inference import run_phase_command
+            sys.stdout.write(run_phase_command(args, load_model(args)))
+            return 0
         analysis = load_and_analyze(args)
         sys.stdout.write(FORMATS[args.format](analysis, depth=args.depth))
     elif args.command == "verify":

@@ -64,7 +64,10 @@ def test_only_documented_refusals():
     # and no measurement of it exists in the reference data. ptflops-aten on multi-layer or
     # bidirectional RNN/GRU: which bias vectors the CPU kernel adds is not modelled (docs/conventions.md §6).
     assert refused == {("ptflops", "local_response_norm", True), ("ptflops-aten", "rnn", "num_layers > 1 or dirs > 1"),
-                       ("ptflops-aten", "gru", "num_layers > 1 or dirs > 1")}
+                       ("ptflops-aten", "gru", "num_layers > 1 or dirs > 1"),
+                       # every preset models nn.MultiheadAttention, which has no sliding window, KV-cache
+                       # context, rotary, ALiBi or QK-norm (docs/llm.md)
+                       *((c.name, "attention", "extended") for c in CONVENTIONS.values() if c.explicit)}
     assert all(rule.why for c in CONVENTIONS.values() for rule in c.macs.values())
 
 

@@ -71,3 +71,15 @@ register(Convention(
                                                   "once per step"),
           NOT_DOT: Rule("0", why="only convolutions, linear layers, attention and recurrent layers are counted")},
 ))
+
+register(Convention(
+    "unmasked",
+    "As standard, but attention counts only the scores its causal mask and sliding window keep: Q·Kᵀ "
+    "and attention·V cost 2·d MACs per visible score (a causal L × L matrix keeps L·(L + 1)/2 of "
+    "L² scores; a window W at most W per query). This is the work a kernel that skips masked "
+    "blocks (FlashAttention's causal mode) needs in the limit, and what papers counting "
+    "'causal FLOPs' report; standard counts the dense kernel's full matrices. FLOPs = 2 × MACs.",
+    macs={"attention": Rule("mac - masked_mac", why="the dense count less 2·d MACs per masked score"),
+          "conv conv_transpose linear recurrent": Rule("mac", why="as standard"),
+          NOT_DOT: _NOT_DOT},
+))

@@ -92,3 +92,8 @@ def layernorm_subclass(layer, shape: Shape, out: Shape) -> dict[str, int]:
     a subclass of nn.LayerNorm (torchvision's LayerNorm2d): a tool that looks modules up by
     exact type does not see it."""
     return {"channels": int(layer.channels)}
+
+
+# The attention options calc counts that nn.MultiheadAttention lacks (the presets model it): refused.
+EXTENDED_ATTENTION = ("; a sliding window, a KV-cache context, rotary, ALiBi and QK-norm are refused: "
+                      "the preset models nn.MultiheadAttention, which has none of them")
