@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead of the table: totals under every convention side by side (as `calc compare`)")
     p.add_argument("--diff", metavar="A,B", help="with --compare-conventions: the layers where conventions A and B differ")
     _phase_args(p)
+    p = sub.add_parser("import", help="write a spec from another format: hf CONFIG.json (a Hugging Face config)")
+    p.add_argument("source", choices=("hf",), help="the format: hf (a Hugging Face config.json, read offline)")
+    p.add_argument("config", help="the config file")
+    p.add_argument("--name", help="the spec's name (default: the config's model_type)")
+    p.add_argument("-o", "--output", help="write the spec to this file (default: standard output)")
     p = sub.add_parser("explain", help="every layer's shape, parameters and operations as formulas with their values")
     _spec_args(p)
     p.add_argument("--layer", metavar="NAME", help="explain this layer or block only (a name as `calc analyze` shows it)")
@@ -267,6 +272,14 @@ def run(argv: list[str] | None = None) -> int:
             return 0
         analysis = load_and_analyze(args)
         sys.stdout.write(FORMATS[args.format](analysis, depth=args.depth))
+    elif args.command == "import":
+        from .importer import import_hf
+        text = import_hf(args.config, args.name)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            sys.stdout.write(text)
     elif args.command == "verify":
         from .verify import format_verification, verify
         result = verify(load_model(args), batch=args.batch)

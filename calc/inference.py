@@ -257,3 +257,37 @@ def generation_dict(g: Generation) -> dict:
 
 def _exact(x: Fraction):
     return x.numerator if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+
+
+@dataclass(frozen=True)
+class Active:
+    """Parameters of a mixture of experts, by the common definitions:
+
+    ``total``: every parameter; ``active``: what one token uses — every layer's parameters, but of
+    each mixture-of-experts layer only its router, its top_k experts and its shared experts; the
+    embedding tables and the head count whole (Mixtral-8x7B's "12.9 B active"); ``active_non_embedding``:
+    the same without the embedding tables (token, position, type) — a token reads one row of each."""
+
+    total: int
+    active: int
+    active_non_embedding: int
+    embedding: int
+
+
+def active_parameters(a: Analysis) -> Active | None:
+    """The active parameters (see :class:`Active`); None for a model without mixture-of-experts layers."""
+    active = emb = 0
+    moe = False
+    for row in a.rows(leaves_only=True):
+        r = row.result
+        f = r.facts or {}
+        if "active" in f and r.kind == "moe":
+            moe = True
+            active += f["active"]
+        else:
+            active += r.params
+        if r.layer is not None and r.layer.kind in ("embedding", "added_embedding"):
+            emb += r.params
+    if not moe:
+        return None
+    return Active(a.root.params, active, active - emb, emb)
