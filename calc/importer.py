@@ -13,7 +13,7 @@ import json
 from .errors import SpecError
 
 DECODERS = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe")
-FAMILIES = (*DECODERS, "gpt2", "bert")
+FAMILIES = (*DECODERS, "deepseek_v3", "gpt2", "bert")
 # HF's hidden_act names → calc's activation (and GELU's form)
 _ACT = {"silu": "silu", "swish": "silu", "gelu": "gelu", "relu": "relu"}
 # the default input length of an imported spec: the context, at most this (--input N changes it)
@@ -117,6 +117,60 @@ def _decoder(cfg: dict, name: str) -> str:
         head, ""])
 
 
+def _deepseek(cfg: dict, name: str) -> str:
+    """DeepSeek-V3 (and V2's layout): multi-head latent attention; the first
+    first_k_dense_replace layers with a dense gated MLP, the others a mixture of experts with
+    shared experts and a sigmoid-scored router (its e_score_correction_bias a buffer of the
+    router, as Hugging Face holds it). The multi-token-prediction module (num_nextn_predict_layers) is not part of
+    the model Hugging Face builds, nor of the spec."""
+    if _get(cfg, "moe_layer_freq", 1) != 1:
+        raise SpecError("config.json: moe_layer_freq ≠ 1 is not imported")
+    depth, dense = _get(cfg, "num_hidden_layers"), _get(cfg, "first_k_dense_replace", 0, required=False)
+    var = {"seq": min(_get(cfg, "max_position_embeddings", SEQ), SEQ), "vocab": _get(cfg, "vocab_size"),
+           "d": _get(cfg, "hidden_size"), "dense_layers": dense, "moe_layers": depth - dense,
+           "heads": _get(cfg, "num_attention_heads"), "ffn": _get(cfg, "intermediate_size"),
+           "experts": _get(cfg, "n_routed_experts"), "top_k": _get(cfg, "num_experts_per_tok"),
+           "expert_ffn": _get(cfg, "moe_intermediate_size"), "shared": _get(cfg, "n_shared_experts", 0, required=False)}
+    q_r = cfg.get("q_lora_rank")
+    eps = _num(_get(cfg, "rms_norm_eps", 1e-6))
+    act = _act(cfg, "hidden_act")
+    attn = (f"heads: heads, kv_lora_rank: {_get(cfg, 'kv_lora_rank')}, " + (f"q_lora_rank: {q_r}, " if q_r else "")
+            + f"qk_nope_head_dim: {_get(cfg, 'qk_nope_head_dim')}, qk_rope_head_dim: {_get(cfg, 'qk_rope_head_dim')}, "
+            f"v_head_dim: {_get(cfg, 'v_head_dim')}, bias: {str(bool(cfg.get('attention_bias', False))).lower()}, "
+            "causal: true")
+    scoring = "sigmoid" if cfg.get("scoring_func", "sigmoid") == "sigmoid" else "softmax"
+    moe = (f"experts: experts, top_k: top_k, hidden: expert_ffn, shared_hidden: shared * expert_ffn, activation: {act}, "
+           f"router_bias: true, scoring: {scoring}" + (", norm_topk: true" if cfg.get("norm_topk_prob") else ""))
+
+    def block(key, mlp):
+        return ["  " + key + ":", "    layers:", "      - residual:", "          main:",
+                f"            - rmsnorm: {{eps: {eps}, name: input_layernorm}}",
+                f"            - mla: {{{attn}, name: self_attn}}",
+                "      - residual:", "          main:",
+                f"            - rmsnorm: {{eps: {eps}, name: post_attention_layernorm}}", *mlp]
+    dense_mlp = ["            - group:", "                name: mlp", "                layers:",
+                 "                  - parallel:", "                      join: mul", "                      branches:",
+                 f"                        - [linear: {{out: ffn, bias: false, name: gate_proj}}, {act}]",
+                 "                        - [linear: {out: ffn, bias: false, name: up_proj}]",
+                 "                  - linear: {out: d, bias: false, name: down_proj}"]
+    tied = bool(cfg.get("tie_word_embeddings", False))
+    return "\n".join([
+        f"name: {name}", "description: >",
+        f"  Imported from a Hugging Face config.json ({cfg.get('architectures', ['DeepseekV3ForCausalLM'])[0]}): "
+        f"multi-head latent attention, {dense} dense layers then {depth - dense} mixture-of-experts layers "
+        f"({var['experts']} routed experts, top {var['top_k']}, {var['shared']} shared). Group-limited routing's "
+        "selection is counted as a plain top-k; no multi-token-prediction module. The input is seq token ids.",
+        "input: [seq]", "input_kind: tokens",
+        "variables: {" + ", ".join(f"{k}: {v}" for k, v in var.items()) + "}",
+        "blocks:", *block("dense_layer", dense_mlp),
+        *block("moe_layer", [f"            - moe: {{{moe}, name: mlp}}"]),
+        "layers:", "  - embedding: {vocab: vocab, dim: d, name: embed_tokens}",
+        *(["  - repeat: {times: dense_layers, name: dense, layers: [dense_layer: {}]}"] if dense else []),
+        "  - repeat: {times: moe_layers, name: layers, layers: [moe_layer: {}]}",
+        f"  - rmsnorm: {{eps: {eps}, name: norm}}",
+        "  - linear: {out: vocab, bias: false" + (", tie: embed_tokens" if tied else "") + ", name: lm_head}", ""])
+
+
 def _gpt2(cfg: dict, name: str) -> str:
     d = _get(cfg, "n_embd")
     var = {"n_ctx": _get(cfg, "n_positions"), "vocab": _get(cfg, "vocab_size"), "d": d,
@@ -178,6 +232,8 @@ def hf_spec(cfg: dict, name: str | None = None) -> str:
     name = name or str(t or "model").replace("-", "_")
     if t in DECODERS:
         return _decoder(cfg, name)
+    if t == "deepseek_v3":
+        return _deepseek(cfg, name)
     if t == "gpt2":
         return _gpt2(cfg, name)
     if t == "bert":

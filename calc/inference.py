@@ -23,7 +23,7 @@ from fractions import Fraction
 from .analysis import Analysis, analyze
 from .errors import SpecError
 from .graph import Branches, Leaf, Model, Repeat, Seq
-from .layers.attention import Attention
+from .layers.attention import MLA, Attention
 
 PHASES = ("prefill", "decode", "generate")
 # Bytes per element of the KV cache (and of activations); GB = 10⁹ bytes, GiB = 2³⁰.
@@ -38,7 +38,7 @@ def _rewrite(node, context: int, memo: dict):
         return hit[1]
     if isinstance(node, Leaf):
         layer = node.layer
-        if isinstance(layer, Attention) and layer.kv is None:
+        if isinstance(layer, (Attention, MLA)) and getattr(layer, "kv", None) is None:
             node = dataclasses.replace(node, layer=layer.model_copy(update={"context": context}))
     elif isinstance(node, Seq):
         node = dataclasses.replace(node, items=_items(node.items, context, memo))
@@ -119,7 +119,7 @@ def kv_cache(a: Analysis, dtype: str) -> KVCache:
     layers = []
     for row in a.rows(leaves_only=True):
         f = row.result.facts or {}
-        if row.result.kind == "attention" and "kv_cache" in f:
+        if row.result.kind in ("attention", "mla") and "kv_cache" in f:
             layers.append(KVLayer(row.name, f["kv_cached"], f["kv_cache"]))
     return KVCache(dtype, tuple(layers), a.batch)
 

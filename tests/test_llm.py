@@ -163,3 +163,115 @@ def test_unmasked_counts_only_the_kept_scores():
         assert half.totals.flops == 2 * half.totals.macs
     # nothing masked, nothing changed: ViT-B/16 is the same under both
     assert run_spec("vit_b_16", convention="unmasked").totals.macs == run_spec("vit_b_16").totals.macs
+
+
+# ---------------------------------------------------------------------------- mixture of experts
+
+def test_mixtral_total_and_active_parameters():
+    # per layer: attention 2·4096² + 2·4096·1024 = 41,943,040; 8 experts of 3·4096·14,336 = 176,160,768;
+    # router 4096·8 = 32,768; 2 RMSNorms 8,192. Total 32 × 1,451,270,144 + 2 × 131,072,000 + 4,096.
+    # Active: 2 of the 8 experts: 32 × 394,305,536 + 262,148,096 (embedding table and head counted whole)
+    a = run_spec("mixtral_8x7b", input_shape=(16,))
+    assert a.totals.params == 32 * (41_943_040 + 8 * 176_160_768 + 32_768 + 8_192) + 2 * 131_072_000 + 4096
+    assert a.totals.params == 46_702_792_704
+    from calc.inference import active_parameters
+    act = active_parameters(a)
+    assert act.active == 32 * (41_943_040 + 2 * 176_160_768 + 32_768 + 8_192) + 2 * 131_072_000 + 4096
+    assert act.active == 12_879_925_248
+    assert act.active_non_embedding == act.active - 131_072_000 and act.embedding == 131_072_000
+
+
+def test_mixtral_analyze_shows_total_and_active(capsys):
+    assert main(["analyze", str(SPECS / "mixtral_8x7b.yaml"), "--depth", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "46,702,792,704" in out and "active parameters  12,879,925,248" in out
+    assert main(["analyze", str(SPECS / "mixtral_8x7b.yaml"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["active_params"]["active"] == 12_879_925_248
+    # a dense model has no such line
+    assert main(["analyze", str(SPECS / "llama2_7b.yaml"), "--depth", "1"]) == 0
+    assert "active parameters" not in capsys.readouterr().out
+
+
+def test_moe_layer_by_hand():
+    # 3 tokens of D = 8, E = 4 experts of H = 6 (SwiGLU), top 2, a shared MLP of 5, router bias (a buffer)
+    (r,) = leaves(run_text("""
+        name: t
+        input: [3, 8]
+        layers: [{moe: {experts: 4, top_k: 2, hidden: 6, shared_hidden: 5, router_bias: true, norm_topk: true}}]
+    """))
+    expert, shared, router = 3 * 8 * 6, 3 * 8 * 5, 8 * 4          # 144, 120, 32
+    assert (r.weights, r.bias, r.buffers) == (4 * expert + shared + router, 0, 4)
+    f = r.facts
+    assert f["active"] == router + 2 * expert + shared == 440
+    assert f["mac"] == 3 * (router + 2 * expert + shared)          # every used weight once per token
+    # element-wise per token: SiLU on 2·6 + 5 = 17 values (2 mul, 1 add, 1 div, 1 exp each) and the ⊙ gating;
+    # softmax over 4 (4 exp, 3 add, 4 div); top-2 as 2 passes of a max over 4 (2·3 cmp); renormalising
+    # (1 add, 2 div); weighting 2·8 mul; summing 2 outputs and the shared one (8 + 8 add)
+    assert f["mul"] == 3 * (17 * 3 + 2 * 8)
+    assert f["add"] == 3 * (17 + 3 + 1 + 8 + 8)
+    assert f["div"] == 3 * (17 + 4 + 2) and f["exp"] == 3 * (17 + 4) and f["cmp"] == 3 * 2 * 3
+    assert f["bias_add"] == 3 * 4                                   # the selection bias on every score
+
+
+def test_moe_refusals():
+    for args, message in (({"experts": 2, "top_k": 3, "hidden": 4}, "top_k=3 is more than the 2 experts"),
+                          ({"experts": 2, "top_k": 1, "hidden": 4, "shared_gate": True}, "shared_gate needs")):
+        with pytest.raises(Exception, match=message):
+            run_text(f"""
+                name: t
+                input: [3, 8]
+                layers: [{{moe: {json.dumps(args)}}}]
+            """)
+
+
+def test_tool_presets_do_not_count_moe_or_mla():
+    # the presets name the PyTorch module types their tool sees; neither layer type is one
+    from calc.conventions import CONVENTIONS
+    for preset in (c.name for c in CONVENTIONS.values() if c.explicit):
+        for layer in ("moe: {experts: 2, top_k: 1, hidden: 4}",
+                      "mla: {heads: 2, kv_lora_rank: 4, qk_nope_head_dim: 2, qk_rope_head_dim: 2, v_head_dim: 2}"):
+            with pytest.raises(ConventionError, match=f"cannot count layer type '{layer[:3]}'"):
+                run_text(f"""
+                    name: t
+                    input: [3, 8]
+                    layers: [{{{layer}}}]
+                """, convention=preset)
+
+
+# ---------------------------------------------------------------------------- DeepSeek-V3, latent attention
+
+def test_deepseek_v3_parameters():
+    # MLA per layer: q_a 7168·1536 + γ 1536 + q_b 1536·128·192 + kv_a 7168·576 + γ 512 + kv_b 512·128·256
+    # + o 128·128·7168 = 187,107,328; 2 RMSNorms 14,336. Dense MLP 3·7168·18,432 = 396,361,728 (3 layers);
+    # MoE: 257 experts (256 routed + 1 shared) of 3·7168·2048 = 44,040,192, router 256·7168 = 1,835,008
+    # (58 layers); embedding and head 2 × 129,280·7168; final norm 7168. The 58 × 256 selection biases
+    # are buffers: the checkpoint's 671,026,419,200 tensor elements without the MTP module.
+    mla = 7168 * 1536 + 1536 + 1536 * 128 * 192 + 7168 * 576 + 512 + 512 * 128 * 256 + 128 * 128 * 7168
+    assert mla == 187_107_328
+    a = run_spec("deepseek_v3", input_shape=(4,))
+    params = (3 * (mla + 14_336 + 396_361_728) + 58 * (mla + 14_336 + 257 * 44_040_192 + 1_835_008)
+              + 2 * 129_280 * 7168 + 7168)
+    assert a.totals.params == params == 671_026_404_352
+    assert a.totals.buffers == 58 * 256 and a.totals.params + a.totals.buffers == 671_026_419_200
+    from calc.inference import active_parameters
+    act = active_parameters(a)
+    # active: 8 routed + 1 shared expert of 58 MoE layers instead of 257
+    assert act.active == params - 58 * 248 * 44_040_192
+
+
+def test_mla_latent_kv_cache_and_decode_by_hand():
+    # DeepSeek-V3's attention: the cache holds 512 + 64 latent elements per token per layer
+    p = run_phase(model("deepseek_v3"), "decode", 1000, kv_dtype="bf16")
+    assert p.kv.bytes_per_token == 61 * (512 + 64) * 2 == 70_272
+    (r,) = leaves(run_text("""
+        name: t
+        input: [1, 16]
+        layers: [{mla: {heads: 2, kv_lora_rank: 4, qk_nope_head_dim: 3, qk_rope_head_dim: 2, v_head_dim: 5,
+                        causal: true, context: 10}}]
+    """))
+    f = r.facts
+    # q_proj 16·2·5 = 160; kv_a 16·6 = 96 for the new token; kv_b 4·2·8 = 64 for each of the 10 keys;
+    # o 2·5·16 = 160; scores 2 heads × 10, 5 + 5 MACs each
+    assert f["proj_mac"] == 160 + 96 + 10 * 64 + 160
+    assert f["attn_mac"] == 20 * 10
+    assert (f["kv_cached"], f["kv_cache"], f["kv_cache_expanded"]) == (10, 60, 10 * 2 * 10)

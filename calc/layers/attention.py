@@ -163,3 +163,85 @@ class Attention(Layer):
                 "win": int(self.window is not None), "c": self.context or 0, "ctx": int(self.context is not None),
                 "rope": int(self.rope), "r": r if self.rope else 0, "alibi": int(self.alibi),
                 "qkn": int(self.qk_norm)}
+
+
+# ---------------------------------------------------------------------------- multi-head latent attention
+
+@register("mla", "attention")
+class MLA(Layer):
+    """Multi-head latent attention (DeepSeek-V2/V3) on (L, D) tokens, as Hugging Face's
+    DeepseekV3Attention computes it: queries through a low-rank pair q_a (D → q_r), RMSNorm, q_b
+    (q_r → h·(d_n + d_r)) (or one q_proj when ``q_lora_rank`` is not given); keys and values from
+    a shared latent: kv_a (D → c + d_r), RMSNorm on the c latent features, kv_b (c → h·(d_n + d_v));
+    the d_r rotary features of the key are one per token, shared by the heads (rotary on the
+    queries' and that key's d_r features); scores over d_n + d_r features, values of d_v, output
+    projection h·d_v → D. The KV cache holds the latent: c + d_r elements per token; continuing a
+    cache, kv_b expands all S cached latents again at every step, as Hugging Face computes it (an
+    implementation that absorbs kv_b into the query and output projections avoids that; calc
+    counts what is computed). ``kv_cache_expanded`` is the size of a cache of expanded keys and
+    values, h·(d_n + d_r + d_v) per token, for comparison. Operations are counted as for attention
+    (softmax, 1/√d scaling, causal mask), plus the two RMSNorms and rotary."""
+
+    heads: PosInt = Field(description="heads h")
+    kv_lora_rank: PosInt = Field(description="latent features c of keys and values")
+    q_lora_rank: Optional[PosInt] = Field(None, description="rank q_r of the query projection (default: a "
+                                                            "full q_proj)")
+    qk_nope_head_dim: PosInt = Field(description="per-head query/key features without rotary, d_n")
+    qk_rope_head_dim: PosInt = Field(description="per-head query/key rotary features d_r (the key's are shared)")
+    v_head_dim: PosInt = Field(description="per-head value features d_v")
+    bias: StrictBool = Field(False, description="biases of q_a (or q_proj), kv_a and the output projection "
+                                                "(attention_bias)")
+    causal: StrictBool = False
+    context: Optional[PosInt] = Field(None, description="keys attended when continuing a KV cache (the cache "
+                                                        "plus the new tokens; set by --phase decode)")
+
+    quantities: ClassVar[tuple[Q, ...]] = (
+        Q("S", "c_ctx if ctx else T", "keys per query: the tokens, or the context continuing a cache"),
+        Q("d_qk", "d_n + d_r", "query/key features per head"),
+        Q("q_w", "D * q_r + q_r + q_r * h * d_qk if lora else D * h * d_qk",
+          "q_a, its RMSNorm γ and q_b; or q_proj"),
+        Q("kv_w", "D * (c + d_r) + c + c * h * (d_n + d_v)", "kv_a, its RMSNorm γ, kv_b"),
+        Q("weights", "q_w + kv_w + h * d_v * D", "the query and key/value paths, the output projection"),
+        Q("biases", "(q_r if lora else h * d_qk) + c + d_r + D", "q_a (or q_proj), kv_a, the output projection",
+          key="bias", when="bias"),
+        Q("proj_mac", "L * (D * q_r + q_r * h * d_qk if lora else D * h * d_qk) + T * D * (c + d_r) + "
+                      "S * c * h * (d_n + d_v) + L * h * d_v * D",
+          "queries from the L new tokens, the latent of the T new tokens, the expansion of all S cached "
+          "latents (kv_b, every step), the output"),
+        Q("scores", "h * L * S", "an L × S score matrix per head"),
+        Q("attn_mac", "scores * (d_qk + d_v)", "Q·Kᵀ over d_n + d_r features, attention·V over d_v"),
+        Q("mac", "proj_mac + attn_mac"),
+        Q("dots", "L * (q_r + h * d_qk if lora else h * d_qk) + T * (c + d_r) + S * h * (d_n + d_v) + scores + "
+                  "L * h * d_v + L * D", "one per output element of every projection and of both matmuls"),
+        Q("bias_add", "L * (q_r if lora else h * d_qk) + T * (c + d_r) + L * D", "one per biased output",
+          when="bias"),
+        Q("rotated", "(L * h + T) * d_r", "rotary on the queries' d_r features and each token's shared key"),
+        Q("normed", "L * q_r + T * c", "RMSNorm'd features: the query latent (q_r) and the key/value latent (c)"),
+        Q("norms", "(L if lora else 0) + T", "RMSNorm groups"),
+        Q("mul", "scores + 2 * rotated + 2 * normed", "1/√d scaling; rotary; RMSNorm squares and γ"),
+        Q("exp", "scores", "softmax"),
+        Q("add", "h * L * (S - 1) + (scores if causal else 0) + rotated + normed",
+          "softmax sums; the causal mask; rotary; RMSNorm sums and ε"),
+        Q("div", "scores + normed + norms", "softmax; RMSNorm's mean and normalising divisions"),
+        Q("sqrt", "norms", "one per RMSNorm group"),
+        Q("visible", "L * S - L * (L - 1) // 2 if ctx else min(L, S) * (min(L, S) + 1) // 2 + (L - min(L, S)) * S",
+          "query/key pairs the causal mask keeps", when="causal"),
+        Q("masked", "h * (L * S - visible)", "masked scores, computed all the same", when="causal"),
+        Q("masked_mac", "(d_qk + d_v) * masked", fact=True),
+        Q("kv_cached", "S if ctx else T", "tokens cached after this pass"),
+        Q("kv_cache", "(c + d_r) * kv_cached", "the latent cache: c + d_r elements per token"),
+        Q("kv_cache_expanded", "h * (d_qk + d_v) * kv_cached", fact=True),
+        Q("q_len", "L", fact=True), Q("kv_len", "S", fact=True), Q("heads", "h", fact=True),
+        Q("causal", "causal", fact=True), Q("context", "c_ctx", fact=True),
+    )
+
+    def given(self, shape: Shape) -> dict[str, Any]:
+        if len(shape) != 2:
+            raise ValueError(f"the input must be tokens × features (L, D), got {fmt_shape(shape)}")
+        if self.context is not None and self.context < shape[0]:
+            raise ValueError(f"context {self.context} is shorter than the {shape[0]} new tokens it includes")
+        return {"L": shape[0], "T": shape[0], "D": shape[1], "h": self.heads, "c": self.kv_lora_rank,
+                "q_r": self.q_lora_rank or 0, "lora": int(self.q_lora_rank is not None),
+                "d_n": self.qk_nope_head_dim, "d_r": self.qk_rope_head_dim, "d_v": self.v_head_dim,
+                "bias": int(self.bias), "causal": int(self.causal), "ctx": int(self.context is not None),
+                "c_ctx": self.context or 0}

@@ -43,8 +43,9 @@ class MoE(Layer):
     gated: StrictBool = Field(True, description="gated MLP experts (SwiGLU: gate, up, down); false: up, down")
     activation: Literal["silu", "gelu", "relu"] = "silu"
     bias: StrictBool = Field(False, description="biases in the experts' linear layers")
-    router_bias: StrictBool = Field(False, description="a bias of E in the router (DeepSeek-V3's "
-                                                       "e_score_correction_bias)")
+    router_bias: StrictBool = Field(False, description="a bias of E added to the router's scores to choose "
+                                                       "the experts (DeepSeek-V3's e_score_correction_bias): a "
+                                                       "buffer, set by load balancing, not by gradients")
     shared_hidden: NonNegInt = Field(0, description="width of the shared experts' MLP (0: none)")
     shared_gate: StrictBool = Field(False, description="a sigmoid gate D → 1 on the shared experts' "
                                                        "output (Qwen2-MoE)")
@@ -60,8 +61,10 @@ class MoE(Layer):
         Q("shared_b", "(mats - 1) * H_s + D if bias and H_s else 0", "its biases"),
         Q("router_w", "D * E + (D if sgate else 0)", "the router D → E (and the shared gate D → 1)"),
         Q("weights", "E * expert_w + shared_w + router_w"),
-        Q("biases", "E * expert_b + shared_b + (E if rbias else 0)", key="bias", when="any_bias"),
-        Q("active", "router_w + (E if rbias else 0) + k * (expert_w + expert_b) + shared_w + shared_b",
+        Q("biases", "E * expert_b + shared_b", key="bias", when="bias"),
+        Q("router_buffer", "E", "the router's selection bias (a buffer, as Hugging Face holds it)", key="buffers",
+          when="rbias"),
+        Q("active", "router_w + k * (expert_w + expert_b) + shared_w + shared_b",
           "parameters one token uses: the router, its k experts, the shared experts"),
         Q("mac", "R * (router_w + k * expert_w + shared_w)",
           "per token: the router's scores, every weight of its k experts and of the shared MLP once"),

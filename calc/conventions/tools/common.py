@@ -97,3 +97,8 @@ def layernorm_subclass(layer, shape: Shape, out: Shape) -> dict[str, int]:
 # The attention options calc counts that nn.MultiheadAttention lacks (the presets model it): refused.
 EXTENDED_ATTENTION = ("; a sliding window, a KV-cache context, rotary, ALiBi and QK-norm are refused: "
                       "the preset models nn.MultiheadAttention, which has none of them")
+
+# Layer types no tool preset counts: the PyTorch modules they stand for (Hugging Face's expert
+# loops, DeepSeek's latent attention) are not what the presets were measured on.
+NOT_MEASURED = ("no measurement of this tool on a mixture of experts or latent attention exists in calc's "
+                "reference data, so the preset refuses it rather than guess (use standard or exact)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..engine import Convention, Rule, Runner, register
 from .common import spatial_dims, upsample_mode
-from .common import EXTENDED_ATTENTION as _EXTENDED
+from .common import EXTENDED_ATTENTION as _EXTENDED, NOT_MEASURED as _NOT_MEASURED
 
 CONV = "conv1d conv2d conv3d"
 CONV_T = "conv_transpose1d conv_transpose2d conv_transpose3d"
@@ -18,6 +18,7 @@ FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuff
         "to_image select_token concat class_token")
 
 RULES = {
+    "moe mla": Rule(unsupported=True, why=_NOT_MEASURED),
     f"{CONV} {CONV_T} linear": Rule("mac", why="conv / linear / addmm handles: one per MAC, bias ignored"),
     "batchnorm1d batchnorm2d batchnorm3d": Rule("x * (1 + affine)",
                                                 why="batchnorm_flop_jit in eval: #x, 2·#x with weight"),

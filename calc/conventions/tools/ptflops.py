@@ -12,7 +12,7 @@ from __future__ import annotations
 from ...shapes import Shape
 from ..engine import Convention, Rule, Runner, register
 from .common import float64_product, layernorm_subclass
-from .common import EXTENDED_ATTENTION as _EXTENDED
+from .common import EXTENDED_ATTENTION as _EXTENDED, NOT_MEASURED as _NOT_MEASURED
 
 CONV = "conv1d conv2d conv3d"
 CONV_T = "conv_transpose1d conv_transpose2d conv_transpose3d"
@@ -41,6 +41,7 @@ def upsample_size(layer, shape: Shape, out: Shape) -> dict:
 _PT_MOD = "module hook, divided by ptflops' batch counter (so per sample, whatever the batch)"
 
 RULES = {
+    "moe mla": Rule(unsupported=True, why=_NOT_MEASURED),
     f"{CONV} {CONV_T} linear": Rule(batch="module * (mac + bias_add)", why=_PT_MOD + "; bias included"),
     "batchnorm1d batchnorm2d batchnorm3d groupnorm": Rule(batch="module * x * (1 + affine)",
                                                           why=_PT_MOD + "; one per element, two when affine"),
@@ -92,6 +93,7 @@ RULES = {
 # ---------------------------------------------------------------------------- backend='aten'
 
 ATEN_RULES = {
+    "moe mla": Rule(unsupported=True, why=_NOT_MEASURED),
     f"{CONV} {CONV_T}": Rule("mac + bias_add", why="aten.convolution: N·#w·S_out, plus N·C_out·S_out with bias"),
     "linear": Rule("mac + contiguous * bias_add",
                    why="addmm (bias counted) on a contiguous input, mm + add otherwise"),

@@ -13,7 +13,7 @@ from math import prod
 from ...shapes import Shape
 from ..engine import Convention, Rule, Runner, register
 from .common import Float64, float64_product, layernorm_subclass, upsample_mode
-from .common import EXTENDED_ATTENTION as _EXTENDED
+from .common import EXTENDED_ATTENTION as _EXTENDED, NOT_MEASURED as _NOT_MEASURED
 
 # calc layer types grouped as thop's counters take them (every type listed by name).
 CONV = "conv1d conv2d conv3d"
@@ -42,6 +42,7 @@ DERIVED = {ADAPTIVE_AVG: adaptive_avgpool, "upsample": upsample_mode, "layernorm
 # ---------------------------------------------------------------------------- rules
 
 RULES = {
+    "moe mla": Rule(unsupported=True, why=_NOT_MEASURED),
     CONV: Rule("module * mac", why="output elements × input channels/groups × kernel; bias ignored"),
     CONV_T: Rule("module * y * (c_in // groups) * kernel",
                  why="the convolution formula on the output (overcounts by S_out/S_in)"),

@@ -8,12 +8,13 @@ containers count nothing. The rules below name each calc layer type by its PyTor
 from __future__ import annotations
 
 from ..engine import Convention, Rule, Runner, register
-from .common import EXTENDED_ATTENTION as _EXTENDED
+from .common import EXTENDED_ATTENTION as _EXTENDED, NOT_MEASURED as _NOT_MEASURED
 
 FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split to_tokens "
         "to_image select_token concat class_token")
 
 RULES = {
+    "moe mla": Rule(unsupported=True, why=_NOT_MEASURED),
     "conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d": Rule(
         "leaf * module * params * spatial_out", why="'Conv' in the class name: (#w + #b) × output positions"),
     "linear": Rule("leaf * module * params", why="(#w + #b) × the first output dimension only"),
