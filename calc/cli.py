@@ -96,6 +96,13 @@ def _phase_args(p: argparse.ArgumentParser):
                    "keys a decode step attends over (decode)")
     p.add_argument("--new", type=_positive, help="with --phase generate: how many tokens to generate")
     p.add_argument("--kv-dtype", choices=sorted(KV_BYTES), help="KV-cache dtype (default: --dtype)")
+    from .quant import FORMATS as WEIGHT_FORMATS, SCALE_BYTES
+    p.add_argument("--weights", choices=list(WEIGHT_FORMATS), help="format of the weight matrices for the weight "
+                   "memory (int8, fp8_e4m3, fp8_e5m2, int4, nf4 with scales); the rest stays in --dtype")
+    p.add_argument("--group-size", type=_positive, help="with --weights: weights per scale along a row "
+                   "(default: int4 128, nf4 64, int8/fp8 one scale per row)")
+    p.add_argument("--scale-dtype", default="fp16", choices=list(SCALE_BYTES), help="with --weights: the scales' dtype")
+    p.add_argument("--zero-point", action="store_true", help="with --weights int8/int4: a zero point per group")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,7 +273,7 @@ def run(argv: list[str] | None = None) -> int:
             return 0
         if args.diff:
             raise SpecError("--diff needs --compare-conventions (or use `calc compare --diff A,B`)")
-        if args.phase or args.context or args.new or args.kv_dtype:
+        if args.phase or args.context or args.new or args.kv_dtype or args.weights:
             from .render.inference import run_phase_command
             sys.stdout.write(run_phase_command(args, load_model(args)))
             return 0

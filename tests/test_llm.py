@@ -275,3 +275,49 @@ def test_mla_latent_kv_cache_and_decode_by_hand():
     assert f["proj_mac"] == 160 + 96 + 10 * 64 + 160
     assert f["attn_mac"] == 20 * 10
     assert (f["kv_cached"], f["kv_cache"], f["kv_cache_expanded"]) == (10, 60, 10 * 2 * 10)
+
+
+# ---------------------------------------------------------------------------- quantised weights
+
+def test_llama2_7b_weight_bytes_in_int4_nf4_int8_fp8():
+    from calc.quant import quantised_weights
+    a = run_spec("llama2_7b", input_shape=(8,), dtype="fp16")
+    matrices = 6_607_077_376                   # every linear/attention matrix (the head included)
+    other = 32000 * 4096 + 65 * 4096           # the embedding table and 65 RMSNorm γ stay fp16: 131,338,240
+    q = quantised_weights(a, "int4")           # 4 bits packed, one fp16 scale per 128 weights of a row
+    assert (q.matrices, q.matrix_bytes, q.scales, q.other) == (matrices, matrices // 2, matrices // 128, other)
+    assert q.bytes == matrices // 2 + 2 * matrices // 128 + 2 * other == 3_669_450_752
+    z = quantised_weights(a, "int4", zero_point=True)   # + a 4-bit zero point per group
+    assert z.bytes - q.bytes == matrices // 128 // 2
+    n = quantised_weights(a, "nf4", scale_dtype="fp32")  # bitsandbytes: blocks of 64, an fp32 absmax each
+    assert n.bytes == matrices // 2 + 4 * matrices // 64 + 2 * other
+    # int8 / fp8 per output channel: one scale per row. Rows: per layer q, k, v, o 4·4096, gate and up
+    # 2·11,008, down 4096; the head 32,000
+    rows = 32 * (4 * 4096 + 2 * 11008 + 4096) + 32000
+    for fmt in ("int8", "fp8_e4m3", "fp8_e5m2"):
+        assert quantised_weights(a, fmt).bytes == matrices + 2 * rows + 2 * other
+    assert quantised_weights(a, "fp16").bytes == 2 * a.totals.params
+
+
+def test_group_size_rounds_up_per_row():
+    from calc.quant import quantised_weights
+    # a 10 × 100 linear layer, int4 in groups of 64: 2 groups per row (64 + 36), 20 scales; 500 bytes packed
+    a = run_text("""
+        name: t
+        input: [3, 100]
+        layers: [{linear: {out: 10}}]
+    """)
+    q = quantised_weights(a, "int4", group=64, scale_dtype="bf16", zero_point=True)
+    assert (q.matrix_bytes, q.scales, q.zeros, q.zero_bytes, q.other) == (500, 20, 20, 10, 10)
+    assert q.bytes == 500 + 40 + 10 + 4 * 10      # the 10 biases in fp32
+
+
+def test_weight_options_on_the_command_line(capsys):
+    spec = str(SPECS / "mixtral_8x7b.yaml")
+    assert main(["analyze", spec, "--input", "4", "--dtype", "bf16", "--weights", "int4", "--format", "json"]) == 0
+    w = json.loads(capsys.readouterr().out)["weights"]
+    # the router (4096·8 per layer) stays bf16 with the embedding table and norms
+    assert w["other_elements"] == 32000 * 4096 + 65 * 4096 + 32 * 4096 * 8
+    assert w["matrix_weights"] == 46_702_792_704 - w["other_elements"]
+    assert main(["analyze", spec, "--weights", "fp16", "--group-size", "64"]) == 2
+    assert "have no scales" in capsys.readouterr().err

@@ -42,8 +42,35 @@ def phase_lines(p) -> list[tuple[str, str]]:
     return lines
 
 
+def weight_lines(a, args) -> list[tuple[str, str]]:
+    from ..quant import quantised_weights
+    if not args.weights:
+        if args.group_size or args.zero_point:
+            raise SpecError("--group-size and --zero-point go with --weights FORMAT")
+        return []
+    q = quantised_weights(a, args.weights, args.group_size, args.scale_dtype, args.zero_point)
+    how = f"{q.fmt}" + (f", groups of {q.group}" if q.group else (", one scale per row" if q.scales else ""))
+    parts = [f"{q.matrices:,} matrix weights {q.matrix_bytes:,} B"]
+    if q.scales:
+        parts.append(f"{q.scales:,} scales ({q.scale_dtype}) {q.scale_bytes:,} B")
+    if q.zeros:
+        parts.append(f"{q.zeros:,} zero points {q.zero_bytes:,} B")
+    parts.append(f"{q.other:,} other parameters and buffers in {a.dtype} {q.other_bytes:,} B")
+    return [("weight memory", f"{_sizes(q.bytes)} with {how} matrices"), ("weight bytes", "; ".join(parts))]
+
+
 def run_phase_command(args, model) -> str:
     phase, context = args.phase, args.context
+    if phase is None and args.weights and not (context or args.new or args.kv_dtype):
+        from ..analysis import analyze
+        a = analyze(model, batch=args.batch, convention=args.convention, dtype=args.dtype)
+        lines = weight_lines(a, args)
+        if args.format == "json":
+            out = to_dict(a, args.depth)
+            out["weights"] = _weights_dict(a, args)
+            return json.dumps(out, indent=2) + "\n"
+        text = FORMATS[args.format](a, depth=args.depth)
+        return text if args.format == "csv" else text + "\n" + "\n".join(pairs(lines)) + "\n"
     if phase is None:
         raise SpecError("--context, --new and --kv-dtype need --phase prefill, decode or generate")
     if context is None:
@@ -67,13 +94,25 @@ def run_phase_command(args, model) -> str:
     if args.format == "json":
         out = to_dict(p.analysis, args.depth)
         out["inference"] = phase_dict(p)
+        if args.weights:
+            out["weights"] = _weights_dict(p.analysis, args)
         if extra is not None:
             out["generation"] = extra
         return json.dumps(out, indent=2) + "\n"
     text = FORMATS[args.format](p.analysis, depth=args.depth)
     if args.format == "csv":
         return text
-    section = phase_lines(p) + lines
+    section = phase_lines(p) + lines + weight_lines(p.analysis, args)
     if args.format == "markdown":
         return text + "\n" + "\n".join(f"- **{k}**: {v}" for k, v in section) + "\n"
     return text + "\n" + "\n".join(pairs(section)) + "\n"
+
+
+def _weights_dict(a, args) -> dict:
+    from ..quant import quantised_weights
+    q = quantised_weights(a, args.weights, args.group_size, args.scale_dtype, args.zero_point)
+    return {"format": q.fmt, "group_size": q.group, "scale_dtype": q.scale_dtype, "zero_point": q.zero_point,
+            "matrix_weights": q.matrices, "matrix_bytes": q.matrix_bytes, "scales": q.scales,
+            "scale_bytes": q.scale_bytes, "zero_points": q.zeros, "zero_point_bytes": q.zero_bytes,
+            "other_elements": q.other, "other_dtype": a.dtype, "other_bytes": q.other_bytes, "bytes": q.bytes,
+            "units": "bytes; GB = 10^9 bytes, GiB = 2^30 bytes"}
