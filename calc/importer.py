@@ -130,14 +130,16 @@ def _deepseek(cfg: dict, name: str) -> str:
            "d": _get(cfg, "hidden_size"), "dense_layers": dense, "moe_layers": depth - dense,
            "heads": _get(cfg, "num_attention_heads"), "ffn": _get(cfg, "intermediate_size"),
            "experts": _get(cfg, "n_routed_experts"), "top_k": _get(cfg, "num_experts_per_tok"),
-           "expert_ffn": _get(cfg, "moe_intermediate_size"), "shared": _get(cfg, "n_shared_experts", 0, required=False)}
+           "expert_ffn": _get(cfg, "moe_intermediate_size"), "shared": _get(cfg, "n_shared_experts", 0, required=False),
+           # false: as Hugging Face computes it (kv_b expands the cached latents every step); --set absorbed=true
+           "absorbed": "false"}
     q_r = cfg.get("q_lora_rank")
     eps = _num(_get(cfg, "rms_norm_eps", 1e-6))
     act = _act(cfg, "hidden_act")
     attn = (f"heads: heads, kv_lora_rank: {_get(cfg, 'kv_lora_rank')}, " + (f"q_lora_rank: {q_r}, " if q_r else "")
             + f"qk_nope_head_dim: {_get(cfg, 'qk_nope_head_dim')}, qk_rope_head_dim: {_get(cfg, 'qk_rope_head_dim')}, "
             f"v_head_dim: {_get(cfg, 'v_head_dim')}, bias: {str(bool(cfg.get('attention_bias', False))).lower()}, "
-            "causal: true")
+            "causal: true, absorbed: absorbed")
     scoring = "sigmoid" if cfg.get("scoring_func", "sigmoid") == "sigmoid" else "softmax"
     moe = (f"experts: experts, top_k: top_k, hidden: expert_ffn, shared_hidden: shared * expert_ffn, activation: {act}, "
            f"router_bias: true, scoring: {scoring}" + (", norm_topk: true" if cfg.get("norm_topk_prob") else ""))

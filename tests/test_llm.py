@@ -321,3 +321,22 @@ def test_weight_options_on_the_command_line(capsys):
     assert w["matrix_weights"] == 46_702_792_704 - w["other_elements"]
     assert main(["analyze", spec, "--weights", "fp16", "--group-size", "64"]) == 2
     assert "have no scales" in capsys.readouterr().err
+
+
+def test_mla_absorbed_runs_in_the_latent_space():
+    # as test_mla_latent_kv_cache_and_decode_by_hand, absorbed: the query's 2·(3 + 5) head features go
+    # into and out of the 4-feature latent once per new token (1·2·8·4 = 64 MACs) instead of expanding
+    # the 10 cached latents (640); scores over 4 + 2 latent/rotary features and 4 latent values
+    (r,) = leaves(run_text("""
+        name: t
+        input: [1, 16]
+        layers: [{mla: {heads: 2, kv_lora_rank: 4, qk_nope_head_dim: 3, qk_rope_head_dim: 2, v_head_dim: 5,
+                        causal: true, context: 10, absorbed: true}}]
+    """))
+    assert r.facts["proj_mac"] == 160 + 96 + 64 + 160
+    assert r.facts["attn_mac"] == 20 * (4 + 2 + 4)
+    assert r.params == leaves(run_text("""
+        name: t
+        input: [1, 16]
+        layers: [{mla: {heads: 2, kv_lora_rank: 4, qk_nope_head_dim: 3, qk_rope_head_dim: 2, v_head_dim: 5}}]
+    """))[0].params

@@ -194,6 +194,9 @@ class MLA(Layer):
     causal: StrictBool = False
     context: Optional[PosInt] = Field(None, description="keys attended when continuing a KV cache (the cache "
                                                         "plus the new tokens; set by --phase decode)")
+    absorbed: StrictBool = Field(False, description="kv_b absorbed into the query and output paths (DeepSeek's "
+                                                    "inference): attention runs in the latent space, no cached "
+                                                    "latent is expanded")
 
     quantities: ClassVar[tuple[Q, ...]] = (
         Q("S", "c_ctx if ctx else T", "keys per query: the tokens, or the context continuing a cache"),
@@ -205,13 +208,15 @@ class MLA(Layer):
         Q("biases", "(q_r if lora else h * d_qk) + c + d_r + D", "q_a (or q_proj), kv_a, the output projection",
           key="bias", when="bias"),
         Q("proj_mac", "L * (D * q_r + q_r * h * d_qk if lora else D * h * d_qk) + T * D * (c + d_r) + "
-                      "S * c * h * (d_n + d_v) + L * h * d_v * D",
+                      "(L * h * (d_n + d_v) * c if absorbed else S * c * h * (d_n + d_v)) + L * h * d_v * D",
           "queries from the L new tokens, the latent of the T new tokens, the expansion of all S cached "
-          "latents (kv_b, every step), the output"),
+          "latents by kv_b (absorbed: the queries into and the outputs out of the latent space), the output"),
         Q("scores", "h * L * S", "an L × S score matrix per head"),
-        Q("attn_mac", "scores * (d_qk + d_v)", "Q·Kᵀ over d_n + d_r features, attention·V over d_v"),
+        Q("attn_mac", "scores * (2 * c + d_r if absorbed else d_qk + d_v)",
+          "Q·Kᵀ over d_n + d_r features, attention·V over d_v (absorbed: over c + d_r and c latent features)"),
         Q("mac", "proj_mac + attn_mac"),
-        Q("dots", "L * (q_r + h * d_qk if lora else h * d_qk) + T * (c + d_r) + S * h * (d_n + d_v) + scores + "
+        Q("dots", "L * (q_r + h * d_qk if lora else h * d_qk) + T * (c + d_r) + (L * h * (c + d_v) if absorbed "
+                  "else S * h * (d_n + d_v)) + scores + "
                   "L * h * d_v + L * D", "one per output element of every projection and of both matmuls"),
         Q("bias_add", "L * (q_r if lora else h * d_qk) + T * (c + d_r) + L * D", "one per biased output",
           when="bias"),
@@ -227,7 +232,7 @@ class MLA(Layer):
         Q("visible", "L * S - L * (L - 1) // 2 if ctx else min(L, S) * (min(L, S) + 1) // 2 + (L - min(L, S)) * S",
           "query/key pairs the causal mask keeps", when="causal"),
         Q("masked", "h * (L * S - visible)", "masked scores, computed all the same", when="causal"),
-        Q("masked_mac", "(d_qk + d_v) * masked", fact=True),
+        Q("masked_mac", "(2 * c + d_r if absorbed else d_qk + d_v) * masked", fact=True),
         Q("kv_cached", "S if ctx else T", "tokens cached after this pass"),
         Q("kv_cache", "(c + d_r) * kv_cached", "the latent cache: c + d_r elements per token"),
         Q("kv_cache_expanded", "h * (d_qk + d_v) * kv_cached", fact=True),
@@ -244,4 +249,4 @@ class MLA(Layer):
                 "q_r": self.q_lora_rank or 0, "lora": int(self.q_lora_rank is not None),
                 "d_n": self.qk_nope_head_dim, "d_r": self.qk_rope_head_dim, "d_v": self.v_head_dim,
                 "bias": int(self.bias), "causal": int(self.causal), "ctx": int(self.context is not None),
-                "c_ctx": self.context or 0}
+                "c_ctx": self.context or 0, "absorbed": int(self.absorbed)}
