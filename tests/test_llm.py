@@ -141,7 +141,7 @@ def test_tool_presets_refuse_the_options_multihead_attention_lacks():
     presets = [c.name for c in CONVENTIONS.values() if c.explicit]
     assert len(presets) >= 5
     for preset in presets:
-        with pytest.raises(ConventionError, match="extended"):
+        with pytest.raises(ConventionError, match="rotary"):
             run_text("""
                 name: t
                 input: [5, 16]

@@ -112,8 +112,6 @@ class Attention(Layer):
         Q("qkv_bias", "bias", fact=True), Q("has_out_bias", "out_bias", fact=True),
         Q("window", "W", fact=True), Q("context", "c", fact=True), Q("rope", "rope", fact=True),
         Q("alibi", "alibi", fact=True), Q("qk_norm", "qkn", fact=True),
-        # any option nn.MultiheadAttention lacks (the tool presets model it, and refuse these)
-        Q("extended", "min(1, ctx + win + rope + alibi + qkn)", fact=True),
     )
 
     def refs(self):

@@ -94,7 +94,9 @@ def layernorm_subclass(layer, shape: Shape, out: Shape) -> dict[str, int]:
     return {"channels": int(layer.channels)}
 
 
-# The attention options calc counts that nn.MultiheadAttention lacks (the presets model it): refused.
+# The attention options calc counts that nn.MultiheadAttention lacks (the presets model it): refused
+# when any of the layer's facts for them is set.
+EXTENDED_WHEN = "window or context or rope or alibi or qk_norm"
 EXTENDED_ATTENTION = ("; a sliding window, a KV-cache context, rotary, ALiBi and QK-norm are refused: "
                       "the preset models nn.MultiheadAttention, which has none of them")
 

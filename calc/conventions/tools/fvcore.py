@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..engine import Convention, Rule, Runner, register
 from .common import spatial_dims, upsample_mode
-from .common import EXTENDED_ATTENTION as _EXTENDED, NOT_MEASURED as _NOT_MEASURED
+from .common import EXTENDED_ATTENTION as _EXTENDED, EXTENDED_WHEN as _EXTENDED_WHEN, NOT_MEASURED as _NOT_MEASURED
 
 CONV = "conv1d conv2d conv3d"
 CONV_T = "conv_transpose1d conv_transpose2d conv_transpose3d"
@@ -32,7 +32,7 @@ RULES = {
     "local_response_norm": Rule("0", why="decomposes into mul, pow, avg_pool and div, none of which has a handle"),
     "attention": Rule("proj_mac", why="nn.MultiheadAttention traces its projections as aten::linear; "
                                       "scaled_dot_product_attention is unsupported (need_weights=False)"
-                                      + _EXTENDED, unsupported="extended"),
+                                      + _EXTENDED, unsupported=_EXTENDED_WHEN),
     "rnn lstm gru": Rule("0", why="aten::lstm / gru / rnn are unsupported"),
     "embedding pos_embedding type_embedding token_mean rmsnorm": Rule(
         "0", why="no handle (embedding, add, mean, rms_norm): 0"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ...shapes import Shape
 from ..engine import Convention, Rule, Runner, register
 from .common import float64_product, layernorm_subclass
-from .common import EXTENDED_ATTENTION as _EXTENDED, NOT_MEASURED as _NOT_MEASURED
+from .common import EXTENDED_ATTENTION as _EXTENDED, EXTENDED_WHEN as _EXTENDED_WHEN, NOT_MEASURED as _NOT_MEASURED
 
 CONV = "conv1d conv2d conv3d"
 CONV_T = "conv_transpose1d conv_transpose2d conv_transpose3d"
@@ -74,7 +74,7 @@ RULES = {
                       why=_PT_MOD + "; multihead_attention_counter_hook, for nn.MultiheadAttention with "
                           "batch_first=True called with need_weights=False (torchvision's ViT): with "
                           "need_weights=True the patched bmm and softmax would add to it" + _EXTENDED,
-                      unsupported="extended"),
+                      unsupported=_EXTENDED_WHEN),
     "rnn": Rule(batch="module * (mac + bias_add + steps * cells * hidden)",
                 why=_PT_MOD + "; rnn_flops_counter_hook: #W_ih + #W_hh + H + biases per step and layer "
                     "(batch_first=True: a seq-first input makes the batch counter the sequence length)"),
@@ -102,7 +102,7 @@ ATEN_RULES = {
                       why="nn.MultiheadAttention (batch_first=True, need_weights=False): the projections "
                           "as addmm; the packed in-projection's bias only when its transposed input is "
                           "contiguous, i.e. at batch 1; SDPA is not counted" + _EXTENDED,
-                      unsupported="extended"),
+                      unsupported=_EXTENDED_WHEN),
     "rnn gru": Rule("mac + (steps * gates * hidden if bias_add else 0)", unsupported="num_layers > 1 or dirs > 1",
                     why="the CPU kernel decomposes into mm/addmm with one bias vector per step; which bias "
                         "vectors a multi-layer or bidirectional layer adds is not modelled"),

@@ -13,7 +13,7 @@ from math import prod
 from ...shapes import Shape
 from ..engine import Convention, Rule, Runner, register
 from .common import Float64, float64_product, layernorm_subclass, upsample_mode
-from .common import EXTENDED_ATTENTION as _EXTENDED, NOT_MEASURED as _NOT_MEASURED
+from .common import EXTENDED_ATTENTION as _EXTENDED, EXTENDED_WHEN as _EXTENDED_WHEN, NOT_MEASURED as _NOT_MEASURED
 
 # calc layer types grouped as thop's counters take them (every type listed by name).
 CONV = "conv1d conv2d conv3d"
@@ -68,7 +68,7 @@ RULES = {
     "layer_scale": Rule("0", why="a parameter multiplied with `*` inside a container: invisible"),
     "add mul": Rule("0", why="operators and torch functions are invisible to module hooks"),
     "embedding rmsnorm": Rule("0", why="no hook registered for this type (nn.Embedding, nn.RMSNorm)"),
-    "attention": Rule("0", why="no hook registered for nn.MultiheadAttention" + _EXTENDED, unsupported="extended"),
+    "attention": Rule("0", why="no hook registered for nn.MultiheadAttention" + _EXTENDED, unsupported=_EXTENDED_WHEN),
     "pos_embedding type_embedding token_mean": Rule(
         "0", why="a table added with `+`, or x.mean(): no module hook counts"),
     "rnn": Rule("module * (mac + bias_add + steps * cells * hidden)",
