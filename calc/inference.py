@@ -72,8 +72,13 @@ def decode_model(model: Model, context: int) -> Model:
     first dimension set to 1), every self attention continuing its cache."""
     if not model.input_shape:
         raise SpecError("decode needs an input whose first dimension is the sequence")
+    memo: dict = {}
+    root = _rewrite(model.root, context, memo)
+    if not any(isinstance(v[1], Leaf) and v[1] is not v[0] for v in memo.values()):
+        raise SpecError(f"--phase decode needs a model with self attention (attention or mla without kv); "
+                        f"'{model.name}' has none, so there is no KV cache to continue")
     shape = (1, *tuple(model.input_shape)[1:])
-    return dataclasses.replace(model, input_shape=shape, root=_rewrite(model.root, context, {}))
+    return dataclasses.replace(model, input_shape=shape, root=root)
 
 
 def prefill_model(model: Model, prompt: int) -> Model:

@@ -340,3 +340,8 @@ def test_mla_absorbed_runs_in_the_latent_space():
         input: [1, 16]
         layers: [{mla: {heads: 2, kv_lora_rank: 4, qk_nope_head_dim: 3, qk_rope_head_dim: 2, v_head_dim: 5}}]
     """))[0].params
+
+
+def test_decode_needs_self_attention(capsys):
+    assert main(["analyze", str(SPECS / "alexnet.yaml"), "--phase", "decode", "--context", "5"]) == 2
+    assert "needs a model with self attention" in capsys.readouterr().err
