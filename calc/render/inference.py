@@ -26,7 +26,9 @@ def phase_lines(p) -> list[tuple[str, str]]:
     kv = p.kv
     where = {"prefill": f"prompt of {p.context:,} tokens per sequence",
              "decode": f"1 new token per sequence attending over {p.context:,} keys (the KV cache plus itself)"}
+    n = p.analysis.totals.params
     lines = [("phase", f"{p.phase}: {where[p.phase]}; batch {p.analysis.batch}"),
+             ("parameters", f"{n:,} ({n / 10**9:.2f} B, billions)"),
              ("MACs per token", f"{_per(macs)} ({human(int(macs))})"),
              ("FLOPs per token", f"{_per(flops)} ({human(int(flops))})")]
     if kv.layers:
