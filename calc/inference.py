@@ -38,6 +38,9 @@ def _rewrite(node, context: int, memo: dict):
         return hit[1]
     if isinstance(node, Leaf):
         layer = node.layer
+        if layer.type_name == "pos_embedding" and context > layer.max_len:
+            raise SpecError(f"decode at context {context:,}: the new token is at position {context - 1:,}, but the "
+                            f"learned position table has max_len={layer.max_len:,} rows", path=node.origin)
         if isinstance(layer, (Attention, MLA)) and getattr(layer, "kv", None) is None:
             node = dataclasses.replace(node, layer=layer.model_copy(update={"context": context}))
     elif isinstance(node, Seq):
@@ -73,7 +76,11 @@ def decode_model(model: Model, context: int) -> Model:
     if not model.input_shape:
         raise SpecError("decode needs an input whose first dimension is the sequence")
     memo: dict = {}
-    root = _rewrite(model.root, context, memo)
+    try:
+        root = _rewrite(model.root, context, memo)
+    except SpecError as err:
+        err.file, err.line = model.source_name, model.line_of(err.path)
+        raise
     if not any(isinstance(v[1], Leaf) and v[1] is not v[0] for v in memo.values()):
         raise SpecError(f"--phase decode needs a model with self attention (attention or mla without kv); "
                         f"'{model.name}' has none, so there is no KV cache to continue")

@@ -345,3 +345,11 @@ def test_mla_absorbed_runs_in_the_latent_space():
 def test_decode_needs_self_attention(capsys):
     assert main(["analyze", str(SPECS / "alexnet.yaml"), "--phase", "decode", "--context", "5"]) == 2
     assert "needs a model with self attention" in capsys.readouterr().err
+
+
+def test_decode_beyond_a_learned_position_table(capsys):
+    # GPT-2's wpe has 1,024 rows: the 1,025th token has no position
+    assert main(["analyze", str(SPECS / "gpt2.yaml"), "--phase", "decode", "--context", "1024"]) == 0
+    capsys.readouterr()
+    assert main(["analyze", str(SPECS / "gpt2.yaml"), "--phase", "decode", "--context", "1025"]) == 2
+    assert "max_len=1,024" in capsys.readouterr().err
