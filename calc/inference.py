@@ -20,7 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .analysis import Analysis, analyze
+from .analysis import FOLD, Analysis, analyze
 from .errors import SpecError
 from .graph import Branches, Leaf, Model, Repeat, Seq
 from .layers.attention import MLA, Attention
@@ -98,6 +98,7 @@ class KVLayer:
     name: str
     tokens: int          # tokens cached per sequence after the pass
     elements: int        # cached elements per sequence
+    count: int = 1       # a folded run of identical layers (see Analysis.rows)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class KVCache:
 
     @property
     def elements_per_sequence(self) -> int:
-        return sum(x.elements for x in self.layers)
+        return sum(x.count * x.elements for x in self.layers)
 
     @property
     def bytes_per_sequence(self) -> int:
@@ -122,17 +123,36 @@ class KVCache:
     def bytes_per_token(self) -> int:
         """Bytes one more cached token adds (per sequence) while no window is full: 2·g·d per
         attention layer, in the KV dtype."""
-        return sum(x.elements // x.tokens for x in self.layers if x.tokens) * KV_BYTES[self.dtype]
+        return sum(x.count * (x.elements // x.tokens) for x in self.layers if x.tokens) * KV_BYTES[self.dtype]
+
+
+def leaf_rows(a: Analysis):
+    """(name, leaf result, count) of every leaf, a folded run of more than FOLD identical
+    iterations (see Analysis.rows) given once with its count: bounded for any model."""
+    def leaves(r, k):
+        if r.is_leaf:
+            yield r, k
+            return
+        for ch in r.children:
+            yield from leaves(ch.result, k * ch.count)
+
+    for row in a.rows(leaves_only=True, fold=FOLD):
+        if row.result.is_leaf:
+            yield row.name, row.result, row.count
+        else:   # a folded run: the leaves of one iteration, `count` times
+            for leaf, k in leaves(row.result, row.count):
+                yield row.name, leaf, k
 
 
 def kv_cache(a: Analysis, dtype: str) -> KVCache:
     if dtype not in KV_BYTES:
         raise SpecError(f"unknown KV-cache dtype '{dtype}'; known: {', '.join(KV_BYTES)}")
     layers = []
-    for row in a.rows(leaves_only=True):
-        f = row.result.facts or {}
-        if row.result.kind in ("attention", "mla") and "kv_cache" in f:
-            layers.append(KVLayer(row.name, f["kv_cached"], f["kv_cache"]))
+    # folded rows (see Analysis.rows): a run of more than FOLD identical layers is one row with a count
+    for name, r, count in leaf_rows(a):
+        f = r.facts or {}
+        if r.kind in ("attention", "mla") and "kv_cache" in f:
+            layers.append(KVLayer(name, f["kv_cached"], f["kv_cache"], count))
     return KVCache(dtype, tuple(layers), a.batch)
 
 
@@ -256,7 +276,8 @@ def phase_dict(p: Phase) -> dict:
                      "bytes_per_token": kv.bytes_per_token, "bytes_per_sequence": kv.bytes_per_sequence,
                      "bytes": kv.bytes, "units": "bytes; GB = 10^9 bytes, GiB = 2^30 bytes",
                      "layers": [{"name": x.name, "tokens": x.tokens, "elements": x.elements,
-                                 "bytes_per_sequence": x.elements * KV_BYTES[kv.dtype]} for x in kv.layers]},
+                                 "bytes_per_sequence": x.elements * KV_BYTES[kv.dtype],
+                                 **({"count": x.count} if x.count > 1 else {})} for x in kv.layers]},
     }
 
 
@@ -287,19 +308,31 @@ class Active:
 
 
 def active_parameters(a: Analysis) -> Active | None:
-    """The active parameters (see :class:`Active`); None for a model without mixture-of-experts layers."""
-    active = emb = 0
-    moe = False
-    for row in a.rows(leaves_only=True):
-        r = row.result
-        f = r.facts or {}
-        if "active" in f and r.kind == "moe":
-            moe = True
-            active += f["active"]
+    """The active parameters (see :class:`Active`); None for a model without mixture-of-experts
+    layers. Walks the result tree with its repetition counts (results are shared: memoised by
+    id), so that a repeat of a million identical layers costs one visit."""
+    memo: dict = {}
+
+    def walk(r) -> tuple[int, int, bool]:
+        hit = memo.get(id(r))
+        if hit is not None:
+            return hit
+        if r.is_leaf:
+            f = r.facts or {}
+            moe = r.kind == "moe" and "active" in f
+            emb = r.params if r.layer.kind in ("embedding", "added_embedding") else 0
+            out = (f["active"] if moe else r.params, emb, moe)
         else:
-            active += r.params
-        if r.layer is not None and r.layer.kind in ("embedding", "added_embedding"):
-            emb += r.params
+            act = emb = 0
+            moe = False
+            for ch in r.children:
+                x, e, m = walk(ch.result)
+                act, emb, moe = act + ch.count * x, emb + ch.count * e, moe or m
+            out = (act, emb, moe)
+        memo[id(r)] = out
+        return out
+
+    active, emb, moe = walk(a.root)
     if not moe:
         return None
     return Active(a.root.params, active, active - emb, emb)

@@ -89,15 +89,16 @@ def quantised_weights(a: Analysis, fmt: str, group: int | None = None, scale_dty
         raise SpecError("--zero-point applies to the integer formats (int8, int4)")
     g = group if group is not None else default
     n = packed = scales = zeros = 0
-    for row in a.rows(leaves_only=True):
-        for rows, cols in _matrices(row.result):
-            n += rows * cols
-            packed += -(-rows * cols * bits // 8)
+    from .inference import leaf_rows
+    for _, leaf, k in leaf_rows(a):   # a folded run of identical layers counts `count` times
+        for rows, cols in _matrices(leaf):
+            n += k * rows * cols
+            packed += k * -(-rows * cols * bits // 8)
             if default == 0:
                 continue
             per = rows * (-(-cols // g)) if g else rows
-            scales += per
-            zeros += per if zero_point else 0
+            scales += k * per
+            zeros += k * per if zero_point else 0
     every = a.root.params + a.root.buffers
     other = every - n
     return Quantised(fmt, g if default != 0 else None, scale_dtype, zero_point, n, packed, scales, zeros, other,

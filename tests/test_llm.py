@@ -353,3 +353,27 @@ def test_decode_beyond_a_learned_position_table(capsys):
     capsys.readouterr()
     assert main(["analyze", str(SPECS / "gpt2.yaml"), "--phase", "decode", "--context", "1025"]) == 2
     assert "max_len=1,024" in capsys.readouterr().err
+
+
+def test_a_million_layers_stay_fast(capsys):
+    # folded repeats: the active parameters, the KV cache and the weight bytes count a run of identical
+    # layers once, times its count
+    text = """
+        name: deep
+        input: [4, 8]
+        layers:
+          - repeat: {times: 1000000, layers: [{attention: {heads: 2, causal: true}}, {moe: {experts: 4, top_k: 1, hidden: 2}}]}
+    """
+    import time
+    start = time.perf_counter()
+    a = run_text(text)
+    from calc.inference import active_parameters
+    from calc.quant import quantised_weights
+    act = active_parameters(a)
+    attn, moe = 4 * 8 * 8 + 4 * 8, 4 * 3 * 8 * 2 + 8 * 4     # weights + biases; 4 experts of 3·8·2 and the router
+    assert (act.total, act.active) == (10**6 * (attn + moe), 10**6 * (attn + 3 * 8 * 2 + 8 * 4))
+    assert quantised_weights(a, "int8").matrices == 10**6 * (4 * 8 * 8 + 4 * 3 * 8 * 2)
+    model = parse_spec(text.replace("\n        ", "\n"), "deep.yaml").build()
+    p = run_phase(model, "decode", 10)
+    assert p.kv.elements_per_sequence == 10**6 * 2 * 8 * 10
+    assert time.perf_counter() - start < 30

@@ -34,7 +34,7 @@ def phase_lines(p) -> list[tuple[str, str]]:
     if kv.layers:
         tokens = sorted({x.tokens for x in kv.layers})
         held = f"{tokens[0]:,}" if len(tokens) == 1 else f"{tokens[0]:,} to {tokens[-1]:,} (per layer)"
-        lines += [("KV cache", f"{len(kv.layers)} attention layers, {held} tokens each per sequence, "
+        lines += [("KV cache", f"{sum(x.count for x in kv.layers):,} attention layers, {held} tokens each per sequence, "
                                f"{kv.dtype} ({KV_BYTES[kv.dtype]} B per element)"),
                   ("KV bytes per token", f"{kv.bytes_per_token:,} B per sequence while no window is full"),
                   ("KV cache per sequence", _sizes(kv.bytes_per_sequence)),
