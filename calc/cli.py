@@ -114,6 +114,24 @@ def _spec_args(p: argparse.ArgumentParser):
     p.add_argument("--dtype", default="fp32", choices=sorted(DTYPE_BYTES), help="parameter/activation dtype")
 
 
+def _phase_args(p: argparse.ArgumentParser):
+    from .inference import KV_BYTES, PHASES
+    p.add_argument("--phase", choices=PHASES, help="inference phase of a sequence model: prefill (the prompt of "
+                   "--context tokens), decode (one new token per sequence attending over --context keys, the "
+                   "KV cache plus itself), generate (prefill of --context tokens, then --new tokens); see docs/llm.md")
+    p.add_argument("--context", type=_positive, help="with --phase: the prompt length (prefill, generate) or the "
+                   "keys a decode step attends over (decode)")
+    p.add_argument("--new", type=_positive, help="with --phase generate: how many tokens to generate")
+    p.add_argument("--kv-dtype", choices=sorted(KV_BYTES), help="KV-cache dtype (default: --dtype)")
+    from .quant import FORMATS as WEIGHT_FORMATS, SCALE_BYTES
+    p.add_argument("--weights", choices=list(WEIGHT_FORMATS), help="format of the weight matrices for the weight "
+                   "memory (int8, fp8_e4m3, fp8_e5m2, int4, nf4 with scales); the rest stays in --dtype")
+    p.add_argument("--group-size", type=_positive, help="with --weights: weights per scale along a row "
+                   "(default: int4 128, nf4 64, int8/fp8 one scale per row)")
+    p.add_argument("--scale-dtype", default="fp16", choices=list(SCALE_BYTES), help="with --weights: the scales' dtype")
+    p.add_argument("--zero-point", action="store_true", help="with --weights int8/int4: a zero point per group")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="calc", description="Static calculator of neural-network cost: "
                                      "shapes, parameters, MACs, FLOPs and memory from a YAML spec.")
@@ -126,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare-conventions", action="store_true",
                    help="instead of the table: totals under every convention side by side (as `calc compare`)")
     p.add_argument("--diff", metavar="A,B", help="with --compare-conventions: the layers where conventions A and B differ")
+    _phase_args(p)
+    p = sub.add_parser("import", help="write a spec from another format: hf CONFIG.json (a Hugging Face config)")
+    p.add_argument("source", choices=("hf",), help="the format: hf (a Hugging Face config.json, read offline)")
+    p.add_argument("config", help="the config file")
+    p.add_argument("--name", help="the spec's name (default: the config's model_type)")
+    p.add_argument("-o", "--output", help="write the spec to this file (default: standard output)")
     p = sub.add_parser("explain", help="every layer's shape, parameters and operations as formulas with their values")
     _spec_args(p)
     p.add_argument("--layer", metavar="NAME", help="explain this layer or block only (a name as `calc analyze` shows it)")
@@ -278,9 +302,21 @@ def run(argv: list[str] | None = None) -> int:
             return 0
         if args.diff:
             raise SpecError("--diff needs --compare-conventions (or use `calc compare --diff A,B`)")
+        if args.phase or args.context or args.new or args.kv_dtype or args.weights:
+            from .render.inference import run_phase_command
+            sys.stdout.write(run_phase_command(args, load_model(args)))
+            return 0
         analysis = load_and_analyze(args)
         for piece in STREAMS[args.format](analysis, depth=args.depth):   # long reports are streamed
             _out(piece)
+    elif args.command == "import":
+        from .importer import import_hf
+        text = import_hf(args.config, args.name)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            sys.stdout.write(text)
     elif args.command == "verify":
         from .verify import format_verification, verify
         result = verify(load_model(args), batch=args.batch)

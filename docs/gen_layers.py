@@ -42,10 +42,12 @@ FAMILIES = [
     ("Embeddings and tokens", "Token inputs, embeddings and the moves between feature maps and "
                               "token sequences (see [Sequence models](sequence-models.md)).",
      "embedding added_embedding class_token token_mean tokens"),
-    ("Attention", "Multi-head attention with its projections (see "
-                  "[Attention](sequence-models.md#3-attention)).", "attention"),
+    ("Attention", "Multi-head attention with its projections, and multi-head latent attention (see "
+                  "[Attention](sequence-models.md#3-attention) and [costing an LLM](llm.md)).", "attention"),
     ("Recurrent", "RNN, LSTM and GRU stacks in PyTorch's layout (see "
                   "[Recurrent layers](sequence-models.md#5-recurrent-layers)).", "recurrent"),
+    ("Mixture of experts", "Routed experts with a router, top-k and shared experts (see "
+                           "[costing an LLM](llm.md)).", "moe"),
 ]
 # Types whose kind would put them elsewhere: the token reshapes belong with the sequence layers.
 BY_NAME = {"to_tokens": "tokens", "to_image": "tokens", "select_token": "tokens"}

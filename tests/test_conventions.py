@@ -64,7 +64,13 @@ def test_only_documented_refusals():
     # and no measurement of it exists in the reference data. ptflops-aten on multi-layer or
     # bidirectional RNN/GRU: which bias vectors the CPU kernel adds is not modelled (docs/conventions.md §6).
     assert refused == {("ptflops", "local_response_norm", True), ("ptflops-aten", "rnn", "num_layers > 1 or dirs > 1"),
-                       ("ptflops-aten", "gru", "num_layers > 1 or dirs > 1")}
+                       ("ptflops-aten", "gru", "num_layers > 1 or dirs > 1"),
+                       # every preset models nn.MultiheadAttention, which has no sliding window, KV-cache
+                       # context, rotary, ALiBi or QK-norm (docs/llm.md)
+                       *((c.name, "attention", "window or context or rope or alibi or qk_norm") for c in CONVENTIONS.values()
+                         if c.explicit),
+                       # no tool was measured on a mixture of experts or latent attention (docs/llm.md)
+                       *((c.name, t, True) for c in CONVENTIONS.values() if c.explicit for t in ("moe", "mla"))}
     assert all(rule.why for c in CONVENTIONS.values() for rule in c.macs.values())
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .engine import Convention, Rule, register
 
 # Groups of layer kinds (see `calc layers`).
-DOT = "conv conv_transpose linear attention recurrent"
+DOT = "conv conv_transpose linear attention recurrent moe"
 POOLS = "maxpool avgpool adaptive_avgpool adaptive_maxpool global_avgpool global_maxpool token_mean"
 NORMS = "batchnorm layernorm groupnorm lrn rmsnorm"
 FREE = "dropout identity reshape concat class_token"
@@ -67,7 +67,21 @@ register(Convention(
           "linear": Rule("params * rows", why="(weights + bias) × rows"),
           "attention": Rule("params * q_len", why="(weights + bias) × query positions; the parameter-free "
                                                   "attention matmuls are not counted"),
+          "moe": Rule("active * rows", why="the parameters a token uses (router, its k experts, the shared "
+                                           "experts) × tokens"),
           "recurrent": Rule("params * steps", why="(weights + bias) × time steps: every weight is used "
                                                   "once per step"),
           NOT_DOT: Rule("0", why="only convolutions, linear layers, attention and recurrent layers are counted")},
+))
+
+register(Convention(
+    "unmasked",
+    "As standard, but attention counts only the scores its causal mask and sliding window keep: Q·Kᵀ "
+    "and attention·V cost 2·d MACs per visible score (a causal L × L matrix keeps L·(L + 1)/2 of "
+    "L² scores; a window W at most W per query). This is the work a kernel that skips masked "
+    "blocks (FlashAttention's causal mode) needs in the limit, and what papers counting "
+    "'causal FLOPs' report; standard counts the dense kernel's full matrices. FLOPs = 2 × MACs.",
+    macs={"attention": Rule("mac - masked_mac", why="the dense count less 2·d MACs per masked score"),
+          "conv conv_transpose linear recurrent moe": Rule("mac", why="as standard"),
+          NOT_DOT: _NOT_DOT},
 ))

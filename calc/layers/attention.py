@@ -40,42 +40,78 @@ class Attention(Layer):
     packed: StrictBool = Field(False, description="Q, K, V projected by one packed matrix (PyTorch's "
                                                   "in_proj_weight, GPT-2's c_attn); the counts are the same")
     causal: StrictBool = False
+    window: Optional[PosInt] = Field(None, description="sliding window (causal self attention): each query "
+                                                       "sees itself and the window − 1 keys before it (Mistral)")
+    context: Optional[PosInt] = Field(None, description="self attention continuing a KV cache: the keys each "
+                                                        "new token attends over, the cache plus the L new "
+                                                        "tokens (set by --phase decode --context S)")
+    rope: StrictBool = Field(False, description="rotary position embeddings on the queries and keys (no "
+                                                "parameters): x·cos + rotate_half(x)·sin per rotated element")
+    rope_dims: Optional[PosInt] = Field(None, description="with rope: features per head rotated (default "
+                                                          "head_dim; partial rotary)")
+    alibi: StrictBool = Field(False, description="ALiBi: a fixed per-head linear bias added to every score "
+                                                 "(no parameters)")
+    qk_norm: StrictBool = Field(False, description="RMSNorm over each head's d features of the queries and the "
+                                                   "keys, one γ of d per side shared by the heads (Qwen3)")
+
     # The tool presets model nn.MultiheadAttention called as a module (see calc.conventions).
     hints: ClassVar[dict[str, tuple]] = {"call": ("module",), "owner": ("leaf", "container")}
 
     # The query/key projections' biases are separate from the output projection's, so the bias
     # and bias_add lines test the two flags apart; `any_bias` (either) hides them when both are off.
+    # T: key/value tokens projected in this pass; S: keys each query's score row spans (T, or the
+    # cache plus the new tokens when continuing a cache).
     quantities: ClassVar[tuple[Q, ...]] = (
         Q("D_out", "out if out else D", "out when given, else D", key="shape.1"),
-        Q("weights", "D * h * d + 2 * D_kv * g * d + h * d * D_out",
-          "W_q for h heads, W_k and W_v for g heads, the output projection"),
+        Q("S", "(min(c, W) if win else c) if ctx else T",
+          "keys per query: the T source tokens; continuing a cache, the context c (a sliding window keeps "
+          "the last W)"),
+        Q("weights", "D * h * d + 2 * D_kv * g * d + h * d * D_out + (2 * d if qkn else 0)",
+          "W_q for h heads, W_k and W_v for g heads, the output projection; QK-norm: γ of d for Q and K"),
         Q("biases", "(h * d + 2 * g * d if bias else 0) + (D_out if out_bias else 0)",
           "b_q, b_k, b_v (bias) and the output projection's (out_bias)", key="bias", when="any_bias"),
-        Q("proj_mac", "L * D * h * d + 2 * S * D_kv * g * d + L * h * d * D_out",
-          "Q from the L queries, K and V from the S keys/values, the output projection"),
+        Q("proj_mac", "L * D * h * d + 2 * T * D_kv * g * d + L * h * d * D_out",
+          "Q from the L queries, K and V from the T keys/values projected now, the output projection"),
         Q("scores", "h * L * S", "an L × S score matrix per head"),
         Q("attn_mac", "2 * scores * d", "Q·Kᵀ and attention·V: d multiply-accumulates per score each"),
         Q("mac", "proj_mac + attn_mac", "causal masking changes no MAC: dense kernels compute the full matrices"),
-        Q("dots", "L * h * d + 2 * S * g * d + L * D_out + scores + L * h * d",
+        Q("dots", "L * h * d + 2 * T * g * d + L * D_out + scores + L * h * d",
           "one per output element of the projections Q, K, V and out, of Q·Kᵀ and of attention·V"),
-        Q("bias_add", "(L * h * d + 2 * S * g * d if bias else 0) + (L * D_out if out_bias else 0)",
+        Q("bias_add", "(L * h * d + 2 * T * g * d if bias else 0) + (L * D_out if out_bias else 0)",
           "one per projected element", when="any_bias"),
-        Q("mul", "scores", "the 1/√d scaling of every score"),
+        Q("rotated", "(L * h + T * g) * r", "rotary: query and key elements rotated, each x·cos + "
+          "rotate_half(x)·sin: 2 multiplies and 1 add (rotate_half's negation is a sign flip, not counted)",
+          when="rope"),
+        Q("normed", "L * h + T * g", "QK-norm: query and key head vectors normalised (RMSNorm of d: d squares, "
+          "d − 1 adds, the mean's division, ε's add, a sqrt, d divisions, d multiplies by γ)", when="qkn"),
+        Q("mul", "scores + 2 * rotated + 2 * d * normed", "the 1/√d scaling of every score; rotary; QK-norm"),
         Q("exp", "scores", "softmax: one exponential per score"),
-        Q("add", "h * L * (S - 1) + (scores if causal else 0)",
-          "softmax: the sum of each row of S scores; a causal mask adds −∞ or 0 to every score"),
-        Q("div", "scores", "softmax: every exponential divided by its row's sum"),
-        # PyTorch's is_causal aligns the mask top-left: query i sees keys 0..i, i.e. Σ_{i<L} min(i + 1, S).
-        Q("visible", "min(L, S) * (min(L, S) + 1) // 2 + (L - min(L, S)) * S",
-          "query/key pairs the causal mask keeps: query i sees keys 0..i", when="causal"),
+        Q("add", "h * L * (S - 1) + (scores if causal else 0) + (scores if alibi else 0) + rotated + d * normed",
+          "softmax: the sum of each row of S scores; a causal mask adds −∞ or 0 to every score; ALiBi "
+          "adds its bias to every score; rotary; QK-norm"),
+        Q("div", "scores + (d + 1) * normed", "softmax: every exponential divided by its row's sum; QK-norm"),
+        Q("sqrt", "normed", "QK-norm: one per head vector"),
+        # PyTorch's is_causal aligns the mask top-left: query i sees keys 0..i, i.e. Σ_{i<L} min(i + 1, S);
+        # continuing a cache, query i sees the S − L cached keys and the new ones up to itself; a
+        # window W keeps at most W keys per query.
+        Q("m_w", "min(L, W)", "queries before the window is full", when="win"),
+        Q("visible", "(L * S - L * (L - 1) // 2 if ctx else (m_w * (m_w + 1) // 2 + (L - m_w) * W if win else "
+                     "min(L, S) * (min(L, S) + 1) // 2 + (L - min(L, S)) * S))",
+          "query/key pairs the causal mask (and window) keeps", when="causal"),
         Q("masked", "h * (L * S - visible)", "masked scores, computed all the same", when="causal"),
         Q("masked_mac", "2 * d * masked", fact=True),
+        Q("kv_cached", "S if ctx else (min(T, W) if win else T)",
+          "tokens whose keys and values the cache holds after this pass (a window keeps the last W)"),
+        Q("kv_cache", "2 * g * d * kv_cached", "cached elements per sequence: a key and a value of d per "
+          "key/value head and token"),
         Q("rows", "h * L", fact=True),
-        Q("q_len", "L", fact=True), Q("kv_len", "S", fact=True), Q("dim", "D", fact=True),
-        Q("kv_dim", "D_kv", fact=True), Q("heads", "h", fact=True), Q("kv_heads", "g", fact=True),
-        Q("head_dim", "d", fact=True), Q("out_dim", "D_out", fact=True), Q("packed", "packed", fact=True),
-        Q("causal", "causal", fact=True), Q("cross", "cross", fact=True), Q("qkv_bias", "bias", fact=True),
-        Q("has_out_bias", "out_bias", fact=True),
+        Q("q_len", "L", fact=True), Q("kv_len", "S", fact=True), Q("kv_tokens", "T", fact=True),
+        Q("dim", "D", fact=True), Q("kv_dim", "D_kv", fact=True), Q("heads", "h", fact=True),
+        Q("kv_heads", "g", fact=True), Q("head_dim", "d", fact=True), Q("out_dim", "D_out", fact=True),
+        Q("packed", "packed", fact=True), Q("causal", "causal", fact=True), Q("cross", "cross", fact=True),
+        Q("qkv_bias", "bias", fact=True), Q("has_out_bias", "out_bias", fact=True),
+        Q("window", "W", fact=True), Q("context", "c", fact=True), Q("rope", "rope", fact=True),
+        Q("alibi", "alibi", fact=True), Q("qk_norm", "qkn", fact=True),
     )
 
     def refs(self):
@@ -102,6 +138,113 @@ class Attention(Layer):
             d = self.head_dim
         bias = int(self.bias)
         out_bias = bias if self.out_bias is None else int(self.out_bias)
-        return {"L": q[0], "D": dim, "S": m[0], "D_kv": m[1], "h": h, "g": g, "d": d, "out": self.out or 0,
+        cross = self.kv is not None
+        if self.window is not None and (cross or not self.causal):
+            raise ValueError("a sliding window needs causal self attention (causal: true, no kv)")
+        if self.context is not None:
+            if cross:
+                raise ValueError("context (a KV cache) applies to self attention; cross attention's keys "
+                                 "are the source's")
+            if self.context < q[0]:
+                raise ValueError(f"context {self.context} is shorter than the {q[0]} new tokens it includes")
+            if self.window is not None and q[0] > 1:
+                raise ValueError("several new tokens over a sliding-window cache are not modelled; "
+                                 "decode one token at a time (L = 1)")
+        r = self.rope_dims if self.rope_dims is not None else d
+        if self.rope_dims is not None and not self.rope:
+            raise ValueError("rope_dims needs rope: true")
+        if self.rope and (r > d or r % 2):
+            raise ValueError(f"rope_dims={r} must be even and at most head_dim={d}")
+        return {"L": q[0], "D": dim, "T": m[0], "D_kv": m[1], "h": h, "g": g, "d": d, "out": self.out or 0,
                 "bias": bias, "out_bias": out_bias, "any_bias": bias | out_bias, "causal": int(self.causal),
-                "packed": int(self.packed), "cross": int(self.kv is not None)}
+                "packed": int(self.packed), "cross": int(cross), "W": self.window or 0,
+                "win": int(self.window is not None), "c": self.context or 0, "ctx": int(self.context is not None),
+                "rope": int(self.rope), "r": r if self.rope else 0, "alibi": int(self.alibi),
+                "qkn": int(self.qk_norm)}
+
+
+# ---------------------------------------------------------------------------- multi-head latent attention
+
+@register("mla", "attention")
+class MLA(Layer):
+    """Multi-head latent attention (DeepSeek-V2/V3) on (L, D) tokens, as Hugging Face's
+    DeepseekV3Attention computes it: queries through a low-rank pair q_a (D → q_r), RMSNorm, q_b
+    (q_r → h·(d_n + d_r)) (or one q_proj when ``q_lora_rank`` is not given); keys and values from
+    a shared latent: kv_a (D → c + d_r), RMSNorm on the c latent features, kv_b (c → h·(d_n + d_v));
+    the d_r rotary features of the key are one per token, shared by the heads (rotary on the
+    queries' and that key's d_r features); scores over d_n + d_r features, values of d_v, output
+    projection h·d_v → D. The KV cache holds the latent: c + d_r elements per token; continuing a
+    cache, kv_b expands all S cached latents again at every step, as Hugging Face computes it (an
+    implementation that absorbs kv_b into the query and output projections avoids that; calc
+    counts what is computed). ``kv_cache_expanded`` is the size of a cache of expanded keys and
+    values, h·(d_n + d_r + d_v) per token, for comparison. Operations are counted as for attention
+    (softmax, 1/√d scaling, causal mask), plus the two RMSNorms and rotary."""
+
+    heads: PosInt = Field(description="heads h")
+    kv_lora_rank: PosInt = Field(description="latent features c of keys and values")
+    q_lora_rank: Optional[PosInt] = Field(None, description="rank q_r of the query projection (default: a "
+                                                            "full q_proj)")
+    qk_nope_head_dim: PosInt = Field(description="per-head query/key features without rotary, d_n")
+    qk_rope_head_dim: PosInt = Field(description="per-head query/key rotary features d_r (the key's are shared)")
+    v_head_dim: PosInt = Field(description="per-head value features d_v")
+    bias: StrictBool = Field(False, description="biases of q_a (or q_proj), kv_a and the output projection "
+                                                "(attention_bias)")
+    causal: StrictBool = False
+    context: Optional[PosInt] = Field(None, description="keys attended when continuing a KV cache (the cache "
+                                                        "plus the new tokens; set by --phase decode)")
+    absorbed: StrictBool = Field(False, description="kv_b absorbed into the query and output paths (DeepSeek's "
+                                                    "inference): attention runs in the latent space, no cached "
+                                                    "latent is expanded")
+
+    quantities: ClassVar[tuple[Q, ...]] = (
+        Q("S", "c_ctx if ctx else T", "keys per query: the tokens, or the context continuing a cache"),
+        Q("d_qk", "d_n + d_r", "query/key features per head"),
+        Q("q_w", "D * q_r + q_r + q_r * h * d_qk if lora else D * h * d_qk",
+          "q_a, its RMSNorm γ and q_b; or q_proj"),
+        Q("kv_w", "D * (c + d_r) + c + c * h * (d_n + d_v)", "kv_a, its RMSNorm γ, kv_b"),
+        Q("weights", "q_w + kv_w + h * d_v * D", "the query and key/value paths, the output projection"),
+        Q("biases", "(q_r if lora else h * d_qk) + c + d_r + D", "q_a (or q_proj), kv_a, the output projection",
+          key="bias", when="bias"),
+        Q("proj_mac", "L * (D * q_r + q_r * h * d_qk if lora else D * h * d_qk) + T * D * (c + d_r) + "
+                      "(L * h * (d_n + d_v) * c if absorbed else S * c * h * (d_n + d_v)) + L * h * d_v * D",
+          "queries from the L new tokens, the latent of the T new tokens, the expansion of all S cached "
+          "latents by kv_b (absorbed: the queries into and the outputs out of the latent space), the output"),
+        Q("scores", "h * L * S", "an L × S score matrix per head"),
+        Q("attn_mac", "scores * (2 * c + d_r if absorbed else d_qk + d_v)",
+          "Q·Kᵀ over d_n + d_r features, attention·V over d_v (absorbed: over c + d_r and c latent features)"),
+        Q("mac", "proj_mac + attn_mac"),
+        Q("dots", "L * (q_r + h * d_qk if lora else h * d_qk) + T * (c + d_r) + (L * h * (c + d_v) if absorbed "
+                  "else S * h * (d_n + d_v)) + scores + "
+                  "L * h * d_v + L * D", "one per output element of every projection and of both matmuls"),
+        Q("bias_add", "L * (q_r if lora else h * d_qk) + T * (c + d_r) + L * D", "one per biased output",
+          when="bias"),
+        Q("rotated", "(L * h + T) * d_r", "rotary on the queries' d_r features and each token's shared key"),
+        Q("normed", "L * q_r + T * c", "RMSNorm'd features: the query latent (q_r) and the key/value latent (c)"),
+        Q("norms", "(L if lora else 0) + T", "RMSNorm groups"),
+        Q("mul", "scores + 2 * rotated + 2 * normed", "1/√d scaling; rotary; RMSNorm squares and γ"),
+        Q("exp", "scores", "softmax"),
+        Q("add", "h * L * (S - 1) + (scores if causal else 0) + rotated + normed",
+          "softmax sums; the causal mask; rotary; RMSNorm sums and ε"),
+        Q("div", "scores + normed + norms", "softmax; RMSNorm's mean and normalising divisions"),
+        Q("sqrt", "norms", "one per RMSNorm group"),
+        Q("visible", "L * S - L * (L - 1) // 2 if ctx else min(L, S) * (min(L, S) + 1) // 2 + (L - min(L, S)) * S",
+          "query/key pairs the causal mask keeps", when="causal"),
+        Q("masked", "h * (L * S - visible)", "masked scores, computed all the same", when="causal"),
+        Q("masked_mac", "(2 * c + d_r if absorbed else d_qk + d_v) * masked", fact=True),
+        Q("kv_cached", "S if ctx else T", "tokens cached after this pass"),
+        Q("kv_cache", "(c + d_r) * kv_cached", "the latent cache: c + d_r elements per token"),
+        Q("kv_cache_expanded", "h * (d_qk + d_v) * kv_cached", fact=True),
+        Q("q_len", "L", fact=True), Q("kv_len", "S", fact=True), Q("heads", "h", fact=True),
+        Q("causal", "causal", fact=True), Q("context", "c_ctx", fact=True),
+    )
+
+    def given(self, shape: Shape) -> dict[str, Any]:
+        if len(shape) != 2:
+            raise ValueError(f"the input must be tokens × features (L, D), got {fmt_shape(shape)}")
+        if self.context is not None and self.context < shape[0]:
+            raise ValueError(f"context {self.context} is shorter than the {shape[0]} new tokens it includes")
+        return {"L": shape[0], "T": shape[0], "D": shape[1], "h": self.heads, "c": self.kv_lora_rank,
+                "q_r": self.q_lora_rank or 0, "lora": int(self.q_lora_rank is not None),
+                "d_n": self.qk_nope_head_dim, "d_r": self.qk_rope_head_dim, "d_v": self.v_head_dim,
+                "bias": int(self.bias), "causal": int(self.causal), "ctx": int(self.context is not None),
+                "c_ctx": self.context or 0, "absorbed": int(self.absorbed)}

@@ -42,11 +42,25 @@ def layer_record(row: Row, a: Analysis) -> dict[str, Any]:
     return rec
 
 
+def _active(a: Analysis):
+    from ..inference import active_parameters   # a mixture of experts: total vs active parameters
+    return active_parameters(a)
+
+
 def to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
     return {**_head(a), "layers": [layer_record(row, a) for row in a.rows(depth=depth, leaves_only=True, fold=FOLD)]}
 
 
 def _head(a: Analysis) -> dict[str, Any]:
+    head = _summary(a)
+    act = _active(a)
+    if act is not None:
+        head["totals"]["active_params"] = {"active": act.active, "active_non_embedding": act.active_non_embedding,
+                                           "embedding": act.embedding}
+    return head
+
+
+def _summary(a: Analysis) -> dict[str, Any]:
     t = a.totals
     return {
         "model": a.model.name,
@@ -181,12 +195,22 @@ def _iter_rows(a: Analysis, depth: int | None):
                 f"{macs:,}", human(macs), _share(macs, total)), row.depth - 1)
 
 
+def _active_lines(a: Analysis) -> list[tuple[str, str]]:
+    act = _active(a)
+    if act is None:
+        return []
+    return [("active parameters", f"{act.active:,} ({human(act.active)}) per token: the router, top-k and shared "
+                                  f"experts of each mixture of experts, every other layer whole (embeddings "
+                                  f"included); {act.active_non_embedding:,} without the embedding tables")]
+
+
 def totals_lines(a: Analysis) -> list[tuple[str, str]]:
     t = a.totals
     return [
         ("output", fmt_shape(a.output_shape) + (f" per sample, batch {a.batch}" if a.batch > 1 else "")),
         ("parameters", f"{t.params:,} ({human(t.params)}); trainable {t.trainable_params:,}; "
                        f"weights {t.weights:,}, bias {t.bias:,}"),
+        *_active_lines(a),
         ("buffers", f"{t.buffers:,} (not parameters: e.g. batch-norm running statistics)"),
         ("MACs", f"{t.macs:,} ({human(t.macs)})"),
         ("FLOPs", f"{t.flops:,} ({human(t.flops)})"),

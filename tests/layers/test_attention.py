@@ -109,6 +109,63 @@ def test_layers_text_is_the_declaration():
     decl = {q.name: q for q in LAYERS["attention"].quantities}
     # calc layers prints the very templates the counts are compiled from
     assert f"    proj_mac: {render(decl['proj_mac'].expr, str)}" in block
-    assert "    proj_mac: L·D·h·d + 2·S·D_kv·g·d + L·h·d·D_out" in block
+    assert "    proj_mac: L·D·h·d + 2·T·D_kv·g·d + L·h·d·D_out" in block
     assert "    masked: h·(L·S − visible)   (if causal)" in block
     assert "    q_len: L   (a fact for conventions)" in block
+
+
+# ---------------------------------------------------------------------------- LLM options
+
+def test_sliding_window_keeps_the_last_w_keys_per_query():
+    # 6 tokens, window 3, causal: query i sees min(i + 1, 3) keys: 1 + 2 + 3 + 3 + 3 + 3 = 15 of 36
+    _, _, ops = evaluate([(6, 8)], heads=2, causal=True, window=3)
+    assert ops["visible"] == 15 and ops["masked"] == 2 * (36 - 15)
+    assert ops["scores"] == 2 * 36                 # the dense kernel computes them all
+    assert ops["kv_cached"] == 3 and ops["kv_cache"] == 2 * 2 * 4 * 3   # a rolling cache of the window
+    # a window at least as long as the sequence masks what plain causal attention masks
+    _, _, wide = evaluate([(6, 8)], heads=2, causal=True, window=6)
+    _, _, plain = evaluate([(6, 8)], heads=2, causal=True)
+    assert wide["visible"] == plain["visible"] == 21
+
+
+def test_window_and_context_decode_over_at_most_the_window():
+    # decode at context 10 with window 4: the new token attends over the last 4 keys only
+    _, _, ops = evaluate([(1, 8)], heads=2, causal=True, window=4, context=10)
+    assert (ops["scores"], ops["visible"], ops["masked"], ops["kv_cached"]) == (8, 4, 0, 4)
+    # continuing a cache with 3 new tokens over 7 keys: query i sees the 4 cached keys and i + 1 new ones
+    _, _, ops = evaluate([(3, 8)], heads=2, causal=True, context=7)
+    assert ops["visible"] == 5 + 6 + 7 and ops["scores"] == 2 * 3 * 7
+    assert ops["proj_mac"] == 3 * 8 * 8 + 2 * 3 * 8 * 8 + 3 * 8 * 8   # K, V of the 3 new tokens only
+
+
+def test_rotary_alibi_and_qk_norm_operations():
+    # 5 tokens of 16, h = 4, g = 2, d = 4
+    _, p0, base = evaluate([(5, 16)], heads=4, kv_heads=2)
+    _, p1, rope = evaluate([(5, 16)], heads=4, kv_heads=2, rope=True)
+    assert p1 == p0                                  # no parameters
+    rotated = (5 * 4 + 5 * 2) * 4                    # query and key elements: 120
+    assert rope["rotated"] == rotated
+    assert rope["mul"] - base["mul"] == 2 * rotated and rope["add"] - base["add"] == rotated
+    _, _, part = evaluate([(5, 16)], heads=4, kv_heads=2, rope=True, rope_dims=2)
+    assert part["rotated"] == (5 * 4 + 5 * 2) * 2
+    _, p2, alibi = evaluate([(5, 16)], heads=4, kv_heads=2, alibi=True)
+    assert p2 == p0 and alibi["add"] - base["add"] == 4 * 5 * 5   # one add per score
+    _, p3, qk = evaluate([(5, 16)], heads=4, kv_heads=2, qk_norm=True)
+    assert p3.weights - p0.weights == 2 * 4          # γ of d = 4 for Q and for K
+    groups = 5 * 4 + 5 * 2                           # 30 head vectors of 4
+    # as calc's rmsnorm on groups of n = 4: 2n multiplies, n adds, n + 1 divisions, 1 sqrt
+    assert (qk["mul"] - base["mul"], qk["add"] - base["add"], qk["div"] - base["div"], qk["sqrt"]) == (
+        groups * 8, groups * 4, groups * 5, groups)
+    assert (rope["rope"], alibi["alibi"], qk["qk_norm"], base["rope"] + base["alibi"] + base["qk_norm"]) == (1, 1, 1, 0)
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"heads": 2, "window": 4}, "needs causal self attention"),
+    ({"heads": 2, "causal": True, "context": 2}, "shorter than the 3 new tokens"),
+    ({"heads": 2, "causal": True, "window": 2, "context": 5}, "one token at a time"),
+    ({"heads": 2, "rope_dims": 2}, "rope_dims needs rope"),
+    ({"heads": 2, "rope": True, "rope_dims": 3}, "must be even"),
+])
+def test_llm_options_refuse_what_they_cannot_mean(args, message):
+    with pytest.raises(ValueError, match=message):
+        evaluate([(3, 8)], **args)

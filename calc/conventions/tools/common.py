@@ -92,3 +92,15 @@ def layernorm_subclass(layer, shape: Shape, out: Shape) -> dict[str, int]:
     a subclass of nn.LayerNorm (torchvision's LayerNorm2d): a tool that looks modules up by
     exact type does not see it."""
     return {"channels": int(layer.channels)}
+
+
+# The attention options calc counts that nn.MultiheadAttention lacks (the presets model it): refused
+# when any of the layer's facts for them is set.
+EXTENDED_WHEN = "window or context or rope or alibi or qk_norm"
+EXTENDED_ATTENTION = ("; a sliding window, a KV-cache context, rotary, ALiBi and QK-norm are refused: "
+                      "the preset models nn.MultiheadAttention, which has none of them")
+
+# Layer types no tool preset counts: the PyTorch modules they stand for (Hugging Face's expert
+# loops, DeepSeek's latent attention) are not what the presets were measured on.
+NOT_MEASURED = ("no measurement of this tool on a mixture of experts or latent attention exists in calc's "
+                "reference data, so the preset refuses it rather than guess (use standard or exact)")

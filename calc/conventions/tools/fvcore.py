@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..engine import Convention, Rule, Runner, register
 from .common import spatial_dims, upsample_mode
+from .common import EXTENDED_ATTENTION as _EXTENDED, EXTENDED_WHEN as _EXTENDED_WHEN, NOT_MEASURED as _NOT_MEASURED
 
 CONV = "conv1d conv2d conv3d"
 CONV_T = "conv_transpose1d conv_transpose2d conv_transpose3d"
@@ -17,6 +18,7 @@ FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuff
         "to_image select_token concat class_token")
 
 RULES = {
+    "moe mla": Rule(unsupported=True, why=_NOT_MEASURED),
     f"{CONV} {CONV_T} linear": Rule("mac", why="conv / linear / addmm handles: one per MAC, bias ignored"),
     "batchnorm1d batchnorm2d batchnorm3d": Rule("x * (1 + affine)",
                                                 why="batchnorm_flop_jit in eval: #x, 2·#x with weight"),
@@ -29,7 +31,8 @@ RULES = {
                      why="upsample_nearest2d #y, upsample_bilinear2d 4·#y; other modes and ranks unsupported"),
     "local_response_norm": Rule("0", why="decomposes into mul, pow, avg_pool and div, none of which has a handle"),
     "attention": Rule("proj_mac", why="nn.MultiheadAttention traces its projections as aten::linear; "
-                                      "scaled_dot_product_attention is unsupported (need_weights=False)"),
+                                      "scaled_dot_product_attention is unsupported (need_weights=False)"
+                                      + _EXTENDED, unsupported=_EXTENDED_WHEN),
     "rnn lstm gru": Rule("0", why="aten::lstm / gru / rnn are unsupported"),
     "embedding pos_embedding type_embedding token_mean rmsnorm": Rule(
         "0", why="no handle (embedding, add, mean, rms_norm): 0"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ...shapes import Shape
 from ..engine import Convention, Rule, Runner, register
 from .common import float64_product, layernorm_subclass
+from .common import EXTENDED_ATTENTION as _EXTENDED, EXTENDED_WHEN as _EXTENDED_WHEN, NOT_MEASURED as _NOT_MEASURED
 
 CONV = "conv1d conv2d conv3d"
 CONV_T = "conv_transpose1d conv_transpose2d conv_transpose3d"
@@ -40,6 +41,7 @@ def upsample_size(layer, shape: Shape, out: Shape) -> dict:
 _PT_MOD = "module hook, divided by ptflops' batch counter (so per sample, whatever the batch)"
 
 RULES = {
+    "moe mla": Rule(unsupported=True, why=_NOT_MEASURED),
     f"{CONV} {CONV_T} linear": Rule(batch="module * (mac + bias_add)", why=_PT_MOD + "; bias included"),
     "batchnorm1d batchnorm2d batchnorm3d groupnorm": Rule(batch="module * x * (1 + affine)",
                                                           why=_PT_MOD + "; one per element, two when affine"),
@@ -71,7 +73,8 @@ RULES = {
                             "+ q_len * kv_len + q_len * kv_len * kv_dim // heads) + q_len * kv_dim * (kv_dim + 1))",
                       why=_PT_MOD + "; multihead_attention_counter_hook, for nn.MultiheadAttention with "
                           "batch_first=True called with need_weights=False (torchvision's ViT): with "
-                          "need_weights=True the patched bmm and softmax would add to it"),
+                          "need_weights=True the patched bmm and softmax would add to it" + _EXTENDED,
+                      unsupported=_EXTENDED_WHEN),
     "rnn": Rule(batch="module * (mac + bias_add + steps * cells * hidden)",
                 why=_PT_MOD + "; rnn_flops_counter_hook: #W_ih + #W_hh + H + biases per step and layer "
                     "(batch_first=True: a seq-first input makes the batch counter the sequence length)"),
@@ -90,6 +93,7 @@ RULES = {
 # ---------------------------------------------------------------------------- backend='aten'
 
 ATEN_RULES = {
+    "moe mla": Rule(unsupported=True, why=_NOT_MEASURED),
     f"{CONV} {CONV_T}": Rule("mac + bias_add", why="aten.convolution: N·#w·S_out, plus N·C_out·S_out with bias"),
     "linear": Rule("mac + contiguous * bias_add",
                    why="addmm (bias counted) on a contiguous input, mm + add otherwise"),
@@ -97,7 +101,8 @@ ATEN_RULES = {
                       "(bias_add - q_len * out_dim * has_out_bias) if N == 1 else 0",
                       why="nn.MultiheadAttention (batch_first=True, need_weights=False): the projections "
                           "as addmm; the packed in-projection's bias only when its transposed input is "
-                          "contiguous, i.e. at batch 1; SDPA is not counted"),
+                          "contiguous, i.e. at batch 1; SDPA is not counted" + _EXTENDED,
+                      unsupported=_EXTENDED_WHEN),
     "rnn gru": Rule("mac + (steps * gates * hidden if bias_add else 0)", unsupported="num_layers > 1 or dirs > 1",
                     why="the CPU kernel decomposes into mm/addmm with one bias vector per step; which bias "
                         "vectors a multi-layer or bidirectional layer adds is not modelled"),

@@ -13,6 +13,7 @@ from math import prod
 from ...shapes import Shape
 from ..engine import Convention, Rule, Runner, register
 from .common import Float64, float64_product, layernorm_subclass, upsample_mode
+from .common import EXTENDED_ATTENTION as _EXTENDED, EXTENDED_WHEN as _EXTENDED_WHEN, NOT_MEASURED as _NOT_MEASURED
 
 # calc layer types grouped as thop's counters take them (every type listed by name).
 CONV = "conv1d conv2d conv3d"
@@ -41,6 +42,7 @@ DERIVED = {ADAPTIVE_AVG: adaptive_avgpool, "upsample": upsample_mode, "layernorm
 # ---------------------------------------------------------------------------- rules
 
 RULES = {
+    "moe mla": Rule(unsupported=True, why=_NOT_MEASURED),
     CONV: Rule("module * mac", why="output elements × input channels/groups × kernel; bias ignored"),
     CONV_T: Rule("module * y * (c_in // groups) * kernel",
                  why="the convolution formula on the output (overcounts by S_out/S_in)"),
@@ -65,8 +67,8 @@ RULES = {
                          "trilinear is never reached (0)"),
     "layer_scale": Rule("0", why="a parameter multiplied with `*` inside a container: invisible"),
     "add mul": Rule("0", why="operators and torch functions are invisible to module hooks"),
-    "attention embedding rmsnorm": Rule("0", why="no hook registered for this type "
-                                               "(nn.MultiheadAttention, nn.Embedding, nn.RMSNorm)"),
+    "embedding rmsnorm": Rule("0", why="no hook registered for this type (nn.Embedding, nn.RMSNorm)"),
+    "attention": Rule("0", why="no hook registered for nn.MultiheadAttention" + _EXTENDED, unsupported=_EXTENDED_WHEN),
     "pos_embedding type_embedding token_mean": Rule(
         "0", why="a table added with `+`, or x.mean(): no module hook counts"),
     "rnn": Rule("module * (mac + bias_add + steps * cells * hidden)",

@@ -7,12 +7,14 @@ below name each calc layer type by the aten ops its PyTorch module runs on CPU.
 from __future__ import annotations
 
 from ..engine import Convention, Rule, Runner, register
+from .common import EXTENDED_ATTENTION as _EXTENDED, EXTENDED_WHEN as _EXTENDED_WHEN, NOT_MEASURED as _NOT_MEASURED
 
 RULES = {
+    "moe mla": Rule(unsupported=True, why=_NOT_MEASURED),
     "conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d linear": Rule(
         "mac", why="conv_flop / addmm_flop: 2 per MAC (reported as FLOPs), bias ignored"),
     "attention": Rule("proj_mac", why="the projections (addmm); the CPU attention kernel has no formula "
-                                      "(need_weights=False, grad enabled)"),
+                                      "(need_weights=False, grad enabled)" + _EXTENDED, unsupported=_EXTENDED_WHEN),
     "rnn gru": Rule("mac", why="the CPU kernel decomposes into mm/addmm: W_ih·x and W_hh·h every step"),
     "lstm": Rule("0", why="the CPU LSTM is one fused op without a formula"),
     # every other type: no convolution or matrix product

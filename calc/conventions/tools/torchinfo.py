@@ -8,11 +8,13 @@ containers count nothing. The rules below name each calc layer type by its PyTor
 from __future__ import annotations
 
 from ..engine import Convention, Rule, Runner, register
+from .common import EXTENDED_ATTENTION as _EXTENDED, EXTENDED_WHEN as _EXTENDED_WHEN, NOT_MEASURED as _NOT_MEASURED
 
 FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split to_tokens "
         "to_image select_token concat class_token")
 
 RULES = {
+    "moe mla": Rule(unsupported=True, why=_NOT_MEASURED),
     "conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d": Rule(
         "leaf * module * params * spatial_out", why="'Conv' in the class name: (#w + #b) × output positions"),
     "linear": Rule("leaf * module * params", why="(#w + #b) × the first output dimension only"),
@@ -28,7 +30,7 @@ RULES = {
         "leaf * module * params", why="#params × batch (nn.Embedding, nn.RMSNorm); a table held by a "
                                       "container (ViT's pos_embedding) needs owner: container"),
     "attention": Rule("0", why="nn.MultiheadAttention is not a leaf (its in_proj_weight is a container "
-                               "parameter) and its out_proj is never called"),
+                               "parameter) and its out_proj is never called" + _EXTENDED, unsupported=_EXTENDED_WHEN),
     "rnn lstm gru": Rule("leaf * module * steps * params", why="prod(y.shape[:2]) × #params: steps × batch"),
     FREE: Rule("0", why="a copy or a view: nothing to count"),
 }
