@@ -28,7 +28,11 @@ The package:
 * :mod:`.tools` — the counting tools run on the oracle's module (:func:`run_tool`).
 """
 from ..errors import OracleError
-from .registry import BUILDERS, Builder, Fn, TorchRejected, builder_for, builds  # first: the guarded import
+from .registry import BUILDERS, Builder, Fn, TorchRejected, builder_for, builds, require_torch
+
+# Checked on every import of the package, not only the first: its modules may already be loaded
+# (a test makes PyTorch unimportable after they were).
+require_torch()
 
 # Importing a builder module registers its builders.
 from . import activation, attention, convolution, joins, normalisation, pooling, recurrent, shape, tokens

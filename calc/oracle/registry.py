@@ -14,14 +14,20 @@ from typing import Callable
 
 from ..errors import OracleError
 
-try:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # e.g. "Failed to initialize NumPy" when numpy is absent
-        import torch
-        from torch import nn
-except ImportError:  # pragma: no cover - exercised in a venv without torch
-    raise OracleError("the PyTorch oracle needs PyTorch, which is not installed; "
-                      "install it with: pip install 'calc[torch]' (or pip install torch)") from None
+def require_torch():
+    """Import PyTorch, or say how to install it (an OracleError)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Failed to initialize NumPy" when numpy is absent
+            import torch
+            from torch import nn
+    except ImportError:  # exercised in a venv without torch, and by making torch unimportable
+        raise OracleError("the PyTorch oracle needs PyTorch, which is not installed; "
+                          "install it with: pip install 'calc[torch]' (or pip install torch)") from None
+    return torch, nn
+
+
+torch, nn = require_torch()
 
 from ..layers import Layer  # noqa: E402
 
