@@ -45,6 +45,12 @@ class SpecDoc(BaseModel):
     variables: dict[str, Value] = Field(default_factory=dict)
     blocks: dict[str, BlockDef] = Field(default_factory=dict)
     layers: list[Any] = Field(min_length=1)
+    # Named variants: variable values (and optionally input) under a model's name, e.g.
+    # resnext50_32x4d: {groups: 32, width_per_group: 4}; checked by calc.spec.variants.
+    variants: dict[str, Any] = Field(
+        default_factory=dict, description="named variants: variable values and optionally input "
+                                          "(and description), e.g. resnext50_32x4d: {groups: 32, "
+                                          "width_per_group: 4, input: [3, 224, 224]}")
 
 
 # ---------------------------------------------------------------------------- pydantic errors
