@@ -195,3 +195,49 @@ def test_sweep_by_variant_name(capsys):
     assert row["variables"] == {"width_mult": 1.2, "depth_mult": 1.4, "dropout": 0.3}
     assert row["input_shape"] == [3, 300, 300]
     assert row["params"] == PUBLISHED["efficientnet_b3"]["num_params"]
+
+
+# ---------------------------------------------------------------------------- RegNet's stages
+# torchvision 0.28's regnet_* builders (torchvision/models/regnet.py) pass these to
+# BlockParams.from_init_params: depth, w_0, w_a, w_m, group_width; se_ratio 0.25 for Y.
+REGNET = {
+    "regnet_y_400mf": (16, 48, 27.89, 2.09, 8), "regnet_y_800mf": (14, 56, 38.84, 2.4, 16),
+    "regnet_y_1_6gf": (27, 48, 20.71, 2.65, 24), "regnet_y_3_2gf": (21, 80, 42.63, 2.66, 24),
+    "regnet_y_8gf": (17, 192, 76.82, 2.19, 56), "regnet_y_16gf": (18, 200, 106.23, 2.48, 112),
+    "regnet_y_32gf": (20, 232, 115.89, 2.53, 232), "regnet_y_128gf": (27, 456, 160.83, 2.52, 264),
+    "regnet_x_400mf": (22, 24, 24.48, 2.54, 16), "regnet_x_800mf": (16, 56, 35.73, 2.28, 16),
+    "regnet_x_1_6gf": (18, 80, 34.01, 2.25, 24), "regnet_x_3_2gf": (25, 88, 26.31, 2.25, 48),
+    "regnet_x_8gf": (23, 80, 49.56, 2.88, 120), "regnet_x_16gf": (22, 216, 55.59, 2.1, 128),
+    "regnet_x_32gf": (23, 320, 69.86, 2.0, 168)}
+
+
+def regnet_stages(depth, w_0, w_a, w_m, group_width):
+    """The per-stage (depths, widths, group widths) of RegNet's design space, restated from the
+    paper's quantised linear rule as torchvision applies it (bottleneck multiplier 1): block i
+    has width w_0 · w_m^round(log((w_0 + i·w_a) / w_0) / log w_m), rounded to a multiple of 8;
+    runs of equal widths are stages; a group width is at most the stage's width, and the width
+    is then made divisible by it (torchvision's _make_divisible)."""
+    import math
+
+    def make_divisible(v, d):
+        new = max(d, int(v + d / 2) // d * d)
+        return new + d if new < 0.9 * v else new
+    depths, widths = [], []
+    for i in range(depth):
+        w = int(round(w_0 * w_m ** round(math.log((w_0 + i * w_a) / w_0) / math.log(w_m)) / 8) * 8)
+        if widths and widths[-1] == w:
+            depths[-1] += 1
+        else:
+            depths.append(1)
+            widths.append(w)
+    groups = [min(group_width, w) for w in widths]
+    return depths, [make_divisible(w, g) for w, g in zip(widths, groups)], groups
+
+
+@pytest.mark.parametrize("name", sorted(REGNET))
+def test_regnet_stage_lists_follow_from_the_constructor_arguments(name):
+    spec, variant = models.open_named(name)
+    values = {**{k: v for k, v in spec.doc.variables.items()},
+              **(spec.variants[variant].variables if variant else {})}
+    assert (values["depths"], values["widths"], values["group_widths"]) == regnet_stages(*REGNET[name])
+    assert values["se"] is name.startswith("regnet_y")
