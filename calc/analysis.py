@@ -104,6 +104,13 @@ def _sum(children, kind, in_shape, out_shape) -> Result:
                   children=tuple(children), macs_batch=macs_b, flops_batch=flops_b)
 
 
+def _idle(r: Result) -> Result:
+    """``r`` for an item that does not run at inference: parameters and buffers kept; no
+    operations and no activations, in it and in everything inside it."""
+    return r._replace(macs=0, flops=0, activations=0, macs_batch=0, flops_batch=0,
+                      children=tuple(c._replace(result=_idle(c.result)) for c in r.children))
+
+
 class _Analyzer:
     def __init__(self, model: Model, convention: Convention, batch: int = 1, memo: dict | None = None):
         self.model = model
@@ -223,6 +230,11 @@ class _Analyzer:
             res = self.node(item, inp, inner, ctx)
             if item.name:
                 scope[item.name] = res.output_shape
+            if not item.runs:
+                # inference: false (an auxiliary classifier): its parameters count, its operations
+                # and activations do not, and the flow goes on from its input.
+                children.append(Child(item.name, _idle(res)))
+                continue
             children.append(Child(item.name, res))
             x = res.output_shape
         return _sum(children, kind, shape, x)

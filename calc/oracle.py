@@ -358,17 +358,9 @@ def _split(layer, shape):
     if (layer.parts is None) == (layer.sections is None):
         raise _Refused("give exactly one of parts and sections")
     if layer.parts is not None:
-        return Fn(lambda x: torch.chunk(x, layer.parts, d)[layer.index]
-                  if x.shape[d] % layer.parts == 0 else _raise(f"{x.shape[d]} not divisible into "
-                                                               f"{layer.parts} equal parts"),
-                  f"chunk{layer.parts}[{layer.index}]")
+        return Fn(lambda x: torch.chunk(x, layer.parts, d)[layer.index], f"chunk{layer.parts}[{layer.index}]")
     sections = list(layer.sections)
     return Fn(lambda x: torch.split(x, sections, d)[layer.index], f"split{sections}[{layer.index}]")
-
-
-def _raise(message):
-    # torch.chunk makes unequal chunks where calc's `parts` means equal parts
-    raise _Refused(message)
 
 
 @builds("layer_scale")
@@ -686,23 +678,39 @@ class SeqModule(nn.Module):
         for i, (module, node) in enumerate(entries):
             self.add_module(str(i), module)
             refs = node.layer.refs() if isinstance(module, LazyLeaf) and module.many else None
-            self.steps.append((str(i), node.source, node.name, refs))
+            self.steps.append((str(i), node.source, node.name, refs, getattr(node, "runs", True)))
+        self.idle_built: set = set()   # items that do not run at inference, built once
 
     def forward(self, x, scopes):
         scope: dict = {}
         inner = (scope, *scopes)
-        for child, source, out_name, refs in self.steps:
+        for child, source, out_name, refs, runs in self.steps:
             inp = x if source is None else _lookup(source, inner)
             module = self._modules[child]
-            if refs is not None:
-                x = module([inp, *(_lookup(n, inner) for n in refs)])
-            elif isinstance(module, LazyLeaf):
-                x = module(inp)
-            else:
-                x = module(inp, inner)
+            if not runs:
+                # inference: false (an auxiliary classifier): run once, outside any FLOP counter,
+                # so that its layers are built and hold their parameters; then never again, so
+                # that no tool counts its operations. The flow goes on from its input.
+                if child not in self.idle_built:
+                    from torch.utils._python_dispatch import _disable_current_modes
+                    with _disable_current_modes():
+                        out = self._step(module, inp, refs, inner)
+                    self.idle_built.add(child)
+                    if out_name:
+                        scope[out_name] = out
+                continue
+            x = self._step(module, inp, refs, inner)
             if out_name:
                 scope[out_name] = x
         return x
+
+    @staticmethod
+    def _step(module, inp, refs, inner):
+        if refs is not None:
+            return module([inp, *(_lookup(n, inner) for n in refs)])
+        if isinstance(module, LazyLeaf):
+            return module(inp)
+        return module(inp, inner)
 
 
 class RepeatModule(nn.Module):

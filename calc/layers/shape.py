@@ -133,8 +133,9 @@ class ChannelShuffle(Layer):
 
 @register("channel_split", "reshape")
 class ChannelSplit(Layer):
-    """Keep one part of the channels: ``parts`` equal parts, or explicit ``sections``;
-    ``index`` chooses the part. A slice: nothing counted."""
+    """Keep one part of the channels: ``parts`` parts as ``torch.chunk`` makes them (each
+    ceil(C / parts), the last smaller, and fewer parts when C is small), or explicit
+    ``sections``; ``index`` chooses the part. A slice: nothing counted."""
 
     hints: ClassVar[dict[str, tuple]] = _RESHAPE_HINTS
 
@@ -149,15 +150,16 @@ class ChannelSplit(Layer):
         if (self.parts is None) == (self.sections is None):
             raise ValueError("give exactly one of parts and sections")
         if self.parts is not None:
-            if c % self.parts:
-                raise ValueError(f"size {c} is not divisible into {self.parts} parts")
-            sections = (c // self.parts,) * self.parts
+            # torch.chunk: chunks of ceil(c / parts); the last one holds what is left
+            size = -(-c // self.parts)
+            sections = (size,) * (c // size) + ((c % size,) if c % size else ())
         else:
             sections = self.sections
             if sum(sections) != c:
                 raise ValueError(f"sections {list(sections)} sum to {sum(sections)}, not {c}")
         if self.index >= len(sections):
-            raise ValueError(f"index {self.index} but only {len(sections)} parts")
+            made = f" (torch.chunk makes {len(sections)} of {c} into {self.parts})" if self.parts is not None else ""
+            raise ValueError(f"index {self.index} but only {len(sections)} parts{made}")
         return (*shape[:d], sections[self.index], *shape[d + 1:])
 
     def shape_text(self) -> str:

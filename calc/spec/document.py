@@ -11,7 +11,7 @@ from ..errors import SpecError, format_path
 from ..expr import evaluate
 from ..layers import HINTS
 
-RESERVED = ("name", "from", "when", "trainable", "tie", *HINTS)
+RESERVED = ("name", "from", "when", "trainable", "tie", "inference", *HINTS)
 STRUCTURES = ("repeat", "residual", "parallel", "group")
 MAX_REPEAT = 10**9
 MAX_BUILT_NODES = 1_000_000

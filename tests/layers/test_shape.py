@@ -92,8 +92,12 @@ def test_channel_split():
     assert run(make("channel_split", parts=5, dim=-1, index=4), (6, 4, 5))[0] == (6, 4, 1)
     with pytest.raises(ValueError, match="exactly one of parts and sections"):
         make("channel_split").infer((6, 4, 5))
-    with pytest.raises(ValueError, match="size 6 is not divisible into 4 parts"):
-        make("channel_split", parts=4).infer((6, 4, 5))
+    # torch.chunk(x, 4) of 6 channels: chunks of ceil(6 / 4) = 2, so 2, 2, 2 (three chunks)
+    assert run(make("channel_split", parts=4, index=2), (6, 4, 5))[0] == (2, 4, 5)
+    with pytest.raises(ValueError, match=r"index 3 but only 3 parts \(torch.chunk makes 3 of 6 into 4\)"):
+        make("channel_split", parts=4, index=3).infer((6, 4, 5))
+    # torch.chunk(x, 3) of 7 channels: 3, 3, 1
+    assert [run(make("channel_split", parts=3, index=i), (7, 2))[0][0] for i in range(3)] == [3, 3, 1]
     with pytest.raises(ValueError, match=r"sections \[2, 3\] sum to 5, not 6"):
         make("channel_split", sections=[2, 3]).infer((6, 4, 5))
     with pytest.raises(ValueError, match="index 2 but only 2 parts"):
