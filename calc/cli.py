@@ -37,13 +37,18 @@ def parse_sets(pairs: list[str]) -> dict:
             parsed = yaml.safe_load(value) if value.strip() else None
         except (yaml.YAMLError, ValueError):  # ValueError: an integer of more than 4300 digits
             parsed = value
-        scalars = (int, float, str, bool)
-        if not (isinstance(parsed, scalars) or (isinstance(parsed, list) and parsed
-                                                 and all(isinstance(v, scalars) for v in parsed))):
+        if not _settable(parsed):
             raise SpecError(f"--set {key}: expected a number, true/false, a word or a list such as "
-                            f"[3,4,6,3], got {_clip(value)}")
+                            f"[3,4,6,3], [] or [[1,16],[6,24]] (lists nest up to three levels), got {_clip(value)}")
         out[key] = parsed
     return out
+
+
+def _settable(value, depth: int = 0) -> bool:
+    """A value --set may give: a scalar, or a list (possibly empty) nesting up to three levels."""
+    if isinstance(value, (int, float, str, bool)):
+        return True
+    return isinstance(value, list) and depth < 3 and all(_settable(v, depth + 1) for v in value)
 
 
 def _clip(text: str, limit: int = 60) -> str:

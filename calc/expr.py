@@ -149,6 +149,8 @@ def _as_list(values):
 def _compile(node: ast.AST) -> Compiled:
     if isinstance(node, ast.Expression):
         return _compile(node.body)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return _text(node.value)
     if isinstance(node, ast.Constant):
         if isinstance(node.value, (bool, int, float)) or node.value is None:
             value = _check_number(node.value)
@@ -203,8 +205,11 @@ def _compile(node: ast.AST) -> Compiled:
             left = first(env)
             for fn, right_c in rest:
                 right = right_c(env)
-                if not fn(left, right):
-                    return False
+                try:
+                    if not fn(left, right):
+                        return False
+                except TypeError:   # 'relu' < 3: text and numbers have no order
+                    raise SpecError(f"cannot compare {left!r} with {right!r}") from None
                 left = right
             return True
         return run_cmp
@@ -271,3 +276,32 @@ def evaluate(text: str, env: Mapping[str, Any]):
         raise SpecError(f"undefined name {exc.name!r} in {text!r} (defined: {known})") from None
     except RecursionError:
         raise SpecError(f"expression {text!r} nests too deeply") from None
+
+
+# ---------------------------------------------------------------------------- additions (issue 12)
+# Quoted text ('relu', "same") compares with == and != to the words block parameters hold
+# (`act: relu` passes the word relu); computed configurations (RegNet's widths) need log, exp,
+# sqrt and range. Each is bounded: range to MAX_RANGE items, exp to finite results.
+MAX_RANGE = 10_000
+
+
+def _text(value: str) -> Compiled:
+    return lambda env: value
+
+
+def _range(*bounds):
+    for b in bounds:
+        if isinstance(b, bool) or not isinstance(b, int):
+            raise SpecError(f"range() takes whole numbers, got {b!r}")
+    values = range(*bounds)
+    if len(values) > MAX_RANGE:
+        raise SpecError(f"range() of {len(values):,} numbers (at most {MAX_RANGE:,})")
+    return list(values)
+
+
+FUNCTIONS.update({
+    "log": math.log,      # log(x) natural, log(x, base)
+    "exp": math.exp,      # an overflow is an error (OverflowError → SpecError in run_call)
+    "sqrt": math.sqrt,
+    "range": _range,      # range(n), range(a, b), range(a, b, step): a list
+})

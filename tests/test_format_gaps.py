@@ -91,3 +91,76 @@ def test_an_explicit_empty_branch_is_still_the_identity():
 def test_naming_an_output_input_is_an_error():
     with pytest.raises(SpecError, match="'input' is the name of the model's input"):
         run_text("name: n\ninput: [3]\nlayers:\n  - linear: {out: 2, name: input}\n")
+
+
+# ---------------------------------------------------------------------------- expressions
+
+from calc.expr import evaluate  # noqa: E402
+
+
+@pytest.mark.parametrize("text, value", [
+    ("'relu' == act", True),          # quoted text against the word a parameter holds
+    ("act != \"relu\"", False),
+    ("log(8, 2)", 3.0),
+    ("round(exp(log(48)))", 48),
+    ("sqrt(16)", 4.0),
+    ("range(4)", [0, 1, 2, 3]),
+    ("sum(range(1, 5))", 10),         # 1 + 2 + 3 + 4
+    ("len(range(0, 10, 3))", 4),      # 0, 3, 6, 9
+    ("cfg[1][0]", 8),
+])
+def test_expression_additions(text, value):
+    assert evaluate(text, {"act": "relu", "cfg": [[4, 3], [8, 1]]}) == value
+
+
+@pytest.mark.parametrize("text, message", [
+    ("exp(1000)", "exp()"), ("sqrt(-1)", "sqrt()"), ("log(0)", "log()"),
+    ("range(10**6)", "at most 10,000"), ("'a' < 3", "cannot compare 'a' with 3"),
+    ("range(1.5)", "whole numbers"),
+])
+def test_expression_additions_are_bounded(text, message):
+    with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        evaluate(text, {})
+
+
+NESTED = """\
+name: nest
+input: [3, 8, 8]
+variables:
+  cfg: [[4, 3], [8, 1]]     # out, kernel per layer
+  act: relu
+blocks:
+  conv_act:
+    params: {out: null, kernel: 1, act: relu}
+    layers:
+      - conv2d: {out: out, kernel: kernel, padding: kernel // 2}
+      - relu: {when: "act == 'relu'"}
+      - hardswish: {when: "act == 'hardswish'"}
+layers:
+  - repeat:
+      times: len(cfg)
+      index: i
+      layers:
+        - conv_act: {out: "cfg[i][0]", kernel: "cfg[i][1]", act: act}
+"""
+
+
+def test_a_table_of_rows_and_a_word_parameter():
+    a = run_text(NESTED)
+    # 3×3 conv 3 → 4: 3·9·4 + 4 = 112; 1×1 conv 4 → 8: 4·8 + 8 = 40. MACs at 8×8 = 64
+    # positions: 108·64 = 6,912 and 32·64 = 2,048.
+    assert (a.totals.params, a.totals.macs) == (152, 8_960)
+    assert [r.result.kind for r in a.rows(leaves_only=True)] == ["conv2d", "relu", "conv2d", "relu"]
+
+
+def test_set_a_table_and_a_word(capsys):
+    from calc.cli import parse_sets
+    sets = parse_sets(["cfg=[[2,1]]", "act=hardswish"])
+    assert sets == {"cfg": [[2, 1]], "act": "hardswish"}
+    a = run_text(NESTED, set=sets)
+    # one 1×1 conv 3 → 2: 3·2 + 2 = 8 parameters, 6·64 = 384 MACs; then hard-swish
+    assert (a.totals.params, a.totals.macs) == (8, 384)
+    assert [r.result.kind for r in a.rows(leaves_only=True)] == ["conv2d", "hardswish"]
+    assert parse_sets(["cfg=[]"]) == {"cfg": []}
+    with pytest.raises(SpecError, match="nest up to three levels"):
+        parse_sets(["cfg=[[[[1]]]]"])

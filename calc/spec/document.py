@@ -21,7 +21,9 @@ MAX_NESTING = 100
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 Scalar = Union[bool, int, float, str]
-Value = Union[Scalar, list[Scalar]]   # a list variable such as `layers: [3, 4, 6, 3]`, read as layers[i]
+# A list variable such as `layers: [3, 4, 6, 3]`, read as layers[i], or a table of rows such as
+# `cfg: [[1, 16, 1, 1], [6, 24, 2, 2]]`, read as cfg[i][j]: lists nest up to three levels.
+Value = Union[Scalar, list[Union[Scalar, list[Union[Scalar, list[Scalar]]]]]]
 
 
 class BlockDef(BaseModel):
