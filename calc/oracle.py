@@ -347,6 +347,22 @@ def _permute(layer, shape):
     return Fn(lambda x: x.permute(*order).contiguous(), f"permute{order}")
 
 
+@builds("pad")
+def _pad(layer, shape):
+    pad, mode, value = list(layer.pad), layer.mode, layer.value
+    if mode == "constant":
+        return Fn(lambda x: torch.nn.functional.pad(x, pad, mode, value), f"pad{pad}")
+    # reflect, replicate and circular pad the last 1-3 dims of a batched (N, C, …) tensor
+    return Fn(lambda x: torch.nn.functional.pad(x, pad, mode), f"pad{pad}, {mode}")
+
+
+@builds("roll")
+def _roll(layer, shape):
+    dims = tuple(_dim(d, len(shape)) % (len(shape) + 1) for d in layer.dims)
+    shifts = tuple(layer.shifts)
+    return Fn(lambda x: torch.roll(x, shifts, dims), f"roll{shifts}, dims {dims}")
+
+
 @builds("channel_shuffle")
 def _shuffle(layer, shape):
     return nn.ChannelShuffle(layer.groups)

@@ -109,3 +109,31 @@ def test_channel_split():
 def test_nothing_is_declared_so_nothing_is_listed(type_name):
     # a view or an inference no-op has no quantity: `calc layers` lists no formula for it
     assert LAYERS[type_name].describe() == []
+
+
+def test_pad():
+    # F.pad's pairs run from the last dim backwards: [1, 2, 0, 3] pads width by 1 + 2 and
+    # height by 0 + 3: 3×5×6 → 3×8×9.
+    assert run(make("pad", pad=[1, 2, 0, 3]), (3, 5, 6)) == ((3, 8, 9), NO_PARAMS, {})
+    # Swin's padding to a multiple of the window (7): 56 → 56, 6 → 7 on the last dims of (H, W, C)
+    assert run(make("pad", pad=[0, 0, 0, 1, 0, 0]), (6, 6, 96))[0] == (6, 7, 96)
+    # a negative amount crops: 5 − 1 − 1 = 3
+    assert run(make("pad", pad=[-1, -1]), (3, 5))[0] == (3, 3)
+    assert run(make("pad", pad=[2, 2], mode="reflect"), (3, 5))[0] == (3, 9)
+    with pytest.raises(ValueError, match="reflect padding 5 must be smaller than the size 5"):
+        make("pad", pad=[5, 0], mode="reflect").infer((3, 5))
+    with pytest.raises(ValueError, match="pairs"):
+        make("pad", pad=[1, 2, 3]).infer((3, 5))
+    with pytest.raises(ValueError, match="3 pairs of padding for a rank-2 shape"):
+        make("pad", pad=[1, 1, 1, 1, 1, 1]).infer((3, 5))
+    with pytest.raises(ValueError, match="empty"):
+        make("pad", pad=[-3, -2]).infer((3, 5))
+
+
+def test_roll():
+    # torch.roll keeps the shape (Swin's cyclic shift by −3 along H and W)
+    assert run(make("roll", shifts=[-3, -3], dims=[0, 1]), (56, 56, 96)) == ((56, 56, 96), NO_PARAMS, {})
+    with pytest.raises(ValueError, match="must be as long"):
+        make("roll", shifts=[1], dims=[0, 1]).infer((4, 4))
+    with pytest.raises(ValueError):
+        make("roll", shifts=[1], dims=[3]).infer((4, 4))
