@@ -207,6 +207,12 @@ class _Analyzer:
             known = ", ".join(sorted(self.named_leaves)) or "none"
             self.fail(f"tie: no earlier layer named '{node.tie}' (named layers so far: {known})",
                       node.origin + ("tie",), ctx)
+        # A bare name used by several earlier layers (one per block instance, say) would tie to
+        # whichever came last: refuse rather than guess.
+        uses = sum(1 for name, _, _ in self.named_log if name == node.tie) - (node.name == node.tie)
+        if uses > 1:
+            self.fail(f"tie: {uses} earlier layers are named '{node.tie}', so the name does not say which "
+                      "weight to share; give that layer a name used once", node.origin + ("tie",), ctx)
         other, other_shape = target
         mine, theirs = layer.weight_shape(shape), other.weight_shape(other_shape)
         if mine is None or theirs is None:

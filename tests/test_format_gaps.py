@@ -3,7 +3,7 @@
 an output named `input`). Every expected number is derived by hand beside it."""
 import pytest
 
-from calc.errors import SpecError
+from calc.errors import CalcError, SpecError
 from helpers import run_text
 
 AUX = """\
@@ -164,3 +164,20 @@ def test_set_a_table_and_a_word(capsys):
     assert parse_sets(["cfg=[]"]) == {"cfg": []}
     with pytest.raises(SpecError, match="nest up to three levels"):
         parse_sets(["cfg=[[[[1]]]]"])
+
+
+def test_tie_to_a_name_used_twice_is_an_error():
+    text = """\
+name: t
+input: [5]
+input_kind: tokens
+layers:
+  - parallel:
+      join: add
+      branches:
+        - - embedding: {vocab: 10, dim: 4, name: e}
+        - - embedding: {vocab: 10, dim: 4, name: e}
+  - linear: {out: 10, bias: false, tie: e}
+"""
+    with pytest.raises(CalcError, match="tie: 2 earlier layers are named 'e'"):
+        run_text(text)
