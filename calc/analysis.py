@@ -108,6 +108,13 @@ def _sum(children, kind, in_shape, out_shape) -> Result:
                   children=tuple(children), macs_batch=macs_b, flops_batch=flops_b)
 
 
+def _idle(r: Result) -> Result:
+    """``r`` for an item that does not run at inference: parameters and buffers kept; no
+    operations and no activations, in it and in everything inside it."""
+    return r._replace(macs=0, flops=0, activations=0, macs_batch=0, flops_batch=0,
+                      children=tuple(c._replace(result=_idle(c.result)) for c in r.children))
+
+
 class _Analyzer:
     def __init__(self, model: Model, convention: Convention, batch: int = 1, memo: dict | None = None):
         self.model = model
@@ -205,6 +212,12 @@ class _Analyzer:
             known = ", ".join(sorted(self.named_leaves)) or "none"
             self.fail(f"tie: no earlier layer named '{node.tie}' (named layers so far: {known})",
                       node.origin + ("tie",), ctx)
+        # A bare name used by several earlier layers (one per block instance, say) would tie to
+        # whichever came last: refuse rather than guess.
+        uses = sum(1 for name, _, _ in self.named_log if name == node.tie) - (node.name == node.tie)
+        if uses > 1:
+            self.fail(f"tie: {uses} earlier layers are named '{node.tie}', so the name does not say which "
+                      "weight to share; give that layer a name used once", node.origin + ("tie",), ctx)
         other, other_shape = target
         mine, theirs = layer.weight_shape(shape), other.weight_shape(other_shape)
         if mine is None or theirs is None:
@@ -228,6 +241,11 @@ class _Analyzer:
             res = self.node(item, inp, inner, ctx)
             if item.name:
                 scope[item.name] = res.output_shape
+            if not item.runs:
+                # inference: false (an auxiliary classifier): its parameters count, its operations
+                # and activations do not, and the flow goes on from its input.
+                children.append(Child(item.name, _idle(res)))
+                continue
             children.append(Child(item.name, res))
             x = res.output_shape
         return _sum(children, kind, shape, x)

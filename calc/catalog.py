@@ -28,6 +28,8 @@ def spec_schema() -> dict[str, Any]:
         "trainable": {"type": "boolean", "description": "false: the parameters are frozen"},
         "tie": {"type": "string", "description": "share the weight matrix of the earlier layer of this name "
                                                 "(counted once, there)"},
+        "inference": {"type": ["boolean", "string"], "description": "false: the item holds parameters but does "
+                      "not run at inference (an auxiliary classifier): counted in parameters, not in operations"},
     }
 
     def hint_props(allowed: dict) -> dict:

@@ -58,16 +58,21 @@ def parse_sets(pairs: list[str]) -> dict:
                 parsed = value  # not YAML: read as an expression or a word
             else:
                 raise SpecError(f"--set {key}: {err.message}") from None
-        scalars = (int, float, str, bool)
-        if not (isinstance(parsed, scalars) or (isinstance(parsed, list) and parsed
-                                                 and all(isinstance(v, scalars) for v in parsed))):
+        if not _settable(parsed):
             raise SpecError(f"--set {key}: expected a number, true/false, a word or a list such as "
-                            f"[3,4,6,3], got {_clip(value)}")
+                            f"[3,4,6,3], [] or [[1,16],[6,24]] (lists nest up to three levels), got {_clip(value)}")
         out[key] = parsed
     return out
 
 
 _clip = clip
+
+
+def _settable(value, depth: int = 0) -> bool:
+    """A value --set may give: a scalar, or a list (possibly empty) nesting up to three levels."""
+    if isinstance(value, (int, float, str, bool)):
+        return True
+    return isinstance(value, list) and depth < 3 and all(_settable(v, depth + 1) for v in value)
 
 
 def _bounded(limit: int, shown: str):
@@ -105,7 +110,7 @@ def parse_pair(text: str) -> tuple[str, str]:
 
 
 def _spec_args(p: argparse.ArgumentParser):
-    p.add_argument("spec", help="spec file (YAML), or - for standard input")
+    p.add_argument("spec", help="spec file (YAML), - for standard input, or a bundled model's name")
     p.add_argument("--input", help="per-sample input shape, e.g. 3x512x512 (overrides the spec)")
     p.add_argument("--batch", type=_batch, default=1, help="batch size (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -159,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conventions", metavar="A,B,...", help="compare only these conventions")
     p.add_argument("--format", default="table", choices=("table", "json"), help="output format")
     p = sub.add_parser("sweep", help="totals for every variant of a grid of variables, inputs and batches")
-    p.add_argument("spec", help="spec file (YAML), or - for standard input")
+    p.add_argument("spec", help="spec file (YAML), - for standard input, or a bundled model's name")
     p.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2,...",
                    help="values of a spec variable to sweep (repeatable)")
     p.add_argument("--input", action="append", default=[], metavar="SHAPE,SHAPE,...",
@@ -178,11 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_jobs, help="worker processes (default: every core for large grids)")
     p = sub.add_parser("verify", help="calc's numbers beside PyTorch's (needs PyTorch: pip install "
                        "'calc[torch]'); exit status 1 on any disagreement")
-    p.add_argument("spec", help="spec file (YAML), or - for standard input")
+    p.add_argument("spec", help="spec file (YAML), - for standard input, or a bundled model's name")
     p.add_argument("--input", help="per-sample input shape, e.g. 3x512x512 (overrides the spec)")
     p.add_argument("--batch", type=_batch, default=1, help="batch size (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a spec variable (repeatable)")
+    p = sub.add_parser("models", help="every bundled model and variant by name, with torchvision's "
+                       "published parameters and GFLOPS beside calc's")
+    p.add_argument("--format", default="table", choices=("table", "json"), help="output format")
     sub.add_parser("layers", help="list every layer type with its arguments and formulas")
     sub.add_parser("schema", help="print the JSON Schema of the spec format")
     p = sub.add_parser("conventions", help="list the counting conventions with their rules")
@@ -190,11 +198,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_model(args):
+def open_spec(path: str):
+    """(Spec, variant or None): a file, or else a bundled model or variant by name."""
     from .spec import load_spec
-    spec = load_spec(args.spec)
+    from . import models
+    if models.looks_like_name(path) and not os.path.exists(path):
+        return models.open_named(path)
+    return load_spec(path), None
+
+
+def load_model(args):
+    spec, variant = open_spec(args.spec)
     shape = parse_shape(args.input) if args.input else None
-    return spec.build(parse_sets(args.set), input_shape=shape)
+    return spec.build(parse_sets(args.set), input_shape=shape, variant=variant)
 
 
 def load_and_analyze(args):
@@ -218,7 +234,13 @@ def run_sweep(args) -> None:
     from .spec.loader import read_text
     from .spec import parse_spec
 
-    text, name = read_text(args.spec)
+    spec_path, variant = args.spec, None
+    from . import models
+    if models.looks_like_name(spec_path) and not os.path.exists(spec_path):
+        models.open_named(spec_path)          # the error for an unknown name
+        entry = models.find(spec_path)
+        spec_path, variant = str(entry.path), entry.variant
+    text, name = read_text(spec_path)
     spec = parse_spec(text, name)
     variables = []
     for pair in args.set:
@@ -230,6 +252,13 @@ def run_sweep(args) -> None:
         except SpecError as err:
             raise SpecError(f"--set {key.strip()}: {err.message}") from None
     inputs = [parse_shape(s) for arg in args.input for s in arg.split(",") if s.strip()]
+    if variant is not None:
+        # A variant's values are one-valued axes (shown as columns) unless swept here.
+        chosen = spec.variants[variant]
+        swept = {k for k, _ in variables}
+        variables = [(k, [v]) for k, v in chosen.variables.items() if k not in swept] + variables
+        if not inputs and chosen.input is not None:
+            inputs = [chosen.input]
     batches = []
     for arg in args.batch:
         for part in arg.split(","):
@@ -329,6 +358,10 @@ def run(argv: list[str] | None = None) -> int:
         from .render.explain import format_explanation
         analysis = load_and_analyze(args)
         _out(format_explanation(analysis, explain(analysis, args.layer)))
+    elif args.command == "models":
+        from . import models
+        from .render.models import FORMATS as MODEL_FORMATS
+        _out(MODEL_FORMATS[args.format](models.catalog(), models.published()["provenance"], models.not_bundled()))
     elif args.command == "layers":
         from .render.catalog import describe_layers
         sys.stdout.write(describe_layers())

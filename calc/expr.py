@@ -182,6 +182,8 @@ def _compile(node: ast.AST, bounded: bool = True) -> Compiled:
         return _compile(n, bounded)
     if isinstance(node, ast.Expression):
         return sub(node.body)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return _text(node.value)
     if isinstance(node, ast.Constant):
         if isinstance(node.value, (bool, int, float)) or node.value is None:
             value = _check_number(node.value, bounded)
@@ -240,7 +242,7 @@ def _compile(node: ast.AST, bounded: bool = True) -> Compiled:
                 try:
                     if not fn(left, right):
                         return False
-                except TypeError:
+                except TypeError:   # 'relu' < 3: text and numbers have no order
                     raise SpecError(f"cannot compare {_describe(left)} with {_describe(right)}") from None
                 left = right
             return True
@@ -361,3 +363,32 @@ def evaluate(text: str, env: Mapping[str, Any], bounded: bool = True):
         raise SpecError(f"undefined name {exc.name!r} in {text!r} (defined: {known})") from None
     except RecursionError:
         raise SpecError(f"expression {text!r} nests too deeply") from None
+
+
+# ---------------------------------------------------------------------------- additions (issue 12)
+# Quoted text ('relu', "same") compares with == and != to the words block parameters hold
+# (`act: relu` passes the word relu); computed configurations (RegNet's widths) need log, exp,
+# sqrt and range. Each is bounded: range to MAX_RANGE items, exp to finite results.
+MAX_RANGE = 10_000
+
+
+def _text(value: str) -> Compiled:
+    return lambda env: value
+
+
+def _range(*bounds):
+    for b in bounds:
+        if isinstance(b, bool) or not isinstance(b, int):
+            raise SpecError(f"range() takes whole numbers, got {b!r}")
+    values = range(*bounds)
+    if len(values) > MAX_RANGE:
+        raise SpecError(f"range() of {len(values):,} numbers (at most {MAX_RANGE:,})")
+    return list(values)
+
+
+FUNCTIONS.update({
+    "log": math.log,      # log(x) natural, log(x, base)
+    "exp": math.exp,      # an overflow is an error (OverflowError → SpecError in run_call)
+    "sqrt": math.sqrt,
+    "range": _range,      # range(n), range(a, b), range(a, b, step): a list
+})

@@ -19,6 +19,9 @@ class Node:
     origin: tuple          # path in the spec file
     source: str | None = field(default=None, kw_only=True)   # `from:` name, else the flow
     trainable: bool = field(default=True, kw_only=True)
+    # False: the item holds parameters but does not run at inference (an auxiliary classifier):
+    # counted in parameters, not in operations; the flow passes around it.
+    runs: bool = field(default=True, kw_only=True)
     # Hints the spec states for a leaf (see calc.layers.HINTS), as sorted (key, value) pairs.
     hints: tuple = field(default=(), kw_only=True)
 

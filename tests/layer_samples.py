@@ -26,6 +26,8 @@ SAMPLES = {
     "adaptive_maxpool2d": ((3, 15, 17), {"adaptive_maxpool2d": {"size": [4, None]}}),
     "adaptive_maxpool3d": ((2, 4, 5, 7), {"adaptive_maxpool3d": {"size": 2}}),
     "global_avgpool": ((3, 5, 6), "global_avgpool"),
+    "pad": ((3, 5, 6), {"pad": {"pad": [1, 2, 0, 3]}}),
+    "roll": ((3, 5, 6), {"roll": {"shifts": [-2, 1], "dims": [1, 2]}}),
     "global_maxpool": ((3, 5, 6), {"global_maxpool": {"keepdim": True}}),
     "batchnorm1d": ((4, 6), "batchnorm1d"),
     "batchnorm2d": ((4, 5, 6), {"batchnorm2d": {"affine": False}}),

@@ -32,7 +32,7 @@ GENERATED = frozenset(
                           "adaptive_maxpool", "batchnorm") for d in (1, 2, 3)]
     + ["linear", "global_avgpool", "global_maxpool", "layernorm", "groupnorm", "local_response_norm",
        *ACTIVATIONS, "softmax", "dropout", "stochastic_depth", "identity", "flatten", "reshape", "permute",
-       "channel_shuffle", "channel_split", "layer_scale", "upsample", "add", "mul", "concat",
+       "channel_shuffle", "channel_split", "pad", "roll", "layer_scale", "upsample", "add", "mul", "concat",
        "embedding", "pos_embedding", "type_embedding", "class_token", "to_tokens", "to_image",
        "select_token", "token_mean", "rmsnorm", "attention", "rnn", "lstm", "gru"])
 
@@ -279,6 +279,21 @@ class Gen:
             if wild:
                 sections = [first, size]
             return {"sections": sections, "index": self.int(0, len(sections) - 1), "dim": d}
+        if t == "pad":
+            # constant padding of the last 1..rank dims (a wild draw crops or pads an odd count)
+            pairs = self.int(1, min(rank, 3))
+            amounts = [self.int(0, 2) for _ in range(2 * pairs)]
+            if wild:
+                amounts = amounts[:-1] if self.coin(0.5) else [-9] + amounts[1:]
+            return {"pad": amounts}
+        if t == "roll":
+            dims = sorted(set(self.int(-rank, rank - 1) for _ in range(self.int(1, rank))),
+                          key=lambda d: d % rank)
+            dims = list({d % rank: d for d in dims}.values())
+            shifts = [self.int(-5, 5) for _ in dims]
+            if wild:
+                shifts = shifts + [1]
+            return {"shifts": shifts, "dims": dims}
         if t == "layer_scale":
             return {"dim": self.int(-rank, rank - 1)} if self.coin(0.4) else {}
         if t == "upsample":

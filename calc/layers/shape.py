@@ -133,8 +133,9 @@ class ChannelShuffle(Layer):
 
 @register("channel_split", "reshape")
 class ChannelSplit(Layer):
-    """Keep one part of the channels: ``parts`` equal parts, or explicit ``sections``;
-    ``index`` chooses the part. A slice: nothing counted."""
+    """Keep one part of the channels: ``parts`` parts as ``torch.chunk`` makes them (each
+    ceil(C / parts), the last smaller, and fewer parts when C is small), or explicit
+    ``sections``; ``index`` chooses the part. A slice: nothing counted."""
 
     hints: ClassVar[dict[str, tuple]] = _RESHAPE_HINTS
 
@@ -149,17 +150,70 @@ class ChannelSplit(Layer):
         if (self.parts is None) == (self.sections is None):
             raise ValueError("give exactly one of parts and sections")
         if self.parts is not None:
-            if c % self.parts:
-                raise ValueError(f"size {c} is not divisible into {self.parts} parts")
-            sections = (c // self.parts,) * self.parts
+            # torch.chunk: chunks of ceil(c / parts); the last one holds what is left
+            size = -(-c // self.parts)
+            sections = (size,) * (c // size) + ((c % size,) if c % size else ())
         else:
             sections = self.sections
             if sum(sections) != c:
                 raise ValueError(f"sections {list(sections)} sum to {sum(sections)}, not {c}")
         if self.index >= len(sections):
-            raise ValueError(f"index {self.index} but only {len(sections)} parts")
+            made = f" (torch.chunk makes {len(sections)} of {c} into {self.parts})" if self.parts is not None else ""
+            raise ValueError(f"index {self.index} but only {len(sections)} parts{made}")
         return (*shape[:d], sections[self.index], *shape[d + 1:])
 
     def shape_text(self) -> str:
         split = f"{self.parts} equal parts" if self.parts is not None else f"sections {list(self.sections or ())}"
         return f"part {self.index} of dim {_dim(self.dim)}, split into {split}"
+
+
+# ---------------------------------------------------------------------------- padding and rolling
+
+@register("pad", "reshape")
+class Pad(Layer):
+    """PyTorch's F.pad: ``pad`` lists (before, after) pairs from the last dimension backwards,
+    as F.pad does ([left, right, top, bottom] pads width, then height); a negative amount crops.
+    ``mode`` constant (with ``value``), reflect, replicate or circular gives the same shape.
+    A copy: nothing counted (no tool counts it either)."""
+
+    pad: tuple[int, ...]
+    mode: Literal["constant", "reflect", "replicate", "circular"] = "constant"
+    value: float = 0.0
+
+    def output(self, shape: Shape, v: dict[str, Any]) -> Shape:
+        if not self.pad or len(self.pad) % 2:
+            raise ValueError(f"pad needs (before, after) pairs, got {list(self.pad)}")
+        pairs = len(self.pad) // 2
+        if pairs > len(shape):
+            raise ValueError(f"{pairs} pairs of padding for a rank-{len(shape)} shape")
+        out = list(shape)
+        for k in range(pairs):
+            d = len(shape) - 1 - k
+            before, after = self.pad[2 * k], self.pad[2 * k + 1]
+            if self.mode == "reflect" and max(before, after) >= shape[d]:
+                raise ValueError(f"reflect padding {max(before, after)} must be smaller than the size {shape[d]}")
+            if self.mode == "circular" and max(before, after) > shape[d]:
+                raise ValueError(f"circular padding {max(before, after)} may not exceed the size {shape[d]}")
+            out[d] = shape[d] + before + after
+            if out[d] < 1:
+                raise ValueError(f"padding {before}, {after} leaves dim {d} of size {shape[d]} empty")
+        return tuple(out)
+
+    def shape_text(self) -> str:
+        return f"input padded by {list(self.pad)} (pairs from the last dim), mode {self.mode}"
+
+
+@register("roll", "reshape")
+class Roll(Layer):
+    """torch.roll: shifts the elements along ``dims`` by ``shifts`` (cyclically, as Swin's
+    shifted windows do); the shape is kept and nothing is counted."""
+
+    shifts: tuple[int, ...]
+    dims: tuple[Dim, ...]
+
+    def given(self, shape: Shape) -> dict[str, Any]:
+        if len(self.shifts) != len(self.dims) or not self.dims:
+            raise ValueError(f"shifts {list(self.shifts)} and dims {list(self.dims)} must be as long")
+        for d in self.dims:
+            S.normalize_dim(d, len(shape))
+        return {}

@@ -132,23 +132,39 @@ class SeqModule(nn.Module):
         for i, (module, node) in enumerate(entries):
             self.add_module(str(i), module)
             refs = node.layer.refs() if isinstance(module, LazyLeaf) and module.many else None
-            self.steps.append((str(i), node.source, node.name, refs))
+            self.steps.append((str(i), node.source, node.name, refs, getattr(node, "runs", True)))
+        self.idle_built: set = set()   # items that do not run at inference, built once
 
     def forward(self, x, scopes):
         scope: dict = {}
         inner = (scope, *scopes)
-        for child, source, out_name, refs in self.steps:
+        for child, source, out_name, refs, runs in self.steps:
             inp = x if source is None else _lookup(source, inner)
             module = self._modules[child]
-            if refs is not None:
-                x = module([inp, *(_lookup(n, inner) for n in refs)])
-            elif isinstance(module, LazyLeaf):
-                x = module(inp)
-            else:
-                x = module(inp, inner)
+            if not runs:
+                # inference: false (an auxiliary classifier): run once, outside any FLOP counter,
+                # so that its layers are built and hold their parameters; then never again, so
+                # that no tool counts its operations. The flow goes on from its input.
+                if child not in self.idle_built:
+                    from torch.utils._python_dispatch import _disable_current_modes
+                    with _disable_current_modes():
+                        out = self._step(module, inp, refs, inner)
+                    self.idle_built.add(child)
+                    if out_name:
+                        scope[out_name] = out
+                continue
+            x = self._step(module, inp, refs, inner)
             if out_name:
                 scope[out_name] = x
         return x
+
+    @staticmethod
+    def _step(module, inp, refs, inner):
+        if refs is not None:
+            return module([inp, *(_lookup(n, inner) for n in refs)])
+        if isinstance(module, LazyLeaf):
+            return module(inp)
+        return module(inp, inner)
 
 
 class RepeatModule(nn.Module):

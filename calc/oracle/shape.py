@@ -41,17 +41,9 @@ def _split(layer, shape):
     if (layer.parts is None) == (layer.sections is None):
         raise Refused("give exactly one of parts and sections")
     if layer.parts is not None:
-        return Fn(lambda x: torch.chunk(x, layer.parts, d)[layer.index]
-                  if x.shape[d] % layer.parts == 0 else _raise(f"{x.shape[d]} not divisible into "
-                                                               f"{layer.parts} equal parts"),
-                  f"chunk{layer.parts}[{layer.index}]")
+        return Fn(lambda x: torch.chunk(x, layer.parts, d)[layer.index], f"chunk{layer.parts}[{layer.index}]")
     sections = list(layer.sections)
     return Fn(lambda x: torch.split(x, sections, d)[layer.index], f"split{sections}[{layer.index}]")
-
-
-def _raise(message):
-    # torch.chunk makes unequal chunks where calc's `parts` means equal parts
-    raise Refused(message)
 
 
 @builds("upsample")
@@ -59,3 +51,19 @@ def _upsample(layer, shape):
     interpolating = layer.mode != "nearest"
     return nn.Upsample(size=layer.size, scale_factor=layer.scale, mode=layer.mode,
                        align_corners=layer.align_corners if interpolating or layer.align_corners else None)
+
+
+@builds("pad")
+def _pad(layer, shape):
+    pad, mode, value = list(layer.pad), layer.mode, layer.value
+    if mode == "constant":
+        return Fn(lambda x: torch.nn.functional.pad(x, pad, mode, value), f"pad{pad}")
+    # reflect, replicate and circular pad the last 1-3 dims of a batched (N, C, …) tensor
+    return Fn(lambda x: torch.nn.functional.pad(x, pad, mode), f"pad{pad}, {mode}")
+
+
+@builds("roll")
+def _roll(layer, shape):
+    dims = tuple(batched_dim(d, len(shape)) % (len(shape) + 1) for d in layer.dims)
+    shifts = tuple(layer.shifts)
+    return Fn(lambda x: torch.roll(x, shifts, dims), f"roll{shifts}, dims {dims}")

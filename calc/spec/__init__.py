@@ -32,6 +32,7 @@ A string argument is an expression over the variables and block parameters, exce
 word that names no variable, which stays a string (``padding: same``).
 """
 
+import dataclasses
 from typing import Any, Mapping
 
 from pydantic import ValidationError
@@ -42,6 +43,7 @@ from .._gc import gc_paused
 from ..graph import Model, Seq
 from ..layers import LAYERS
 from .loader import Source, parse_yaml, read_text
+from .variants import Variant, check_variants
 from .build import Builder, check_rank, check_size  # noqa: F401 - check_size is used by the analysis
 from .document import (_IDENT, MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT, RESERVED, STRUCTURES, BlockDef,  # noqa: F401
                        SpecDoc, _fields_of, _raise_validation)
@@ -55,7 +57,7 @@ def validate_doc(data, source: Source) -> SpecDoc:
         raise SpecError(f"a spec must be a mapping with name, input and layers; this document is {kind}",
                         file=source.name, line=1)
     try:
-        return SpecDoc.model_validate(data)
+        doc = SpecDoc.model_validate(data)
     except ValidationError as exc:
         try:
             _raise_validation(exc, (), _fields_of(SpecDoc), "a spec")
@@ -63,6 +65,13 @@ def validate_doc(data, source: Source) -> SpecDoc:
             err.file = source.name
             err.line = source.line_of(err.path)
             raise
+    try:
+        check_variants(doc)
+    except SpecError as err:
+        err.file = source.name
+        err.line = source.line_of(err.path)
+        raise
+    return doc
 
 
 @gc_paused
@@ -120,12 +129,30 @@ class Spec:
     def name(self) -> str:
         return self.doc.name
 
-    def build(self, overrides: Mapping[str, Any] | None = None, input_shape: tuple | None = None) -> Model:
+    @property
+    def variants(self) -> dict[str, Variant]:
+        """The spec's named variants (``variants:``), by name."""
+        return check_variants(self.doc)
+
+    def build(self, overrides: Mapping[str, Any] | None = None, input_shape: tuple | None = None,
+              variant: str | None = None) -> Model:
+        """Build with ``overrides`` of the variables; ``variant`` names one of the spec's variants,
+        whose values and input apply under ``overrides`` and ``input_shape``. The model then
+        bears the variant's name."""
         if overrides is not None and not isinstance(overrides, Mapping):
             from ..errors import ArgumentTypeError
             raise ArgumentTypeError(f"overrides must be a mapping of variable names to values, "
                                     f"got {type(overrides).__name__}")
-        return build(self.doc, self.source, overrides, input_shape, self.cache)
+        if variant is None:
+            return build(self.doc, self.source, overrides, input_shape, self.cache)
+        chosen = self.variants.get(variant)
+        if chosen is None:
+            known = ", ".join(self.variants) or "none"
+            raise SpecError(f"the spec {self.name} has no variant '{variant}' (variants: {known})",
+                            file=self.source.name)
+        model = build(self.doc, self.source, {**chosen.variables, **(overrides or {})},
+                      input_shape if input_shape is not None else chosen.input, self.cache)
+        return dataclasses.replace(model, name=variant, description=chosen.description or model.description)
 
 
 def parse_spec(text: str, name: str | None = None) -> Spec:

@@ -100,7 +100,7 @@ class Builder:
         parsed = self.cache.get(key)
         if parsed is None or parsed[0] is not item:
             parsed = self.cache[key] = (item, *self._parse_item(item, path, ctx))
-        _, kind, args, name, when, source, flag, tie, hints = parsed
+        _, kind, args, name, when, source, flag, tie, hints, runs = parsed
         ipath = path + (kind,)
         if when is not None:
             cond = resolve(when, env, ipath + ("when",)) if isinstance(when, str) else when
@@ -118,6 +118,11 @@ class Builder:
             if not isinstance(flag, bool):
                 raise SpecError("trainable must be true or false", path=ipath + ("trainable",), context=ctx)
             trainable = trainable and flag
+        if runs is not _ABSENT:
+            runs = resolve(runs, env, ipath + ("inference",))
+            if not isinstance(runs, bool):
+                raise SpecError("inference must be true or false (false: the item holds parameters but does not "
+                                "run at inference, like an auxiliary classifier)", path=ipath + ("inference",), context=ctx)
         if tie is not None:
             if not isinstance(tie, str) or not _IDENT.match(tie):
                 raise SpecError(f"tie must be the name of an earlier layer, got {tie!r}",
@@ -127,7 +132,10 @@ class Builder:
                                 "an earlier layer", path=ipath + ("tie",), context=ctx)
             if kind in STRUCTURES or kind in self.doc.blocks:
                 raise SpecError(f"tie applies to a single layer, not to '{kind}'", path=ipath + ("tie",), context=ctx)
-        return self._build_parsed(kind, args, name, source, trainable, tie, hints, path, ipath, env, ctx)
+        node = self._build_parsed(kind, args, name, source, trainable, tie, hints, path, ipath, env, ctx)
+        if runs is False:
+            node = replace(node, runs=False)
+        return node
 
     def _parse_item(self, item, path: tuple, ctx: tuple) -> tuple:
         """(kind, other arguments, name, when, from, trainable, tie, hints) of an item, checked
@@ -157,12 +165,18 @@ class Builder:
         if name is not None and (not isinstance(name, str) or not _IDENT.match(name)):
             raise SpecError(f"name must be an identifier (letters, digits, _), got {name!r}",
                             path=ipath + ("name",), context=ctx)
+        if name == "input":
+            # `from: input` and `with: [input]` mean the model's input; an output of that name
+            # would silently stand in for it inside its scope.
+            raise SpecError("'input' is the name of the model's input (from: input); name this item otherwise",
+                            path=ipath + ("name",), context=ctx)
         when = args.pop("when", None)
         source = args.pop("from", None)
         flag = args.pop("trainable", _ABSENT)
         tie = args.pop("tie", None)
         hints = {k: args.pop(k) for k in HINTS if k in args}
-        return kind, args, name, when, source, flag, tie, hints
+        runs = args.pop("inference", _ABSENT)
+        return kind, args, name, when, source, flag, tie, hints, runs
 
     def _build_parsed(self, kind, args, name, source, trainable, tie, hints, path, ipath, env, ctx):
         common = dict(name=name, origin=ipath, source=source, trainable=trainable)
@@ -323,8 +337,14 @@ class Builder:
             bpath = ipath + ("branches", i)
             if items is None:
                 items = []
-            seqs.append(Seq(name=None, origin=bpath, trainable=trainable, kind="branch",
-                            items=self.build_list(items, bpath, env, trainable, ctx)))
+            built = self.build_list(items, bpath, env, trainable, ctx)
+            if items and not built:
+                # Only an empty list ([]) is the identity: a branch whose every item is left out
+                # by `when` is more likely a mistake than a wish for the input itself.
+                raise SpecError("every item of this branch is left out by its 'when', which would make the "
+                                "branch the identity; write [] (or an identity item) for the input itself, or "
+                                "put the 'when' on the parallel", path=bpath, context=ctx)
+            seqs.append(Seq(name=None, origin=bpath, trainable=trainable, kind="branch", items=built))
         join_kind = resolve(args.get("join", "concat"), env, ipath + ("join",))
         if join_kind not in ("concat", "add", "mul"):
             raise SpecError(f"join must be concat, add or mul, got {join_kind!r}", path=ipath + ("join",), context=ctx)

@@ -12,7 +12,7 @@ from ..expr import evaluate
 from ..limits import clip
 from ..layers import HINTS
 
-RESERVED = ("name", "from", "when", "trainable", "tie", *HINTS)
+RESERVED = ("name", "from", "when", "trainable", "tie", "inference", *HINTS)
 STRUCTURES = ("repeat", "residual", "parallel", "group")
 from ..limits import MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT  # noqa: E402,F401 - stated in calc.limits
 # Lists nested in lists (structures, and blocks used inside blocks): the analysis, the reports
@@ -20,7 +20,9 @@ from ..limits import MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT  # noqa: E402,F401
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 Scalar = Union[bool, int, float, str]
-Value = Union[Scalar, list[Scalar]]   # a list variable such as `layers: [3, 4, 6, 3]`, read as layers[i]
+# A list variable such as `layers: [3, 4, 6, 3]`, read as layers[i], or a table of rows such as
+# `cfg: [[1, 16, 1, 1], [6, 24, 2, 2]]`, read as cfg[i][j]: lists nest up to three levels.
+Value = Union[Scalar, list[Union[Scalar, list[Union[Scalar, list[Scalar]]]]]]
 
 
 class BlockDef(BaseModel):
@@ -44,6 +46,12 @@ class SpecDoc(BaseModel):
     variables: dict[str, Value] = Field(default_factory=dict)
     blocks: dict[str, BlockDef] = Field(default_factory=dict)
     layers: list[Any] = Field(min_length=1)
+    # Named variants: variable values (and optionally input) under a model's name, e.g.
+    # resnext50_32x4d: {groups: 32, width_per_group: 4}; checked by calc.spec.variants.
+    variants: dict[str, Any] = Field(
+        default_factory=dict, description="named variants: variable values and optionally input "
+                                          "(and description), e.g. resnext50_32x4d: {groups: 32, "
+                                          "width_per_group: 4, input: [3, 224, 224]}")
 
 
 # ---------------------------------------------------------------------------- pydantic errors

@@ -92,8 +92,12 @@ def test_channel_split():
     assert run(make("channel_split", parts=5, dim=-1, index=4), (6, 4, 5))[0] == (6, 4, 1)
     with pytest.raises(ValueError, match="exactly one of parts and sections"):
         make("channel_split").infer((6, 4, 5))
-    with pytest.raises(ValueError, match="size 6 is not divisible into 4 parts"):
-        make("channel_split", parts=4).infer((6, 4, 5))
+    # torch.chunk(x, 4) of 6 channels: chunks of ceil(6 / 4) = 2, so 2, 2, 2 (three chunks)
+    assert run(make("channel_split", parts=4, index=2), (6, 4, 5))[0] == (2, 4, 5)
+    with pytest.raises(ValueError, match=r"index 3 but only 3 parts \(torch.chunk makes 3 of 6 into 4\)"):
+        make("channel_split", parts=4, index=3).infer((6, 4, 5))
+    # torch.chunk(x, 3) of 7 channels: 3, 3, 1
+    assert [run(make("channel_split", parts=3, index=i), (7, 2))[0][0] for i in range(3)] == [3, 3, 1]
     with pytest.raises(ValueError, match=r"sections \[2, 3\] sum to 5, not 6"):
         make("channel_split", sections=[2, 3]).infer((6, 4, 5))
     with pytest.raises(ValueError, match="index 2 but only 2 parts"):
@@ -105,3 +109,31 @@ def test_channel_split():
 def test_nothing_is_declared_so_nothing_is_listed(type_name):
     # a view or an inference no-op has no quantity: `calc layers` lists no formula for it
     assert LAYERS[type_name].describe() == []
+
+
+def test_pad():
+    # F.pad's pairs run from the last dim backwards: [1, 2, 0, 3] pads width by 1 + 2 and
+    # height by 0 + 3: 3×5×6 → 3×8×9.
+    assert run(make("pad", pad=[1, 2, 0, 3]), (3, 5, 6)) == ((3, 8, 9), NO_PARAMS, {})
+    # Swin's padding to a multiple of the window (7): 56 → 56, 6 → 7 on the last dims of (H, W, C)
+    assert run(make("pad", pad=[0, 0, 0, 1, 0, 0]), (6, 6, 96))[0] == (6, 7, 96)
+    # a negative amount crops: 5 − 1 − 1 = 3
+    assert run(make("pad", pad=[-1, -1]), (3, 5))[0] == (3, 3)
+    assert run(make("pad", pad=[2, 2], mode="reflect"), (3, 5))[0] == (3, 9)
+    with pytest.raises(ValueError, match="reflect padding 5 must be smaller than the size 5"):
+        make("pad", pad=[5, 0], mode="reflect").infer((3, 5))
+    with pytest.raises(ValueError, match="pairs"):
+        make("pad", pad=[1, 2, 3]).infer((3, 5))
+    with pytest.raises(ValueError, match="3 pairs of padding for a rank-2 shape"):
+        make("pad", pad=[1, 1, 1, 1, 1, 1]).infer((3, 5))
+    with pytest.raises(ValueError, match="empty"):
+        make("pad", pad=[-3, -2]).infer((3, 5))
+
+
+def test_roll():
+    # torch.roll keeps the shape (Swin's cyclic shift by −3 along H and W)
+    assert run(make("roll", shifts=[-3, -3], dims=[0, 1]), (56, 56, 96)) == ((56, 56, 96), NO_PARAMS, {})
+    with pytest.raises(ValueError, match="must be as long"):
+        make("roll", shifts=[1], dims=[0, 1]).infer((4, 4))
+    with pytest.raises(ValueError):
+        make("roll", shifts=[1], dims=[3]).infer((4, 4))

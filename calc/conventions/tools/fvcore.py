@@ -14,7 +14,7 @@ from .common import EXTENDED_ATTENTION as _EXTENDED, EXTENDED_WHEN as _EXTENDED_
 CONV = "conv1d conv2d conv3d"
 CONV_T = "conv_transpose1d conv_transpose2d conv_transpose3d"
 ADAPTIVE_AVG = "adaptive_avgpool1d adaptive_avgpool2d adaptive_avgpool3d"
-FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split to_tokens "
+FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split pad roll to_tokens "
         "to_image select_token concat class_token")
 
 RULES = {

@@ -18,7 +18,7 @@ CONV = "conv1d conv2d conv3d"
 CONV_T = "conv_transpose1d conv_transpose2d conv_transpose3d"
 POOLS = ("maxpool1d maxpool2d maxpool3d avgpool1d avgpool2d avgpool3d adaptive_avgpool1d adaptive_avgpool2d "
          "adaptive_avgpool3d adaptive_maxpool1d adaptive_maxpool2d adaptive_maxpool3d")
-FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split to_tokens "
+FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split pad roll to_tokens "
         "to_image select_token concat class_token")
 _FREE = Rule("0", why="a copy or a view: nothing to count")
 

@@ -22,7 +22,7 @@ ADAPTIVE_AVG = "adaptive_avgpool1d adaptive_avgpool2d adaptive_avgpool3d"
 ZERO_COUNTER = ("relu relu6 leaky_relu maxpool1d maxpool2d maxpool3d adaptive_maxpool1d adaptive_maxpool2d "
                 "adaptive_maxpool3d global_maxpool")
 NO_HOOK = "groupnorm local_response_norm elu sigmoid tanh gelu silu hardswish hardsigmoid softplus"
-FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split to_tokens "
+FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split pad roll to_tokens "
         "to_image select_token concat class_token")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..engine import Convention, Rule, Runner, register
 from .common import EXTENDED_ATTENTION as _EXTENDED, EXTENDED_WHEN as _EXTENDED_WHEN, NOT_MEASURED as _NOT_MEASURED
 
-FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split to_tokens "
+FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split pad roll to_tokens "
         "to_image select_token concat class_token")
 
 RULES = {
