@@ -57,6 +57,12 @@ def explain(a: Analysis, layer: str | None = None) -> list[Entry]:
                     + (", …" if len(names) > 6 else "") + " (see `calc analyze`)")
 
 
+def row_entry(a: Analysis, rows, i: int) -> Entry:
+    """The explanation of ``rows[i]``, for any list of rows as :meth:`Analysis.rows` gives
+    them (the HTML report explains the rows of its table this way)."""
+    return _entry(a, rows, i, 0)
+
+
 def _entry(a: Analysis, rows, i: int, base: int) -> Entry:
     row = rows[i]
     depth = row.depth - 1 - (base - 1 if base else 0)
