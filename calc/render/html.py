@@ -14,6 +14,7 @@ lengths of bars may round; printed numbers never do).
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from typing import Any, Iterable, Sequence
 
@@ -169,5 +170,6 @@ def format_html(data: dict) -> str:
     # escape keeps every "<" out of the embedded text.
     blob = json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("<", "\\u003c")
     title = (data.get("title") or "calc report").replace("&", "&amp;").replace("<", "&lt;")
-    return (page.replace("{{title}}", title).replace("/*{{css}}*/", css)
-            .replace("/*{{js}}*/", js.replace("</", "<\\/")).replace("{{data}}", blob))
+    parts = {"{{title}}": title, "/*{{css}}*/": css, "/*{{js}}*/": js.replace("</", "<\\/"), "{{data}}": blob}
+    # one pass: text put in (a model named "{{data}}") is never read as a placeholder
+    return re.sub("|".join(map(re.escape, parts)), lambda m: parts[m.group(0)], page)
