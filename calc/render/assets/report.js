@@ -486,7 +486,7 @@
       const useLog = (k) => log && pts.every((p) => p[k] > 0);
       const lx = useLog(0), ly = useLog(1);
       const tx = (x) => lx ? Math.log10(x) : x, ty = (y) => ly ? Math.log10(y) : y;
-      const W = svg.clientWidth || 800, H = svg.clientHeight || 460, L = 70, B = 40, R = 16, Tp = 12;
+      const W = svg.clientWidth || 800, H = svg.clientHeight || 460, L = 70, B = 40, R = 24, Tp = 26;
       const ext = (f) => { let a = Infinity, b = -Infinity; for (const p of pts) { a = Math.min(a, f(p)); b = Math.max(b, f(p)); } if (a === b) { a -= 1; b += 1; } return [a, b]; };
       const [x0, x1] = ext((p) => tx(p[0])), [y0, y1] = ext((p) => ty(p[1]));
       const X = (x) => L + (tx(x) - x0) / (x1 - x0) * (W - L - R), Y = (y) => H - B - (ty(y) - y0) / (y1 - y0) * (H - B - Tp);
@@ -499,7 +499,7 @@
           const t = sv("text", k ? { x: 4, y: Y(v) + 4 } : { x: X(v) - 20, y: H - B + 16 });
           t.textContent = human(Math.round(v)); svg.append(t);
         }
-        const t = sv("text", k ? { x: 4, y: Tp + 2 } : { x: W - R - 160, y: H - 6 });
+        const t = sv("text", k ? { x: 4, y: 14 } : { x: W - R - 160, y: H - 6 });
         t.textContent = lab + ((k ? ly : lx) ? " (log)" : ""); svg.append(t);
       }
       const flags = front(pts.map((p) => [sx * p[0], sy * p[1]]));
@@ -520,7 +520,7 @@
     const state = { col: null, dir: 0 }, head = el("tr");
     for (const c of COLS) { const th = el("th", { class: numeric.includes(c) ? "num" : "", text: c }); sortable(th, c, state, table); head.append(th); }
     $("#variants thead").append(head);
-    const trs = V.map((v) => el("tr", { "data-index": v.index }, ...COLS.map((c) => el("td", { class: numeric.includes(c) ? "num" : "", text: c === "error" ? (v.error || "") : numeric.includes(c) && typeof get(v, c) !== "number" && !/^\d+$/.test(String(get(v, c))) ? JSON.stringify(get(v, c)) : typeof get(v, c) === "object" && get(v, c) !== null ? JSON.stringify(get(v, c)) : fmt(get(v, c)) }))));
+    const trs = V.map((v) => el("tr", { "data-index": v.index }, ...COLS.map((c) => el("td", { class: numeric.includes(c) ? "num" : "", text: c === "error" ? (v.error || "") : c === "input" || c === "output" ? get(v, c) : numeric.includes(c) && typeof get(v, c) !== "number" && !/^\d+$/.test(String(get(v, c))) ? JSON.stringify(get(v, c)) : typeof get(v, c) === "object" && get(v, c) !== null ? JSON.stringify(get(v, c)) : fmt(get(v, c)) }))));
     function table() {
       const q = $("#vfilter").value.trim().toLowerCase();
       let order = V.map((_, i) => i).filter((i) => !q || trs[i].textContent.toLowerCase().includes(q));
