@@ -54,6 +54,9 @@ def browser():
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pages")
+    lrn = folder / "lrn.yaml"     # a layer type that a tool preset cannot count
+    lrn.write_text("name: lrn\ninput: [4, 8, 8]\nlayers:\n  - conv2d: {out: 4, kernel: 3}\n"
+                   "  - local_response_norm: {size: 2}\n")
     out = {}
     for key, args in {
         "resnet50": ["report", str(SPECS / "resnet50.yaml")],
@@ -62,6 +65,7 @@ def pages(tmp_path_factory):
         "sweep": ["sweep", str(SPECS / "resnet50.yaml"), "--set", "width=0.25,0.5,0.75,1.0",
                   "--set", "groups=1,2,4", "--pareto", "macs,params", "--format", "csv", "--report"],
         "compare": ["compare", str(SPECS / "alexnet.yaml"), "--report"],
+        "lrn": ["report", str(lrn)],
     }.items():
         path = folder / f"{key}.html"
         args = args + ([str(path)] if args[-1] == "--report" else ["-o", str(path)])
@@ -76,6 +80,17 @@ def open_page(driver, path):
     return [e for e in driver.get_log("browser") if e["level"] in ("WARNING", "SEVERE")]
 
 
+def test_a_convention_that_cannot_count_is_listed_disabled(browser, pages):
+    open_page(browser, pages["lrn"])
+    options = browser.execute_script("return [...document.querySelectorAll('#convention option')]"
+                                     ".map(o => [o.value, o.disabled, o.textContent])")
+    disabled = [o for o in options if o[1]]
+    assert disabled and all("cannot count" in o[2] for o in disabled)
+    rows = browser.execute_script("return [...document.querySelectorAll('#conventions tbody tr')]"
+                                  ".filter(tr => tr.textContent.includes('cannot count')).length")
+    assert rows == len(disabled)
+
+
 def cli_json(capsys, *args):
     assert main(["analyze", *args, "--format", "json"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -87,7 +102,7 @@ def visible_rows(driver):
         "[tr.dataset.name, tr.classList.contains('ns'), [...tr.cells].map(c => c.textContent)])")
 
 
-@pytest.mark.parametrize("key", ["resnet50", "unet", "gpt2", "sweep", "compare"])
+@pytest.mark.parametrize("key", ["resnet50", "unet", "gpt2", "sweep", "compare", "lrn"])
 def test_loads_from_file_without_console_errors(browser, pages, key):
     assert open_page(browser, pages[key]) == []
     assert browser.current_url.startswith("file://")

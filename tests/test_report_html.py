@@ -196,3 +196,18 @@ def test_assets_ship_with_the_package():
     assert all(any(re.fullmatch(g.replace(".", r"\.").replace("*", ".*"), "assets/" + n) for g in globs)
                for n in names)
     assert conf["packages"]["find"]["include"] == ["calc*"]   # calc.render and every subpackage
+
+
+def test_a_convention_that_cannot_count_says_why(tmp_path, capsys):
+    # local response normalisation is a layer type that some tool does not name: `calc compare`
+    # says which and why; the page lists the same conventions with the same reasons
+    spec = tmp_path / "lrn.yaml"
+    spec.write_text("name: lrn\ninput: [4, 8, 8]\nlayers:\n  - conv2d: {out: 4, kernel: 3}\n"
+                    "  - local_response_norm: {size: 2}\n")
+    assert main(["compare", str(spec), "--format", "json"]) == 0
+    errors = {c["name"]: c["error"] for c in json.loads(capsys.readouterr().out)["conventions"] if c["error"]}
+    assert errors
+    out = tmp_path / "lrn.html"
+    assert main(["report", str(spec), "-o", str(out)]) == 0
+    data = page_data(out.read_text())
+    assert data["failed"] == errors

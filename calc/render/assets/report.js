@@ -483,6 +483,9 @@
       const svg = $("#scatter"), xs = $("#sx").value, ys = $("#sy").value, log = $("#slog").checked;
       const sx = $("#sx-dir").value === "max" ? -1 : 1, sy = $("#sy-dir").value === "max" ? -1 : 1;
       const pts = ok.map((v) => [num(get(v, xs)), num(get(v, ys)), v]).filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]));
+      if (!pts.length) {
+        svg.replaceChildren(); $("#pareto-count").textContent = "no valid variant has both columns"; svg.dataset.front = ""; return;
+      }
       const useLog = (k) => log && pts.every((p) => p[k] > 0);
       const lx = useLog(0), ly = useLog(1);
       const tx = (x) => lx ? Math.log10(x) : x, ty = (y) => ly ? Math.log10(y) : y;
@@ -497,7 +500,7 @@
         for (let s = 0; s <= 4; s++) {
           const tv = a + (b - a) * s / 4, v = (k ? ly : lx) ? Math.pow(10, tv) : tv;
           const t = sv("text", k ? { x: 4, y: Y(v) + 4 } : { x: X(v) - 20, y: H - B + 16 });
-          t.textContent = human(Math.round(v)); svg.append(t);
+          t.textContent = Math.abs(v) >= 1000 ? human(Math.round(v)) : String(+v.toPrecision(3)); svg.append(t);
         }
         const t = sv("text", k ? { x: 4, y: 14 } : { x: W - R - 160, y: H - 6 });
         t.textContent = lab + ((k ? ly : lx) ? " (log)" : ""); svg.append(t);
