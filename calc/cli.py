@@ -10,7 +10,7 @@ import sys
 
 from . import __version__
 from .analysis import DTYPE_BYTES, analyze
-from .errors import CalcError, SpecError
+from .errors import CalcError, InputError, SpecError
 from .limits import MAX_BATCH, MAX_JOBS, MAX_RANK, MAX_SIZE, clip, exact_digits
 from .render.report import FORMATS, STREAMS
 
@@ -163,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diff", metavar="A,B", help="list the layers where conventions A and B differ, e.g. thop,ptflops")
     p.add_argument("--conventions", metavar="A,B,...", help="compare only these conventions")
     p.add_argument("--format", default="table", choices=("table", "json"), help="output format")
+    p.add_argument("--report", metavar="FILE", help="also write the HTML report, opened at the conventions side by side")
+    p = sub.add_parser("report", help="one self-contained HTML page: totals, the layer table with explanations, "
+                       "charts, the graph and every convention (works offline)")
+    _spec_args(p)
+    p.add_argument("-o", "--output", default="report.html", metavar="FILE",
+                   help="the page to write (default report.html; - for standard output)")
     p = sub.add_parser("sweep", help="totals for every variant of a grid of variables, inputs and batches")
     p.add_argument("spec", help="spec file (YAML), - for standard input, or a bundled model's name")
     p.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2,...",
@@ -181,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mark the Pareto-optimal variants for two columns, minimising both "
                         "(-COLUMN: larger is better), e.g. macs,params")
     p.add_argument("--jobs", type=_jobs, help="worker processes (default: every core for large grids)")
+    p.add_argument("--report", metavar="FILE",
+                   help="also write an HTML page: a scatter of any two columns with the Pareto front")
     p = sub.add_parser("verify", help="calc's numbers beside PyTorch's (needs PyTorch: pip install "
                        "'calc[torch]'); exit status 1 on any disagreement")
     p.add_argument("spec", help="spec file (YAML), - for standard input, or a bundled model's name")
@@ -280,7 +288,7 @@ def run_sweep(args) -> None:
         stream = _with_progress(stream, total, rep.progress_bar, time.perf_counter)
     selected = (v for v in stream if all(k(v) for k in keep))
     out = sys.stdout
-    if args.format != "table" and order is None and pareto_cols is None:
+    if args.format != "table" and order is None and pareto_cols is None and not args.report:
         lines = rep.csv_lines(grid, selected) if args.format == "csv" else rep.json_lines(grid, selected)
         for line in lines:           # streamed: a long sweep is written as it runs
             out.write(visible(line))
@@ -292,6 +300,15 @@ def run_sweep(args) -> None:
         variants = sw.sort_variants(grid, variants, *order)
         if flags is not None:
             flags = [flags[position[v.index]] for v in variants]
+    title = (f"{spec.name} · sweep of {total:,} variant{'s' if total != 1 else ''} · "
+             f"convention {args.convention} · {args.dtype}")
+    if args.report:
+        from .render.html import format_html, sweep_data
+        pareto = [("-" if larger else "") + c for c, larger in pareto_cols] if pareto_cols else None
+        data = sweep_data(f"{spec.name} · calc sweep", title, [rep.record(grid, v) for v in variants],
+                          grid.names, pareto)
+        data["description"] = spec.doc.description
+        write_page(args.report, format_html(data))
     if args.format == "table":
         labels = [f"{c} ({'max' if larger else 'min'})" for c, larger in pareto_cols or ()]
         title = (f"{spec.name} · sweep of {total:,} variant{'s' if total != 1 else ''} · "
@@ -319,6 +336,41 @@ def _with_progress(stream, total, bar, clock):
             yield v
     finally:
         sys.stderr.write("\r" + bar(done, total, clock() - start) + "\n")
+
+
+def run_report(args, focus: str | None = None) -> str:
+    """The HTML report of a spec: analysed under the chosen convention, and under every other
+    one for the page's convention switch (one that cannot count the model is listed with why)."""
+    from . import conventions as conv_mod
+    from .errors import ConventionError
+    from .render.html import format_html, model_data
+    model = load_model(args)
+    main = analyze(model, batch=args.batch, convention=args.convention, dtype=args.dtype)
+    others, failed = [], {}
+    for name in conv_mod.CONVENTIONS:
+        if name == main.convention:
+            continue
+        try:
+            others.append(analyze(model, batch=args.batch, convention=name, dtype=args.dtype))
+        except ConventionError as err:
+            failed[name] = err.message
+    data = model_data(main, others, failed)
+    if focus:
+        data["focus"] = focus
+    return format_html(data)
+
+
+def write_page(path: str, page: str) -> None:
+    """Writes a report to ``path`` (``-``: standard output), saying so on standard error."""
+    if path == "-":
+        sys.stdout.write(page)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(page)
+    except OSError as exc:
+        raise InputError(f"cannot write the report to {path}: {exc.strerror or exc}") from None
+    sys.stderr.write(f"wrote {path} ({len(page.encode()):,} bytes)\n")
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -353,6 +405,10 @@ def run(argv: list[str] | None = None) -> int:
         return 0 if result.ok else 1
     elif args.command == "compare":
         _out(run_compare(args, args.format))
+        if args.report:
+            write_page(args.report, run_report(args, focus="conventions"))
+    elif args.command == "report":
+        write_page(args.output, run_report(args))
     elif args.command == "explain":
         from .explain import explain
         from .render.explain import format_explanation

@@ -68,6 +68,12 @@ def _check_size(n: int, what: str) -> None:
                         "shows it)")
 
 
+def row_entry(a: Analysis, rows, i: int) -> Entry:
+    """The explanation of ``rows[i]``, for any list of rows as :meth:`Analysis.rows` gives
+    them (the HTML report explains the rows of its table this way)."""
+    return _entry(a, rows, i, 0)
+
+
 def _entry(a: Analysis, rows, i: int, base: int) -> Entry:
     row = rows[i]
     depth = row.depth - 1 - (base - 1 if base else 0)
