@@ -65,7 +65,8 @@ def assert_agree(doc: dict, batch: int):
 # ---------------------------------------------------------------------------- coverage
 
 def test_every_layer_type_has_a_builder():
-    missing = sorted(set(LAYERS) - set(oracle.BUILDERS))
+    # moe and mla: checked against transformers instead (HF_ORACLE, below)
+    missing = sorted(set(LAYERS) - set(oracle.BUILDERS) - HF_ORACLE)
     assert not missing, f"the oracle cannot build: {missing}"
 
 
