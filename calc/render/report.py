@@ -1,8 +1,6 @@
 """`calc analyze` output: an analysis as a table, JSON, CSV or Markdown. Nothing here prints."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
 
@@ -10,7 +8,7 @@ from ..analysis import FOLD, Analysis, Row
 from ..limits import with_exact_digits
 from ..shapes import fmt_shape
 from .numbers import human, mib
-from .table import left, pairs, right, stream_table
+from .table import csv_line, left, pairs, right, stream_table
 
 
 def _type_label(kind: str) -> str:
@@ -141,14 +139,7 @@ _CSV_COLUMNS = ("name", "type", "input_shape", "output_shape", "params", "macs",
 
 def iter_csv(a: Analysis, depth: int | None = None):
     """:func:`format_csv` one line at a time."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-
-    def line(cells):
-        buf.seek(0)
-        buf.truncate()
-        writer.writerow(cells)
-        return buf.getvalue()
+    line = csv_line()
     yield line(_CSV_COLUMNS)
     for row in a.rows(depth=depth, leaves_only=True, fold=FOLD):
         rec = layer_record(row, a)

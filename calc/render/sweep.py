@@ -5,15 +5,13 @@ written as it runs; the table needs every row first, for its column widths.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Iterable, Iterator, Sequence
 
 from ..shapes import fmt_shape
 from ..sweep import Grid, Variant, values_of
 from .numbers import human, mib_value
-from .table import left, right, table
+from .table import csv_line, left, right, table
 
 
 def _value(value) -> str:
@@ -52,14 +50,7 @@ def csv_header(grid: Grid, with_pareto: bool = False) -> list[str]:
 
 
 def csv_lines(grid: Grid, variants: Iterable[Variant], flags: Sequence[bool] | None = None) -> Iterator[str]:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-
-    def line(cells):
-        buf.seek(0)
-        buf.truncate()
-        writer.writerow(cells)
-        return buf.getvalue()
+    line = csv_line()
     yield line(csv_header(grid, flags is not None))
     for k, v in enumerate(variants):
         values, _, batch = grid.point(v.index)

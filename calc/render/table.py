@@ -7,8 +7,10 @@ title line.
 """
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 RULE = "─"
 GAP = "  "       # between columns
@@ -90,3 +92,17 @@ def pairs(items: Sequence[tuple[str, str]]) -> list[str]:
     columns = (left(""), left(""))
     line = _aligner(columns, items)
     return [line(item) for item in items]
+
+
+def csv_line() -> Callable[[Sequence], str]:
+    """A function that turns one row of cells into one CSV line, quoted as the csv module quotes
+    (for reports written one line at a time)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+
+    def line(cells) -> str:
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow(cells)
+        return buf.getvalue()
+    return line
