@@ -23,3 +23,13 @@ def run_text(text: str, **kwargs):
 
 def leaves(analysis):
     return [row.result for row in analysis.rows(leaves_only=True)]
+
+
+def evaluate_layer(type_name, shape, **args):
+    """(output shape, Params, operations) of one layer on ``shape``, checking on the way that the
+    slow path (the full symbol table, used by explain) agrees with the fast one the analysis takes."""
+    from calc.layers import LAYERS
+    layer = LAYERS[type_name](**args)
+    out, params, ops = layer.evaluate(shape)
+    assert (layer.infer(shape), layer.params(shape), layer.ops(shape, out)) == (out, params, ops)
+    return out, params, ops

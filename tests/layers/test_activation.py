@@ -4,17 +4,10 @@ import pytest
 
 from calc.render.catalog import describe_layers
 from calc.layers import LAYERS, NO_PARAMS, Params
+from helpers import evaluate_layer as evaluate
 
 # AlexNet's first feature map: 64×55×55 = 193,600 elements
 SHAPE, X = (64, 55, 55), 193_600
-
-
-def evaluate(type_name, shape, **args):
-    layer = LAYERS[type_name](**args)
-    out, params, ops = layer.evaluate(shape)
-    # the slow path (the full symbol table, used by explain) agrees with the fast one
-    assert (layer.infer(shape), layer.params(shape), layer.ops(shape, out)) == (out, params, ops)
-    return out, params, ops
 
 
 @pytest.mark.parametrize("type_name, per_element", [

@@ -12,14 +12,7 @@ import pytest
 
 from calc.render.catalog import describe_layers
 from calc.layers import LAYERS, NO_PARAMS, Params
-
-
-def evaluate(type_name, shape, **args):
-    layer = LAYERS[type_name](**args)
-    out, params, ops = layer.evaluate(shape)
-    # the slow path (the full symbol table, used by explain) agrees with the fast one
-    assert (layer.infer(shape), layer.params(shape), layer.ops(shape, out)) == (out, params, ops)
-    return out, params, ops
+from helpers import evaluate_layer as evaluate
 
 
 def test_batchnorm1d_features_and_sequences():

@@ -8,14 +8,7 @@ sigmoid 1/(1 + e^(−x)) is 1 mul (negate), 1 exp, 1 add, 1 div; tanh 1 − 2/(e
 from calc.render.catalog import describe_layers
 from calc.formula import render
 from calc.layers import LAYERS, Params
-
-
-def evaluate(type_name, shape, **args):
-    layer = LAYERS[type_name](**args)
-    out, params, ops = layer.evaluate(shape)
-    # the slow path (the full symbol table, used by explain) agrees with the fast one
-    assert (layer.infer(shape), layer.params(shape), layer.ops(shape, out)) == (out, params, ops)
-    return out, params, ops
+from helpers import evaluate_layer as evaluate
 
 
 def test_the_cells_reuse_the_activation_counts():
