@@ -26,10 +26,26 @@ def leaves(analysis):
 
 
 def evaluate_layer(type_name, shape, **args):
-    """(output shape, Params, operations) of one layer on ``shape``, checking on the way that the
-    slow path (the full symbol table, used by explain) agrees with the fast one the analysis takes."""
+    """(output shape, Params, operations) of a new layer of ``type_name`` on ``shape`` (see
+    :func:`run_layer`)."""
     from calc.layers import LAYERS
-    layer = LAYERS[type_name](**args)
+    return run_layer(LAYERS[type_name](**args), shape)
+
+
+def run_layer(layer, shape):
+    """(output shape, Params, operations) of ``layer`` on ``shape`` as the analysis gets them,
+    checking on the way that the slow path (the full symbol table, used by explain) agrees."""
     out, params, ops = layer.evaluate(shape)
     assert (layer.infer(shape), layer.params(shape), layer.ops(shape, out)) == (out, params, ops)
     return out, params, ops
+
+
+def tree_paths(node, path=()):
+    """Every path into a tree of dicts and lists (the root's is ``()``), depth first."""
+    yield path
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from tree_paths(v, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from tree_paths(v, path + (i,))

@@ -19,6 +19,7 @@ from calc.errors import CalcError
 from calc.layers import LAYERS
 from calc.render.report import FORMATS
 from conftest import SPECS
+from helpers import tree_paths as _paths
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -99,15 +100,6 @@ def test_random_documents(tree):
 
 
 # ---------------------------------------------------------------------------- mutated specs
-
-def _paths(node, path=()):
-    yield path
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _paths(v, path + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _paths(v, path + (i,))
 
 
 def _get(node, path):

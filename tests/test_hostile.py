@@ -26,6 +26,7 @@ from calc.expr import evaluate
 from calc.render.report import FORMATS
 from conftest import ROOT, SPECS
 from hostile_corpus import CLI, CLI_SPEC, SPECS as CORPUS
+from helpers import tree_paths as _paths
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -368,16 +369,6 @@ HOSTILE_VALUES = [
     "w if w < 'x' else 1", "~1", "1 in l", "l[99]", "-l", "int('9' * 9)", "max()", "len(3)",
     "__import__('os')", "x.y()", [[[[1]]]], {"a": {"b": 1}}, [1] * 70, "same", "same;",
 ]
-
-
-def _paths(node, path=()):
-    yield path
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _paths(v, path + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _paths(v, path + (i,))
 
 
 @st.composite

@@ -5,18 +5,11 @@ import pytest
 from calc.render.explain import format_step
 from calc.layers import LAYERS, NO_PARAMS, Params
 from calc.shapes import Tokens
+from helpers import run_layer as run
 
 
 def make(type_name, **args):
     return LAYERS[type_name].model_validate(args)
-
-
-def run(layer, shape):
-    """(output shape, params, ops) as the analysis gets them, checked against the derived
-    methods (infer/params/ops), which must agree."""
-    out, params, ops = layer.evaluate(shape)
-    assert (layer.infer(shape), layer.params(shape), layer.ops(shape, out)) == (out, params, ops)
-    return out, params, ops
 
 
 def explained(layer, shape):
