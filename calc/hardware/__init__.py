@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from ..errors import SpecError
 
@@ -28,6 +28,22 @@ class Source:
     url: str
     date: str                 # when the source was published or read, YYYY-MM(-DD)
     note: str = ""
+    id: str = ""              # the key figures cite it by ('' for the file's first source)
+
+
+class Parts(NamedTuple):
+    """A peak as the vendor builds it: units × clock × operations per unit per cycle.
+    A tuple ``(units, clock Hz, ops per unit per cycle)`` first, so the record's contract holds."""
+    units: int
+    clock: int                # Hz
+    per_cycle: int            # operations (a multiply-accumulate is two) per unit per cycle
+    unit: str = ""            # what a unit is, e.g. 'Tensor Cores', 'CUDA cores', 'cores'
+    note: str = ""
+    source: str = ""          # the id of the source of the parts
+
+    @property
+    def peak(self) -> int:
+        return self.units * self.clock * self.per_cycle
 
 
 @dataclass(frozen=True)
@@ -43,7 +59,24 @@ class Hardware:
     efficiency: Mapping[str, Fraction] = field(default_factory=dict)
     sources: tuple = ()       # of Source
     # How a peak follows from the parts, where the vendor gives them: dtype -> (units, clock Hz, ops per unit per cycle)
-    parts: Mapping[str, tuple] = field(default_factory=dict)
+    parts: Mapping[str, tuple] = field(default_factory=dict)   # of Parts
+    # Which source each figure comes from: 'memory', 'bandwidth', 'peak.bf16', 'sparse.int8',
+    # 'parts.fp32' -> a Source.id. Every figure has one (the loader refuses a file where one lacks it).
+    cites: Mapping[str, str] = field(default_factory=dict)
+    # Each figure as the file states it ('312 TFLOPS'), so a check of the parts against the
+    # peak can allow exactly the vendor's rounding (half a unit in the last digit stated).
+    stated: Mapping[str, str] = field(default_factory=dict)
+    # Peaks the vendor does not state, computed here from their parts (units × clock × per cycle).
+    derived: frozenset = frozenset()
+    memory_unit: str = "GB"   # how the vendor states the capacity: 'GB' (10⁹) or 'GiB' (2³⁰)
+    notes: str = ""           # assumptions worth reading (clocks used, what a figure covers)
+    path: str = ""            # the file it was read from
+
+    def sources_of(self, figure: str) -> list:
+        """The sources of one figure ('peak.bf16'): one, or several for a peak computed from
+        parts found in different documents."""
+        keys = self.cites[figure].split(",")
+        return [src for key in keys for src in self.sources if src.id == key]
 
     def peak_for(self, dtype: str) -> int:
         """Dense peak for ``dtype``; an error naming the dtypes the device has when it lacks it."""
