@@ -203,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the JSON Schema of the spec format")
     p = sub.add_parser("conventions", help="list the counting conventions with their rules")
     p.add_argument("name", nargs="?", help="show one convention")
+    p = sub.add_parser("hardware", help="the hardware presets with their sources, or one device "
+                       "(a preset or your YAML file) in full with its peak formulas")
+    p.add_argument("name", nargs="?", metavar="NAME|FILE", help="a preset's name or a hardware YAML file")
+    p.add_argument("--format", default="table", choices=("table", "json"), help="output format")
     return parser
 
 
@@ -427,6 +431,9 @@ def run(argv: list[str] | None = None) -> int:
     elif args.command == "conventions":
         from .render.catalog import describe_conventions
         sys.stdout.write(describe_conventions(args.name))
+    elif args.command == "hardware":
+        from .render.hardware import hardware_text
+        _out(hardware_text(args.name, args.format))
     return 0
 
 

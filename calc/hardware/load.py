@@ -131,6 +131,9 @@ def _parse(text: str, name: str, stem: str, shown: str) -> Hardware:
         if "timestamp" in err.message:     # an unquoted 2024-03-18: YAML would make it a date
             err.message = 'a date must be quoted, e.g. date: "2024-03-18" (or written 2024-03)'
             err.args = (err.message,)
+        elif err.message.startswith("empty document"):
+            err.message = "empty hardware file: expected a mapping with title, memory, bandwidth, peak and sources"
+            err.args = (err.message,)
         raise
     return _read(data, _File(name, source), stem, shown)
 
