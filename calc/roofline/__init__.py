@@ -30,7 +30,7 @@ from ..analysis import DTYPE_BYTES, Analysis
 from ..errors import SpecError
 from ..hardware import Hardware
 from ..inference import KV_BYTES, leaf_rows
-from .traffic import FIELDS, RULES, Sizes, Traffic, traffic
+from .traffic import FIELDS, RULES, Sizes, Traffic, attention_kernels, traffic
 
 ATTENTION = ("eager", "fused")
 ASSUMPTIONS = ("a roofline lower bound: each layer takes max(FLOPs / (peak × compute efficiency), "
@@ -58,12 +58,12 @@ class Options:
 
 
 @dataclass(frozen=True)
-class LayerTime:
+class Part:
+    """One kernel of a layer: its FLOPs, its bytes, and the two times of the roofline."""
+
     name: str
-    type: str
-    count: int               # identical layers this row stands for (times below include it)
     flops: int
-    traffic: Traffic         # bytes by kind
+    traffic: Traffic
     compute_time: Fraction   # seconds
     memory_time: Fraction
 
@@ -80,6 +80,55 @@ class LayerTime:
         if not self.flops and not self.bytes:
             return "none"
         return "compute" if self.compute_time >= self.memory_time else "memory"
+
+
+@dataclass(frozen=True)
+class LayerTime:
+    """One row: a leaf layer (``count`` identical ones for a folded run; everything here covers
+    them all), timed as the sum of its kernels (``parts``; one for most layers)."""
+
+    name: str
+    type: str
+    count: int
+    parts: tuple[Part, ...]
+
+    @property
+    def flops(self) -> int:
+        return sum(p.flops for p in self.parts)
+
+    @property
+    def traffic(self) -> Traffic:
+        return Traffic(*(sum(getattr(p.traffic, f) for p in self.parts) for f in FIELDS))
+
+    @property
+    def bytes(self) -> int:
+        return sum(p.bytes for p in self.parts)
+
+    @property
+    def time(self) -> Fraction:
+        return sum((p.time for p in self.parts), Fraction(0))
+
+    @property
+    def compute_time(self) -> Fraction:
+        return sum((p.compute_time for p in self.parts), Fraction(0))
+
+    @property
+    def memory_time(self) -> Fraction:
+        return sum((p.memory_time for p in self.parts), Fraction(0))
+
+    @property
+    def bound(self) -> str:
+        """'compute' or 'memory': the bound of the kernels taking most of the layer's time
+        ('none' for a layer that moves nothing)."""
+        if len(self.parts) == 1:
+            return self.parts[0].bound
+        by = {"compute": Fraction(0), "memory": Fraction(0)}
+        for p in self.parts:
+            if p.bound in by:
+                by[p.bound] += p.time
+        if not by["compute"] and not by["memory"]:
+            return "none"
+        return "compute" if by["compute"] >= by["memory"] else "memory"
 
     @property
     def intensity(self) -> Fraction | None:
@@ -124,9 +173,10 @@ class Roofline:
         return Fraction(self.flops, self.bytes) if self.bytes else None
 
     def share(self, bound: str) -> Fraction:
-        """The fraction of the time spent in layers with this bound."""
+        """The fraction of the time spent in kernels with this bound."""
         t = self.time
-        return sum((r.time for r in self.rows if r.bound == bound), Fraction(0)) / t if t else Fraction(0)
+        return sum((p.time for r in self.rows for p in r.parts if p.bound == bound), Fraction(0)) / t if t \
+            else Fraction(0)
 
 
 def efficiency(options: Options, hardware: Hardware, layer_type: str, which: str) -> Fraction:
@@ -199,12 +249,16 @@ def roofline(a: Analysis, hardware: Hardware, options: Options = Options()) -> R
                   weight_bytes=weight_bytes_of(a, options), attention=options.attention)
     rows = []
     for name, r, count in leaf_rows(a):
-        moved = traffic(r, sizes).scaled(count)
-        flops = a.flops_of(r, count)
-        ec = efficiency(options, hardware, r.kind, "compute")
-        em = efficiency(options, hardware, r.kind, "memory")
-        rows.append(LayerTime(name, r.kind, count, flops, moved,
-                              Fraction(flops) / (peak * ec), Fraction(moved.total) / (hardware.bandwidth * em)))
+        flops = a.flops_of(r)
+        kernels = attention_kernels(r, sizes, flops) if r.kind == "attention" else [(r.kind, flops, traffic(r, sizes))]
+        ec = peak * efficiency(options, hardware, r.kind, "compute")
+        em = hardware.bandwidth * efficiency(options, hardware, r.kind, "memory")
+        if len(kernels) == 1:     # the analysis's own total for the run (exact, as in its reports)
+            kernels = [(kernels[0][0], a.flops_of(r, count), kernels[0][2].scaled(count))]
+        else:
+            kernels = [(k, count * ops, moved.scaled(count)) for k, ops, moved in kernels]
+        parts = tuple(Part(k, ops, moved, Fraction(ops) / ec, Fraction(moved.total) / em) for k, ops, moved in kernels)
+        rows.append(LayerTime(name, r.kind, count, parts))
     return Roofline(hardware, dtype, peak, a.batch, options.attention, tuple(rows))
 
 
@@ -214,4 +268,4 @@ def ridge(hardware: Hardware, dtype: str, options: Options = Options()) -> Fract
             / (hardware.bandwidth * efficiency(options, hardware, "", "memory")))
 
 
-__all__ = ["ASSUMPTIONS", "ATTENTION", "LayerTime", "Options", "Roofline", "Traffic", "ridge", "roofline"]
+__all__ = ["ASSUMPTIONS", "ATTENTION", "LayerTime", "Part", "Options", "Roofline", "Traffic", "ridge", "roofline"]

@@ -114,6 +114,35 @@ def attention(r, s: Sizes) -> Traffic:
                    intermediates=(qc + scores) * b * s.act)
 
 
+def attention_kernels(r, s: Sizes, flops: int) -> list[tuple[str, int, Traffic]]:
+    """Attention as the kernels that run it, each (name, FLOPs, bytes): the projections (Q, K, V
+    and the output: 2 FLOPs per MAC), then either one fused kernel, or (eager) Q·Kᵀ, the softmax
+    and attention·V (2 FLOPs per MAC each) with the score and probability matrices in memory. The
+    element-wise work (scaling, masks, softmax, rotary, biases: the rest of the layer's FLOPs)
+    goes with the fused kernel or the softmax. The bytes sum to :func:`attention`'s. One part
+    when the convention counts fewer FLOPs than 2 per MAC (nothing to split by)."""
+    f = r.facts
+    whole = attention(r, s)
+    b = s.batch
+    proj, qk = 2 * f["proj_mac"] * b, f["attn_mac"] * b     # attn_mac = Q·Kᵀ + attention·V, equal halves
+    rest = flops - proj - 2 * qk
+    if rest < 0:
+        return [("attention", flops, whole)]
+    h, L, d, S = f["heads"], f["q_len"], f["head_dim"], f["kv_len"]
+    q = h * L * d * b * s.act                          # the queries, and likewise the heads' context
+    half = whole.kv_read // 2
+    kv_read_v = whole.kv_read - half
+    projections = ("projections", proj, Traffic(weights=whole.weights, inputs=whole.inputs, outputs=whole.outputs,
+                                                kv_write=whole.kv_write, intermediates=2 * q))
+    if s.attention == "fused":
+        return [projections, ("fused attention", 2 * qk + rest, Traffic(kv_read=whole.kv_read, intermediates=2 * q))]
+    sc = h * L * S * b * s.act
+    return [projections,
+            ("Q·Kᵀ", qk, Traffic(kv_read=half, intermediates=q + sc)),
+            ("softmax", rest, Traffic(intermediates=2 * sc)),
+            ("attention·V", qk, Traffic(kv_read=kv_read_v, intermediates=sc + q))]
+
+
 def mla(r, s: Sizes) -> Traffic:
     """Latent attention: the cache holds the compressed latent (and the rotary key); the same
     reads and writes as attention, in the cache's own size per token."""
