@@ -30,6 +30,8 @@ def add_arguments(p, phase_args) -> None:
     p.add_argument("--efficiency", action="append", default=[], metavar="KEY=FRACTION",
                    help="fraction of peak reached: compute=0.7, memory=0.8, or per layer type, linear.compute=0.9 "
                         "(repeatable; default the hardware's, else 1)")
+    p.add_argument("--mode", default="calc", choices=("calc", "llm-viewer"), help="calc's rules (default), or "
+                   "LLM-Viewer's for a cross-check (decoders, --phase prefill or decode; see docs/time.md)")
     p.add_argument("--format", default="table", choices=("table", "json"), help="output format")
     phase_args(p)
 
@@ -103,6 +105,8 @@ def run_time(args, model, batch_type) -> str:
         raise SpecError("--new N goes with --phase generate (and --phase generate needs it)")
     common = dict(convention=args.convention, dtype=args.dtype)
     results = []
+    if args.mode == "llm-viewer":
+        return _llm_viewer(args, model, hw, options, batches)
     for b in batches:
         if phase is None:
             from ..analysis import analyze
@@ -114,6 +118,29 @@ def run_time(args, model, batch_type) -> str:
     if args.format == "json":
         return json.dumps(time_dict(model, hw, options, args, results), indent=2) + "\n"
     return format_time(model, hw, options, args, results)
+
+
+def _llm_viewer(args, model, hw, options, batches) -> str:
+    from ..inference import KV_BYTES, run_phase
+    from ..roofline.llm_viewer import llm_viewer
+    from ..roofline.phases import PhaseTime
+    if args.phase not in ("prefill", "decode"):
+        raise SpecError("--mode llm-viewer times --phase prefill or decode")
+    if options.efficiency or options.weights or args.dtype not in ("fp16", "bf16") or options.attention != "eager":
+        raise SpecError("--mode llm-viewer takes LLM-Viewer's own assumptions: 16-bit weights and activations "
+                        "(--dtype fp16 or bf16), eager attention, efficiency 1, no --weights")
+    kv_bits = 8 * KV_BYTES[options.kv_dtype] if options.kv_dtype else None
+    results = []
+    for b in batches:
+        p = run_phase(model, args.phase, args.context, batch=b, dtype=args.dtype, kv_dtype=options.kv_dtype)
+        rf = llm_viewer(model, args.phase, args.context, hw, batch=b, kv_bits=kv_bits)
+        results.append(PhaseTime(args.phase, args.context, p.tokens, rf, p.kv))
+    if args.format == "json":
+        out = time_dict(model, hw, options, args, results)
+        out["mode"] = "llm-viewer"
+        return json.dumps(out, indent=2) + "\n"
+    return format_time(model, hw, options, args, results).replace(
+        "Estimate: ", "Mode llm-viewer: LLM-Viewer's rules (docs/time.md lists them). Estimate: ", 1)
 
 
 # -- text
