@@ -196,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_batch, default=1, help="batch size (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a spec variable (repeatable)")
+    p = sub.add_parser("time", help="roofline time per layer on a hardware preset: latency, FPS, tokens/s "
+                       "(a lower bound; see docs/time.md)")
+    from .render.time import add_arguments as time_arguments
+    time_arguments(p, _phase_args)
     p = sub.add_parser("models", help="every bundled model and variant by name, with torchvision's "
                        "published parameters and GFLOPS beside calc's")
     p.add_argument("--format", default="table", choices=("table", "json"), help="output format")
@@ -418,6 +422,9 @@ def run(argv: list[str] | None = None) -> int:
         from .render.explain import format_explanation
         analysis = load_and_analyze(args)
         _out(format_explanation(analysis, explain(analysis, args.layer)))
+    elif args.command == "time":
+        from .render.time import run_time
+        _out(run_time(args, load_model(args), _batch))
     elif args.command == "models":
         from . import models
         from .render.models import FORMATS as MODEL_FORMATS
