@@ -169,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_args(p)
     p.add_argument("-o", "--output", default="report.html", metavar="FILE",
                    help="the page to write (default report.html; - for standard output)")
+    p.add_argument("--hardware", metavar="NAME|FILE", help="add the roofline plot and latency cards "
+                   "on this device (a preset, see `calc hardware`, or a hardware YAML file)")
+    p.add_argument("--peak-dtype", help="the peak to use with --hardware (default --dtype)")
+    p.add_argument("--attention", default="eager", help="eager or fused attention kernels (with --hardware)")
+    p.add_argument("--efficiency", action="append", default=[], metavar="KEY=FRACTION",
+                   help="fraction of peak reached, as for `calc time` (with --hardware)")
     p = sub.add_parser("sweep", help="totals for every variant of a grid of variables, inputs and batches")
     p.add_argument("spec", help="spec file (YAML), - for standard input, or a bundled model's name")
     p.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2,...",
@@ -362,7 +368,13 @@ def run_report(args, focus: str | None = None) -> str:
             others.append(analyze(model, batch=args.batch, convention=name, dtype=args.dtype))
         except ConventionError as err:
             failed[name] = err.message
-    data = model_data(main, others, failed)
+    extras = None
+    if getattr(args, "hardware", None):
+        from .render.roofline_html import roofline_extras
+        from .render.time import parse_efficiency
+        extras = roofline_extras(main, args.hardware, args.peak_dtype, args.attention,
+                                 parse_efficiency(args.efficiency))
+    data = model_data(main, others, failed, extras)
     if focus:
         data["focus"] = focus
     return format_html(data)

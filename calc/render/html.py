@@ -137,6 +137,7 @@ def model_data(a: Analysis, others: Iterable[Analysis] = (), failed: dict[str, s
         # Optional sections (absent until an analysis provides them): see docs/report.md.
         "training_memory": (extras or {}).get("training_memory"),
         "latency": (extras or {}).get("latency"),
+        "roofline": (extras or {}).get("roofline"),     # the roofline plot (calc.render.roofline_html)
     }
 
 
@@ -164,8 +165,8 @@ def format_html(data: dict) -> str:
     """The page for ``data`` (from :func:`model_data` or :func:`sweep_data`)."""
     assets = resources.files("calc.render") / "assets"
     page = (assets / "report.html").read_text(encoding="utf-8")
-    css = (assets / "report.css").read_text(encoding="utf-8")
-    js = (assets / "report.js").read_text(encoding="utf-8")
+    css = "".join((assets / f).read_text(encoding="utf-8") for f in ("report.css", "roofline.css"))
+    js = "".join((assets / f).read_text(encoding="utf-8") for f in ("report.js", "roofline.js"))
     # Inside <script>, "</" could end the element and "<!--" open a comment: JSON's \u003c
     # escape keeps every "<" out of the embedded text.
     blob = json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("<", "\\u003c")
