@@ -66,6 +66,8 @@ def pages(tmp_path_factory):
                   "--set", "groups=1,2,4", "--pareto", "macs,params", "--format", "csv", "--report"],
         "compare": ["compare", str(SPECS / "alexnet.yaml"), "--report"],
         "lrn": ["report", str(lrn)],
+        "roof": ["report", str(SPECS / "resnet50.yaml"), "--hardware", "t4"],
+        "roof-gpt2": ["report", str(SPECS / "gpt2.yaml"), "--hardware", "a100-40gb", "--dtype", "fp16"],
     }.items():
         path = folder / f"{key}.html"
         args = args + ([str(path)] if args[-1] == "--report" else ["-o", str(path)])
@@ -102,7 +104,7 @@ def visible_rows(driver):
         "[tr.dataset.name, tr.classList.contains('ns'), [...tr.cells].map(c => c.textContent)])")
 
 
-@pytest.mark.parametrize("key", ["resnet50", "unet", "gpt2", "sweep", "compare", "lrn"])
+@pytest.mark.parametrize("key", ["resnet50", "unet", "gpt2", "sweep", "compare", "lrn", "roof", "roof-gpt2"])
 def test_loads_from_file_without_console_errors(browser, pages, key):
     assert open_page(browser, pages[key]) == []
     assert browser.current_url.startswith("file://")
@@ -321,3 +323,83 @@ def test_thousand_layers_render_in_under_two_seconds(browser, tmp_path):
     browser.find_element(By.ID, "show-all").click()
     assert len(visible_rows(browser)) == 1000
     assert [r[0] for r in visible_rows(browser)][-2:] == ["998", "999"]
+
+
+# --- the roofline plot and latency cards (calc report --hardware) ------------------------------
+
+def time_json(capsys, *argv):
+    assert main(["time", *argv, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)["batches"][0]
+
+
+def plotted(driver):
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#roofline circle')].map(c => [c.dataset.name, "
+        "c.dataset.flops, c.dataset.bytes, Number(c.dataset.time), c.getAttribute('class'), "
+        "Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))])")
+
+
+@pytest.mark.parametrize("key, argv", [
+    ("roof", [str(SPECS / "resnet50.yaml"), "--hardware", "t4"]),
+    ("roof-gpt2", [str(SPECS / "gpt2.yaml"), "--hardware", "a100-40gb", "--dtype", "fp16"]),
+])
+def test_roofline_points_equal_calc_time_json(browser, pages, capsys, key, argv):
+    """Every layer `calc time` gives with FLOPs and bytes is a point with its exact numbers and
+    bound; the others are listed as not drawn, none lost."""
+    ref = time_json(capsys, *argv)
+    assert open_page(browser, pages[key]) == []
+    assert browser.find_element(By.ID, "roofline-section").is_displayed()
+    points = plotted(browser)
+    drawn = [x for x in ref["layers"] if x["flops"] and x["bytes"]]
+    assert [p[0] for p in points] == [x["name"] for x in drawn]
+    for p, x in zip(points, drawn):
+        assert (int(p[1]), int(p[2]), p[4]) == (x["flops"], x["bytes"], x["bound"])
+        assert p[3] == pytest.approx(x["time_s"], rel=1e-12)
+    note = browser.find_element(By.ID, "roofline-note").text
+    missing = len(ref["layers"]) - len(drawn)
+    assert (f"{missing} layer(s) with no FLOPs or no bytes are not drawn" in note) == (missing > 0)
+    # the roof: drawn, bending at the ridge (peak / bandwidth: T4 datasheet, 8.1 TFLOPS fp32 and
+    # 320 GB/s; A100 datasheet, 312 TFLOPS fp16 and 1,555 GB/s)
+    ridge = float(browser.execute_script("return document.querySelector('#roofline path.roof').dataset.ridge"))
+    assert ridge == pytest.approx(8.1e12 / 320e9 if key == "roof" else 312e12 / 1555e9)
+    # a point right of the ridge is compute-bound, left of it memory-bound (single-kernel layers)
+    ridge_x = browser.execute_script("const r = document.querySelector('#roofline line.ridge'); return Number(r.getAttribute('x1'))")
+    for p, x in zip(points, drawn):
+        if "kernels" not in x:
+            assert (p[5] >= ridge_x - 1e-6) == (x["bound"] == "compute"), p
+
+
+def test_roofline_latency_cards_equal_calc_time(browser, pages, capsys):
+    ref = time_json(capsys, str(SPECS / "resnet50.yaml"), "--hardware", "t4")
+    open_page(browser, pages["roof"])
+    cards = dict(browser.execute_script("return [...document.querySelectorAll('#latency .card')].map(c => "
+                                        "[c.children[0].textContent, c.children[1].textContent])"))
+    ms = ref["time_s"] * 1e3
+    assert cards["latency"] == f"{ms:,.3f} ms"
+    assert cards["throughput"] == f"{ref['samples_per_s']:,.1f} samples/s"
+    assert cards["bound"] == f"{ref['compute_bound_share']:.0%} compute-bound"
+
+
+def test_roofline_hover_shows_the_layer(browser, pages, capsys):
+    open_page(browser, pages["roof"])
+    circles = browser.find_elements(By.CSS_SELECTOR, "#roofline circle")
+    hover = browser.find_element(By.ID, "roofline-hover")
+    assert not hover.is_displayed()
+    target = circles[len(circles) // 2]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
+    ActionChains(browser).move_to_element(target).perform()
+    assert hover.is_displayed()
+    name, flops = target.get_attribute("data-name"), int(target.get_attribute("data-flops"))
+    assert hover.text.startswith(name + " (") and f"FLOPs {flops:,}" in hover.text
+    ActionChains(browser).move_by_offset(0, 200).perform()
+    assert not hover.is_displayed()
+
+
+def test_no_roofline_without_hardware(browser, pages):
+    open_page(browser, pages["resnet50"])
+    assert not browser.find_element(By.ID, "roofline-section").is_displayed()
+    assert browser.find_elements(By.CSS_SELECTOR, "#roofline circle") == []
+
+
+def test_resnet50_report_with_roofline_is_under_a_megabyte(pages):
+    assert pages["roof"].stat().st_size < 1_000_000

@@ -97,10 +97,10 @@ def _path_for(name_or_path: str) -> Path:
     path = PRESETS / f"{name_or_path.lower()}.yaml"
     if not path.is_file():
         import difflib
-        close = difflib.get_close_matches(name_or_path.lower(), names(), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise SpecError(f"unknown hardware {name_or_path!r}{hint} Presets: {', '.join(names())} "
-                        "(or give a YAML file; see docs/hardware.md)")
+        close = difflib.get_close_matches(name_or_path.lower(), names(), n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SpecError(f"unknown hardware {name_or_path!r}{hint}; presets: {', '.join(names())}, "
+                        "or give a YAML file (see docs/hardware.md)")
     return path
 
 
