@@ -216,3 +216,28 @@ def test_cli_errors(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_sweep_latency_matches_calc_time(capsys):
+    # the sweep's latency column is roofline(analysis of that batch).time, for every batch
+    assert main(["sweep", "resnet18", "--batch", "1,8", "--hardware", "a100-40gb", "--dtype", "fp16",
+                 "--format", "json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    hw = hardware.get("a100-40gb")
+    m = run_spec("resnet18").model
+    for row in rows:
+        rf = roofline(analyze(m, batch=row["batch"], dtype="fp16"), hw)
+        assert row["latency_s"] == float(rf.time) and row["throughput"] == float(rf.throughput)
+
+
+def test_sweep_pareto_on_time(capsys):
+    assert main(["sweep", "resnet18", "--batch", "1,8,64", "--hardware", "a100-40gb", "--dtype", "fp16",
+                 "--pareto", "latency,-throughput", "--sort", "latency"]) == 0
+    out = capsys.readouterr().out
+    assert "latency ms" in out and "Pareto-optimal" in out and "lower bound" in out
+
+
+def test_sweep_time_columns_need_hardware(capsys):
+    assert main(["sweep", "resnet18", "--sort", "latency"]) == 2
+    assert "unknown column 'latency'" in capsys.readouterr().err
+    assert main(["sweep", "resnet18", "--hardware", "nosuch"]) == 2
