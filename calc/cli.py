@@ -193,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mark the Pareto-optimal variants for two columns, minimising both "
                         "(-COLUMN: larger is better), e.g. macs,params")
     p.add_argument("--jobs", type=_jobs, help="worker processes (default: every core for large grids)")
+    p.add_argument("--hardware", metavar="NAME|FILE", help="add latency and throughput columns: the roofline "
+                   "estimate on this hardware (see `calc time`)")
     p.add_argument("--report", metavar="FILE",
                    help="also write an HTML page: a scatter of any two columns with the Pareto front")
     p = sub.add_parser("verify", help="calc's numbers beside PyTorch's (needs PyTorch: pip install "
@@ -288,7 +290,7 @@ def run_sweep(args) -> None:
                 batches.append(_batch(part.strip()))
             except argparse.ArgumentTypeError as exc:
                 raise SpecError(f"--batch: {exc}") from None
-    grid = sw.make_grid(spec, variables, inputs, batches)
+    grid = sw.make_grid(spec, variables, inputs, batches, hardware=args.hardware)
     keep = [sw.compile_filter(f, grid) for f in args.filter]
     order = sw.parse_order(args.sort, grid) if args.sort else None
     pareto_cols = [sw.parse_order(c, grid) for c in args.pareto.split(",")] if args.pareto else None

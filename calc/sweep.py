@@ -29,6 +29,7 @@ from .limits import MAX_EXPR_CHARS, MAX_GRID, MAX_HELD, MAX_JOBS, clip
 from .spec import Spec, parse_spec
 
 TOTALS = ("params", "macs", "flops", "param_bytes", "activation_bytes")
+TIMES = ("latency", "throughput")    # with a grid's hardware
 CHUNK_TARGET = 400          # variants per task sent to a worker process
 PARALLEL_FROM = 4000        # grids at least this large use every core by default
 
@@ -45,6 +46,8 @@ class Variant(NamedTuple):
     input_shape: tuple | None     # as analysed (the spec's own when the grid gives none)
     output_shape: tuple | None
     error: str | None
+    latency: float | None = None      # seconds per batch on the grid's hardware (roofline lower bound)
+    throughput: float | None = None   # samples per second
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Grid:
     variables: tuple[tuple[str, tuple], ...]
     inputs: tuple[tuple | None, ...] = (None,)
     batches: tuple[int, ...] = (1,)
+    hardware: str | None = None       # a preset or YAML file: adds latency and throughput (calc.roofline)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -91,7 +95,8 @@ class Grid:
 
 
 def make_grid(spec: Spec, variables: Sequence[tuple[str, Sequence[Any]]] = (),
-              inputs: Sequence[tuple] | None = None, batches: Sequence[int] | None = None) -> Grid:
+              inputs: Sequence[tuple] | None = None, batches: Sequence[int] | None = None,
+              hardware: str | None = None) -> Grid:
     """Check the axes against the spec and return the grid (errors here end the sweep)."""
     known = spec.doc.variables
     seen = set()
@@ -101,7 +106,7 @@ def make_grid(spec: Spec, variables: Sequence[tuple[str, Sequence[Any]]] = (),
                             f"(variables: {', '.join(known) or 'none'})")
         if name in seen:
             raise SpecError(f"--set {name} given twice; list its values once, separated by commas")
-        if name in TOTALS or name in ("index", "batch", "input"):
+        if name in TOTALS or name in TIMES or name in ("index", "batch", "input"):
             raise SpecError(f"variable '{name}' has the name of a sweep column; rename it to sweep it")
         if not values:
             raise SpecError(f"--set {name}: no values")
@@ -109,9 +114,12 @@ def make_grid(spec: Spec, variables: Sequence[tuple[str, Sequence[Any]]] = (),
     for b in batches or ():
         if not isinstance(b, int) or isinstance(b, bool) or b < 1:
             raise SpecError(f"batch sizes must be positive whole numbers, got {b!r}")
+    if hardware is not None:
+        from .hardware import get
+        get(hardware)           # an unknown preset or a bad file ends the sweep here
     return Grid(variables=tuple((n, tuple(v)) for n, v in variables),
                 inputs=tuple(tuple(s) for s in inputs) if inputs else (None,),
-                batches=tuple(batches) if batches else (1,))
+                batches=tuple(batches) if batches else (1,), hardware=hardware)
 
 
 def check_size(grid: Grid, held: bool = False) -> None:
@@ -145,6 +153,11 @@ class Evaluator:
         # calc.conventions); then every batch size is analysed on its own.
         self.batch_free = all(rule.batch == "0" for table in (self.convention.macs, self.convention.flops or {})
                               for rule in table.values())
+        self.hardware = None
+        if grid.hardware is not None:
+            from .hardware import get
+            self.hardware = get(grid.hardware)
+            self.hardware.peak_for(dtype)      # a device without this dtype's peak ends the sweep here
         self._built: tuple = (None, None)      # (values, model or error text)
         self._analysed: tuple = (None, None)   # ((values, shape), Analysis or error text)
 
@@ -194,8 +207,17 @@ class Evaluator:
         if isinstance(found, str):
             return Variant(index, None, None, None, None, None, shape, None, found)
         t = found.totals
+        latency = throughput = None
+        if self.hardware is not None:
+            try:
+                from .roofline import roofline
+                rf = roofline(found, self.hardware)
+            except CalcError as err:
+                return Variant(index, None, None, None, None, None, shape, None, _short(err))
+            latency = float(rf.time)
+            throughput = None if rf.throughput is None else float(rf.throughput)
         return Variant(index, t.params, t.macs, t.flops, t.param_bytes, t.activation_bytes,
-                       tuple(found.input_shape), found.output_shape, None)
+                       tuple(found.input_shape), found.output_shape, None, latency, throughput)
 
     def run(self, start: int, stop: int) -> list[Variant]:
         """Variants ``start`` to ``stop - 1``. The garbage collector waits until the end: the
@@ -282,13 +304,13 @@ def _parallel(text, name, grid, convention, dtype, jobs, step, total) -> Iterato
 # ---------------------------------------------------------------------------- selecting
 
 def columns(grid: Grid) -> tuple[str, ...]:
-    """Names usable in --sort, --filter and --pareto."""
-    return ("index", *grid.names, "batch", *TOTALS)
+    """Names usable in --sort, --filter and --pareto (latency and throughput with a hardware)."""
+    return ("index", *grid.names, "batch", *TOTALS, *(TIMES if grid.hardware else ()))
 
 
 def column(grid: Grid, v: Variant, name: str):
     """One column of a variant (totals are None for an invalid variant)."""
-    if name in TOTALS or name == "index":
+    if name in TOTALS or name in TIMES or name == "index":
         return getattr(v, name)
     values, _, batch = grid.point(v.index)
     return batch if name == "batch" else values[grid.names.index(name)]
@@ -300,6 +322,8 @@ def values_of(grid: Grid, v: Variant) -> dict[str, Any]:
     row = dict(zip(grid.names, values))
     row.update(index=v.index, batch=batch, input=shape, params=v.params, macs=v.macs, flops=v.flops,
                param_bytes=v.param_bytes, activation_bytes=v.activation_bytes)
+    if grid.hardware:
+        row.update(latency=v.latency, throughput=v.throughput)
     return row
 
 
@@ -318,7 +342,7 @@ def compile_filter(text: str, grid: Grid) -> Callable[[Variant], bool]:
         fn = compile_expr(text)
     except SpecError as err:
         raise SpecError(f"--filter {text!r}: {err.message}") from None
-    uses_totals = bool(names & set(TOTALS))
+    uses_totals = bool(names & {*TOTALS, *TIMES})
 
     def keep(v: Variant) -> bool:
         if uses_totals and v.error is not None:

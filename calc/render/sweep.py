@@ -32,6 +32,8 @@ def record(grid: Grid, v: Variant, pareto: bool | None = None) -> dict:
            "params": v.params, "macs": v.macs, "flops": v.flops, "param_bytes": v.param_bytes,
            "activation_bytes": v.activation_bytes,
            "output_shape": list(v.output_shape) if v.output_shape is not None else None}
+    if grid.hardware:
+        out.update(latency_s=v.latency, throughput=v.throughput)
     if pareto is not None:
         out["pareto"] = pareto
     out["error"] = v.error
@@ -46,7 +48,8 @@ def json_lines(grid: Grid, variants: Iterable[Variant], flags: Sequence[bool] | 
 
 def csv_header(grid: Grid, with_pareto: bool = False) -> list[str]:
     return ["index", *grid.names, "input", "batch", "params", "macs", "flops", "param_bytes",
-            "activation_bytes", "output", *(["pareto"] if with_pareto else []), "error"]
+            "activation_bytes", "output", *(["latency_s", "throughput"] if grid.hardware else []),
+            *(["pareto"] if with_pareto else []), "error"]
 
 
 def csv_lines(grid: Grid, variants: Iterable[Variant], flags: Sequence[bool] | None = None) -> Iterator[str]:
@@ -57,7 +60,8 @@ def csv_lines(grid: Grid, variants: Iterable[Variant], flags: Sequence[bool] | N
         mark = [] if flags is None else [int(flags[k])]
         yield line([v.index, *map(_value, values), _shape(v.input_shape), batch, *(_value(x) for x in (
             v.params, v.macs, v.flops, v.param_bytes, v.activation_bytes)),
-            _shape(v.output_shape), *mark, _value(v.error)])
+            _shape(v.output_shape), *((_value(v.latency), _value(v.throughput)) if grid.hardware else ()),
+            *mark, _value(v.error)])
 
 
 def format_table(grid: Grid, variants: Sequence[Variant], flags: Sequence[bool] | None = None, *,
@@ -66,6 +70,9 @@ def format_table(grid: Grid, variants: Sequence[Variant], flags: Sequence[bool] 
     # numbers right, shapes and messages left
     columns = [right("#"), *map(right, grid.names), left("input"), right("batch"), right("params"), right("MACs"),
                right(""), right("FLOPs"), right("param MiB"), right("act MiB"), left("output")]
+    timed = grid.hardware is not None
+    if timed:
+        columns += [right("latency ms"), right("samples/s")]
     if flags is not None:
         columns.append(right("pareto"))
     columns.append(left("error"))
@@ -79,8 +86,11 @@ def format_table(grid: Grid, variants: Sequence[Variant], flags: Sequence[bool] 
             cells += [f"{v.params:,}", f"{v.macs:,}", human(v.macs), f"{v.flops:,}",
                       mib_value(v.param_bytes), mib_value(v.activation_bytes),
                       fmt_shape(v.output_shape)]
+            if timed:
+                cells += ["-" if v.latency is None else f"{v.latency * 1e3:,.4g}",
+                          "-" if v.throughput is None else f"{v.throughput:,.1f}"]
         else:
-            cells += ["-"] * 7
+            cells += ["-"] * (9 if timed else 7)
         if flags is not None:
             cells.append("*" if flags[k] else "")
         cells.append(v.error or "")
@@ -100,6 +110,8 @@ def format_table(grid: Grid, variants: Sequence[Variant], flags: Sequence[bool] 
     if flags is not None:
         summary += f"; {sum(flags):,} Pareto-optimal (*) for {' and '.join(pareto_cols)}"
     out.append(summary)
+    if timed:
+        out.append(f"latency and samples/s on {grid.hardware}: a roofline lower bound (see docs/time.md)")
     return "\n".join(out) + "\n"
 
 
