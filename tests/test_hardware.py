@@ -154,7 +154,8 @@ def _error(text: str) -> str:
     ("  fp32: 1.5 TFLOPS", "  fp32: fast", "my.yaml:6: peak.fp32: expected a number and a unit"),
     ("bandwidth: 51.2 GB/s", "bandwidth: 51.2 Gb/s", "my.yaml:4: bandwidth: unknown unit 'Gb/s'"),
     ("bandwidth: 51.2 GB/s", "bandwidth: 0.5 B/s", "my.yaml:4: bandwidth: '0.5 B/s' is not a positive whole"),
-    ("memory: 8 GiB", "memory: 8", "my.yaml:3: memory: expected a number and a unit such as '40 GB'"),
+    ("memory: 8 GiB", "memory: eight GiB", "my.yaml:3: memory: 'eight' is not a number"),
+    ("memory: 8 GiB", "memory: 8 GiB fast", "my.yaml:3: memory: expected a number and a unit such as '40 GB'"),
     ("source: bench}", "source: bench2}", "my.yaml:7: peak.fp16.source: no source with id 'bench2'"),
     ("per_cycle: 512}", "per_cycle: -2}", "my.yaml:9: parts.int8.per_cycle: expected a positive whole number"),
     ("compute: 0.6", "compute: 1.5", "my.yaml:10: efficiency.compute: an efficiency is a fraction of peak in (0, 1]"),
@@ -171,7 +172,11 @@ def test_user_file_errors_name_file_line_and_key(old, new, expected):
 
 
 def test_user_file_structural_errors():
-    assert "missing 'sources'" in _error(GOOD.split("sources:")[0])
+    no_peak = GOOD.replace("peak:\n  fp32: 1.5 TFLOPS\n  fp16: {value: 3 TFLOPS, source: bench}\n", "")
+    assert from_text(no_peak, "my.yaml").peak == {"int8": 8 * 10**9 * 512}      # the parts are the peak
+    no_parts = no_peak.replace("parts:\n  int8: {units: 8, unit: cores, clock: 1 GHz, per_cycle: 512}\n", "")
+    assert _error(no_parts).startswith("my.yaml:1: peak: no peaks: give at least one dtype's peak")
+    assert _error(GOOD.replace("title: My edge box\n", "")).startswith("my.yaml:1: missing 'title'")
     assert _error("").startswith("my.yaml: empty hardware file")
     assert "expected a mapping" in _error("- 1\n- 2\n")
     assert "duplicate" in _error(GOOD + "title: again\n").lower()
@@ -241,3 +246,23 @@ def test_docs_example_loads():
 
 def test_presets_are_data_files_only():
     assert sorted(p.stem for p in PRESETS.glob("*.yaml")) == names()
+
+
+def test_user_file_without_sources_and_with_plain_numbers():
+    """A user's own file may leave out sources; a plain number is in base units (operations/s,
+    bytes, bytes/s), as the first loader read them. A preset must cite its sources."""
+    text = "title: Toy\nmemory: 1 GB\nbandwidth: 1000\npeak:\n  fp32: 8000\n"
+    hw = from_text(text, "toy.yaml")
+    assert (hw.bandwidth, hw.peak, hw.sources) == (1000, {"fp32": 8000}, ())
+    assert hw.sources_of("peak.fp32") == []
+    from calc.hardware.load import _parse
+    with pytest.raises(CalcError) as info:
+        _parse(text, "toy.yaml", "toy", "toy.yaml", preset=True)
+    assert "missing 'sources'" in str(info.value)
+
+
+def test_device_without_sources_renders(tmp_path, capsys):
+    path = tmp_path / "toy.yaml"
+    path.write_text("title: Toy\nmemory: 1 GB\nbandwidth: 1000\npeak:\n  fp32: 8000\n")
+    code, out, _ = run(capsys, "hardware", str(path))
+    assert code == 0 and "sources: none given" in out and "8,000" in out

@@ -190,7 +190,7 @@ def test_assets_ship_with_the_package():
     tomllib = pytest.importorskip("tomllib")   # Python 3.11+
     assets = resources.files("calc.render") / "assets"
     names = sorted(p.name for p in assets.iterdir())
-    assert names == ["report.css", "report.html", "report.js"]
+    assert names == ["report.css", "report.html", "report.js", "roofline.css", "roofline.js"]
     conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     globs = conf["package-data"]["calc.render"]
     assert all(any(re.fullmatch(g.replace(".", r"\.").replace("*", ".*"), "assets/" + n) for g in globs)

@@ -61,6 +61,8 @@ class _File:
             self.fail(path, f"expected a number and a unit such as '{example}', got {_shown(value)}")
         text = value if isinstance(value, str) else repr(value)
         words = text.split()
+        if len(words) == 1 and _NUMBER.match(text):      # a plain number: base units (ops/s, bytes, bytes/s)
+            words = [text, suffixes[0]]
         if len(words) != 2:
             self.fail(path, f"expected a number and a unit such as '{example}', got {text!r}")
         number, unit = words
@@ -115,7 +117,7 @@ def load(name_or_path: str) -> Hardware:
         raise SpecError(f"cannot read hardware file {str(path)!r}: {err.strerror or err}") from None
     except UnicodeDecodeError:
         raise SpecError(f"hardware file {str(path)!r} is not UTF-8 text") from None
-    return _parse(text, str(path), path.stem, shown)
+    return _parse(text, str(path), path.stem, shown, path.parent == PRESETS)
 
 
 def from_text(text: str, name: str = "<hardware>") -> Hardware:
@@ -123,7 +125,7 @@ def from_text(text: str, name: str = "<hardware>") -> Hardware:
     return _parse(text, name, Path(name).stem, name)
 
 
-def _parse(text: str, name: str, stem: str, shown: str) -> Hardware:
+def _parse(text: str, name: str, stem: str, shown: str, preset: bool = False) -> Hardware:
     from ..spec.loader import parse_yaml
     try:
         data, source = parse_yaml(text, name)
@@ -132,23 +134,24 @@ def _parse(text: str, name: str, stem: str, shown: str) -> Hardware:
             err.message = 'a date must be quoted, e.g. date: "2024-03-18" (or written 2024-03)'
             err.args = (err.message,)
         elif err.message.startswith("empty document"):
-            err.message = "empty hardware file: expected a mapping with title, memory, bandwidth, peak and sources"
+            err.message = "empty hardware file: expected a mapping with title, memory, bandwidth and peak"
             err.args = (err.message,)
         raise
-    return _read(data, _File(name, source), stem, shown)
+    return _read(data, _File(name, source), stem, shown, preset)
 
 
-def _read(data, f: _File, stem: str, shown: str) -> Hardware:
+def _read(data, f: _File, stem: str, shown: str, preset: bool = False) -> Hardware:
     if data is None:
-        f.fail((), "empty hardware file: expected a mapping with title, memory, bandwidth, peak and sources")
+        f.fail((), "empty hardware file: expected a mapping with title, memory, bandwidth and peak")
     f.mapping(data, (), TOP)
-    for key in ("title", "memory", "bandwidth", "peak", "sources"):
+    for key in ("title", "memory", "bandwidth") + (("sources",) if preset else ()):
         if key not in data:
-            f.fail((), f"missing {key!r} (a hardware file needs title, memory, bandwidth, peak and sources)")
-
-    sources = _sources(data["sources"], f)
+            f.fail((), f"missing {key!r} (a hardware file needs title, memory, bandwidth and peak"
+                   + (", and a preset its sources)" if preset else ")"))
+    # A preset must cite where every figure comes from; a user's own file may (sources: [...]).
+    sources = _sources(data["sources"], f) if "sources" in data or preset else ()
     ids = {s.id for s in sources}
-    default = sources[0].id
+    default = sources[0].id if sources else ""
     cites: dict[str, str] = {}
     stated: dict[str, str] = {}
 
@@ -161,7 +164,7 @@ def _read(data, f: _File, stem: str, shown: str) -> Hardware:
         for i, item in enumerate(items):
             where = path + ((i,) if isinstance(raw, list) else ())
             ident = f.text(item, where)
-            if ident not in ids:
+            if ident not in ids or not sources:
                 f.fail(where, f"no source with id {ident!r}; ids: "
                        + ", ".join(repr(i) for i in sorted(ids) if i))
             out.append(ident)
@@ -230,7 +233,8 @@ def _read(data, f: _File, stem: str, shown: str) -> Hardware:
             cites[f"peak.{dtype}"] = part.source
             derived.add(dtype)
     if not peak:
-        f.fail(("peak",), "no peaks: give at least one dtype's peak, e.g. fp32: 19.5 TFLOPS")
+        f.fail(("peak",), "no peaks: give at least one dtype's peak under 'peak:' (e.g. fp32: 19.5 TFLOPS) "
+               "or its parts under 'parts:'")
 
     efficiency = {}
     for key, raw in f.mapping(data.get("efficiency") or {}, ("efficiency",), ("compute", "memory")).items():

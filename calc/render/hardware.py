@@ -63,6 +63,8 @@ def format_list(devices: list[dict]) -> str:
 
 
 def _cite(ids: list[str], index: dict) -> str:
+    if not all(i in index for i in ids):      # a user's file without sources
+        return ""
     return "[" + ",".join(str(index[i]) for i in ids) + "]"
 
 
@@ -101,7 +103,7 @@ def format_device(d: dict) -> str:
         out += ["", "efficiency: " + ", ".join(f"{k} {v:g}" for k, v in d["efficiency"].items())]
     if d["notes"]:
         out += ["", d["notes"]]
-    out += ["", "sources"]
+    out += ["", "sources" if d["sources"] else "sources: none given"]
     for n, s in enumerate(d["sources"], 1):
         out.append(f"  [{n}] {s['title']}, {s['date']}")
         out.append(f"      {s['url']}")
