@@ -62,6 +62,7 @@ def roofline_extras(a, hardware: str, peak_dtype: str | None = None, attention: 
         "roof_peak": float(roof_peak), "roof_bandwidth": float(roof_bw),
         "ridge": float(ridge(hw, rf.dtype, options)),
         "caption": head, "assumptions": ASSUMPTIONS, "attention": rf.attention,
+        "convention": a.convention,
         "points": points, "not_drawn": hidden,
         "not_drawn_share": float(hidden_time / total) if total else 0.0,
         "time_s": float(total), "flops": _n(rf.flops), "bytes": _n(rf.bytes),

@@ -29,7 +29,8 @@
     `${R.caption}. Batch ${R.batch}; ridge at ${R.ridge.toFixed(1)} FLOPs per byte: left of it a layer is memory-bound. ` +
     "Each point is a layer (a folded run counts once, with all its iterations); hover for its numbers.";
   const notDrawn = R.not_drawn.length ? ` ${R.not_drawn.length} layer(s) with no FLOPs or no bytes are not drawn on the log axes ` +
-    `(${(100 * R.not_drawn_share).toFixed(1)}% of the time): ${R.not_drawn.slice(0, 8).join(", ")}${R.not_drawn.length > 8 ? ", …" : ""}.` : "";
+    `(${(100 * R.not_drawn_share).toFixed(1)}% of the time): ${R.not_drawn.slice(0, 8).join(", ")}${R.not_drawn.length > 8 ? ", …" : ""}.` +
+    (R.not_drawn_share > 0 && R.convention !== "exact" ? " A convention that counts element-wise work (--convention exact) places those that do some." : "") : "";
   const legend = document.getElementById("roofline-legend");
   legend.replaceChildren();
   for (const [cls, label] of [["memory", "memory-bound"], ["compute", "compute-bound"]]) {
