@@ -403,3 +403,18 @@ def test_no_roofline_without_hardware(browser, pages):
 
 def test_resnet50_report_with_roofline_is_under_a_megabyte(pages):
     assert pages["roof"].stat().st_size < 1_000_000
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_roofline_reads_on_a_phone_and_in_both_themes(browser, pages, scheme):
+    browser.set_window_size(390, 1000)
+    try:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+        assert open_page(browser, pages["roof"]) == []
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        sec = browser.find_element(By.ID, "roofline-section")
+        browser.execute_script("arguments[0].scrollIntoView()", sec)
+        assert not_blank(browser, sec.screenshot_as_png) > 5
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+        browser.set_window_size(1280, 1000)
