@@ -254,7 +254,9 @@ def test_user_file_without_sources_and_with_plain_numbers():
     text = "title: Toy\nmemory: 1 GB\nbandwidth: 1000\npeak:\n  fp32: 8000\n"
     hw = from_text(text, "toy.yaml")
     assert (hw.bandwidth, hw.peak, hw.sources) == (1000, {"fp32": 8000}, ())
-    assert hw.sources_of("peak.fp32") == []
+    assert hw.sources_of("peak.fp32") == [] and hw.stated["peak.fp32"] == "8000 FLOPS"
+    with_parts = from_text(text + "parts:\n  fp32: {units: 2, clock: 1 kHz, per_cycle: 4}\n", "toy.yaml")
+    assert parts_check(with_parts, "fp32")["within_rounding"]          # 2 × 1,000 Hz × 4 = 8,000
     from calc.hardware.load import _parse
     with pytest.raises(CalcError) as info:
         _parse(text, "toy.yaml", "toy", "toy.yaml", preset=True)

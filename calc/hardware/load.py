@@ -14,8 +14,8 @@ from pathlib import Path
 from ..errors import CalcError, SpecError
 from . import DTYPES, PRESETS, Hardware, Parts, Source, names
 
-SCALE = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
-BYTES = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+SCALE = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
+BYTES = {"B": 1, "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
          "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 KINDS = ("gpu", "cpu", "soc", "tpu", "npu", "other")
 TOP = ("name", "title", "kind", "memory", "bandwidth", "peak", "sparse", "parts",
@@ -63,6 +63,7 @@ class _File:
         words = text.split()
         if len(words) == 1 and _NUMBER.match(text):      # a plain number: base units (ops/s, bytes, bytes/s)
             words = [text, suffixes[0]]
+            text = " ".join(words)
         if len(words) != 2:
             self.fail(path, f"expected a number and a unit such as '{example}', got {text!r}")
         number, unit = words
@@ -108,7 +109,6 @@ def _path_for(name_or_path: str) -> Path:
 
 def load(name_or_path: str) -> Hardware:
     """A bundled preset by name, or a user's YAML file by path, checked and exact."""
-    from ..spec.loader import parse_yaml
     path = _path_for(name_or_path)
     shown = str(path) if path.parent != PRESETS else f"preset {path.stem!r} ({path.name})"
     try:
