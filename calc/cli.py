@@ -204,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_batch, default=1, help="batch size (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a spec variable (repeatable)")
+    p.add_argument("--time", action="store_true", help="also time the forward on this CPU beside calc's roofline "
+                   "estimate (see docs/time.md)")
+    p.add_argument("--hardware", metavar="FILE", help="with --time: this machine's description (default: derived)")
     p = sub.add_parser("time", help="roofline time per layer on a hardware preset: latency, FPS, tokens/s "
                        "(a lower bound; see docs/time.md)")
     from .render.time import add_arguments as time_arguments
@@ -422,8 +425,12 @@ def run(argv: list[str] | None = None) -> int:
             sys.stdout.write(text)
     elif args.command == "verify":
         from .verify import format_verification, verify
-        result = verify(load_model(args), batch=args.batch)
+        model = load_model(args)
+        result = verify(model, batch=args.batch)
         _out(format_verification(result))
+        if args.time or args.hardware:
+            from .roofline.measure import run_verify_time
+            _out(run_verify_time(args, model))
         return 0 if result.ok else 1
     elif args.command == "compare":
         _out(run_compare(args, args.format))

@@ -241,3 +241,23 @@ def test_sweep_time_columns_need_hardware(capsys):
     assert main(["sweep", "resnet18", "--sort", "latency"]) == 2
     assert "unknown column 'latency'" in capsys.readouterr().err
     assert main(["sweep", "resnet18", "--hardware", "nosuch"]) == 2
+
+
+def test_verify_time_prints_both(tmp_path, capsys):
+    pytest.importorskip("torch")
+    path = tmp_path / "tiny.yaml"
+    path.write_text("name: tiny\ninput: [64]\nlayers:\n  - linear: {out: 32}\n  - relu: {}\n")
+    assert main(["verify", str(path), "--time"]) == 0
+    out = capsys.readouterr().out
+    # no timing assertion: the roofline estimate and the measured median are both printed
+    assert "roofline lower bound" in out and "median of 10 forwards" in out and "ratio" in out
+
+
+def test_verify_time_with_a_hardware_file(tmp_path, capsys):
+    pytest.importorskip("torch")
+    spec_path, hw_path = tmp_path / "tiny.yaml", tmp_path / "cpu.yaml"
+    spec_path.write_text("name: tiny\ninput: [64]\nlayers:\n  - linear: {out: 32}\n")
+    hw_path.write_text(TOY)
+    assert main(["verify", str(spec_path), "--time", "--hardware", str(hw_path)]) == 0
+    out = capsys.readouterr().out
+    assert "toy: Toy device" in out and "derived" not in out

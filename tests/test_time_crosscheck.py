@@ -71,3 +71,45 @@ def test_calc_eager_prefill_difference_explained(llama, a100):
     drop_view = sum(r.time for r in view.rows if r.name == "lm_head" or r.type == "mul")
     assert float(calc.time) == pytest.approx(53.65e-3, rel=1e-3)
     assert float(calc.time - drop_calc) == pytest.approx(float(view.time - drop_view), rel=0.01)
+
+
+# llm-analysis's bundled configurations of models calc bundles (its name, calc's, calc's --set to
+# match its config). Its Llama-2-7B config says ffn_embed_dim 16,384 (a 4·D MLP of two matrices:
+# its formulas know no gated MLP); calc's mode reads the MLP width from the model, so the spec is
+# built with ffn=16384 to compare like with like.
+LLM_ANALYSIS = [("gpt2", "gpt2", {}), ("gpt2_medium", "gpt2-medium", {}), ("gpt2_large", "gpt2-large", {}),
+                ("gpt2_xl", "gpt2-xl", {}), ("llama2_7b", "NousResearch_Llama-2-7b-hf", {"ffn": 16384})]
+
+
+@pytest.mark.parametrize("ours, theirs, sets", LLM_ANALYSIS)
+@pytest.mark.parametrize("batch, seq, new", [(1, 512, 32), (8, 128, 64)])
+def test_llm_analysis_mode_reproduces_it(a100, ours, theirs, sets, batch, seq, new):
+    pytest.importorskip("llm_analysis")
+    from llm_analysis.analysis import infer
+    from calc.roofline.llm_analysis import llm_analysis
+    # its a100-sxm-40gb: 1,555 GB/s and 312 TFLOPS fp16, as calc's a100-40gb (asserted in the fixture)
+    got = infer(model_name=theirs, gpu_name="a100-sxm-40gb", dtype_name="w16a16e16", log_level="ERROR",
+                batch_size_per_gpu=batch, seq_len=seq, num_tokens_to_generate=new, flops_efficiency=1,
+                hbm_memory_efficiency=1)
+    model = load_spec(str(SPECS / f"{ours}.yaml")).build(sets or None)
+    mine = llm_analysis(model, a100, batch=batch, seq_len=seq, new_tokens=new)
+    assert float(mine.prefill) == pytest.approx(got["prefill_latency"], rel=1e-9)
+    assert float(mine.decode) == pytest.approx(got["decode_latency"], rel=1e-9)
+    assert float(mine.total) == pytest.approx(got["total_latency"], rel=1e-9)
+
+
+def test_llm_analysis_mode_by_hand(a100):
+    # GPT-2 (L 12, D 768, h 12, F 3,072, V 50,257), batch 1, 512 tokens, by the formulas of
+    # calc/roofline/llm_analysis.py: the prefill's attention is compute-bound,
+    # (4·512·768² · 2 + 4·512²·768) / 312e12 = 10.324 µs per layer; the MLP too, 16·512·768² / 312e12
+    # = 15.486 µs; norms 2 · 512·768·4 / 1555e9; the table 50,257·768·2 / 1555e9; the logits
+    # 2·512·50,257·768 / 312e12. Total 510.330 µs (llm-analysis prints 510.33 µs for this case).
+    from calc.roofline.llm_analysis import llm_analysis
+    model = load_spec(str(SPECS / "gpt2.yaml")).build()
+    L, D, V, s = 12, 768, 50257, 512
+    attn = (4 * s * D * D * 2 + 4 * s * s * D) / 312e12
+    mlp = 16 * s * D * D / 312e12
+    norms = 2 * s * D * 4 / 1555e9
+    expected = L * (attn + mlp + norms) + V * D * 2 / 1555e9 + 2 * s * V * D / 312e12
+    assert float(llm_analysis(model, a100).prefill) == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(510.330e-6, abs=1e-9)

@@ -30,8 +30,9 @@ def add_arguments(p, phase_args) -> None:
     p.add_argument("--efficiency", action="append", default=[], metavar="KEY=FRACTION",
                    help="fraction of peak reached: compute=0.7, memory=0.8, or per layer type, linear.compute=0.9 "
                         "(repeatable; default the hardware's, else 1)")
-    p.add_argument("--mode", default="calc", choices=("calc", "llm-viewer"), help="calc's rules (default), or "
-                   "LLM-Viewer's for a cross-check (decoders, --phase prefill or decode; see docs/time.md)")
+    p.add_argument("--mode", default="calc", choices=("calc", "llm-viewer", "llm-analysis"), help="calc's rules "
+                   "(default), or another tool's for a cross-check: LLM-Viewer's (decoders, --phase prefill or "
+                   "decode), llm-analysis's (decoders, --phase generate); see docs/time.md")
     p.add_argument("--format", default="table", choices=("table", "json"), help="output format")
     phase_args(p)
 
@@ -107,6 +108,8 @@ def run_time(args, model, batch_type) -> str:
     results = []
     if args.mode == "llm-viewer":
         return _llm_viewer(args, model, hw, options, batches)
+    if args.mode == "llm-analysis":
+        return _llm_analysis(args, model, hw, options, batches)
     for b in batches:
         if phase is None:
             from ..analysis import analyze
@@ -141,6 +144,29 @@ def _llm_viewer(args, model, hw, options, batches) -> str:
         return json.dumps(out, indent=2) + "\n"
     return format_time(model, hw, options, args, results).replace(
         "Estimate: ", "Mode llm-viewer: LLM-Viewer's rules (docs/time.md lists them). Estimate: ", 1)
+
+
+def _llm_analysis(args, model, hw, options, batches) -> str:
+    from ..roofline.llm_analysis import llm_analysis
+    if args.phase != "generate":
+        raise SpecError("--mode llm-analysis times --phase generate --context P --new N (its inference())")
+    if options.efficiency or options.weights or args.dtype not in ("fp16", "bf16") or options.kv_dtype:
+        raise SpecError("--mode llm-analysis takes its own assumptions: 16-bit weights, activations and KV cache "
+                        "(--dtype fp16 or bf16), efficiency 1, no --weights")
+    res = [(b, llm_analysis(model, hw, batch=b, seq_len=args.context, new_tokens=args.new, dtype=args.dtype))
+           for b in batches]
+    if args.format == "json":
+        return json.dumps({"model": model.name, "mode": "llm-analysis", "hardware": hw.name,
+                           "context": args.context, "new_tokens": args.new,
+                           "batches": [{"batch": b, "prefill_s": float(x.prefill), "decode_per_token_s": float(x.decode),
+                                        "kv_cache_s": float(x.kv_cache), "total_s": float(x.total)} for b, x in res]},
+                          indent=2) + "\n"
+    rows = [[f"{b:,}", seconds(x.prefill), seconds(x.decode), seconds(x.total)] for b, x in res]
+    out = [f"{model.name} · prompt {args.context:,} + {args.new:,} new tokens · {hw.name} · mode llm-analysis", "",
+           *table([right("batch"), right("prefill"), right("decode per token"), right("total")], rows), "",
+           "Mode llm-analysis: llm-analysis's inference latency formulas (docs/time.md lists them), efficiency 1. "
+           "Estimate: a roofline lower bound under its assumptions, not calc's."]
+    return "\n".join(out) + "\n"
 
 
 # -- text
