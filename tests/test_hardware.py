@@ -268,3 +268,14 @@ def test_device_without_sources_renders(tmp_path, capsys):
     path.write_text("title: Toy\nmemory: 1 GB\nbandwidth: 1000\npeak:\n  fp32: 8000\n")
     code, out, _ = run(capsys, "hardware", str(path))
     assert code == 0 and "sources: none given" in out and "8,000" in out
+
+
+def test_a_record_built_in_code_describes():
+    """`calc verify --time` builds a Hardware for this machine in code: no file, no sources."""
+    from calc.hardware import Hardware
+    from calc.render.hardware import format_device
+    hw = Hardware(name="x", title="X", kind="cpu", memory_bytes=10, bandwidth=10, peak={"fp32": 100})
+    d = describe(hw)
+    assert d["peak"]["fp32"]["ops_per_s"] == 100 and d["peak"]["fp32"]["ridge_ops_per_byte"] == 10
+    text = format_device(d)
+    assert "memory     10 bytes" in text and "None" not in text and "sources: none given" in text

@@ -75,7 +75,7 @@ class Hardware:
     def sources_of(self, figure: str) -> list:
         """The sources of one figure ('peak.bf16'): one, or several for a peak computed from
         parts found in different documents."""
-        keys = self.cites[figure].split(",")
+        keys = self.cites.get(figure, "").split(",")
         return [src for key in keys for src in self.sources if src.id == key]
 
     def peak_for(self, dtype: str) -> int:

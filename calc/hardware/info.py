@@ -38,7 +38,7 @@ def parts_check(hw: Hardware, dtype: str) -> dict | None:
 
 def _peak(hw: Hardware, section: str, dtype: str, value: int) -> dict:
     out = {"ops_per_s": value, "stated": hw.stated.get(f"{section}.{dtype}"),
-           "sources": hw.cites[f"{section}.{dtype}"].split(","),
+           "sources": hw.cites.get(f"{section}.{dtype}", "").split(","),
            # operations per byte of memory traffic at which the roofline bends (compute = memory)
            "ridge_ops_per_byte": round(value / hw.bandwidth, 3)}
     if section == "peak":
@@ -47,7 +47,7 @@ def _peak(hw: Hardware, section: str, dtype: str, value: int) -> dict:
         if part is not None:
             out["parts"] = {"units": part.units, "unit": part.unit, "clock_hz": part.clock,
                             "per_cycle": part.per_cycle, "product": part.peak, "note": part.note,
-                            "sources": hw.cites[f"parts.{dtype}"].split(","),
+                            "sources": hw.cites.get(f"parts.{dtype}", "").split(","),
                             "check": parts_check(hw, dtype)}
     return out
 
@@ -57,9 +57,9 @@ def describe(hw: Hardware) -> dict:
     return {
         "name": hw.name, "title": hw.title, "kind": hw.kind, "file": hw.path,
         "memory_bytes": hw.memory_bytes, "memory_stated": hw.stated.get("memory"),
-        "memory_unit": hw.memory_unit, "memory_sources": hw.cites["memory"].split(","),
+        "memory_unit": hw.memory_unit, "memory_sources": hw.cites.get("memory", "").split(","),
         "bandwidth_bytes_per_s": hw.bandwidth, "bandwidth_stated": hw.stated.get("bandwidth"),
-        "bandwidth_sources": hw.cites["bandwidth"].split(","),
+        "bandwidth_sources": hw.cites.get("bandwidth", "").split(","),
         "peak": {d: _peak(hw, "peak", d, v) for d, v in hw.peak.items()},
         "sparse": {d: _peak(hw, "sparse", d, v) for d, v in hw.sparse.items()},
         "efficiency": {k: float(v) for k, v in hw.efficiency.items()},

@@ -72,17 +72,18 @@ def format_device(d: dict) -> str:
     """One device in full: capacity, bandwidth, each peak with its formula and sources."""
     index = {s["id"]: n for n, s in enumerate(d["sources"], 1)}
     out = [f"{d['title']}  ({d['name']}, {d['kind']})", f"file: {d['file']}", ""]
-    out.append(f"memory     {d['memory_stated']} = {d['memory_bytes']:,} bytes  "
+    stated = lambda text: f"{text} = " if text else ""   # noqa: E731 (a record built in code states nothing)
+    out.append(f"memory     {stated(d['memory_stated'])}{d['memory_bytes']:,} bytes  "
                f"{_cite(d['memory_sources'], index)}")
-    out.append(f"bandwidth  {d['bandwidth_stated']} = {d['bandwidth_bytes_per_s']:,} bytes/s  "
+    out.append(f"bandwidth  {stated(d['bandwidth_stated'])}{d['bandwidth_bytes_per_s']:,} bytes/s  "
                f"{_cite(d['bandwidth_sources'], index)}")
     for section, label in (("peak", "dense peaks"), ("sparse", "2:4 structured-sparse peaks")):
         if not d[section]:
             continue
         out += ["", f"{label} (operations/s; ridge = where the roofline bends, operations per byte)"]
         for dtype, p in d[section].items():
-            stated = p["stated"] or "computed from its parts"
-            out.append(f"  {dtype:<5} {p['ops_per_s']:>26,}  {stated:<24} ridge {p['ridge_ops_per_byte']:>9,.3f}"
+            shown = p["stated"] or ("computed from its parts" if p.get("derived") else "")
+            out.append(f"  {dtype:<5} {p['ops_per_s']:>26,}  {shown:<24} ridge {p['ridge_ops_per_byte']:>9,.3f}"
                        f"  {_cite(p['sources'], index)}")
             part = p.get("parts")
             if part:
