@@ -61,7 +61,7 @@
   function section(id, label) { $("#" + id).hidden = false; nav.append(el("a", { href: "#" + id, text: label })); }
 
   if (D.kind === "model") model(); else sweep();
-  window.calcReport = { ready: true, start: t0, renderMs: performance.now() - t0 };
+  window.calcReport = { ready: true, start: t0, renderMs: performance.now() - t0, data: D };
   document.body.dataset.ready = "1";
 
   // ------------------------------------------------------------------ a model

@@ -3,7 +3,8 @@
 // (calc.render.roofline_html, the numbers of `calc time`): x = FLOPs per byte moved, y = attained
 // FLOPs per second, both log scales, under the roof min(peak, x × bandwidth). Computes no count.
 (function () {
-  const D = JSON.parse(document.getElementById("calc-data").textContent);
+  // the data report.js has already parsed (parsing a long model's data twice would cost time)
+  const D = (window.calcReport && window.calcReport.data) || JSON.parse(document.getElementById("calc-data").textContent);
   const R = D.roofline;
   if (D.kind !== "model" || !R) return;
   const SVG = "http://www.w3.org/2000/svg";
