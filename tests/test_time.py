@@ -261,3 +261,14 @@ def test_verify_time_with_a_hardware_file(tmp_path, capsys):
     assert main(["verify", str(spec_path), "--time", "--hardware", str(hw_path)]) == 0
     out = capsys.readouterr().out
     assert "toy: Toy device" in out and "derived" not in out
+
+
+def test_weight_memory_and_the_fit_note(capsys):
+    # Mixtral-8x7B's 46,702,792,704 parameters in bf16 are 93.4 GB, more than an A100's 40 GB
+    a = run_spec("mixtral_8x7b", input_shape=(4,), dtype="bf16")
+    rf = roofline(a, hardware.get("a100-40gb"))
+    assert rf.weight_memory == (a.totals.params + a.totals.buffers) * 2
+    assert main(["time", "mixtral_8x7b", "--hardware", "a100-40gb", "--input", "4", "--dtype", "bf16"]) == 0
+    assert "does not fit" in capsys.readouterr().out
+    assert main(["time", "resnet18", "--hardware", "a100-40gb"]) == 0
+    assert "does not fit" not in capsys.readouterr().out

@@ -144,6 +144,7 @@ class Roofline:
     batch: int
     attention: str
     rows: tuple[LayerTime, ...]
+    weight_memory: int = 0   # bytes every weight and buffer takes in device memory (quantised as asked)
 
     @property
     def flops(self) -> int:
@@ -259,7 +260,12 @@ def roofline(a: Analysis, hardware: Hardware, options: Options = Options()) -> R
             kernels = [(k, count * ops, moved.scaled(count)) for k, ops, moved in kernels]
         parts = tuple(Part(k, ops, moved, Fraction(ops) / ec, Fraction(moved.total) / em) for k, ops, moved in kernels)
         rows.append(LayerTime(name, r.kind, count, parts))
-    return Roofline(hardware, dtype, peak, a.batch, options.attention, tuple(rows))
+    if options.weights:
+        from ..quant import quantised_weights
+        held = quantised_weights(a, options.weights, options.group_size, options.scale_dtype, options.zero_point).bytes
+    else:
+        held = (a.root.params + a.root.buffers) * DTYPE_BYTES[a.dtype]
+    return Roofline(hardware, dtype, peak, a.batch, options.attention, tuple(rows), held)
 
 
 def ridge(hardware: Hardware, dtype: str, options: Options = Options()) -> Fraction:
