@@ -272,3 +272,15 @@ def test_weight_memory_and_the_fit_note(capsys):
     assert "does not fit" in capsys.readouterr().out
     assert main(["time", "resnet18", "--hardware", "a100-40gb"]) == 0
     assert "does not fit" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt, zero", [("int4", True), ("int8", False), ("nf4", False)])
+def test_quantised_weights_read_once_add_up(toy, fmt, zero):
+    # every weight of a model of linear and attention layers is read once per pass: the bytes read
+    # add up to the weight memory calc.quant computes for the same format
+    from calc.quant import quantised_weights
+    m = spec("  - linear: {out: 256}\n" + ATTN.replace("bias: false", "bias: true") + "  - linear: {out: 64}\n",
+             "[8, 128]")
+    a = analyze(m, dtype="fp16")
+    rf = roofline(a, toy, Options(dtype="fp16", weights=fmt, zero_point=zero))
+    assert rf.traffic.weights == quantised_weights(a, fmt, zero_point=zero).bytes == rf.weight_memory

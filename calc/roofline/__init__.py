@@ -211,19 +211,12 @@ def weight_bytes_of(a: Analysis, options: Options):
                 return f["experts"] * (f["expert_w"] + f["expert_b"]) * size
             return (r.facts["params"] + r.buffers) * size
         return plain
-    from ..quant import FORMATS, SCALE_BYTES, _matrices, quantised_weights
+    from ..quant import FORMATS, _matrices, matrix_bytes, quantised_weights
     quantised_weights(a, options.weights, options.group_size, options.scale_dtype, options.zero_point)  # checks
-    bits, default = FORMATS[options.weights]
-    group = options.group_size if options.group_size is not None else default
+    group = options.group_size if options.group_size is not None else FORMATS[options.weights][1]
 
     def matrix(rows: int, cols: int) -> int:
-        out = -(-rows * cols * bits // 8)
-        if default != 0:
-            per = rows * (-(-cols // group)) if group else rows
-            out += per * SCALE_BYTES[options.scale_dtype]
-            if options.zero_point:
-                out += -(-per * bits // 8)
-        return out
+        return matrix_bytes(rows, cols, options.weights, group, options.scale_dtype, options.zero_point)
 
     def quantised(r, experts_only: bool = False) -> int:
         mats = _matrices(r._replace(tied_to=None))   # a tied head still reads the matrix it shares
