@@ -284,3 +284,12 @@ def test_quantised_weights_read_once_add_up(toy, fmt, zero):
     a = analyze(m, dtype="fp16")
     rf = roofline(a, toy, Options(dtype="fp16", weights=fmt, zero_point=zero))
     assert rf.traffic.weights == quantised_weights(a, fmt, zero_point=zero).bytes == rf.weight_memory
+
+
+def test_attained_is_under_the_roof():
+    # a roofline plot's point: (intensity, flops / time) lies on or under min(peak, bandwidth · intensity)
+    hw = hardware.get("a100-40gb")
+    rf = roofline(analyze(run_spec("resnet18").model, batch=8, dtype="fp16"), hw)
+    for r in rf.rows:
+        if r.attained is not None and r.intensity is not None:
+            assert r.attained <= min(hw.peak["fp16"], hw.bandwidth * r.intensity)

@@ -135,6 +135,13 @@ class LayerTime:
         """FLOPs per byte moved (None when nothing moves)."""
         return Fraction(self.flops, self.bytes) if self.bytes else None
 
+    @property
+    def attained(self) -> Fraction | None:
+        """FLOPs per second the roofline allows this layer: flops / time (the y of a roofline plot;
+        None for a layer that takes no time)."""
+        t = self.time
+        return Fraction(self.flops) / t if t else None
+
 
 @dataclass(frozen=True)
 class Roofline:
