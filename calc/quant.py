@@ -76,13 +76,31 @@ def _matrices(r) -> list[tuple[int, int]]:
     return []
 
 
+def matrix_parts(rows: int, cols: int, fmt: str, group: int | None, zero_point: bool = False) -> tuple[int, int, int]:
+    """(packed bytes, scales, zero points) of one R × C matrix in ``fmt`` with groups of ``group``
+    along a row (None: one scale per row; ignored by formats without scales)."""
+    bits, default = FORMATS[fmt]
+    packed = -(-rows * cols * bits // 8)
+    if default == 0:
+        return packed, 0, 0
+    per = rows * (-(-cols // group)) if group else rows
+    return packed, per, per if zero_point else 0
+
+
+def matrix_bytes(rows: int, cols: int, fmt: str, group: int | None, scale_dtype: str = "fp16",
+                 zero_point: bool = False) -> int:
+    """Every byte of one quantised matrix: packed weights, scales, packed zero points."""
+    packed, scales, zeros = matrix_parts(rows, cols, fmt, group, zero_point)
+    return packed + scales * SCALE_BYTES[scale_dtype] + -(-zeros * FORMATS[fmt][0] // 8)
+
+
 def quantised_weights(a: Analysis, fmt: str, group: int | None = None, scale_dtype: str = "fp16",
                       zero_point: bool = False) -> Quantised:
     if fmt not in FORMATS:
         raise SpecError(f"unknown weight format '{fmt}'; known: {', '.join(FORMATS)}")
     if scale_dtype not in SCALE_BYTES:
         raise SpecError(f"unknown scale dtype '{scale_dtype}'; known: {', '.join(SCALE_BYTES)}")
-    bits, default = FORMATS[fmt]
+    default = FORMATS[fmt][1]
     if default == 0 and (group or zero_point):
         raise SpecError(f"{fmt} weights have no scales: --group-size and --zero-point apply to int8, fp8, int4, nf4")
     if zero_point and not fmt.startswith("int"):
@@ -92,13 +110,11 @@ def quantised_weights(a: Analysis, fmt: str, group: int | None = None, scale_dty
     from .inference import leaf_rows
     for _, leaf, k in leaf_rows(a):   # a folded run of identical layers counts `count` times
         for rows, cols in _matrices(leaf):
+            p, sc, z = matrix_parts(rows, cols, fmt, g, zero_point)
             n += k * rows * cols
-            packed += k * -(-rows * cols * bits // 8)
-            if default == 0:
-                continue
-            per = rows * (-(-cols // g)) if g else rows
-            scales += k * per
-            zeros += k * per if zero_point else 0
+            packed += k * p
+            scales += k * sc
+            zeros += k * z
     every = a.root.params + a.root.buffers
     other = every - n
     return Quantised(fmt, g if default != 0 else None, scale_dtype, zero_point, n, packed, scales, zeros, other,

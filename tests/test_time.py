@@ -261,3 +261,35 @@ def test_verify_time_with_a_hardware_file(tmp_path, capsys):
     assert main(["verify", str(spec_path), "--time", "--hardware", str(hw_path)]) == 0
     out = capsys.readouterr().out
     assert "toy: Toy device" in out and "derived" not in out
+
+
+def test_weight_memory_and_the_fit_note(capsys):
+    # Mixtral-8x7B's 46,702,792,704 parameters in bf16 are 93.4 GB, more than an A100's 40 GB
+    a = run_spec("mixtral_8x7b", input_shape=(4,), dtype="bf16")
+    rf = roofline(a, hardware.get("a100-40gb"))
+    assert rf.weight_memory == (a.totals.params + a.totals.buffers) * 2
+    assert main(["time", "mixtral_8x7b", "--hardware", "a100-40gb", "--input", "4", "--dtype", "bf16"]) == 0
+    assert "does not fit" in capsys.readouterr().out
+    assert main(["time", "resnet18", "--hardware", "a100-40gb"]) == 0
+    assert "does not fit" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt, zero", [("int4", True), ("int8", False), ("nf4", False)])
+def test_quantised_weights_read_once_add_up(toy, fmt, zero):
+    # every weight of a model of linear and attention layers is read once per pass: the bytes read
+    # add up to the weight memory calc.quant computes for the same format
+    from calc.quant import quantised_weights
+    m = spec("  - linear: {out: 256}\n" + ATTN.replace("bias: false", "bias: true") + "  - linear: {out: 64}\n",
+             "[8, 128]")
+    a = analyze(m, dtype="fp16")
+    rf = roofline(a, toy, Options(dtype="fp16", weights=fmt, zero_point=zero))
+    assert rf.traffic.weights == quantised_weights(a, fmt, zero_point=zero).bytes == rf.weight_memory
+
+
+def test_attained_is_under_the_roof():
+    # a roofline plot's point: (intensity, flops / time) lies on or under min(peak, bandwidth · intensity)
+    hw = hardware.get("a100-40gb")
+    rf = roofline(analyze(run_spec("resnet18").model, batch=8, dtype="fp16"), hw)
+    for r in rf.rows:
+        if r.attained is not None and r.intensity is not None:
+            assert r.attained <= min(hw.peak["fp16"], hw.bandwidth * r.intensity)

@@ -231,9 +231,35 @@ def format_time(model, hw, options, args, results) -> str:
         out += layer_table(rf)
     out.append("")
     out += totals_table(args, results)
+    out += _fit_lines(hw, results)
     out.append("")
     out.append("Estimate: " + ASSUMPTIONS + ". Real runs are slower; see docs/time.md.")
     return "\n".join(out) + "\n"
+
+
+def _needed(res) -> int:
+    """Device memory the weights and (for the phases) the KV cache take, bytes."""
+    from ..roofline.phases import GenerationTime, PhaseTime
+    if isinstance(res, GenerationTime):
+        return res.prefill.roofline.weight_memory + (res.last or res.prefill).kv.bytes
+    if isinstance(res, PhaseTime):
+        return res.roofline.weight_memory + res.kv.bytes
+    return res.weight_memory
+
+
+def _fit_lines(hw, results) -> list[str]:
+    """A warning when the weights (and KV cache) exceed the device's memory; activations not counted."""
+    if not hw.memory_bytes:
+        return []
+    over = [(_roof(r).batch, _needed(r)) for r in results if _needed(r) > hw.memory_bytes]
+    if not over:
+        return []
+    from ..roofline.phases import GenerationTime, PhaseTime
+    b, need = over[0]
+    what = "weights and KV cache" if isinstance(results[0], (PhaseTime, GenerationTime)) else "weights"
+    return ["", f"note: at batch {b:,} the {what} "
+                f"take {need / 10**9:,.2f} GB, more than the {hw.memory_bytes / 10**9:,.0f} GB of {hw.name}: "
+                "the model does not fit on one device as timed here"]
 
 
 def totals_table(args, results) -> list[str]:
@@ -269,6 +295,7 @@ def _traffic(t) -> dict:
 def roofline_dict(rf) -> dict:
     return {
         "batch": rf.batch, "flops": rf.flops, "bytes": rf.bytes, "traffic": _traffic(rf.traffic),
+        "weight_memory_bytes": rf.weight_memory,
         "time_s": float(rf.time), "time_exact_s": _exact(rf.time),
         "samples_per_s": None if rf.throughput is None else float(rf.throughput),
         "intensity": None if rf.intensity is None else float(rf.intensity),

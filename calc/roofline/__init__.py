@@ -135,6 +135,13 @@ class LayerTime:
         """FLOPs per byte moved (None when nothing moves)."""
         return Fraction(self.flops, self.bytes) if self.bytes else None
 
+    @property
+    def attained(self) -> Fraction | None:
+        """FLOPs per second the roofline allows this layer: flops / time (the y of a roofline plot;
+        None for a layer that takes no time)."""
+        t = self.time
+        return Fraction(self.flops) / t if t else None
+
 
 @dataclass(frozen=True)
 class Roofline:
@@ -144,6 +151,7 @@ class Roofline:
     batch: int
     attention: str
     rows: tuple[LayerTime, ...]
+    weight_memory: int = 0   # bytes every weight and buffer takes in device memory (quantised as asked)
 
     @property
     def flops(self) -> int:
@@ -210,19 +218,12 @@ def weight_bytes_of(a: Analysis, options: Options):
                 return f["experts"] * (f["expert_w"] + f["expert_b"]) * size
             return (r.facts["params"] + r.buffers) * size
         return plain
-    from ..quant import FORMATS, SCALE_BYTES, _matrices, quantised_weights
+    from ..quant import FORMATS, _matrices, matrix_bytes, quantised_weights
     quantised_weights(a, options.weights, options.group_size, options.scale_dtype, options.zero_point)  # checks
-    bits, default = FORMATS[options.weights]
-    group = options.group_size if options.group_size is not None else default
+    group = options.group_size if options.group_size is not None else FORMATS[options.weights][1]
 
     def matrix(rows: int, cols: int) -> int:
-        out = -(-rows * cols * bits // 8)
-        if default != 0:
-            per = rows * (-(-cols // group)) if group else rows
-            out += per * SCALE_BYTES[options.scale_dtype]
-            if options.zero_point:
-                out += -(-per * bits // 8)
-        return out
+        return matrix_bytes(rows, cols, options.weights, group, options.scale_dtype, options.zero_point)
 
     def quantised(r, experts_only: bool = False) -> int:
         mats = _matrices(r._replace(tied_to=None))   # a tied head still reads the matrix it shares
@@ -259,7 +260,12 @@ def roofline(a: Analysis, hardware: Hardware, options: Options = Options()) -> R
             kernels = [(k, count * ops, moved.scaled(count)) for k, ops, moved in kernels]
         parts = tuple(Part(k, ops, moved, Fraction(ops) / ec, Fraction(moved.total) / em) for k, ops, moved in kernels)
         rows.append(LayerTime(name, r.kind, count, parts))
-    return Roofline(hardware, dtype, peak, a.batch, options.attention, tuple(rows))
+    if options.weights:
+        from ..quant import quantised_weights
+        held = quantised_weights(a, options.weights, options.group_size, options.scale_dtype, options.zero_point).bytes
+    else:
+        held = (a.root.params + a.root.buffers) * DTYPE_BYTES[a.dtype]
+    return Roofline(hardware, dtype, peak, a.batch, options.attention, tuple(rows), held)
 
 
 def ridge(hardware: Hardware, dtype: str, options: Options = Options()) -> Fraction:
