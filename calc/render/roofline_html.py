@@ -44,7 +44,7 @@ def roofline_extras(a, hardware: str, peak_dtype: str | None = None, attention: 
                  "bytes": _n(r.bytes), "time_s": float(r.time), "bound": r.bound}
         if r.flops and r.bytes and r.time:
             point["intensity"] = float(Fraction(r.flops, r.bytes))
-            point["performance"] = float(r.flops / r.time)     # attained FLOPs per second
+            point["performance"] = float(r.attained)            # attained FLOPs per second
             points.append(point)
         else:
             hidden.append(r.name)
