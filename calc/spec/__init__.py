@@ -114,7 +114,8 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
     root = Seq(name=None, origin=("layers",), kind="model", items=items)
     return Model(name=doc.name, description=doc.description, input_shape=shape, root=root,
                  variables=dict(builder.variables), source_name=source.name, lines=source.lines,
-                 input_kind=doc.input_kind)
+                 input_kind=doc.input_kind,
+                 expect=None if doc.expect is None else (doc.expect, dict(builder.variables), ("expect",)))
 
 
 class Spec:

@@ -1,0 +1,29 @@
+"""Checking what a user expects (issue 18): ``expect:`` in a spec (:mod:`.expectations`),
+the same expectations at many drawn sizes with shrinking (:mod:`.property`), and every count as
+an exact formula in the input sizes (:mod:`.symbolic`, on :mod:`.algebra`).
+
+``run_check`` is the `calc check` command: (text, exit status) — 0 when every expectation
+holds, 1 when any fails; a spec error raises (exit 2 in the CLI).
+"""
+from __future__ import annotations
+
+from .expectations import Outcome, check_model  # noqa: F401 - the library's entry points
+from .quantities import QUANTITIES  # noqa: F401
+
+
+def run_check(args) -> tuple[str, int]:
+    from ..cli import open_spec, parse_sets, parse_shape
+    from ..render.check import check_json, format_check, format_property, property_json
+    spec, variant = open_spec(args.spec)
+    overrides = parse_sets(args.set)
+    shape = parse_shape(args.input) if args.input else None
+    if args.property:
+        from .property import search
+        report = search(spec, overrides, shape, variant, examples=args.examples, seed=args.seed)
+        render = property_json if args.format == "json" else format_property
+        return render(spec.name, report), 0 if report.counterexample is None else 1
+    model = spec.build(overrides, input_shape=shape, variant=variant)
+    outcomes = check_model(model, cache=spec.cache)
+    text = check_json(model.name, outcomes) if args.format == "json" else \
+        format_check(model.name, outcomes, model.source_name)
+    return text, 0 if all(o.ok for o in outcomes) else 1

@@ -1,0 +1,41 @@
+"""calc's own derivation of one quantity of one item, shown beside a failed expectation: the
+part of `calc explain` for that item that computes it (the layer's declared formulas with their
+values, the convention's rule), or, for a block or structure, the sum of its parts."""
+from __future__ import annotations
+
+from ..analysis import DTYPE_BYTES, Analysis, Result
+from ..explain import Section, _leaf_sections
+from ..formula import Step, _num
+from .quantities import QUANTITIES
+
+_SECTIONS = {"output": ("output",), "parameters": ("parameters",),
+             "operations": ("operations per sample", "convention")}
+
+
+def derivation(a: Analysis, r: Result, key: str, item: str) -> tuple[Section, ...]:
+    want = _SECTIONS[QUANTITIES[key].section]
+    if r.is_leaf:
+        sections = tuple(s for s in _leaf_sections(a, r) if s.title.startswith(want))
+        if key == "bytes":
+            size = DTYPE_BYTES[a.dtype]
+            sections += (Section("memory", (Step("bytes", "bytes", f"params·{size}",
+                                                 f"{_num(r.params)}·{size}", r.params * size),)),)
+        return sections
+    if key == "output":
+        return (Section(f"{_kind(r)}: its last item gives the output", ()),)
+    steps = []
+    for i, child in enumerate(r.children):
+        value = QUANTITIES[key].read(a, child.result, DTYPE_BYTES[a.dtype]) * child.count
+        if value:
+            label = child.name or (child.result.layer.type_name if child.result.is_leaf else _kind(child.result))
+            times = f"{child.count:,}·" if child.count > 1 else ""
+            steps.append(Step(key, f"{i}: {label}", "", f"{times}{_num(value // child.count)}", value))
+    total = sum(s.value for s in steps)
+    steps.append(Step(key, key, "", " + ".join(_num(s.value) for s in steps) or "0", total))
+    what = "the model" if r.kind == "model" else f"{_kind(r)} {item}"
+    return (Section(f"{what}: {key} is the sum of its parts (zeros left out, convention "
+                    f"{a.convention})", tuple(steps)),)
+
+
+def _kind(r: Result) -> str:
+    return r.kind[6:] if r.kind.startswith("block:") else r.kind
