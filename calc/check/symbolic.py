@@ -1,0 +1,191 @@
+"""`calc explain --symbolic`: each layer's and the total's parameters and MACs (convention
+standard) as exact formulas in the input sizes, with the floors the network needs, and the plain
+polynomial they reduce to on a residue class ("for H, W divisible by 32").
+
+The model is walked as the analysis walks it, with the sizes of the input after the channels
+(H and W of an image; L of a sequence) replaced by :class:`calc.check.algebra.Dual` values, so
+each layer's own declared formulas build the symbolic counts. The variables keep their values
+(they pass through rounding such as make_divisible, which has no closed form). Before anything
+is shown the formulas are evaluated at other sizes and compared with calc's numeric analysis
+there; where they differ, or a layer's computation could not be followed, the output says so
+and where.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import lcm
+
+from ..analysis import analyze
+from ..conventions.calc_own import DOT
+from ..errors import SpecError
+from ..graph import Branches, Leaf, Model, Repeat, Seq
+from ..layers import Join
+from ..shapes import Tokens
+from . import algebra
+from .algebra import Dual, Poly, on_residue_class
+from .expectations import _DIMS, name_segment
+
+_DOT = set(DOT.split())
+MAX_SYMBOLIC_LEAVES = 20_000
+
+
+@dataclass(frozen=True)
+class LayerFormula:
+    name: str
+    type_name: str
+    params: Poly
+    macs: Poly            # per sample
+    lost: tuple = ()      # what its computation could not follow symbolically
+
+
+@dataclass
+class Symbolic:
+    model: str
+    symbols: list[str]            # e.g. ['H', 'W']
+    at: dict                      # the spec's own sizes
+    layers: list[LayerFormula] = field(default_factory=list)
+    params: Poly = None
+    macs: Poly = None             # per sample; the batch multiplies it
+    modulus: int | None = None
+    residue: int = 0
+    params_class: Poly | None = None
+    macs_class: Poly | None = None
+    checked: list = field(default_factory=list)      # (sizes, ok or the reason)
+    lost: list = field(default_factory=list)
+
+
+def symbolic(model: Model, modulus: int | None = None, residue: int = 0, check_sizes: list | None = None) -> Symbolic:
+    shape = tuple(model.input_shape)
+    if not shape:
+        raise SpecError("--symbolic needs an input with at least one size")
+    start = 0 if model.input_kind == "tokens" or len(shape) == 1 else 1
+    letters = _DIMS.get(len(shape)) or tuple(f"S{i}" for i in range(len(shape)))
+    symbols = list(letters[start:])
+    dual_shape = tuple(shape[:start]) + tuple(Dual(n, Poly.symbol(s)) for n, s in zip(shape[start:], symbols))
+    if model.input_kind == "tokens":
+        dual_shape = Tokens(dual_shape)
+    out = Symbolic(model.name, symbols, dict(zip(symbols, shape[start:])))
+    walker = _Walker(out)
+    walker.seq(model.root.items, dual_shape, ({"input": dual_shape},), "", {})
+    out.params = sum((lf.params for lf in out.layers), Poly())
+    out.macs = sum((lf.macs for lf in out.layers), Poly())
+    out.lost = sorted({f"{lf.name}: {w}" for lf in out.layers for w in lf.lost})
+    found = [on_residue_class(p, symbols, modulus, residue) for p in (out.params, out.macs)]
+    if all(f is not None for f in found):
+        m = lcm(found[0][1], found[1][1])
+        out.modulus = m
+        out.params_class = on_residue_class(out.params, symbols, m, residue)[0]
+        out.macs_class = on_residue_class(out.macs, symbols, m, residue)[0]
+    out.residue = residue % out.modulus if out.modulus else residue
+    for sizes in check_sizes if check_sizes is not None else _sizes(out):
+        out.checked.append((sizes, _check_at(model, out, sizes, shape, start)))
+    return out
+
+
+def _sizes(out: Symbolic) -> list[dict]:
+    """The spec's sizes and others around them (odd and even, larger and smaller, and on the
+    residue class), where the formulas are compared with the numeric analysis."""
+    base = out.at
+    m = out.modulus or 1
+    sizes = []
+    for delta in (0, 1, -1, 2, 3, 7, -5, m, 2 * m + 1):
+        cand = {s: v + delta for s, v in base.items()}
+        if all(v >= 1 for v in cand.values()) and cand not in sizes:
+            sizes.append(cand)
+    sizes.append({s: 2 * v for s, v in base.items()})
+    return sizes
+
+
+def _check_at(model: Model, out: Symbolic, sizes: dict, shape: tuple, start: int):
+    full = tuple(shape[:start]) + tuple(sizes[s] for s in out.symbols)
+    try:
+        a = analyze(model, input_shape=full)
+    except Exception as err:   # noqa: BLE001 - a CalcError: the network cannot take this size
+        return f"the network cannot take it ({getattr(err, 'message', err)})"
+    params, macs = out.params.evaluate(sizes), out.macs.evaluate(sizes)
+    if params != a.totals.params or macs != a.totals.macs:
+        return (f"the formulas give {int(params):,} parameters and {int(macs):,} MACs, calc counts "
+                f"{a.totals.params:,} and {a.totals.macs:,}")
+    return True
+
+
+def _poly(value) -> Poly:
+    return value.p if isinstance(value, Dual) else Poly.const(int(value))
+
+
+class _Walker:
+    def __init__(self, out: Symbolic):
+        self.out = out
+        self.named: dict = {}
+
+    def lookup(self, name, scopes):
+        for scope in scopes:
+            if name in scope:
+                return scope[name]
+        raise SpecError(f"no earlier output named '{name}'")   # pragma: no cover - the analysis checked
+
+    def seq(self, items, shape, scopes, prefix, taken, runs=True):
+        scope: dict = {}
+        inner = (scope, *scopes)
+        x = shape
+        for item in items:
+            inp = x if item.source is None else self.lookup(item.source, inner)
+            # inference: false (an auxiliary classifier): parameters count, operations do not
+            y = self.node(item, inp, inner, prefix, taken, runs and item.runs)
+            if item.name:
+                scope[item.name] = y
+            if item.runs:
+                x = y
+        return x
+
+    def node(self, node, shape, scopes, prefix, taken, runs):
+        namespace = isinstance(node, Leaf) or node.name is not None or (
+            isinstance(node, Seq) and node.kind.startswith("block:"))
+        if namespace:
+            full = f"{prefix}.{name_segment(node.name, taken)}" if prefix else name_segment(node.name, taken)
+            prefix, taken = full, {}
+        if isinstance(node, Leaf):
+            return self.leaf(node, node.layer, shape, scopes, prefix, runs)
+        if isinstance(node, Seq):
+            return self.seq(node.items, shape, scopes, prefix, taken, runs)
+        if isinstance(node, Repeat):
+            x = shape
+            for i in range(node.times):
+                body = node.body if node.bodies is None else node.bodies[i]
+                x = self.seq(body.items, x, scopes, prefix, taken, runs)
+            return x
+        outs = [self.seq(b.items, shape, scopes, prefix, taken, runs) for b in node.branches]
+        full = f"{prefix}.{name_segment(node.join.name, taken)}" if prefix else name_segment(node.join.name, taken)
+        return self.leaf(node.join, node.join.layer, outs[0], scopes, full, runs, outs)
+
+    def leaf(self, node, layer, shape, scopes, name, runs, many=None):
+        if len(self.out.layers) >= MAX_SYMBOLIC_LEAVES:
+            raise SpecError(f"--symbolic follows at most {MAX_SYMBOLIC_LEAVES:,} layers")
+        algebra.LOST.clear()
+        refs = layer.refs()
+        if many is None and (refs or isinstance(layer, Join)):
+            many = [shape] + [self.lookup(n, scopes) for n in refs]
+        try:
+            out, p, ops = layer.evaluate_many(many) if many else layer.evaluate(shape)
+        except ValueError as exc:   # pragma: no cover - the analysis took the spec's own size
+            raise SpecError(f"{name}: {exc}") from None
+        weights = Poly() if getattr(node, "tie", None) else _poly(p.weights)
+        params = weights + _poly(p.bias)
+        macs = _poly(ops.get("mac", 0)) if layer.kind in _DOT and runs else Poly()
+        self.out.layers.append(LayerFormula(name, layer.type_name, params, macs, tuple(dict.fromkeys(algebra.LOST))))
+        return out
+
+
+def run_symbolic(args, model: Model) -> str:
+    from ..render.symbolic import format_symbolic
+    if args.convention != "standard":
+        raise SpecError("--symbolic counts MACs under the standard convention; leave out --convention")
+    if args.layer:
+        raise SpecError("--symbolic shows every layer; leave out --layer (or use `calc explain --layer`)")
+    return format_symbolic(symbolic(model, args.modulus), args.batch)
+
+
+def evaluate_at(p: Poly, sizes: dict) -> int:
+    value = p.evaluate(sizes)
+    return int(value) if value.denominator == 1 else value  # pragma: no cover - counts are whole
+
