@@ -46,7 +46,7 @@ def spec_schema() -> dict[str, Any]:
                                                 "(counted once, there)"},
         "inference": {"type": ["boolean", "string"], "description": "false: the item holds parameters but does "
                       "not run at inference (an auxiliary classifier): counted in parameters, not in operations"},
-        "expect": EXPECT_SCHEMA,
+        "expect": {"anyOf": [EXPECT_SCHEMA, {"type": "array", "items": EXPECT_SCHEMA}]},
     }
 
     def hint_props(allowed: dict) -> dict:
@@ -97,7 +97,7 @@ def spec_schema() -> dict[str, Any]:
     top = SpecDoc.model_json_schema()
     top_props = top["properties"]
     top_props["layers"] = items_list
-    top_props["expect"] = EXPECT_SCHEMA
+    top_props["expect"] = {"anyOf": [EXPECT_SCHEMA, {"type": "array", "items": EXPECT_SCHEMA}]}
     block = BlockDef.model_json_schema()
     block["properties"]["layers"] = items_list
     top_props["blocks"] = {"type": "object", "additionalProperties": block}

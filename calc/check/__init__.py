@@ -23,7 +23,7 @@ def run_check(args) -> tuple[str, int]:
         render = property_json if args.format == "json" else format_property
         return render(spec.name, report), 0 if report.counterexample is None else 1
     model = spec.build(overrides, input_shape=shape, variant=variant)
-    outcomes = check_model(model, cache=spec.cache)
+    outcomes = check_model(model)
     text = check_json(model.name, outcomes) if args.format == "json" else \
         format_check(model.name, outcomes, model.source_name)
     return text, 0 if all(o.ok for o in outcomes) else 1

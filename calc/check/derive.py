@@ -24,17 +24,27 @@ def derivation(a: Analysis, r: Result, key: str, item: str) -> tuple[Section, ..
     if key == "output":
         return (Section(f"{_kind(r)}: its last item gives the output", ()),)
     steps = []
-    for i, child in enumerate(r.children):
-        value = QUANTITIES[key].read(a, child.result, DTYPE_BYTES[a.dtype]) * child.count
+    for label, res, count in _parts(r):
+        value = QUANTITIES[key].read(a, res, DTYPE_BYTES[a.dtype]) * count
         if value:
-            label = child.name or (child.result.layer.type_name if child.result.is_leaf else _kind(child.result))
-            times = f"{child.count:,}·" if child.count > 1 else ""
-            steps.append(Step(key, f"{i}: {label}", "", f"{times}{_num(value // child.count)}", value))
+            times = f"{count:,}·" if count > 1 else ""
+            steps.append(Step(key, label, "", f"{times}{_num(value // count)}", value))
     total = sum(s.value for s in steps)
     steps.append(Step(key, key, "", " + ".join(_num(s.value) for s in steps) or "0", total))
     what = "the model" if r.kind == "model" else f"{_kind(r)} {item}"
     return (Section(f"{what}: {key} is the sum of its parts (zeros left out, convention "
                     f"{a.convention})", tuple(steps)),)
+
+
+def _parts(r: Result, count: int = 1):
+    """The parts of a namespace as the reports list them: leaves, named items and block
+    instances; unnamed structure (a residual, a repeat's iterations) is looked through."""
+    for child in r.children:
+        sub, k = child.result, count * child.count
+        if sub.is_leaf or child.name is not None or sub.kind.startswith("block:"):
+            yield (child.name or (sub.layer.type_name if sub.is_leaf else _kind(sub))), sub, k
+        else:
+            yield from _parts(sub, k)
 
 
 def _kind(r: Result) -> str:

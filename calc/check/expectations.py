@@ -118,9 +118,9 @@ def item_names(model: Model, node, result, env: dict) -> dict[str, Any]:
 def _sites(model: Model, a: Analysis) -> list[Site]:
     """Every expectation in the tree with the result of its item, named as the reports name it."""
     out: list[Site] = []
-    doc_expect = getattr(model, "expect", None)
-    if doc_expect:
-        out.append(Site("the model", doc_expect[0], doc_expect[1], doc_expect[2], a.root, None))
+    if model.expect:
+        sites, env = model.expect
+        out += [Site("the model", mapping, env, path, a.root, None) for mapping, path in sites]
 
     def seq(items, result, prefix, taken, count):
         for item, child in zip(items, result.children):
@@ -136,8 +136,8 @@ def _sites(model: Model, a: Analysis) -> list[Site]:
             label = (f"{prefix}: " if prefix else "") + format_path(node.origin)
             inner_prefix, inner_taken = prefix, taken
         if node.expect is not None:
-            mapping, env, path = node.expect
-            out.append(Site(label, mapping, env, path, r, node, count))
+            sites, env = node.expect
+            out.extend(Site(label, mapping, env, path, r, node, count) for mapping, path in sites)
         if isinstance(node, Leaf):
             return
         if isinstance(node, Seq):
@@ -202,6 +202,16 @@ def check_model(model: Model, *, derive: bool = True, cache: dict | None = None)
     # Sites are found in the analysis under standard (shapes do not depend on the convention);
     # an expectation under another convention reads the same item of that convention's analysis.
     base = _analysis(model, "standard", analyses, cache, ("layers",))
+    try:
+        return _check(model, analyses, base, derive, cache)
+    except CalcError as err:
+        if err.path and err.file is None:
+            err.file, err.line = model.source_name, model.line_of(err.path)
+        raise
+
+
+def _check(model, analyses, base, derive, cache) -> list[Outcome]:
+    from .derive import derivation
     outcomes = []
     sites = _sites(model, base)
     by_conv = {"standard": sites}

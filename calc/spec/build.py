@@ -136,10 +136,7 @@ class Builder:
         if runs is False:
             node = replace(node, runs=False)
         if expect is not None:
-            if not isinstance(expect, dict):
-                raise SpecError("expect must be a mapping such as {params: 23296, macs: \"C_out * H_out * W_out * "
-                                "C_in * K * K\"}", path=ipath + ("expect",), context=ctx)
-            node = replace(node, expect=(expect, env, ipath + ("expect",)))
+            node = replace(node, expect=(expect_sites(expect, ipath + ("expect",), ctx), env))
         return node
 
     def _parse_item(self, item, path: tuple, ctx: tuple) -> tuple:
@@ -467,6 +464,16 @@ def _block_names(doc: SpecDoc, kind: str, seen: set, direct: dict | None = None)
                 seen.add(other)
                 todo.append(other)
     return out
+
+
+def expect_sites(expect, path: tuple, ctx: tuple = ()) -> tuple:
+    """``expect:`` as ((mapping, path), …): one mapping, or a list of them (one per convention)."""
+    many = isinstance(expect, list)
+    mappings = expect if many else [expect]
+    if not mappings or not all(isinstance(m, dict) for m in mappings):
+        raise SpecError("expect must be a mapping such as {params: 23296, macs: \"C_out * H_out * W_out * C_in * "
+                        "K * K\"}, or a list of them (one per convention)", path=path, context=ctx)
+    return tuple((m, path + (i,) if many else path) for i, m in enumerate(mappings))
 
 
 def _show(value) -> str:

@@ -54,9 +54,10 @@ class SpecDoc(BaseModel):
                                           "width_per_group: 4, input: [3, 224, 224]}")
     # Expectations on the whole model and the ranges `calc check --property` draws from; both
     # are read by calc.check only (see docs/spec-format.md §9).
-    expect: Optional[dict[str, Any]] = Field(
+    expect: Optional[Union[dict[str, Any], list[dict[str, Any]]]] = Field(
         None, description="expected totals, checked by `calc check`: params, weights, bias, buffers, macs, "
-                          "flops, output, bytes (numbers or expressions), and convention, dtype")
+                          "flops, output, bytes (numbers or expressions), and convention, dtype; or a list of such "
+                          "mappings, one per convention")
     ranges: dict[str, list[Union[int, float]]] = Field(
         default_factory=dict, description="for `calc check --property`: variable -> [low, high] or "
                                           "[low, high, step], e.g. {width: [0.25, 2.0], H: [32, 512]}")
