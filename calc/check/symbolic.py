@@ -59,7 +59,8 @@ def symbolic(model: Model, modulus: int | None = None, residue: int = 0, check_s
     if not shape:
         raise SpecError("--symbolic needs an input with at least one size")
     start = 0 if model.input_kind == "tokens" or len(shape) == 1 else 1
-    letters = _DIMS.get(len(shape)) or tuple(f"S{i}" for i in range(len(shape)))
+    letters = ("L",) if model.input_kind == "tokens" and len(shape) == 1 else (
+        _DIMS.get(len(shape)) or tuple(f"S{i}" for i in range(len(shape))))
     symbols = list(letters[start:])
     dual_shape = tuple(shape[:start]) + tuple(Dual(n, Poly.symbol(s)) for n, s in zip(shape[start:], symbols))
     if model.input_kind == "tokens":
