@@ -162,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "sizes and the batch, and the polynomial on a residue class (see docs/commands.md)")
     p.add_argument("--modulus", type=_positive, help="with --symbolic: the residue class's modulus (default: the "
                    "smallest that makes every floor exact)")
+    p.add_argument("--residue", type=int, default=0, help="with --symbolic: the sizes' residue modulo --modulus "
+                   "(default 0: sizes divisible by it)")
     p = sub.add_parser("check", help="check the spec's expect: figures against calc's counts; exit 1 if any fails")
     p.add_argument("spec", help="spec file (YAML), - for standard input, or a bundled model's name")
     p.add_argument("--input", help="per-sample input shape, e.g. 3x512x512 (overrides the spec)")

@@ -30,7 +30,10 @@ class Atom:
 
     def __init__(self, name: str | None = None, inner: "Poly | None" = None, div: int = 1):
         self.name, self.inner, self.div = name, inner, div
-        self.key = name if name is not None else f"floor(({inner.text()})/{div})"
+        if name is None:
+            text = inner.text()
+            name_key = f"floor({text}/{div})" if text.isidentifier() else f"floor(({text})/{div})"
+        self.key = name if name is not None else name_key
 
 
 _ATOMS: dict[str, Atom] = {}

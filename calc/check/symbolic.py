@@ -52,6 +52,7 @@ class Symbolic:
     macs_class: Poly | None = None
     checked: list = field(default_factory=list)      # (sizes, ok or the reason)
     lost: list = field(default_factory=list)
+    suggest: int | None = None    # with a --modulus too small: one that makes every floor exact
 
 
 def symbolic(model: Model, modulus: int | None = None, residue: int = 0, check_sizes: list | None = None) -> Symbolic:
@@ -72,6 +73,9 @@ def symbolic(model: Model, modulus: int | None = None, residue: int = 0, check_s
     out.macs = sum((lf.macs for lf in out.layers), Poly())
     out.lost = sorted({f"{lf.name}: {w}" for lf in out.layers for w in lf.lost})
     found = [on_residue_class(p, symbols, modulus, residue) for p in (out.params, out.macs)]
+    if modulus and any(f is None for f in found):
+        auto = [on_residue_class(p, symbols, None, residue) for p in (out.params, out.macs)]
+        out.suggest = lcm(auto[0][1], auto[1][1]) if all(auto) else None
     if all(f is not None for f in found):
         m = lcm(found[0][1], found[1][1])
         out.modulus = m
@@ -89,8 +93,8 @@ def _sizes(out: Symbolic) -> list[dict]:
     base = out.at
     m = out.modulus or 1
     sizes = []
-    for delta in (0, 1, -1, 2, 3, 7, -5, m, 2 * m + 1):
-        cand = {s: v + delta for s, v in base.items()}
+    on_class = [{s: v - (v - out.residue) % m + k * m for s, v in base.items()} for k in (0, 1)]
+    for cand in [{s: v + delta for s, v in base.items()} for delta in (0, 1, -1, 2, 3, 7, -5)] + on_class:
         if all(v >= 1 for v in cand.values()) and cand not in sizes:
             sizes.append(cand)
     sizes.append({s: 2 * v for s, v in base.items()})
@@ -107,6 +111,9 @@ def _check_at(model: Model, out: Symbolic, sizes: dict, shape: tuple, start: int
     if params != a.totals.params or macs != a.totals.macs:
         return (f"the formulas give {int(params):,} parameters and {int(macs):,} MACs, calc counts "
                 f"{a.totals.params:,} and {a.totals.macs:,}")
+    if out.modulus and all((v - out.residue) % out.modulus == 0 for v in sizes.values()) and (
+            out.params_class.evaluate(sizes) != a.totals.params or out.macs_class.evaluate(sizes) != a.totals.macs):
+        return "the polynomial of the residue class differs from calc's count"   # pragma: no cover
     return True
 
 
@@ -183,7 +190,7 @@ def run_symbolic(args, model: Model) -> str:
         raise SpecError("--symbolic counts MACs under the standard convention; leave out --convention")
     if args.layer:
         raise SpecError("--symbolic shows every layer; leave out --layer (or use `calc explain --layer`)")
-    return format_symbolic(symbolic(model, args.modulus), args.batch)
+    return format_symbolic(symbolic(model, args.modulus, args.residue), args.batch)
 
 
 def evaluate_at(p: Poly, sizes: dict) -> int:

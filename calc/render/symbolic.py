@@ -40,8 +40,11 @@ def format_symbolic(sym, batch: int = 1) -> str:
     if sym.macs_class is not None:
         lines += ["", f"{_class(sym)}:", f"  params = {sym.params_class.text()}",
                   f"  MACs = {_times_batch(sym.macs_class, None)}"]
+    elif sym.suggest:
+        lines += ["", f"sizes ≡ {sym.residue} modulo the given modulus do not make every floor exact; "
+                      f"--modulus {sym.suggest} does"]
     else:
-        lines += ["", "no residue class up to 2^20 makes every floor exact" if sym.modulus is None else ""]
+        lines += ["", "no modulus up to 2^20 makes every floor exact"]
     bad = [(s, why) for s, why in sym.checked if why is not True]
     good = [s for s, why in sym.checked if why is True]
     lines.append("")
