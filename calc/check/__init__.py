@@ -7,12 +7,20 @@ holds, 1 when any fails; a spec error raises (exit 2 in the CLI).
 """
 from __future__ import annotations
 
-from .expectations import Outcome, check_model  # noqa: F401 - the library's entry points
-from .quantities import QUANTITIES  # noqa: F401
+
+
+def __getattr__(name: str):
+    # Imported on first use: `calc schema` reads only calc.check.quantities, and should not load
+    # the analysis for it.
+    if name in ("check_model", "Outcome"):
+        from . import expectations
+        return getattr(expectations, name)
+    raise AttributeError(name)
 
 
 def run_check(args) -> tuple[str, int]:
     from ..cli import open_spec, parse_sets, parse_shape
+    from .expectations import check_model
     from ..render.check import check_json, format_check, format_property, property_json
     spec, variant = open_spec(args.spec)
     overrides = parse_sets(args.set)

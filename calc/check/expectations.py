@@ -183,7 +183,7 @@ def _expected(written, names: dict, path: tuple):
         return [_expected(w, names, path + (i,)) for i, w in enumerate(written)]
     if isinstance(written, str):
         try:
-            value = evaluate(written, names, bounded=False)
+            value = evaluate(written, names)
         except SpecError as err:
             raise SpecError(err.message, path=path) from None
         if isinstance(value, list) and path[-1] == "output":
