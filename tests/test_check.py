@@ -262,3 +262,36 @@ def test_examples_are_not_in_the_zoo():
     # the zoo is specs/*.yaml (not recursive): the worked examples stay out of `calc models`
     names = {p.stem for p in models.spec_files()}
     assert "alexnet" in names and not names & {p.stem for p in EXAMPLES}
+
+
+def test_schema_accepts_the_examples_and_rejects_a_typo_in_expect(capsys):
+    jsonschema = pytest.importorskip("jsonschema")
+    yaml = pytest.importorskip("yaml")
+    main(["schema"])
+    validator = jsonschema.Draft202012Validator(json.loads(capsys.readouterr().out))
+    for path in EXAMPLES:
+        errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+        assert not errors, (path.name, errors[0].message[:300])
+    typo = {"name": "x", "input": [3, 8, 8], "layers": [{"conv2d": {"out": 3, "kernel": 3, "expect": {"macz": 1}}}]}
+    assert list(validator.iter_errors(typo))
+
+
+def test_expectations_in_a_block_are_checked_at_every_use(capsys, tmp_path):
+    # ResNet-18's basic block: conv1 is 3×3, so C_out·H_out·W_out·C_in·9 MACs at every use:
+    # layer1.0.conv1 64·56·56·64·9 = 115,605,504; layer2.0.conv1 (stride 2) 128·28·28·64·9 = 57,802,752
+    text = (SPECS / "resnet18.yaml").read_text()
+    at = text.index("conv2d: {name: conv1, out: planes")
+    end = text.index("}", at)
+    text = text[:end] + ', expect: {macs: "C_out * H_out * W_out * C_in * 9"}' + text[end:]
+    code, out, _ = check_text(capsys, tmp_path, text)
+    assert code == 0
+    assert "✓ layer1.0.conv1 · macs (standard) = 115,605,504" in out
+    assert "✓ layer2.0.conv1 · macs (standard) = 57,802,752" in out
+    assert "8 hold, 0 fail" in out      # 2 blocks in each of 4 stages
+
+
+def test_identical_repetitions_are_checked_once_with_a_note(capsys, tmp_path):
+    text = ("name: t\ninput: [4, 8, 8]\nlayers:\n  - repeat:\n      times: 5\n      layers:\n"
+            "        - conv2d: {out: 4, kernel: 3, padding: 1, expect: {params: \"4 * 4 * 9 + 4\"}}\n")
+    code, out, _ = check_text(capsys, tmp_path, text)
+    assert code == 0 and "and 4 identical repetitions after it" in out and "1 hold, 0 fail" in out
