@@ -23,10 +23,12 @@ from ..layers import Join
 from ..shapes import Tokens
 from . import algebra
 from .algebra import Dual, Poly, on_residue_class
-from .expectations import _DIMS, name_segment
+from ..analysis import name_segment
+from .expectations import _DIMS
 
 _DOT = set(DOT.split())
-MAX_SYMBOLIC_LEAVES = 20_000
+MAX_SYMBOLIC_LEAVES = 20_000     # layers followed (each iteration of a repeat anew)
+MAX_SYMBOLIC_STEPS = 1_000_000   # repeat iterations, even empty ones
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def _poly(value) -> Poly:
 class _Walker:
     def __init__(self, out: Symbolic):
         self.out = out
-        self.named: dict = {}
+        self.steps = 0
 
     def lookup(self, name, scopes):
         for scope in scopes:
@@ -159,6 +161,9 @@ class _Walker:
         if isinstance(node, Repeat):
             x = shape
             for i in range(node.times):
+                self.steps += 1
+                if self.steps > MAX_SYMBOLIC_STEPS:
+                    raise SpecError(f"--symbolic follows at most {MAX_SYMBOLIC_STEPS:,} repeat iterations")
                 body = node.body if node.bodies is None else node.bodies[i]
                 x = self.seq(body.items, x, scopes, prefix, taken, runs)
             return x
