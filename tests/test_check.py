@@ -295,3 +295,10 @@ def test_identical_repetitions_are_checked_once_with_a_note(capsys, tmp_path):
             "        - conv2d: {out: 4, kernel: 3, padding: 1, expect: {params: \"4 * 4 * 9 + 4\"}}\n")
     code, out, _ = check_text(capsys, tmp_path, text)
     assert code == 0 and "and 4 identical repetitions after it" in out and "1 hold, 0 fail" in out
+
+
+def test_formulas_may_build_on_the_parameter_counts(capsys, tmp_path):
+    # the teaching count of AlexNet's conv1: params·H_out·W_out = 34,944·55·55 = 105,705,600
+    text = variant("alexnet_conv1.yaml", "macs: 105705600", 'macs: "params * H_out * W_out"')
+    code, out, _ = check_text(capsys, tmp_path, text)
+    assert code == 0 and "conv1 · macs (params-hw) = 105,705,600   (expected params * H_out * W_out)" in out

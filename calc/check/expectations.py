@@ -111,6 +111,9 @@ def item_names(model: Model, node, result, env: dict) -> dict[str, Any]:
                        and k[-1] in "lhwd"]
             if per_dim and len(set(per_dim)) == 1 and short not in values:
                 names[short] = per_dim[0]
+    # calc's own counts of the item, so that a formula may build on them (the teaching count
+    # "params * H_out * W_out"); a layer's 0/1 flag `bias` would only confuse here.
+    names.update(params=result.params, weights=result.weights, bias=result.bias)
     names.update(env)
     return names
 
