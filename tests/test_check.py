@@ -181,6 +181,9 @@ def test_property_shrinks_a_planted_floor_error(capsys, tmp_path, seed):
     (e,) = doc["expectations"]
     # at H = 33, C = 1: 17·17·27 = 7,803 counted, 16·16·27 = 6,912 expected
     assert (e["expected"], e["actual"]) == (6_912, 7_803)
+    # calc's derivation shows the factor that differs: 17 rows, not 16
+    steps = [s for sec in e["derivation"] for s in sec["steps"]]
+    assert "H_out = floor((H_in + 2·p_h − d_h·(K_h − 1) − 1)/s_h) + 1 = floor((33 + 2·1 − 1·(3 − 1) − 1)/2) + 1 = 17" in steps
 
 
 def test_property_counterexample_is_minimal():

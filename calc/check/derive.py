@@ -9,7 +9,7 @@ from ..formula import Step, _num
 from .quantities import QUANTITIES
 
 _SECTIONS = {"output": ("output",), "parameters": ("parameters",),
-             "operations": ("operations per sample", "convention")}
+             "operations": ("output", "operations per sample", "convention")}   # the output's size is a factor
 
 
 def derivation(a: Analysis, r: Result, key: str, item: str) -> tuple[Section, ...]:

@@ -50,9 +50,8 @@ def outcome_line(o) -> str:
     return line + (f"   [{where}]" if where else "")
 
 
-def format_check(name: str, outcomes: list, source: str | None = None) -> str:
-    lines = [f"{name}: {len(outcomes)} expectation{'s' if len(outcomes) != 1 else ''}"
-             + (f" in {source}" if source else ""), ""]
+def _outcome_lines(outcomes: list) -> list[str]:
+    lines = []
     for o in outcomes:
         lines.append(outcome_line(o))
         if not o.ok and o.derivation:
@@ -60,6 +59,13 @@ def format_check(name: str, outcomes: list, source: str | None = None) -> str:
             for sec in o.derivation:
                 lines.append(f"      {sec.title}" + (f" — {sec.note}" if sec.note else ""))
                 lines += [f"        {format_step(s)}" for s in sec.steps]
+    return lines
+
+
+def format_check(name: str, outcomes: list, source: str | None = None) -> str:
+    lines = [f"{name}: {len(outcomes)} expectation{'s' if len(outcomes) != 1 else ''}"
+             + (f" in {source}" if source else ""), ""]
+    lines += _outcome_lines(outcomes)
     failed = sum(not o.ok for o in outcomes)
     lines += ["", f"{len(outcomes) - failed} hold, {failed} fail" if outcomes else
               "the spec states no expectations (add expect: to an item or to the spec)"]
@@ -107,7 +113,9 @@ def format_property(name: str, report) -> str:
     values = ", ".join(f"{k}={_show(v)}" for k, v in report.counterexample.items())
     lines.append(f"✗ counterexample (shrunk in {report.shrink_steps} step{'s' if report.shrink_steps != 1 else ''} "
                  f"from {', '.join(f'{k}={_show(v)}' for k, v in report.first.items())}): {values}")
-    lines.append(format_check(name, report.outcomes).rstrip("\n"))
+    n = len(report.outcomes)
+    lines.append(f"  there, {n} expectation{'s fail' if n != 1 else ' fails'}:")
+    lines += ["  " + line for line in _outcome_lines(report.outcomes)]
     lines.append(f"  run `calc check SPEC {' '.join(f'--set {k}={v}' for k, v in report.counterexample.items())}` "
                  "to see it again")
     return "\n".join(lines) + "\n"
