@@ -164,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "smallest that makes every floor exact)")
     p.add_argument("--residue", type=int, default=0, help="with --symbolic: the sizes' residue modulo --modulus "
                    "(default 0: sizes divisible by it)")
+    p.add_argument("--sizes", metavar="A,B", help="with --symbolic: the input dimensions to make symbols, by name "
+                   "(default: all but the channels), e.g. --sizes L for an input [L, d]")
+    p.add_argument("--vary", action="append", default=[], metavar="NAME",
+                   help="with --symbolic: also a whole-number variable of the spec as a symbol (up to 2)")
     p = sub.add_parser("check", help="check the spec's expect: figures against calc's counts; exit 1 if any fails")
     p.add_argument("spec", help="spec file (YAML), - for standard input, or a bundled model's name")
     p.add_argument("--input", help="per-sample input shape, e.g. 3x512x512 (overrides the spec)")

@@ -137,3 +137,56 @@ def test_symbolic_sequence_model():
     sym = symbolic(model, check_sizes=[{"L": 128}, {"L": 77}, {"L": 1000}])
     assert sym.symbols == ["L"]
     assert all(ok is True for _, ok in sym.checked), sym.checked
+
+
+# ---------------------------------------------------------------------------- --sizes and --vary
+
+def _explain(capsys, *argv):
+    code = main(["explain", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_transformer_layer_in_l_and_d(capsys):
+    # §8 of docs/derivations.md derived by calc: 12·d² + 13·d parameters, 12·L·d² + 2·L²·d MACs
+    # (24·L·d² + 4·L²·d FLOPs), with L a size of the input and d interpolated over values of d
+    code, out, _ = _explain(capsys, str(SPECS / "examples" / "transformer_layer.yaml"), "--symbolic",
+                            "--sizes", "L", "--vary", "d")
+    assert code == 0
+    assert "MACs = B·(1536·L^2 + 7077888·L)" in out      # d = 768: 2·768 = 1,536, 12·768² = 7,077,888
+    assert "params = 12·d^2 + 13·d" in out
+    assert "MACs = B·(12·L·d^2 + 2·L^2·d)" in out
+    assert out.count(": equal") == 2
+
+
+def test_vary_library():
+    from calc.check.variables import vary
+    spec = load_spec(str(SPECS / "examples" / "group_conv.yaml"))
+    base = symbolic(spec.build(), names=["C", "H", "H"], check_sizes=[])
+    assert base.symbols == ["H"]          # input: [C, H, H]: one symbol for both sides
+    v = vary(spec, ["C"], {}, None, None, base)
+    C = Poly.symbol("C")
+    # dense 9·C² + grouped 9·C²/4 weights; MACs the same per output position, H² of them
+    assert (v.params - (C * C).scale(Fraction(45, 4))).terms == {}
+    assert (v.macs - (C * C * H * H).scale(Fraction(45, 4))).terms == {}
+    assert all(ok is True for _, ok in v.checked) and len(v.checked) == 2
+
+
+def test_vary_says_when_there_is_no_polynomial(capsys, tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: s\nvariables: {n: 40}\ninput: [3, 16, 16]\nlayers:\n"
+                    "  - conv2d: {out: \"make_divisible(n * 3, 8)\", kernel: 3}\n")
+    code, out, _ = _explain(capsys, str(spec), "--symbolic", "--vary", "n")
+    assert code == 0 and "in n: no formula — the parameters are not a polynomial" in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--vary", "width_mult"], ["only whole-number variables"]),
+    (["--vary", "nope"], ["no such variable"]),
+    (["--sizes", "Q"], ["--sizes Q", "C, H, W"]),
+])
+def test_symbolic_option_errors(capsys, argv, words):
+    code, _, err = _explain(capsys, str(SPECS / "mobilenet_v2.yaml"), "--symbolic", *argv)
+    assert code == 2
+    for w in words:
+        assert w in err

@@ -55,25 +55,47 @@ class Symbolic:
     checked: list = field(default_factory=list)      # (sizes, ok or the reason)
     lost: list = field(default_factory=list)
     suggest: int | None = None    # with a --modulus too small: one that makes every floor exact
+    dims: list = field(default_factory=list)         # (input dimension, its symbol) for each symbolic one
+    names: list = field(default_factory=list)        # a name for every input dimension
 
 
-def symbolic(model: Model, modulus: int | None = None, residue: int = 0, check_sizes: list | None = None) -> Symbolic:
+def symbolic(model: Model, modulus: int | None = None, residue: int = 0, check_sizes: list | None = None,
+             names: list | None = None, sizes: list[str] | None = None) -> Symbolic:
+    """The formulas of ``model``. ``names``: a name per input dimension (the spec's own, where it
+    writes a variable such as ``input: [3, H, H]``; None: C, H, W … by rank). ``sizes``: the names
+    of the dimensions to make symbols (default: all but the channels; every one of a token input)."""
     shape = tuple(model.input_shape)
     if not shape:
         raise SpecError("--symbolic needs an input with at least one size")
     start = 0 if model.input_kind == "tokens" or len(shape) == 1 else 1
     letters = ("L",) if model.input_kind == "tokens" and len(shape) == 1 else (
         _DIMS.get(len(shape)) or tuple(f"S{i}" for i in range(len(shape))))
-    symbols = list(letters[start:])
-    dual_shape = tuple(shape[:start]) + tuple(Dual(n, Poly.symbol(s)) for n, s in zip(shape[start:], symbols))
+    dim_names = [(names[i] if names and i < len(names) and names[i] else letters[i]) for i in range(len(shape))]
+    if sizes:
+        unknown = [n for n in sizes if n not in dim_names]
+        if unknown:
+            raise SpecError(f"--sizes {unknown[0]}: the input's dimensions are {', '.join(dim_names)}")
+        chosen = [i for i, n in enumerate(dim_names) if n in sizes]
+    else:
+        chosen = list(range(start, len(shape)))
+    at: dict = {}
+    for i in chosen:
+        if at.setdefault(dim_names[i], shape[i]) != shape[i]:   # input: [3, H, H] given 3×224×300
+            dim_names = list(letters)
+            return symbolic(model, modulus, residue, check_sizes, None, None if not sizes else
+                            [letters[j] for j in chosen])
+    dual_shape = tuple(Dual(n, Poly.symbol(dim_names[i])) if i in chosen else n for i, n in enumerate(shape))
     if model.input_kind == "tokens":
         dual_shape = Tokens(dual_shape)
-    out = Symbolic(model.name, symbols, dict(zip(symbols, shape[start:])))
+    out = Symbolic(model.name, list(at), at)
+    out.dims = [(i, dim_names[i]) for i in chosen]
+    out.names = list(dim_names)
     walker = _Walker(out)
     walker.seq(model.root.items, dual_shape, ({"input": dual_shape},), "", {})
     out.params = sum((lf.params for lf in out.layers), Poly())
     out.macs = sum((lf.macs for lf in out.layers), Poly())
     out.lost = sorted({f"{lf.name}: {w}" for lf in out.layers for w in lf.lost})
+    symbols = out.symbols
     found = [on_residue_class(p, symbols, modulus, residue) for p in (out.params, out.macs)]
     if modulus and any(f is None for f in found):
         auto = [on_residue_class(p, symbols, None, residue) for p in (out.params, out.macs)]
@@ -85,7 +107,7 @@ def symbolic(model: Model, modulus: int | None = None, residue: int = 0, check_s
         out.macs_class = on_residue_class(out.macs, symbols, m, residue)[0]
     out.residue = residue % out.modulus if out.modulus else residue
     for sizes in check_sizes if check_sizes is not None else _sizes(out):
-        out.checked.append((sizes, _check_at(model, out, sizes, shape, start)))
+        out.checked.append((sizes, _check_at(model, out, sizes, shape)))
     return out
 
 
@@ -103,8 +125,16 @@ def _sizes(out: Symbolic) -> list[dict]:
     return sizes
 
 
-def _check_at(model: Model, out: Symbolic, sizes: dict, shape: tuple, start: int):
-    full = tuple(shape[:start]) + tuple(sizes[s] for s in out.symbols)
+def full_shape(out: Symbolic, sizes: dict, shape: tuple) -> tuple:
+    """The input shape with each symbolic dimension at its size in ``sizes``."""
+    full = list(shape)
+    for i, name in out.dims:
+        full[i] = sizes[name]
+    return tuple(full)
+
+
+def _check_at(model: Model, out: Symbolic, sizes: dict, shape: tuple):
+    full = full_shape(out, sizes, shape)
     try:
         a = analyze(model, input_shape=full)
     except Exception as err:   # noqa: BLE001 - a CalcError: the network cannot take this size
@@ -195,7 +225,18 @@ def run_symbolic(args, model: Model) -> str:
         raise SpecError("--symbolic counts MACs under the standard convention; leave out --convention")
     if args.layer:
         raise SpecError("--symbolic shows every layer; leave out --layer (or use `calc explain --layer`)")
-    return format_symbolic(symbolic(model, args.modulus, args.residue), args.batch)
+    from ..cli import open_spec, parse_sets, parse_shape
+    spec, variant = open_spec(args.spec)
+    written = [d if isinstance(d, str) and d.isidentifier() and d in spec.doc.variables else None
+               for d in spec.doc.input]
+    sym = symbolic(model, args.modulus, args.residue, names=written,
+                   sizes=[n for n in (args.sizes or "").split(",") if n] or None)
+    varied = None
+    if args.vary:
+        from .variables import vary
+        varied = vary(spec, args.vary, parse_sets(args.set), parse_shape(args.input) if args.input else None,
+                      variant, sym)
+    return format_symbolic(sym, args.batch, varied)
 
 
 def evaluate_at(p: Poly, sizes: dict) -> int:

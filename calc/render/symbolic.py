@@ -22,7 +22,7 @@ def _times_batch(p: Poly, batch: int | None) -> str:
     return text if batch == 1 else f"{batch}·({text})"
 
 
-def format_symbolic(sym, batch: int = 1) -> str:
+def format_symbolic(sym, batch: int = 1, varied=None) -> str:
     sizes = ", ".join(f"{k} = {v}" for k, v in sym.at.items())
     lines = [f"{sym.model} · symbolic in {', '.join(sym.symbols)} (the spec's input: {sizes}) · "
              f"convention standard · MACs per sample unless B (the batch) is shown", "",
@@ -56,4 +56,22 @@ def format_symbolic(sym, batch: int = 1) -> str:
     for s, why in bad:
         where = ", ".join(f"{k}={v}" for k, v in s.items())
         lines.append(f"  at {where}: {why}")
+    if varied is not None:
+        lines += ["", _varied(sym, varied)]
     return "\n".join(lines) + "\n"
+
+
+def _varied(sym, v) -> str:
+    names = ", ".join(v.names)
+    sampled = "; ".join(f"{n} = {', '.join(map(str, vals))}" for n, vals in v.samples.items())
+    if v.params is None:
+        return f"in {names}: no formula — {v.reason} (sampled {sampled})"
+    lines = [f"in {', '.join(sym.symbols)} and {names} (interpolated exactly from the values sampled, {sampled}; "
+             f"this assumes the counts are polynomials of degree at most 4 in {names}):",
+             f"  params = {v.params.text()}", f"  MACs = {_times_batch(v.macs, None)}"]
+    if v.macs_class is not None:
+        lines += [f"  {_class(sym)}: params = {v.params_class.text()}; MACs = {_times_batch(v.macs_class, None)}"]
+    for at, why in v.checked:
+        where = ", ".join(f"{k}={val}" for k, val in at.items())
+        lines.append(f"  checked against calc's numeric count at {where}: " + ("equal" if why is True else why))
+    return "\n".join(lines)
