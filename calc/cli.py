@@ -436,7 +436,7 @@ def run(argv: list[str] | None = None) -> int:
         return code
     elif args.command == "explain" and args.symbolic:
         from .check.symbolic import run_symbolic
-        _out(run_symbolic(args, load_model(args)))
+        _out(run_symbolic(args))
     elif args.command == "explain":
         from .explain import explain
         from .render.explain import format_explanation

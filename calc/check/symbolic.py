@@ -219,14 +219,16 @@ class _Walker:
         return out
 
 
-def run_symbolic(args, model: Model) -> str:
+def run_symbolic(args) -> str:
     from ..render.symbolic import format_symbolic
     if args.convention != "standard":
         raise SpecError("--symbolic counts MACs under the standard convention; leave out --convention")
     if args.layer:
         raise SpecError("--symbolic shows every layer; leave out --layer (or use `calc explain --layer`)")
     from ..cli import open_spec, parse_sets, parse_shape
-    spec, variant = open_spec(args.spec)
+    spec, variant = open_spec(args.spec)   # once: `-` reads standard input
+    model = spec.build(parse_sets(args.set), input_shape=parse_shape(args.input) if args.input else None,
+                       variant=variant)
     written = [d if isinstance(d, str) and d.isidentifier() and d in spec.doc.variables else None
                for d in spec.doc.input]
     sym = symbolic(model, args.modulus, args.residue, names=written,
