@@ -22,7 +22,7 @@ from math import gcd, lcm
 from typing import Mapping
 
 LOST: list[str] = []     # what a computation could not follow symbolically (reset by the caller)
-MAX_TERMS = 4_096        # a polynomial larger than this is refused (bounded time and memory)
+from ..limits import MAX_MODULUS, MAX_TERMS  # noqa: E402 - a formula larger than MAX_TERMS is refused
 
 
 class Atom:
@@ -224,7 +224,7 @@ def _atom_subst(key: str, values, cache) -> Poly:
 
 
 def on_residue_class(p: Poly, symbols: list[str], modulus: int | None = None, residue: int = 0,
-                     max_modulus: int = 1 << 20) -> tuple[Poly, int] | None:
+                     max_modulus: int = MAX_MODULUS) -> tuple[Poly, int] | None:
     """``p`` as a plain polynomial in the symbols for every size ≡ ``residue`` (mod the modulus),
     with the modulus: the given one, or the smallest power-of-factors that makes every floor exact.
     None when the given modulus does not (or none up to ``max_modulus`` does)."""

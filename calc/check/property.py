@@ -19,8 +19,7 @@ from ..analysis import analyze
 from ..errors import CalcError, SpecError
 from .expectations import check_model
 
-MAX_SHRINK_TRIES = 2_000     # evaluations while shrinking (each builds and analyses the spec)
-MAX_EXAMPLES = 100_000
+from ..limits import MAX_EXAMPLES, MAX_SHRINK_TRIES  # noqa: E402 - stated in calc.limits
 
 
 @dataclass

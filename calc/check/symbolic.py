@@ -27,8 +27,7 @@ from ..analysis import name_segment
 from .expectations import _DIMS
 
 _DOT = set(DOT.split())
-MAX_SYMBOLIC_LEAVES = 20_000     # layers followed (each iteration of a repeat anew)
-MAX_SYMBOLIC_STEPS = 1_000_000   # repeat iterations, even empty ones
+from ..limits import MAX_SYMBOLIC_LEAVES, MAX_SYMBOLIC_STEPS  # noqa: E402 - stated in calc.limits
 
 
 @dataclass(frozen=True)

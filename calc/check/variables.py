@@ -20,10 +20,8 @@ from ..errors import CalcError, SpecError
 from .algebra import Poly, on_residue_class
 from .symbolic import full_shape, symbolic
 
-MAX_DEGREE = 4
-MAX_VARIED = 2
+from ..limits import MAX_DEGREE, MAX_VARIED, VARY_TRIES as _TRIES  # noqa: E402 - stated in calc.limits
 _POINTS = MAX_DEGREE + 2     # samples per variable: enough for degree 4 and one value to spare
-_TRIES = 160                 # values tried per variable to find valid samples (heads must divide d: 1 in 12)
 
 
 @dataclass
