@@ -305,3 +305,9 @@ def test_formulas_may_build_on_the_parameter_counts(capsys, tmp_path):
     text = variant("alexnet_conv1.yaml", "macs: 105705600", 'macs: "params * H_out * W_out"')
     code, out, _ = check_text(capsys, tmp_path, text)
     assert code == 0 and "conv1 · macs (params-hw) = 105,705,600   (expected params * H_out * W_out)" in out
+
+
+def test_an_output_written_as_one_string_says_how_to_write_it(capsys, tmp_path):
+    text = 'name: t\ninput: [3, 8, 8]\nlayers:\n  - conv2d: {out: 4, kernel: 3, expect: {output: "[4, 6, 6]"}}\n'
+    code, _, err = check_text(capsys, tmp_path, text)
+    assert code == 2 and "layers[0].conv2d.expect.output" in err and "output: [C_out, H_out, W_out]" in err

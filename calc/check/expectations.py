@@ -188,7 +188,9 @@ def _expected(written, names: dict, path: tuple):
         try:
             value = evaluate(written, names)
         except SpecError as err:
-            raise SpecError(err.message, path=path) from None
+            hint = ("; write the shape as a YAML list of numbers or expressions, e.g. output: [C_out, H_out, W_out]"
+                    if path[-1] == "output" and written.strip().startswith("[") else "")
+            raise SpecError(err.message + hint, path=path) from None
         if isinstance(value, list) and path[-1] == "output":
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
