@@ -36,7 +36,10 @@ def format_symbolic(sym, batch: int = 1, varied=None) -> str:
         if lf.macs.terms:
             parts.append(f"MACs = {lf.macs.text()}")
         lines.append(f"  {lf.name} · {lf.type_name}: " + "; ".join(parts))
-    lines += ["", "total:", f"  params = {sym.params.text()}", f"  MACs = {_times_batch(sym.macs, None)}"]
+    at = ", ".join(f"{k} = {v}" for k, v in sym.at.items())
+    lines += ["", "total:", f"  params = {sym.params.text()}", f"  MACs = {_times_batch(sym.macs, None)}",
+              f"  at {at} and B = {batch}: params = {int(sym.params.evaluate(sym.at)):,}, "
+              f"MACs = {batch * int(sym.macs.evaluate(sym.at)):,}"]
     if sym.macs_class is not None:
         lines += ["", f"{_class(sym)}:", f"  params = {sym.params_class.text()}",
                   f"  MACs = {_times_batch(sym.macs_class, None)}"]
