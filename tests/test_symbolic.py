@@ -190,3 +190,9 @@ def test_symbolic_option_errors(capsys, argv, words):
     assert code == 2
     for w in words:
         assert w in err
+
+
+def test_totals_at_the_batch(capsys):
+    # 8 × 4,089,184,256 = 32,713,474,048, as `calc analyze resnet50 --batch 8` counts
+    code, out, _ = _explain(capsys, str(SPECS / "resnet50.yaml"), "--symbolic", "--batch", "8")
+    assert code == 0 and "at H = 224, W = 224 and B = 8: params = 25,557,032, MACs = 32,713,474,048" in out
