@@ -202,7 +202,6 @@ def _expected(written, names: dict, path: tuple):
 def check_model(model: Model, *, derive: bool = True, cache: dict | None = None) -> list[Outcome]:
     """Every expectation of ``model`` evaluated and compared; mismatches carry calc's own
     derivation of the quantity for that item (``derive``)."""
-    from .derive import derivation
     analyses: dict[str, Analysis] = {}
     # Sites are found in the analysis under standard (shapes do not depend on the convention);
     # an expectation under another convention reads the same item of that convention's analysis.

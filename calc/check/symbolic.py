@@ -18,7 +18,7 @@ from math import lcm
 from ..analysis import analyze
 from ..conventions.calc_own import DOT
 from ..errors import SpecError
-from ..graph import Branches, Leaf, Model, Repeat, Seq
+from ..graph import Leaf, Model, Repeat, Seq
 from ..layers import Join
 from ..shapes import Tokens
 from . import algebra
@@ -238,9 +238,4 @@ def run_symbolic(args) -> str:
         varied = vary(spec, args.vary, parse_sets(args.set), parse_shape(args.input) if args.input else None,
                       variant, sym)
     return format_symbolic(sym, args.batch, varied)
-
-
-def evaluate_at(p: Poly, sizes: dict) -> int:
-    value = p.evaluate(sizes)
-    return int(value) if value.denominator == 1 else value  # pragma: no cover - counts are whole
 

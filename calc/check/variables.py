@@ -155,13 +155,12 @@ def _equal(a: Poly, b: Poly) -> bool:
 def _check(spec, out, names, samples, defaults, overrides, shape, variant, base) -> list:
     """Compare with the numeric analysis at values not sampled and sizes not the spec's."""
     results = []
-    model_shape = shape
     later = {n: _later_values(spec, n, max(samples[n]), defaults, overrides, shape, variant) for n in names}
     for k in range(min(len(v) for v in later.values())):
         values = {n: later[n][k] for n in names}
         sizes = {s: v + 7 for s, v in base.at.items()}
         try:
-            model = spec.build({**overrides, **values}, input_shape=model_shape, variant=variant)
+            model = spec.build({**overrides, **values}, input_shape=shape, variant=variant)
             full = full_shape(base, sizes, tuple(model.input_shape))
             a = analyze(model, input_shape=full)
         except CalcError as err:
