@@ -6,11 +6,27 @@ from typing import Any
 
 from pydantic_core import PydanticUndefined
 
+from .check.quantities import QUANTITIES
 from .layers import HINTS, LAYERS
 from .spec import STRUCTURES, BlockDef, SpecDoc
 
 
 _EXPRESSION = {"type": "string", "description": "an expression over variables and block parameters"}
+_EXPECTED = {"anyOf": [{"type": ["integer", "number"]}, {"type": "string", "description": "an expression over "
+             "the variables, block parameters and the item's dimensions (C_in, H_in, W_in, C_out, H_out, W_out, "
+             "the layer's symbols such as K)"}]}
+# `expect:` on an item or the spec (checked by `calc check`; see calc.check.expectations).
+EXPECT_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "description": "expected counts of this item, checked by `calc check`",
+    "properties": {
+        **{k: _EXPECTED for k in QUANTITIES if k != "output"},
+        "output": {"anyOf": [{"type": "array", "items": _EXPECTED}, {"type": "string"}],
+                   "description": "the output shape, e.g. [96, 55, 55]"},
+        "convention": {"type": "string", "description": "counting convention (default standard)"},
+        "dtype": {"type": "string", "description": "dtype of bytes (default fp32)"},
+    },
+}
 
 
 def _or_expression(prop: dict) -> dict:
@@ -30,6 +46,7 @@ def spec_schema() -> dict[str, Any]:
                                                 "(counted once, there)"},
         "inference": {"type": ["boolean", "string"], "description": "false: the item holds parameters but does "
                       "not run at inference (an auxiliary classifier): counted in parameters, not in operations"},
+        "expect": {"anyOf": [EXPECT_SCHEMA, {"type": "array", "items": EXPECT_SCHEMA}]},
     }
 
     def hint_props(allowed: dict) -> dict:
@@ -80,6 +97,7 @@ def spec_schema() -> dict[str, Any]:
     top = SpecDoc.model_json_schema()
     top_props = top["properties"]
     top_props["layers"] = items_list
+    top_props["expect"] = {"anyOf": [EXPECT_SCHEMA, {"type": "array", "items": EXPECT_SCHEMA}]}
     block = BlockDef.model_json_schema()
     block["properties"]["layers"] = items_list
     top_props["blocks"] = {"type": "object", "additionalProperties": block}

@@ -158,6 +158,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="every layer's shape, parameters and operations as formulas with their values")
     _spec_args(p)
     p.add_argument("--layer", metavar="NAME", help="explain this layer or block only (a name as `calc analyze` shows it)")
+    p.add_argument("--symbolic", action="store_true", help="parameters and MACs as exact formulas in the input "
+                   "sizes and the batch, and the polynomial on a residue class (see docs/commands.md)")
+    p.add_argument("--modulus", type=_positive, help="with --symbolic: the residue class's modulus (default: the "
+                   "smallest that makes every floor exact)")
+    p.add_argument("--residue", type=int, default=0, help="with --symbolic: the sizes' residue modulo --modulus "
+                   "(default 0: sizes divisible by it)")
+    p.add_argument("--sizes", metavar="A,B", help="with --symbolic: the input dimensions to make symbols, by name "
+                   "(default: all but the channels), e.g. --sizes L for an input [L, d]")
+    p.add_argument("--vary", action="append", default=[], metavar="NAME",
+                   help="with --symbolic: also a whole-number variable of the spec as a symbol (up to 2)")
+    p = sub.add_parser("check", help="check the spec's expect: figures against calc's counts; exit 1 if any fails")
+    p.add_argument("spec", help="spec file (YAML), - for standard input, or a bundled model's name")
+    p.add_argument("--input", help="per-sample input shape, e.g. 3x512x512 (overrides the spec)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a spec variable (repeatable)")
+    p.add_argument("--format", default="table", choices=("table", "json"), help="output format")
+    p.add_argument("--property", action="store_true", help="check the expression expectations at values drawn "
+                   "from the spec's ranges:, shrinking a failure to a minimal counterexample")
+    p.add_argument("--examples", type=_positive, default=100, help="with --property: examples to draw (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="with --property: the random seed (default 0)")
     p = sub.add_parser("compare", help="totals under every convention side by side, and where two of them differ")
     _spec_args(p)
     p.add_argument("--diff", metavar="A,B", help="list the layers where conventions A and B differ, e.g. thop,ptflops")
@@ -438,6 +458,14 @@ def run(argv: list[str] | None = None) -> int:
             write_page(args.report, run_report(args, focus="conventions"))
     elif args.command == "report":
         write_page(args.output, run_report(args))
+    elif args.command == "check":
+        from .check import run_check
+        text, code = run_check(args)
+        _out(text)
+        return code
+    elif args.command == "explain" and args.symbolic:
+        from .check.symbolic import run_symbolic
+        _out(run_symbolic(args))
     elif args.command == "explain":
         from .explain import explain
         from .render.explain import format_explanation

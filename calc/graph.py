@@ -24,6 +24,9 @@ class Node:
     runs: bool = field(default=True, kw_only=True)
     # Hints the spec states for a leaf (see calc.layers.HINTS), as sorted (key, value) pairs.
     hints: tuple = field(default=(), kw_only=True)
+    # `expect:` of the item (see calc.check): (((mapping as written, its path), …), the names its
+    # expressions may read: variables, block parameters, the repeat index). Counting never reads it.
+    expect: tuple | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +73,7 @@ class Model:
     source_name: str | None = None
     lines: dict | None = None
     input_kind: str = "values"   # 'tokens': the input holds token ids (see shapes.Tokens)
+    expect: tuple | None = None  # the spec's own `expect:` (((mapping, path), …), variables); see calc.check
 
     def line_of(self, path: tuple) -> int | None:
         return nearest_line(self.lines, path)

@@ -54,6 +54,17 @@ MAX_ORACLE_BYTES = 4 * 1024**3    # parameters and activations
 MAX_TOOL_NESTING = 16             # module nesting up to which `calc verify` also runs torchinfo
 
 # -- messages
+# -- calc check --property and calc explain --symbolic (issue 18)
+MAX_EXAMPLES = 100_000            # examples --property may draw
+MAX_SHRINK_TRIES = 2_000          # evaluations while shrinking a counterexample
+MAX_SYMBOLIC_LEAVES = 20_000      # layers --symbolic follows (each iteration of a repeat anew)
+MAX_SYMBOLIC_STEPS = 1_000_000    # repeat iterations --symbolic follows, even empty ones
+MAX_TERMS = 4_096                 # terms of one symbolic formula
+MAX_MODULUS = 2**20               # the largest residue-class modulus tried
+MAX_VARIED = 2                    # variables --vary takes
+VARY_TRIES = 160                  # values tried per varied variable (heads must divide d: 1 in 12)
+MAX_DEGREE = 4                    # degree of a varied variable's polynomial
+
 MAX_ECHO = 60                     # characters of a user's value repeated in a message
 
 # (what, limit as the documentation states it, the constants it depends on)
@@ -91,6 +102,12 @@ LIMITS: tuple[tuple[str, str, tuple], ...] = (
      f"activations; torchinfo (whose time doubles with each level) runs on modules nested at most "
      f"{MAX_TOOL_NESTING} levels deep",
      (MAX_ORACLE_LAYERS, MAX_ORACLE_BYTES, MAX_TOOL_NESTING)),
+    ("`calc check --property`", f"1 to {MAX_EXAMPLES:,} examples; {MAX_SHRINK_TRIES:,} evaluations while shrinking",
+     (MAX_EXAMPLES, MAX_SHRINK_TRIES)),
+    ("`calc explain --symbolic`", f"{MAX_SYMBOLIC_LEAVES:,} layers and {MAX_SYMBOLIC_STEPS:,} repeat iterations "
+     f"followed one by one; {MAX_TERMS:,} terms in a formula; a residue-class modulus up to 2**20; `--vary`: "
+     f"{MAX_VARIED} variables, {VARY_TRIES} values tried for each, degree {MAX_DEGREE}",
+     (MAX_SYMBOLIC_LEAVES, MAX_SYMBOLIC_STEPS, MAX_TERMS, MAX_MODULUS, MAX_VARIED, VARY_TRIES, MAX_DEGREE)),
     ("a value repeated in a message", f"its first {MAX_ECHO} characters", (MAX_ECHO,)),
 )
 

@@ -44,7 +44,7 @@ from ..graph import Model, Seq
 from ..layers import LAYERS
 from .loader import Source, parse_yaml, read_text
 from .variants import Variant, check_variants
-from .build import Builder, check_rank, check_size  # noqa: F401 - check_size is used by the analysis
+from .build import Builder, check_rank, check_size, expect_sites  # noqa: F401 - check_size is used by the analysis
 from .document import (_IDENT, MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT, RESERVED, STRUCTURES, BlockDef,  # noqa: F401
                        SpecDoc, _fields_of, _raise_validation)
 
@@ -114,7 +114,8 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
     root = Seq(name=None, origin=("layers",), kind="model", items=items)
     return Model(name=doc.name, description=doc.description, input_shape=shape, root=root,
                  variables=dict(builder.variables), source_name=source.name, lines=source.lines,
-                 input_kind=doc.input_kind)
+                 input_kind=doc.input_kind,
+                 expect=None if doc.expect is None else (expect_sites(doc.expect, ("expect",)), dict(builder.variables)))
 
 
 class Spec:

@@ -100,7 +100,7 @@ class Builder:
         parsed = self.cache.get(key)
         if parsed is None or parsed[0] is not item:
             parsed = self.cache[key] = (item, *self._parse_item(item, path, ctx))
-        _, kind, args, name, when, source, flag, tie, hints, runs = parsed
+        _, kind, args, name, when, source, flag, tie, hints, runs, expect = parsed
         ipath = path + (kind,)
         if when is not None:
             cond = resolve(when, env, ipath + ("when",)) if isinstance(when, str) else when
@@ -135,6 +135,8 @@ class Builder:
         node = self._build_parsed(kind, args, name, source, trainable, tie, hints, path, ipath, env, ctx)
         if runs is False:
             node = replace(node, runs=False)
+        if expect is not None:
+            node = replace(node, expect=(expect_sites(expect, ipath + ("expect",), ctx), env))
         return node
 
     def _parse_item(self, item, path: tuple, ctx: tuple) -> tuple:
@@ -176,7 +178,8 @@ class Builder:
         tie = args.pop("tie", None)
         hints = {k: args.pop(k) for k in HINTS if k in args}
         runs = args.pop("inference", _ABSENT)
-        return kind, args, name, when, source, flag, tie, hints, runs
+        expect = args.pop("expect", None)
+        return kind, args, name, when, source, flag, tie, hints, runs, expect
 
     def _build_parsed(self, kind, args, name, source, trainable, tie, hints, path, ipath, env, ctx):
         common = dict(name=name, origin=ipath, source=source, trainable=trainable)
@@ -461,6 +464,16 @@ def _block_names(doc: SpecDoc, kind: str, seen: set, direct: dict | None = None)
                 seen.add(other)
                 todo.append(other)
     return out
+
+
+def expect_sites(expect, path: tuple, ctx: tuple = ()) -> tuple:
+    """``expect:`` as ((mapping, path), …): one mapping, or a list of them (one per convention)."""
+    many = isinstance(expect, list)
+    mappings = expect if many else [expect]
+    if not mappings or not all(isinstance(m, dict) for m in mappings):
+        raise SpecError("expect must be a mapping such as {params: 23296, macs: \"C_out * H_out * W_out * C_in * "
+                        "K * K\"}, or a list of them (one per convention)", path=path, context=ctx)
+    return tuple((m, path + (i,) if many else path) for i, m in enumerate(mappings))
 
 
 def _show(value) -> str:

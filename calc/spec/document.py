@@ -12,7 +12,7 @@ from ..expr import evaluate
 from ..limits import clip
 from ..layers import HINTS
 
-RESERVED = ("name", "from", "when", "trainable", "tie", "inference", *HINTS)
+RESERVED = ("name", "from", "when", "trainable", "tie", "inference", "expect", *HINTS)
 STRUCTURES = ("repeat", "residual", "parallel", "group")
 from ..limits import MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT  # noqa: E402,F401 - stated in calc.limits
 # Lists nested in lists (structures, and blocks used inside blocks): the analysis, the reports
@@ -52,6 +52,15 @@ class SpecDoc(BaseModel):
         default_factory=dict, description="named variants: variable values and optionally input "
                                           "(and description), e.g. resnext50_32x4d: {groups: 32, "
                                           "width_per_group: 4, input: [3, 224, 224]}")
+    # Expectations on the whole model and the ranges `calc check --property` draws from; both
+    # are read by calc.check only (see docs/spec-format.md §9).
+    expect: Optional[Union[dict[str, Any], list[dict[str, Any]]]] = Field(
+        None, description="expected totals, checked by `calc check`: params, weights, bias, buffers, macs, "
+                          "flops, output, bytes (numbers or expressions), and convention, dtype; or a list of such "
+                          "mappings, one per convention")
+    ranges: dict[str, list[Union[int, float]]] = Field(
+        default_factory=dict, description="for `calc check --property`: variable -> [low, high] or "
+                                          "[low, high, step], e.g. {width: [0.25, 2.0], H: [32, 512]}")
 
 
 # ---------------------------------------------------------------------------- pydantic errors
