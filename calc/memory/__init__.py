@@ -1,0 +1,6 @@
+"""Memory: what a model needs in bytes, exact under stated rules (see docs/memory.md).
+
+:mod:`calc.memory.activations` counts activations (saved for backward, and the inference peak);
+:mod:`calc.memory.saved` holds the per-layer-type rules of what PyTorch keeps.
+"""
+from .activations import Peak, Saved, inference_peak, saved_activations  # noqa: F401
