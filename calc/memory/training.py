@@ -230,20 +230,27 @@ class Fit:
     over: str         # 'batch' or 'context'
     total: int        # the per-device total at `largest` (0 when nothing fits)
     evaluations: int
+    stopped_by: str = ""   # when the next value is impossible rather than too large: why
 
 
 def fits(total_at, limit: int, *, over: str = "batch", step: int = 1, upper: int = MAX_SEARCH) -> Fit:
     """The largest multiple of ``step`` n ≤ ``upper`` whose ``total_at(n)`` ≤ ``limit`` bytes,
     by doubling then bisection over exact totals (the total grows with n). ``total_at`` may
-    raise SpecError where n is impossible (beyond a model's positions): that n does not fit."""
+    raise an error where n is impossible (a context beyond a model's positions): that n does
+    not fit; an error at the first n tried is the user's to see."""
+    from ..errors import CalcError
     evals = 0
+    errors: dict = {}
 
     def ok(n: int):
         nonlocal evals
         evals += 1
         try:
             t = total_at(n)
-        except SpecError:
+        except CalcError as err:
+            if evals == 1:
+                raise
+            errors[n] = err.message
             return None
         return t if t <= limit else None
 
@@ -264,4 +271,4 @@ def fits(total_at, limit: int, *, over: str = "batch", step: int = 1, upper: int
             hi = mid
         else:
             lo, lo_total = mid, t
-    return Fit(limit, lo, over, lo_total, evals)
+    return Fit(limit, lo, over, lo_total, evals, errors.get(hi, ""))
