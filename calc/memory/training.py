@@ -102,20 +102,23 @@ def buffer_bytes(a: Analysis, size: int) -> int:
     return n
 
 
-def _saved(a: Analysis, dtype: str, checkpointing: str, attention: str):
+def _saved(a: Analysis, dtype: str, checkpointing: str, attention: str) -> tuple[int | None, str]:
+    """(bytes, "") or (None, why not): a layer without a rule leaves the part uncounted, said."""
+    from ..errors import CalcError
+    from .activations import saved_activations
     try:
-        from .activations import saved_activations
-    except ImportError:
-        return None
-    return saved_activations(a, dtype=dtype, checkpointing=checkpointing, attention=attention).bytes
+        return saved_activations(a, dtype=dtype, checkpointing=checkpointing, attention=attention).bytes, ""
+    except CalcError as err:
+        return None, f"not computed: {err.message}"
 
 
-def _peak(a: Analysis, dtype: str, attention: str):
+def _peak(a: Analysis, dtype: str, attention: str) -> tuple[int | None, str]:
+    from ..errors import CalcError
+    from .activations import inference_peak
     try:
-        from .activations import inference_peak
-    except ImportError:
-        return None
-    return inference_peak(a, dtype=dtype, attention=attention).bytes
+        return inference_peak(a, dtype=dtype, attention=attention).bytes, ""
+    except CalcError as err:
+        return None, f"not computed: {err.message}"
 
 
 def training_memory(a: Analysis, *, optimizer: str = "adamw", precision: str = "fp32", master: str = "amp",
@@ -181,11 +184,14 @@ def training_memory(a: Analysis, *, optimizer: str = "adamw", precision: str = "
     act_dtype = half if precision != "fp32" else "fp32"
     am = a if micro == a.batch else analyze(a.model, batch=micro, convention=a.convention, dtype=a.dtype,
                                             input_shape=tuple(a.input_shape))
-    saved = _saved(am, act_dtype, checkpointing, attention)
+    saved, why = _saved(am, act_dtype, checkpointing, attention)
     parts.append(Part("saved activations", saved,
                       f"what autograd saves for one micro-batch of {micro:,} in {act_dtype}, checkpointing {checkpointing}",
-                      "" if saved is not None else "not computed: calc.memory.activations is not available"))
+                      why))
     notes = [n for n in (zero_note,) if n]
+    if mixed:
+        notes.append(f"mixed precision: every saved activation is counted in {half}; autocast runs some "
+                     "operations (softmax, norms, losses) in fp32, whose saved outputs take 4 B")
     if tp > 1:
         notes.append("tensor parallelism: activations are counted whole on each device (calc does not "
                      "model their split), an upper bound")
@@ -215,9 +221,8 @@ def inference_memory(a: Analysis, *, dtype: str | None = None, weights: str | No
     kv = kv_cache(a, kv_dtype or ("fp16" if dtype == "fp16" else dtype if dtype in ("fp32", "bf16") else "fp32"))
     if kv.layers:
         parts.append(Part("KV cache", kv.bytes, f"{kv.bytes_per_sequence:,} B per sequence × batch {a.batch:,}"))
-    peak = _peak(a, dtype, attention)
-    parts.append(Part("activation peak", peak, "the most bytes of activations alive at once (eager order)",
-                      "" if peak is not None else "not computed: calc.memory.activations is not available"))
+    peak, why = _peak(a, dtype, attention)
+    parts.append(Part("activation peak", peak, "the most bytes of activations alive at once (eager order)", why))
     settings = {"dtype": dtype, "weights": weights, "batch": a.batch, "attention": attention,
                 "params": a.root.params}
     return Memory("inference", settings, tuple(parts))

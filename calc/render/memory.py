@@ -7,7 +7,7 @@ import json
 import re
 from fractions import Fraction
 
-from ..errors import SpecError
+from ..errors import CalcError, SpecError
 from ..limits import MAX_BATCH
 
 UNITS = "bytes, exact; MB = 10^6 B, GB = 10^9 B, MiB = 2^20 B, GiB = 2^30 B"
@@ -169,6 +169,6 @@ def analysis_memory(a) -> dict:
         out["inference"] = memory_dict(inference_memory(a))
         precision = a.dtype if a.dtype in ("fp32", "bf16", "fp16") else "fp32"
         out["training"] = memory_dict(training_memory(a, optimizer="adamw", precision=precision))
-    except SpecError as err:
+    except CalcError as err:
         out["error"] = err.message
     return out
