@@ -102,19 +102,31 @@ def buffer_bytes(a: Analysis, size: int) -> int:
     return n
 
 
-def _saved(a: Analysis, dtype: str, checkpointing: str, attention: str) -> tuple[int | None, str]:
+def _too_many(a: Analysis, limit: int | None) -> str:
+    if limit is not None and a.root.leaves > limit:
+        return (f"not computed here: the model runs {a.root.leaves:,} layers and this report walks at most "
+                f"{limit:,} (calc memory walks up to calc.memory.activations.MAX_OPS)")
+    return ""
+
+
+def _saved(a: Analysis, dtype: str, checkpointing: str, attention: str,
+           limit: int | None = None) -> tuple[int | None, str]:
     """(bytes, "") or (None, why not): a layer without a rule leaves the part uncounted, said."""
     from ..errors import CalcError
     from .activations import saved_activations
+    if _too_many(a, limit):
+        return None, _too_many(a, limit)
     try:
         return saved_activations(a, dtype=dtype, checkpointing=checkpointing, attention=attention).bytes, ""
     except CalcError as err:
         return None, f"not computed: {err.message}"
 
 
-def _peak(a: Analysis, dtype: str, attention: str) -> tuple[int | None, str]:
+def _peak(a: Analysis, dtype: str, attention: str, limit: int | None = None) -> tuple[int | None, str]:
     from ..errors import CalcError
     from .activations import inference_peak
+    if _too_many(a, limit):
+        return None, _too_many(a, limit)
     try:
         return inference_peak(a, dtype=dtype, attention=attention).bytes, ""
     except CalcError as err:
@@ -123,9 +135,10 @@ def _peak(a: Analysis, dtype: str, attention: str) -> tuple[int | None, str]:
 
 def training_memory(a: Analysis, *, optimizer: str = "adamw", precision: str = "fp32", master: str = "amp",
                     accumulate: int = 1, checkpointing: str = "none", attention: str = "eager",
-                    zero: int = 0, devices: int = 1, tp: int = 1) -> Memory:
+                    zero: int = 0, devices: int = 1, tp: int = 1, walk_limit: int | None = None) -> Memory:
     """Memory per device of one training step of ``a`` (its batch: the batch per data-parallel
-    replica per optimizer step, run as ``accumulate`` micro-batches)."""
+    replica per optimizer step, run as ``accumulate`` micro-batches). ``walk_limit``: leave the
+    activations uncounted (said) for a model of more layers, to bound a report's time."""
     opt.check(optimizer)
     if precision not in PRECISIONS:
         raise SpecError(f"unknown precision '{precision}'; known: {', '.join(PRECISIONS)}")
@@ -184,7 +197,7 @@ def training_memory(a: Analysis, *, optimizer: str = "adamw", precision: str = "
     act_dtype = half if precision != "fp32" else "fp32"
     am = a if micro == a.batch else analyze(a.model, batch=micro, convention=a.convention, dtype=a.dtype,
                                             input_shape=tuple(a.input_shape))
-    saved, why = _saved(am, act_dtype, checkpointing, attention)
+    saved, why = _saved(am, act_dtype, checkpointing, attention, walk_limit)
     parts.append(Part("saved activations", saved,
                       f"what autograd saves for one micro-batch of {micro:,} in {act_dtype}, checkpointing {checkpointing}",
                       why))
@@ -203,7 +216,7 @@ def training_memory(a: Analysis, *, optimizer: str = "adamw", precision: str = "
 
 
 def inference_memory(a: Analysis, *, dtype: str | None = None, weights: str | None = None,
-                     kv_dtype: str | None = None, attention: str = "eager") -> Memory:
+                     kv_dtype: str | None = None, attention: str = "eager", walk_limit: int | None = None) -> Memory:
     """Weights (in ``dtype`` or a quantised ``weights`` format), KV cache of a sequence model and
     the peak of live activations of one forward pass of ``a``'s batch."""
     dtype = dtype or a.dtype
@@ -218,10 +231,11 @@ def inference_memory(a: Analysis, *, dtype: str | None = None, weights: str | No
         parts.append(Part("weights", a.root.params * size, f"{a.root.params:,} parameters × {size} B"))
         parts.append(Part("buffers", buffer_bytes(a, size), f"buffers × {size} B (int64 counters 8 B)"))
     from ..inference import kv_cache
-    kv = kv_cache(a, kv_dtype or ("fp16" if dtype == "fp16" else dtype if dtype in ("fp32", "bf16") else "fp32"))
+    from ..inference import KV_BYTES
+    kv = kv_cache(a, kv_dtype or (dtype if dtype in KV_BYTES else "fp32"))
     if kv.layers:
         parts.append(Part("KV cache", kv.bytes, f"{kv.bytes_per_sequence:,} B per sequence × batch {a.batch:,}"))
-    peak, why = _peak(a, dtype, attention)
+    peak, why = _peak(a, dtype, attention, walk_limit)
     parts.append(Part("activation peak", peak, "the most bytes of activations alive at once (eager order)", why))
     settings = {"dtype": dtype, "weights": weights, "batch": a.batch, "attention": attention,
                 "params": a.root.params}

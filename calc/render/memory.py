@@ -10,6 +10,7 @@ from fractions import Fraction
 from ..errors import CalcError, SpecError
 from ..limits import MAX_BATCH
 
+ANALYZE_WALK = 20_000     # layers (with repetitions) whose activations analyze's JSON walks
 UNITS = "bytes, exact; MB = 10^6 B, GB = 10^9 B, MiB = 2^20 B, GiB = 2^30 B"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.I)
 _FACTORS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
@@ -162,13 +163,16 @@ def run_memory(args) -> str:
 
 def analysis_memory(a) -> dict:
     """The ``memory`` section of ``analyze --format json``: inference at the analysis's dtype and
-    one training step with AdamW in the same precision (fp32 unless the dtype is 16-bit)."""
+    one training step with AdamW in the same precision (fp32 unless the dtype is 16-bit). The
+    activations are walked for models of at most ANALYZE_WALK layers, so that the report of a
+    huge repeat stays fast (`calc memory` walks further)."""
     from ..memory.training import inference_memory, training_memory
     out = {}
     try:
-        out["inference"] = memory_dict(inference_memory(a))
+        out["inference"] = memory_dict(inference_memory(a, walk_limit=ANALYZE_WALK))
         precision = a.dtype if a.dtype in ("fp32", "bf16", "fp16") else "fp32"
-        out["training"] = memory_dict(training_memory(a, optimizer="adamw", precision=precision))
+        out["training"] = memory_dict(training_memory(a, optimizer="adamw", precision=precision,
+                                                      walk_limit=ANALYZE_WALK))
     except CalcError as err:
         out["error"] = err.message
     return out
