@@ -183,3 +183,42 @@ def test_analyze_json_has_memory(capsys):
     d = json.loads(capsys.readouterr().out)
     assert d["memory"]["training"]["parts"][0]["bytes"] == 4 * d["totals"]["params"]
     assert list(d)[-1] == "layers"
+
+
+ORACLE_SPECS = {
+    "cnn": "name: t\ninput: [3, 16, 16]\nlayers:\n  - conv2d: {out: 8, kernel: 3, padding: 1}\n  - batchnorm2d\n"
+           "  - relu\n  - conv2d: {out: 80, kernel: 3, groups: 2, bias: false}\n  - global_avgpool\n"
+           "  - linear: {out: 100}\n  - layernorm\n",
+    "lstm": "name: t\ninput: [5, 12]\nlayers:\n  - lstm: {hidden: 70, num_layers: 2, bidirectional: true}\n"
+            "  - linear: {out: 3}\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ORACLE_SPECS))
+def test_optimizer_states_and_tensors_against_pytorch(name):
+    """The oracle: PyTorch's own optimizers, one step on the oracle's module; the bytes of every
+    state tensor except the CPU ``step`` scalars, and the shapes of the parameters."""
+    torch = pytest.importorskip("torch")
+    from calc.oracle.core import build_module
+    model = parse_spec(ORACLE_SPECS[name], "t.yaml").build()
+    a = analyze(model, batch=2)
+    module = build_module(model)
+    x = torch.zeros(2, *model.input_shape)
+    with torch.no_grad():
+        module(x)
+    params = list(module.parameters())
+    ours = sorted(s for s, k, _ in model_tensors(a) for _ in range(k))
+    assert sorted(tuple(p.shape) for p in params) == ours
+    assert sum(b.numel() * b.element_size() for b in module.buffers()) == \
+        training_memory(a).part("buffers").bytes
+    for optimizer, make in (("adamw", lambda: torch.optim.AdamW(params)),
+                            ("sgd-momentum", lambda: torch.optim.SGD(params, lr=0.1, momentum=0.9)),
+                            ("adafactor", lambda: torch.optim.Adafactor(params))):
+        o = make()
+        module.train()
+        module(x).float().sum().backward()
+        o.step()
+        measured = sum(t.numel() * t.element_size() for st in o.state.values() for key, t in st.items()
+                       if torch.is_tensor(t) and key != "step")
+        assert training_memory(a, optimizer=optimizer).part("optimizer states").bytes == measured, optimizer
+        o.zero_grad(set_to_none=True)
