@@ -226,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_batch, default=1, help="batch size (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a spec variable (repeatable)")
+    p.add_argument("--memory", action="store_true",
+                   help="compare the activations saved for backward in one training pass, to the byte")
+    p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16", "fp64"),
+                   help="with --memory: the dtype the model runs in (default fp32)")
     p = sub.add_parser("models", help="every bundled model and variant by name, with torchvision's "
                        "published parameters and GFLOPS beside calc's")
     p.add_argument("--format", default="table", choices=("table", "json"), help="output format")
@@ -431,6 +435,9 @@ def run(argv: list[str] | None = None) -> int:
                 f.write(text)
         else:
             sys.stdout.write(text)
+    elif args.command == "verify" and args.memory:
+        from .memory.verify import run_verify_memory
+        return run_verify_memory(args, load_model(args), _out)
     elif args.command == "verify":
         from .verify import format_verification, verify
         result = verify(load_model(args), batch=args.batch)

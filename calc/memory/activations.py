@@ -147,9 +147,14 @@ class _Walk:
         scope: dict = {}
         inner = (scope, *scopes)
         for item, child in zip(node.items, result.children):
-            if not item.runs:
-                continue        # inference: false (an auxiliary head): the oracle does not run it
             inp = x if item.source is None else self.lookup(item.source, inner)
+            if not item.runs:
+                # inference: false (an auxiliary head): the oracle does not run it; walked only
+                # for the names it takes, then forgotten.
+                marks = len(self.ops), len(self.values), len(self.storage_bytes), len(self.units)
+                self.node(item, child.result, inp, inner, prefix, taken)
+                del self.ops[marks[0]:], self.values[marks[1]:], self.storage_bytes[marks[2]:], self.units[marks[3]:]
+                continue
             x = self.node(item, child.result, inp, inner, prefix, taken)
             if item.name:
                 scope[item.name] = x

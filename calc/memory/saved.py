@@ -261,7 +261,10 @@ def _maxpool(op):
 @rule("avgpool1d", "avgpool2d", "avgpool3d", "adaptive_avgpool1d", "adaptive_avgpool2d",
       "adaptive_avgpool3d")
 def _avgpool(op):
-    # avg_pool*d and _adaptive_avg_pool*d keep their input (their backward takes it).
+    # avg_pool*d and _adaptive_avg_pool*d keep their input (their backward takes it). An adaptive
+    # pool to a single value per channel is computed as a mean, which keeps nothing.
+    if op.layer.type_name.startswith("adaptive") and prod(op.out[1:]) == 1:
+        return NOTHING
     return Effect((IN,))
 
 

@@ -48,11 +48,17 @@ def _attention(op):
                    ("new", "v", n * s * g * d * b))
         return Effect(inputs + qkv + (out, lse, merged),
                       work=projections + 2 * n * length * h * d * b)
-    # Eager: matmul folds (N, h, L, d) to (N·h, L, d); the transposed Q is copied for it, the
-    # repeated K and V are fresh tensors; softmax keeps its output; masked_fill keeps its mask.
+    # Eager: matmul folds (N, h, L, d) to (N·h, L, d). Q, a transposing view of its projection,
+    # folds as a view when N = 1, L = 1 or h = 1 (the kept storage is then the projection's, all
+    # of Q, K and V when packed), else as a copy. K and V, repeated to h heads, are fresh
+    # contiguous tensors (repeat_interleave copies even once). softmax keeps its output,
+    # masked_fill its mask.
+    if n == 1 or length == 1 or h == 1:
+        q = ("new", "q, k, v", projections if layer.packed and not cross else n * length * h * d * b)
+    else:
+        q = ("new", "q", n * h * length * d * b)
     probs = ("new", "probabilities", n * h * length * s * b)
-    saved = inputs + (("new", "q", n * h * length * d * b), ("new", "k", n * h * s * d * b),
-                      ("new", "v", n * h * s * d * b), probs) + mask + (merged,)
+    saved = inputs + (q, ("new", "k", n * h * s * d * b), ("new", "v", n * h * s * d * b), probs) + mask + (merged,)
     # At inference the peak inside is at the softmax: the projections, the repeated K and V, the
     # (masked) scores and the probabilities.
     work = projections + 2 * n * h * s * d * b + 2 * n * h * length * s * b

@@ -46,7 +46,7 @@ def measure_saved(model: Model, batch: int = 1, dtype: str = "fp32") -> Measured
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            module(x)                       # builds every layer from the tensors that reach it
+            module(x if module.tokens else x.float())   # builds every layer (in fp32) from the tensors that reach it
         module.to(TORCH_DTYPES[dtype])
         module.train()
         exclude = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
