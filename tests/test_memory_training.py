@@ -222,3 +222,12 @@ def test_optimizer_states_and_tensors_against_pytorch(name):
                        if torch.is_tensor(t) and key != "step")
         assert training_memory(a, optimizer=optimizer).part("optimizer states").bytes == measured, optimizer
         o.zero_grad(set_to_none=True)
+
+
+@pytest.mark.parametrize("name", ["deepseek_v3", "mixtral_8x7b", "llama3_8b", "bert_base", "lstm_tagger",
+                                  "convnext_tiny", "vit_b_16", "unet", "efficientnet_b0"])
+def test_every_parameter_lands_in_a_tensor(name):
+    # the split is checked against each layer's count inside tensor_shapes; here the whole model's
+    a = named(name)
+    from math import prod
+    assert sum(k * prod(s) for s, k, _ in model_tensors(a)) == a.root.params

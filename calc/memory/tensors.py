@@ -47,6 +47,13 @@ def _matrices_and_vectors(r):
         if r.bias:
             vectors += [(f["heads"] * f["head_dim"],), (f["kv_heads"] * f["head_dim"],),
                         (f["kv_heads"] * f["head_dim"],), (f["out_dim"],)]
+    elif r.kind == "mla":
+        qr, c, dr = layer.q_lora_rank, layer.kv_lora_rank, layer.qk_rope_head_dim
+        vectors += [(qr,)] if qr else []          # q_a_layernorm γ
+        vectors += [(c,)]                         # kv_a_layernorm γ
+        if r.bias:                                # q_a (or q_proj), kv_a, o_proj biases
+            D, h = r.input_shape[-1], layer.heads
+            vectors += [(qr if qr else h * (layer.qk_nope_head_dim + dr),), (c + dr,), (D,)]
     elif r.kind == "moe":
         D, E = r.input_shape[-1], layer.experts
         if rest >= E * D:
