@@ -71,6 +71,10 @@ def test_hf_bert_buffers_with_transformers():
     buffers = sum(b.numel() * b.element_size() for b in model.buffers())
     assert params == BERT_CASED * 4
     assert buffers == HF_BERT_INDEX_BUFFERS
+    # DeepSpeed's model_to_params: the largest module's own parameters (the word embeddings)
+    largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in model.modules())
+    spec, variant = models.open_named("bert_base")
+    assert tools.largest_module(analyze(spec.build({"vocab": 28996}, variant=variant))) == largest
 
 
 def test_deepspeed_zero2_and_zero3_by_hand(bert_cased):

@@ -224,7 +224,7 @@ def test_optimizer_states_and_tensors_against_pytorch(name):
         o.zero_grad(set_to_none=True)
 
 
-@pytest.mark.parametrize("name", ["deepseek_v3", "mixtral_8x7b", "llama3_8b", "bert_base", "lstm_tagger",
+@pytest.mark.parametrize("name", ["deepseek_v3", "mixtral_8x7b", "llama3_8b", "qwen2_7b", "bert_base", "lstm_tagger",
                                   "convnext_tiny", "vit_b_16", "unet", "efficientnet_b0"])
 def test_every_parameter_lands_in_a_tensor(name):
     # the split is checked against each layer's count inside tensor_shapes; here the whole model's

@@ -44,9 +44,11 @@ def _matrices_and_vectors(r):
         f = r.facts
         if getattr(layer, "qk_norm", False):
             vectors += [(f["head_dim"],), (f["head_dim"],)]
-        if r.bias:
+        if f.get("qkv_bias"):
             vectors += [(f["heads"] * f["head_dim"],), (f["kv_heads"] * f["head_dim"],),
-                        (f["kv_heads"] * f["head_dim"],), (f["out_dim"],)]
+                        (f["kv_heads"] * f["head_dim"],)]
+        if f.get("has_out_bias"):
+            vectors += [(f["out_dim"],)]
     elif r.kind == "mla":
         qr, c, dr = layer.q_lora_rank, layer.kv_lora_rank, layer.qk_rope_head_dim
         vectors += [(qr,)] if qr else []          # q_a_layernorm γ

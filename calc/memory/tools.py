@@ -68,15 +68,25 @@ def convert_bytes(size) -> str:
 
 def _module_params(r) -> list[int]:
     """Parameters of each PyTorch module (with its own parameters) a leaf stands for, in the
-    Hugging Face layout: attention and MoE projections are separate nn.Linear modules (with their
-    biases), recurrent layers one module, everything else one module."""
+    Hugging Face layout: attention's q, k, v and output projections are separate nn.Linear
+    modules holding their biases; in MLA and MoE layers every tensor counts as its own module
+    (a projection's bias is small beside the largest module); everything else is one module."""
     if r.kind in ("attention", "mla", "moe"):
+        from math import prod
+
         from .tensors import tensor_shapes
         shapes = tensor_shapes(r)
-        mats = [s[0] * s[1] for s in shapes if len(s) == 2]
-        vecs = {s[0] for s in shapes if len(s) == 1}
-        # a projection's bias (its output size) sits in the same nn.Linear
-        return [m + (s[0] if s[0] in vecs and r.bias else 0) for m, s in zip(mats, [s for s in shapes if len(s) == 2])]
+        if r.kind == "attention":
+            f = r.facts
+            mats = [prod(s) for s in shapes if len(s) == 2]
+            q, k, v, o = mats
+            if f.get("qkv_bias"):
+                q, k, v = q + f["heads"] * f["head_dim"], k + f["kv_heads"] * f["head_dim"], \
+                    v + f["kv_heads"] * f["head_dim"]
+            if f.get("has_out_bias"):
+                o += f["out_dim"]
+            return [q, k, v, o]
+        return [prod(s) for s in shapes]
     return [r.params]
 
 
@@ -84,8 +94,9 @@ def largest_module(a, *, buffers: bool = False, size: int = 4) -> int:
     """The largest module's parameters (or bytes of parameters and buffers at ``size``)."""
     best = 0
     for _, r, _k in leaf_rows(a):
+        extra = buffer_bytes_leaf(r, size) if buffers else 0
         for p in _module_params(r):
-            best = max(best, p * size + (buffer_bytes_leaf(r, size) if buffers else 0) if buffers else p)
+            best = max(best, p * size + extra if buffers else p)
     return best
 
 
