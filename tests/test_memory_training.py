@@ -161,7 +161,7 @@ def test_cli_done_when(capsys):
     assert main(["memory", "resnet50", "--train", "--optimizer", "adamw", "--precision", "bf16-mixed",
                  "--batch", "32"]) == 0
     out = capsys.readouterr().out
-    for word in ("weights", "gradients", "optimizer states", "saved activations", "total per device", "GiB",
+    for word in ("weights", "gradients", "optimizer states", "saved activations", "peak per device", "GiB",
                  f"{4 * P50:,}"):
         assert word in out
 
@@ -176,6 +176,13 @@ def test_cli_json_and_fits(capsys):
 def test_cli_bad_size(capsys):
     assert main(["memory", "resnet18", "--fits", "1.5B"]) == 2
     assert "whole number of bytes" in capsys.readouterr().err
+
+
+def test_cli_training_options_need_train(capsys):
+    assert main(["memory", "resnet18", "--zero", "2"]) == 2
+    assert "--zero applies to training: add --train" in capsys.readouterr().err
+    assert main(["memory", "gpt2", "--train", "--weights", "int4"]) == 2
+    assert "--weights applies to inference" in capsys.readouterr().err
 
 
 def test_analyze_json_has_memory(capsys):

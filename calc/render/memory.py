@@ -63,7 +63,7 @@ def format_table(mem, title: str, fit=None, fit_label: str = "", tools=None) -> 
     rows = [(p.name, f"{p.bytes:,}" if p.bytes is not None else "—",
              _mb(p.bytes) if p.bytes is not None else "", _gib(p.bytes) if p.bytes is not None else "",
              p.formula + (f" ({p.note})" if p.note else "")) for p in mem.parts]
-    label = "total per device" if mem.mode == "training" else "total"
+    label = "peak per device" if mem.mode == "training" else "total"
     rows.append((label, f"{mem.total:,}", _mb(mem.total), _gib(mem.total),
                  "peak at the end of the forward pass: the states above + the saved activations"
                  if mem.mode == "training" else "weights + KV cache + the activation peak"))
@@ -119,8 +119,17 @@ def run_memory(args) -> str:
     from ..memory import tools as tool_mod
     from ..memory.training import fits, inference_memory, training_memory
 
-    model = load_model(args)
     train = args.train
+    if train and args.weights:
+        raise SpecError("--weights applies to inference; calc does not model training with quantised weights")
+    if not train:
+        used = [f"--{k}" for k, v, d in (("zero", args.zero, 0), ("tp", args.tp, 1), ("accumulate", args.accumulate, 1),
+                                         ("checkpointing", args.checkpointing, "none"),
+                                         ("precision", args.precision, "fp32"), ("optimizer", args.optimizer, "adamw"))
+                if v != d]
+        if used:
+            raise SpecError(f"{', '.join(used)} appl{'ies' if len(used) == 1 else 'y'} to training: add --train")
+    model = load_model(args)
 
     def memory_at(batch: int, m=model):
         a = analyze(m, batch=batch, dtype=args.dtype)
