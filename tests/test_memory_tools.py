@@ -150,6 +150,8 @@ def test_llm_analysis_oracle(spec, sets, config, tp, dp, zero):
     grad = per_layer[1] * mc.num_layers + emb[1] + last[1]
     ours = {f.label: f.bytes for f in tools.llm_analysis(named(spec, **sets), tp=tp, dp=dp, zero=zero)}
     assert float(ours["weight memory"]) == weights
+    act = la.get_activation_memory_per_layer(1, tools.transformer_dims(named(spec, **sets)).seq, is_inference=False)
+    assert float(ours["activations per layer (training)"]) == act
     assert float(ours["optimizer states"]) == opt
     assert float(ours["gradients"]) == grad
 

@@ -32,7 +32,9 @@ a published figure uses and why it differs. Each function returns :class:`ToolFi
   and gradients from the transformer's dimensions, biases and position embeddings left out
   (attention 2h² + 2h²·g/a, MLP 2h·ffn, one layer norm 2h per layer, a final h, the embedding V·h
   shared with the head), weights in 16 bits, Adam states 12 B and gradients 4 B per parameter,
-  divided by tp and by the data-parallel size under ZeRO.
+  divided by tp and by the data-parallel size under ZeRO; activations per layer in training by
+  its defaults (flash attention; 16-bit activations, fp32 layer-norm inputs, a 1-byte attention
+  dropout mask; Korthikanti et al.'s accounting).
 """
 from __future__ import annotations
 
@@ -287,7 +289,19 @@ def llm_analysis(a, *, tp: int = 1, dp: int = 1, zero: int = 0, weight_bits: int
     grad = 4 * Fraction(total, tp) / s2
     why = ("llm-analysis models a GPT-style transformer from its dimensions: no biases, no position "
            "embeddings, one 2h norm per layer, two MLP matrices, a head tied to the embedding")
-    return [ToolFigure("llm-analysis", "weight memory", weights, f"{float(weights):,.0f} B",
+    # activations of one layer in training (get_activation_memory_per_layer, is_inference=False,
+    # its defaults: flash attention, no softmax dropout, an attention dropout mask of 1 B, no MLP
+    # dropout, layer-norm inputs in fp32, no recomputation), 16-bit activations, sp = tp
+    sbh, by = d.seq * a.batch * h, Fraction(16, 8)
+    attn = (sbh / Fraction(tp) + 4 * Fraction(sbh, tp)) * by + (2 * sbh + 4 * heads * d.seq * a.batch) * by / tp \
+        + Fraction(sbh, tp)
+    mlp_act = by * Fraction(sbh, tp) + 2 * by * Fraction(d.ffn, h) * Fraction(sbh, tp)
+    norms = 2 * Fraction(sbh, tp) * 4
+    act = attn + mlp_act + norms
+    return [ToolFigure("llm-analysis", "activations per layer (training)", act, f"{float(act):,.0f} B",
+                       f"s={d.seq}, b={a.batch}: attention {float(attn):,.0f} + MLP {float(mlp_act):,.0f} + "
+                       f"two layer norms {float(norms):,.0f}"),
+            ToolFigure("llm-analysis", "weight memory", weights, f"{float(weights):,.0f} B",
                        f"{int(total):,} parameters as llm-analysis counts them, weights {weight_bits} bits, "
                        f"embedding {embedding_bits} bits", why),
             ToolFigure("llm-analysis", "optimizer states", opt, f"{float(opt):,.0f} B", "12 B per parameter (Adam)"),
