@@ -148,8 +148,10 @@ def _scaled(op):
 # ---------------------------------------------------------------------------- element-wise
 
 _SAVES_OUTPUT = {"relu", "sigmoid", "tanh", "softmax"}
-# PyTorch's in-place forms save their result (the overwritten input) instead of their input.
-INPLACE = {"relu", "relu6", "leaky_relu", "elu", "silu", "hardswish", "hardsigmoid"}
+# In place, ReLU, leaky ReLU and ELU keep their result (the overwritten input), from which their
+# gradient follows; the others' gradient needs the input, which autograd clones before it is
+# overwritten (hardtanh_, silu_, hardswish_, hardsigmoid_ are recorded as clone + op).
+_INPLACE_CLONES = {"relu6", "silu", "hardswish", "hardsigmoid"}
 
 
 @rule("relu", "sigmoid", "tanh", "softmax", "relu6", "leaky_relu", "elu", "gelu", "silu",
@@ -158,6 +160,8 @@ def _activation(op):
     if not any(op.in_grad):
         return NOTHING
     if getattr(op.layer, "inplace", False):
+        if op.layer.type_name in _INPLACE_CLONES:
+            return Effect((("new", "input copy", op.b(op.ins[0])),), output="inplace")
         return Effect((OUT,), output="inplace")
     return Effect((OUT,) if op.layer.type_name in _SAVES_OUTPUT else (IN,),
                   work=op.b(op.out) if op.layer.type_name == "softmax" else 0)
