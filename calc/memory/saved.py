@@ -103,7 +103,17 @@ def effect(op: Op) -> Effect:
 
 @rule("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
 def _conv(op):
-    # convolution_backward needs the input (for the weight's gradient) and the weight.
+    # convolution_backward needs the input (for the weight's gradient) and the weight. With
+    # padding "same" and an odd total padding d·(K − 1) along some dimension, PyTorch pads the
+    # input by the extra 1 at the end explicitly (constant_pad_nd) and convolves that copy, which
+    # is then what is kept.
+    layer = op.layer
+    if layer.padding == "same" and not layer.type_name.startswith("conv_transpose"):
+        odd = [(d * (k - 1)) % 2 for k, d in zip(layer.kernel, layer.dilation)]
+        if any(odd):
+            c, spatial = op.ins[0][0], op.ins[0][1:]
+            padded = op.batch * c * prod(n + e for n, e in zip(spatial, odd)) * op.size
+            return Effect((("new", "padded input", padded),), work=padded)
     return Effect((IN,))
 
 
