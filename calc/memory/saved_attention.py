@@ -11,7 +11,7 @@ memory-efficient kernel: no score matrix is kept, only the output and a log-sum-
 """
 from __future__ import annotations
 
-from .saved import BOOL_BYTES, IN, STAT_BYTES, Effect, rule
+from .rules import BOOL_BYTES, IN, STAT_BYTES, Effect, MemoryError_, rule
 
 
 def _dims(op):
@@ -28,7 +28,6 @@ def _dims(op):
 def _attention(op):
     layer = op.layer
     if layer.context is not None:
-        from .saved import MemoryError_
         raise MemoryError_("attention over a KV cache (context) runs at inference only; calc counts "
                            "no saved activations for it (the cache is counted by calc memory)")
     length, s, h, g, d = _dims(op)
