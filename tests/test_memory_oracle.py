@@ -207,3 +207,14 @@ def test_verify_memory_exits_1_on_a_disagreement(capsys, monkeypatch):
     monkeypatch.setitem(saved_rules.RULES, "relu", lambda op: saved_rules.NOTHING if op.grad else real(op))
     assert main(["verify", "--memory", str(SPECS / "alexnet.yaml")]) == 1
     assert "DISAGREE" in capsys.readouterr().out
+
+
+def test_fused_attention_saves_what_pytorch_saves():
+    doc = yaml.safe_load("name: case\n" + textwrap.dedent(CASES["cross_attention_and_mask"]))
+    for item in doc["layers"]:
+        if "attention" in item:
+            item["attention"]["impl"] = "sdpa"
+    doc["layers"].append({"attention": {"heads": 2, "head_dim": 3, "impl": "sdpa", "causal": True}})
+    for batch in (1, 2):
+        assert agree_doc(doc, batch)
+        assert agree_doc(doc, batch, "bf16")
