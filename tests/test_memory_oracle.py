@@ -218,3 +218,16 @@ def test_fused_attention_saves_what_pytorch_saves():
     for batch in (1, 2):
         assert agree_doc(doc, batch)
         assert agree_doc(doc, batch, "bf16")
+
+
+@pytest.mark.parametrize("which", ["cnn", "cnn_inplace", "repeat", "attention", "attention_sdpa"])
+def test_the_hand_derived_cases_agree_with_pytorch(which):
+    """The models of tests/test_memory_activations.py, whose numbers are derived by hand there."""
+    import test_memory_activations as hand
+    text = {"cnn": hand.CNN.replace("RELU", "relu"),
+            "cnn_inplace": hand.CNN.replace("RELU", "{relu: {inplace: true}}"),
+            "repeat": hand.REPEAT, "attention": hand.ATTENTION,
+            "attention_sdpa": hand.ATTENTION.replace("causal: true", "causal: true, impl: sdpa")}[which]
+    model = parse_spec("name: t\n" + textwrap.dedent(text), "t.yaml").build()
+    for batch in (1, 2):
+        assert assert_agree(model, batch, text=text)
