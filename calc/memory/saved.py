@@ -20,90 +20,26 @@ A layer type without a rule is an error naming it, never a silent zero.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from math import prod
 
-from ..errors import CalcError
-
-INDEX_BYTES = 8    # int64: max-pool indices, token ids, position ids
-BOOL_BYTES = 1     # a boolean mask
-STAT_BYTES = 4     # fp32 softmax log-sum-exp of fused attention
-
-
-class MemoryError_(CalcError):
-    """calc cannot say what a layer saves (a type without a rule)."""
-
-
-@dataclass(frozen=True)
-class Op:
-    """One execution of a layer, as a rule sees it. Shapes are per sample; bytes are for the
-    whole batch (``batch`` samples of ``size`` bytes per element)."""
-
-    layer: object
-    ins: tuple            # per-sample input shapes
-    out: tuple            # per-sample output shape
-    batch: int
-    size: int             # bytes per element of the working dtype
-    in_grad: tuple        # per input: does it require a gradient
-    own_grad: bool        # does the layer hold a trainable parameter
-    contiguous: tuple     # per input: is it contiguous
-    hints: dict = field(default_factory=dict)
-    device: str = "cuda"
-    attention: str = "eager"
-
-    @property
-    def grad(self) -> bool:
-        return any(self.in_grad) or self.own_grad
-
-    def n(self, shape) -> int:
-        """Elements of a per-sample shape over the whole batch."""
-        return self.batch * prod(shape)
-
-    def b(self, shape) -> int:
-        """Bytes of a per-sample shape over the whole batch in the working dtype."""
-        return self.n(shape) * self.size
-
-
-@dataclass(frozen=True)
-class Effect:
-    saved: tuple = ()
-    output: str = "new"
-    contiguous: bool = True
-    work: int = 0
-    drop: frozenset = frozenset()
-
-
-NOTHING = Effect()
-IN = ("in", 0)
-OUT = ("out",)
-RULES: dict = {}
-
-
-def rule(*types):
-    def deco(fn):
-        for t in types:
-            assert t not in RULES, t
-            RULES[t] = fn
-        return fn
-    return deco
-
-
-def effect(op: Op) -> Effect:
-    fn = RULES.get(op.layer.type_name)
-    if fn is None:
-        raise MemoryError_(f"calc has no rule for what PyTorch saves for backward in a "
-                           f"{op.layer.type_name} layer, so it cannot count its activation memory")
-    e = fn(op)
-    if not op.grad and e.saved:
-        e = Effect((), e.output, e.contiguous, e.work, e.drop)
-    return e
+from .rules import BOOL_BYTES, IN, INDEX_BYTES, NOTHING, OUT, RULES, Effect, MemoryError_, Op, effect, rule  # noqa: F401
 
 
 # ---------------------------------------------------------------------------- weighted layers
 
 @rule("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
 def _conv(op):
-    # convolution_backward needs the input (for the weight's gradient) and the weight.
+    # convolution_backward needs the input (for the weight's gradient) and the weight. With
+    # padding "same" and an odd total padding d·(K − 1) along some dimension, PyTorch pads the
+    # input by the extra 1 at the end explicitly (constant_pad_nd) and convolves that copy, which
+    # is then what is kept.
+    layer = op.layer
+    if layer.padding == "same" and not layer.type_name.startswith("conv_transpose"):
+        odd = [(d * (k - 1)) % 2 for k, d in zip(layer.kernel, layer.dilation)]
+        if any(odd):
+            c, spatial = op.ins[0][0], op.ins[0][1:]
+            padded = op.batch * c * prod(n + e for n, e in zip(spatial, odd)) * op.size
+            return Effect((("new", "padded input", padded),), work=padded)
     return Effect((IN,))
 
 
@@ -148,8 +84,10 @@ def _scaled(op):
 # ---------------------------------------------------------------------------- element-wise
 
 _SAVES_OUTPUT = {"relu", "sigmoid", "tanh", "softmax"}
-# PyTorch's in-place forms save their result (the overwritten input) instead of their input.
-INPLACE = {"relu", "relu6", "leaky_relu", "elu", "silu", "hardswish", "hardsigmoid"}
+# In place, ReLU, leaky ReLU and ELU keep their result (the overwritten input), from which their
+# gradient follows; the others' gradient needs the input, which autograd clones before it is
+# overwritten (hardtanh_, silu_, hardswish_, hardsigmoid_ are recorded as clone + op).
+_INPLACE_CLONES = {"relu6", "silu", "hardswish", "hardsigmoid"}
 
 
 @rule("relu", "sigmoid", "tanh", "softmax", "relu6", "leaky_relu", "elu", "gelu", "silu",
@@ -158,6 +96,8 @@ def _activation(op):
     if not any(op.in_grad):
         return NOTHING
     if getattr(op.layer, "inplace", False):
+        if op.layer.type_name in _INPLACE_CLONES:
+            return Effect((("new", "input copy", op.b(op.ins[0])),), output="inplace")
         return Effect((OUT,), output="inplace")
     return Effect((OUT,) if op.layer.type_name in _SAVES_OUTPUT else (IN,),
                   work=op.b(op.out) if op.layer.type_name == "softmax" else 0)

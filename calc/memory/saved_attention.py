@@ -11,7 +11,7 @@ memory-efficient kernel: no score matrix is kept, only the output and a log-sum-
 """
 from __future__ import annotations
 
-from .saved import BOOL_BYTES, IN, STAT_BYTES, Effect, rule
+from .rules import BOOL_BYTES, IN, STAT_BYTES, Effect, MemoryError_, rule
 
 
 def _dims(op):
@@ -28,7 +28,6 @@ def _dims(op):
 def _attention(op):
     layer = op.layer
     if layer.context is not None:
-        from .saved import MemoryError_
         raise MemoryError_("attention over a KV cache (context) runs at inference only; calc counts "
                            "no saved activations for it (the cache is counted by calc memory)")
     length, s, h, g, d = _dims(op)
@@ -38,16 +37,24 @@ def _attention(op):
     merged = ("new", "merged heads", n * length * h * d * b)          # proj's input: a copy
     mask = (("new", "causal mask", length * s * BOOL_BYTES),) if layer.causal else ()
     projections = n * (length * h * d + 2 * s * g * d) * b
-    if op.attention == "sdpa":
+    if (layer.impl or op.attention) == "sdpa":
+        # The kernel keeps its Q, K, V (views of the projections: all of a packed projection),
+        # its output and one fp32 log-sum-exp per query row. K and V of fewer heads are repeated
+        # to h heads first (fresh tensors, kept instead). The output, (N, h, L, d), is laid out
+        # as (N, L, h, d) by the kernel, so merging the heads for the output projection is a view.
         out = ("new", "attention output", n * length * h * d * b)
         lse = ("new", "log-sum-exp", n * h * length * STAT_BYTES)
-        if layer.packed and not cross:
+        if g != h:
+            kv = (("new", "k", n * h * s * d * b), ("new", "v", n * h * s * d * b))
+            q = ("new", "q, k, v" if layer.packed and not cross else "q",
+                 projections if layer.packed and not cross else n * length * h * d * b)
+            qkv = (q,) + kv
+        elif layer.packed and not cross:
             qkv = (("new", "q, k, v", projections),)
         else:
             qkv = (("new", "q", n * length * h * d * b), ("new", "k", n * s * g * d * b),
                    ("new", "v", n * s * g * d * b))
-        return Effect(inputs + qkv + (out, lse, merged),
-                      work=projections + 2 * n * length * h * d * b)
+        return Effect(inputs + qkv + (lse, out), work=projections + n * length * h * d * b)
     # Eager: matmul folds (N, h, L, d) to (N·h, L, d). Q, a transposing view of its projection,
     # folds as a view when N = 1, L = 1 or h = 1 (the kept storage is then the projection's, all
     # of Q, K and V when packed), else as a copy. K and V, repeated to h heads, are fresh

@@ -48,17 +48,19 @@ _SIMPLE = {"relu": nn.ReLU, "relu6": nn.ReLU6, "sigmoid": nn.Sigmoid, "tanh": nn
 
 @builds(*_SIMPLE)
 def _simple(layer, shape):
+    if getattr(layer, "inplace", False):
+        return _SIMPLE[layer.type_name](inplace=True)
     return _SIMPLE[layer.type_name]()
 
 
 @builds("leaky_relu")
 def _leaky(layer, shape):
-    return nn.LeakyReLU(layer.negative_slope)
+    return nn.LeakyReLU(layer.negative_slope, inplace=layer.inplace)
 
 
 @builds("elu")
 def _elu(layer, shape):
-    return nn.ELU(layer.alpha)
+    return nn.ELU(layer.alpha, inplace=layer.inplace)
 
 
 @builds("softplus")
