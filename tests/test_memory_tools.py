@@ -163,3 +163,17 @@ def test_cli_compare(capsys):
         assert f"why {tool} differs from calc" in out
     assert main(["memory", "resnet18", "--compare"]) == 0       # transformer-only conventions say why
     assert "not applicable" in capsys.readouterr().out
+
+
+def test_counterparts_show_calc_beside_each_tool(bert_cased):
+    figs = {(f.tool, f.label): f for f in tools.counterparts(bert_cased, tools.accelerate(bert_cased)
+                                                             + tools.eleutherai(bert_cased)
+                                                             + tools.deepspeed(bert_cased, 2))}
+    # accelerate's fp32 total is exactly calc's weights + buffers (the spec states no buffers)
+    assert figs[("accelerate", "float32 total size")].calc == 4 * BERT_CASED
+    # 16 B/param: calc's bf16 master-copy AdamW states equal Transformer Math's
+    f = figs[("eleutherai", "model + optimizer + gradients")]
+    assert f.calc == f.bytes == 16 * BERT_CASED
+    # DeepSpeed's ZeRO-2 on one GPU counts 20 B/param, calc 16: the fp32 gradient copy (4 B)
+    f = figs[("deepspeed-zero2", "per GPU (1 GPU, no offload)")]
+    assert f.bytes - f.calc == 4 * BERT_CASED

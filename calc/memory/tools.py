@@ -56,6 +56,8 @@ class ToolFigure:
     shown: str             # as the tool prints it
     formula: str
     differs: str = ""      # why it differs from calc's count
+    calc: int | None = None  # calc's exact count of the same thing under the tool's settings
+    calc_how: str = ""       # which of calc's parts, under which settings
 
 
 def convert_bytes(size) -> str:
@@ -168,8 +170,10 @@ def deepspeed_zero3(total_params: int, largest_layer_params: int, gpus_per_node:
 def deepspeed(a, stage: int, gpus: int = 1) -> list[ToolFigure]:
     p = a.root.params
     why = ("DeepSpeed's estimators count model states only (no activations, no buffers, no temporary "
-           "buffers), assume fp16/bf16 training with fp32 master weights and Adam, and floor the "
-           "per-GPU share instead of padding the partition")
+           "buffers) for fp16/bf16 training with Adam: 16-bit weights and gradients, and per partition an "
+           "fp32 gradient copy beside the fp32 master and two states (18 B), which calc's master-copy "
+           "convention does not keep (16 B); ZeRO-3 adds 4 B × the largest layer (its gathered fp32 copy); "
+           "the per-GPU share is floored, calc takes the padded partition")
     if stage == 2:
         cpu, gpu = deepspeed_zero2(p, gpus)
         return [ToolFigure("deepspeed-zero2", f"per GPU ({gpus} GPU{'s' if gpus > 1 else ''}, no offload)", gpu,
@@ -306,6 +310,42 @@ def llm_analysis(a, *, tp: int = 1, dp: int = 1, zero: int = 0, weight_bits: int
                        f"embedding {embedding_bits} bits", why),
             ToolFigure("llm-analysis", "optimizer states", opt, f"{float(opt):,.0f} B", "12 B per parameter (Adam)"),
             ToolFigure("llm-analysis", "gradients", grad, f"{float(grad):,.0f} B", "4 B per parameter")]
+
+
+def _states(m) -> int:
+    return sum(p.bytes for p in m.parts if p.name != "saved activations")
+
+
+def counterparts(a, figs: list[ToolFigure], gpus: int = 1) -> list[ToolFigure]:
+    """Each tool's figure with calc's exact count of the same thing under the tool's settings,
+    where calc counts it (the difference is then the tool's convention, shown in ``differs``)."""
+    import dataclasses
+
+    from .training import buffer_bytes, training_memory
+
+    def train(**kw):
+        return training_memory(a, **kw)
+    out = []
+    for f in figs:
+        value, how = None, ""
+        if f.tool == "accelerate" and f.label == "float32 total size":
+            value, how = a.root.params * 4 + buffer_bytes(a, 4), "weights + buffers in fp32"
+        elif f.tool == "accelerate" and f.label == "float32 training using Adam":
+            value, how = _states(train(optimizer="adam")), "fp32 Adam: weights, buffers, gradients, states"
+        elif f.tool.startswith("deepspeed") and f.label.startswith("per GPU"):
+            z = 2 if f.tool.endswith("2") else 3
+            value = _states(train(optimizer="adam", precision="bf16-mixed", master="copy", zero=z, devices=gpus))
+            how = f"bf16-mixed, master copy, Adam, ZeRO-{z} over {gpus}: all but activations"
+        elif f.tool == "eleutherai" and f.label == "model + optimizer + gradients":
+            value = _states(train(optimizer="adamw", precision="bf16-mixed", master="copy"))
+            how = "bf16-mixed, master copy, AdamW: all but activations"
+        elif f.tool == "korthikanti" and f.label.startswith("activations,"):
+            m = train(precision="fp16-mixed")
+            value, how = m.part("saved activations").bytes, "saved activations of the whole model in fp16"
+        elif f.tool == "llm-analysis" and f.label == "weight memory":
+            value, how = a.root.params * 2, "every parameter in 16 bits"
+        out.append(dataclasses.replace(f, calc=value, calc_how=how) if value is not None else f)
+    return out
 
 
 def figures(a, tool: str, **opts) -> list[ToolFigure]:

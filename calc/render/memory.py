@@ -55,7 +55,8 @@ def memory_dict(mem, fit=None, tools=None) -> dict:
                        "evaluations": fit.evaluations, "stopped_by": fit.stopped_by or None}
     if tools is not None:
         out["conventions"] = [{"tool": f.tool, "label": f.label, "bytes": _exact(f.bytes), "shown": f.shown,
-                               "formula": f.formula, "differs": f.differs} for f in tools]
+                               "formula": f.formula, "differs": f.differs, "calc_bytes": f.calc,
+                               "calc_how": f.calc_how or None} for f in tools]
     return out
 
 
@@ -104,6 +105,8 @@ def format_tools(tools, mem=None) -> str:
         exact = f"{float(f.bytes):,.0f}" if not isinstance(f.bytes, Fraction) or f.bytes.denominator == 1 \
             else f"{float(f.bytes):,.2f}"
         out.append(f"  {f.tool:<{wt}}  {f.label:<{wl}}  {exact:>{wb}} B  {f.shown:>12}  {f.formula}")
+        if f.calc is not None:
+            out.append(f"  {'':<{wt}}  {'calc: ' + f.calc_how}  {f.calc:,} B ({float(f.calc - f.bytes):+,.0f} B beside the tool)")
     for f in tools:
         if f.differs and f.tool not in seen:
             seen.add(f.tool)
@@ -154,7 +157,8 @@ def run_memory(args) -> str:
     figs = []
     for name in names:
         try:
-            figs += tool_mod.figures(a, name, gpus=args.devices, zero=args.zero)
+            figs += tool_mod.counterparts(a, tool_mod.figures(a, name, gpus=args.devices, zero=args.zero),
+                                          args.devices)
         except SpecError as err:
             if not args.compare:
                 raise
