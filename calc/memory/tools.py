@@ -266,8 +266,9 @@ def eleutherai(a, *, optimizer: str = "adamw", model_dtype: str = "bf16", grad_d
     sbhL = d.seq * a.batch * d.hidden * d.layers
     act = {"none": sbhL * (10 + Fraction(24, t) + Fraction(5 * d.heads * d.seq, d.hidden * t)),
            "selective": sbhL * (10 + Fraction(24, t)), "full": Fraction(2 * sbhL)}[recompute]
-    why = ("bytes per parameter are rules of thumb for a 16-bit model with an fp32 optimizer copy; "
-           "activations follow the GPT-layer formula, not the spec's layers")
+    why = ("bytes per parameter are rules of thumb for a 16-bit model with an fp32 optimizer copy, divided "
+           "by ZeRO's GPUs but never by tensor parallelism; activations follow the GPT-layer formula, not the "
+           "spec's layers")
     per = ELEUTHER_MODEL[model_dtype] + ELEUTHER_OPT[optimizer] + (4 if grad_dtype == "fp32" else 2)
     return [ToolFigure("eleutherai", "model + optimizer + gradients", states, f"{float(states) / 1e9:,.2f} GB",
                        f"{p:,} × ({per} B/param), ZeRO-{zero} over {gpus}"),
@@ -316,49 +317,62 @@ def _states(m) -> int:
     return sum(p.bytes for p in m.parts if p.name != "saved activations")
 
 
-def counterparts(a, figs: list[ToolFigure], gpus: int = 1) -> list[ToolFigure]:
-    """Each tool's figure with calc's exact count of the same thing under the tool's settings,
-    where calc counts it (the difference is then the tool's convention, shown in ``differs``)."""
+def counterparts(a, figs: list[ToolFigure], *, devices: int = 1, zero: int = 0, tp: int = 1,
+                 checkpointing: str = "none") -> list[ToolFigure]:
+    """Each tool's figure with calc's exact count of the same thing under the tool's settings
+    (and the command's devices, ZeRO stage, tensor parallelism and checkpointing where the tool
+    has them), where calc counts it; the difference is the tool's convention, said in ``differs``."""
     import dataclasses
 
+    from ..errors import CalcError
     from .training import buffer_bytes, training_memory
 
     def train(**kw):
-        return training_memory(a, **kw)
+        return training_memory(a, **{"devices": devices, "tp": tp, "zero": zero, "checkpointing": checkpointing,
+                                     **kw})
+    dp = devices // tp if devices % tp == 0 else 1
     out = []
     for f in figs:
         value, how = None, ""
-        if f.tool == "accelerate" and f.label == "float32 total size":
-            value, how = a.root.params * 4 + buffer_bytes(a, 4), "weights + buffers in fp32"
-        elif f.tool == "accelerate" and f.label == "float32 training using Adam":
-            value, how = _states(train(optimizer="adam")), "fp32 Adam: weights, buffers, gradients, states"
-        elif f.tool.startswith("deepspeed") and f.label.startswith("per GPU"):
-            z = 2 if f.tool.endswith("2") else 3
-            value = _states(train(optimizer="adam", precision="bf16-mixed", master="copy", zero=z, devices=gpus))
-            how = f"bf16-mixed, master copy, Adam, ZeRO-{z} over {gpus}: all but activations"
-        elif f.tool == "eleutherai" and f.label == "model + optimizer + gradients":
-            value = _states(train(optimizer="adamw", precision="bf16-mixed", master="copy"))
-            how = "bf16-mixed, master copy, AdamW: all but activations"
-        elif f.tool == "korthikanti" and f.label.startswith("activations,"):
-            m = train(precision="fp16-mixed")
-            value, how = m.part("saved activations").bytes, "saved activations of the whole model in fp16"
-        elif f.tool == "llm-analysis" and f.label == "weight memory":
-            value, how = a.root.params * 2, "every parameter in 16 bits"
+        try:
+            if f.tool == "accelerate" and f.label == "float32 total size":
+                value, how = a.root.params * 4 + buffer_bytes(a, 4), "weights + buffers in fp32"
+            elif f.tool == "accelerate" and f.label == "float32 training using Adam":
+                m = training_memory(a, optimizer="adam")
+                value, how = _states(m), "fp32 Adam on one device: weights, buffers, gradients, states"
+            elif f.tool.startswith("deepspeed") and f.label.startswith("per GPU"):
+                z = 2 if f.tool.endswith("2") else 3
+                m = training_memory(a, optimizer="adam", precision="bf16-mixed", master="copy", zero=z, devices=dp)
+                value, how = _states(m), f"bf16-mixed, master copy, Adam, ZeRO-{z} over {dp}: all but activations"
+            elif f.tool == "eleutherai" and f.label == "model + optimizer + gradients":
+                value = _states(train(optimizer="adamw", precision="bf16-mixed", master="copy"))
+                how = "bf16-mixed, master copy, AdamW, the same sharding: all but activations"
+            elif f.tool == "korthikanti" and f.label.startswith("activations,"):
+                value = train(precision="fp16-mixed").part("saved activations").bytes
+                how = f"saved activations of the whole model in fp16, checkpointing {checkpointing}"
+            elif f.tool == "llm-analysis" and f.label == "weight memory":
+                value, how = train(precision="bf16").part("weights").bytes, "weights in 16 bits, the same sharding"
+        except CalcError:
+            value = None
         out.append(dataclasses.replace(f, calc=value, calc_how=how) if value is not None else f)
     return out
 
 
-def figures(a, tool: str, **opts) -> list[ToolFigure]:
+def figures(a, tool: str, *, gpus: int = 1, zero: int = 0, tp: int = 1, checkpointing: str = "none",
+            optimizer: str = "adamw") -> list[ToolFigure]:
+    """The figures of ``tool`` for analysis ``a`` under the command's settings where the tool has
+    them (devices, ZeRO stage, tensor parallelism, recomputation, optimizer)."""
     if tool == "accelerate":
         return accelerate(a)
-    if tool == "deepspeed-zero2":
-        return deepspeed(a, 2, opts.get("gpus", 1))
+    if tool == "deepspeed-zero2":     # its G: the GPUs ZeRO partitions over (data parallel)
+        return deepspeed(a, 2, max(gpus // tp, 1))
     if tool == "deepspeed-zero3":
-        return deepspeed(a, 3, opts.get("gpus", 1))
+        return deepspeed(a, 3, max(gpus // tp, 1))
     if tool == "eleutherai":
-        return eleutherai(a, gpus=opts.get("gpus", 1), zero=opts.get("zero", 0))
+        return eleutherai(a, gpus=gpus, zero=zero, t=tp, recompute=checkpointing,
+                          optimizer=optimizer if optimizer in ELEUTHER_OPT else "adamw")
     if tool == "korthikanti":
-        return korthikanti(a)
+        return korthikanti(a, t=tp, mode=checkpointing)
     if tool == "llm-analysis":
-        return llm_analysis(a, dp=opts.get("gpus", 1), zero=opts.get("zero", 0))
+        return llm_analysis(a, tp=tp, dp=max(gpus // tp, 1), zero=zero)
     raise SpecError(f"unknown memory convention '{tool}'; known: {', '.join(TOOLS)}")

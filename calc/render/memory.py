@@ -157,8 +157,11 @@ def run_memory(args) -> str:
     figs = []
     for name in names:
         try:
-            figs += tool_mod.counterparts(a, tool_mod.figures(a, name, gpus=args.devices, zero=args.zero),
-                                          args.devices)
+            figs += tool_mod.counterparts(a, tool_mod.figures(a, name, gpus=args.devices, zero=args.zero,
+                                                              tp=args.tp, checkpointing=args.checkpointing,
+                                                              optimizer=args.optimizer),
+                                          devices=args.devices, zero=args.zero, tp=args.tp,
+                                          checkpointing=args.checkpointing)
         except SpecError as err:
             if not args.compare:
                 raise
