@@ -175,7 +175,7 @@ def test_cli_json_and_fits(capsys):
 
 def test_cli_bad_size(capsys):
     assert main(["memory", "resnet18", "--fits", "1.5B"]) == 2
-    assert "whole number of bytes" in capsys.readouterr().err
+    assert "positive whole number of bytes" in capsys.readouterr().err
 
 
 def test_cli_training_options_need_train(capsys):

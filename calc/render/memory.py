@@ -24,7 +24,7 @@ def parse_size(text: str) -> tuple[int, str]:
     if m:
         value = Fraction(m.group(1)) * _FACTORS[(m.group(2) or "B").upper()]
         if value.denominator != 1 or value < 1:
-            raise SpecError(f"--fits: {text} is not a whole number of bytes")
+            raise SpecError(f"--fits: {text} is not a positive whole number of bytes")
         return int(value), text.strip()
     from .. import hardware
     hw = hardware.get(text)
