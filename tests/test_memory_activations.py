@@ -150,15 +150,15 @@ def test_embedding_keeps_int64_token_ids():
 
 
 def test_a_layer_type_without_a_rule_is_an_error_naming_it():
-    a = analysis("input: [5, 4]\nlayers: [{lstm: {hidden: 6}}]")
-    with pytest.raises(CalcError, match="lstm") as err:
+    a = analysis("input: [5, 4]\nlayers: [{moe: {experts: 4, top_k: 2, hidden: 6}}]")
+    with pytest.raises(CalcError, match="moe") as err:
         saved_activations(a)
     assert err.value.line == 3
 
 
 def test_every_layer_type_has_a_rule_but_the_named_few():
-    # recurrent layers, mixtures of experts and latent attention: not yet (an error naming them)
-    assert set(LAYERS) - set(RULES) == {"rnn", "lstm", "gru", "moe", "mla"}
+    # mixtures of experts and latent attention: not yet (an error naming them)
+    assert set(LAYERS) - set(RULES) == {"moe", "mla"}
 
 
 @pytest.mark.parametrize("kw", [{"dtype": "fp8"}, {"checkpointing": "some"}, {"attention": "flash"},
@@ -166,3 +166,20 @@ def test_every_layer_type_has_a_rule_but_the_named_few():
 def test_bad_arguments_are_spec_errors(kw):
     with pytest.raises(SpecError):
         saved_activations(cnn(), **kw)
+
+
+def test_recurrent_layers_by_hand():
+    # batch 2, L = 5 steps of I = 4, H = 6, fp32; one cell state N·H·b = 2·6·4 = 48 bytes.
+    # LSTM (the oracle's step-by-step form), bidirectional: the input 2·5·4·4 = 160 (kept as
+    # x[:, t] views), and per direction 7·L cells (h0, c0, per step 4 gates + tanh(c), c and h
+    # of steps 1…L−1 kept by the next step): 2·7·5·48 = 3360.
+    lstm = analysis("input: [5, 4]\nlayers: [{lstm: {hidden: 6, bidirectional: true}}]", batch=2)
+    assert saved_activations(lstm).bytes == 160 + 3360
+    # GRU (nn.GRU): a time-major copy of the input 160; h0 48; per step 3 gate activations and
+    # the hidden projection (3H) 6·48, and h1…h4 4·48: 160 + 48 + 5·288 + 192 = 1840.
+    gru = analysis("input: [5, 4]\nlayers: [{gru: {hidden: 6}}]", batch=2)
+    assert saved_activations(gru).bytes == 1840
+    # RNN, two layers: the input copy 160, layer 1's output 2·5·6·4 = 240, h0 of both layers 96,
+    # each layer's L tanh outputs 2·5·48 = 480: 976.
+    rnn = analysis("input: [5, 4]\nlayers: [{rnn: {hidden: 6, num_layers: 2}}]", batch=2)
+    assert saved_activations(rnn).bytes == 976

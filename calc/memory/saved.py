@@ -288,4 +288,4 @@ def _mul(op):
     return Effect(tuple(saved))
 
 
-from . import saved_attention  # noqa: E402,F401  (registers the attention rules)
+from . import saved_attention, saved_recurrent  # noqa: E402,F401  (register their rules)
