@@ -137,6 +137,36 @@ def _phase_args(p: argparse.ArgumentParser):
     p.add_argument("--zero-point", action="store_true", help="with --weights int8/int4: a zero point per group")
 
 
+def _memory_args(p: argparse.ArgumentParser):
+    from .memory.optimizers import OPTIMIZERS
+    from .memory.tools import TOOLS
+    from .memory.training import CHECKPOINTING, MASTERS, PRECISIONS
+    from .quant import FORMATS as WEIGHT_FORMATS
+    p.add_argument("spec", help="spec file (YAML), - for standard input, or a bundled model's name")
+    p.add_argument("--input", help="per-sample input shape, e.g. 3x512x512 (overrides the spec)")
+    p.add_argument("--batch", type=_batch, default=1, help="batch per device (per data-parallel replica) per step")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a spec variable")
+    p.add_argument("--dtype", default="fp32", choices=sorted(DTYPE_BYTES), help="inference dtype (default fp32)")
+    p.add_argument("--weights", choices=list(WEIGHT_FORMATS), help="inference: quantised weight matrices")
+    p.add_argument("--train", action="store_true", help="one training step instead of inference")
+    p.add_argument("--optimizer", default="adamw", choices=list(OPTIMIZERS), help="with --train (default adamw)")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS, help="with --train (default fp32)")
+    p.add_argument("--master", default="amp", choices=MASTERS, help="mixed precision: amp (fp32 weights, 16-bit "
+                   "autocast copies; PyTorch) or copy (16-bit weights, fp32 master copy; Megatron, DeepSpeed)")
+    p.add_argument("--accumulate", type=_positive, default=1, help="gradient accumulation: micro-batches per step")
+    p.add_argument("--checkpointing", default="none", choices=CHECKPOINTING, help="activation checkpointing")
+    p.add_argument("--attention", default="eager", choices=("eager", "sdpa"), help="attention implementation")
+    p.add_argument("--zero", type=int, default=0, choices=(0, 1, 2, 3), help="ZeRO / FSDP stage")
+    p.add_argument("--devices", type=_positive, default=1, help="devices (data parallel × tensor parallel)")
+    p.add_argument("--tp", type=_positive, default=1, help="tensor-parallel devices")
+    p.add_argument("--fits", metavar="SIZE|HARDWARE", help="the largest batch (or --over context) whose total per "
+                   "device fits, e.g. 80GB, 40GiB or a hardware preset's name")
+    p.add_argument("--over", default="batch", choices=("batch", "context"), help="what --fits searches")
+    p.add_argument("--convention", default="calc", choices=("calc", *TOOLS), help="also show a tool's figures")
+    p.add_argument("--compare", action="store_true", help="every tool's convention beside calc's, with why they differ")
+    p.add_argument("--format", default="table", choices=("table", "json"), help="output format")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="calc", description="Static calculator of neural-network cost: "
                                      "shapes, parameters, MACs, FLOPs and memory from a YAML spec.")
@@ -227,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time", action="store_true", help="also time the forward on this CPU beside calc's roofline "
                    "estimate (see docs/time.md)")
     p.add_argument("--hardware", metavar="FILE", help="with --time: this machine's description (default: derived)")
+    p.add_argument("--memory", action="store_true",
+                   help="compare the activations saved for backward in one training pass, to the byte")
+    p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16", "fp64"),
+                   help="with --memory: the dtype the model runs in (default fp32)")
     p = sub.add_parser("time", help="roofline time per layer on a hardware preset: latency, FPS, tokens/s "
                        "(a lower bound; see docs/time.md)")
     from .render.time import add_arguments as time_arguments
@@ -234,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="every bundled model and variant by name, with torchvision's "
                        "published parameters and GFLOPS beside calc's")
     p.add_argument("--format", default="table", choices=("table", "json"), help="output format")
+    p = sub.add_parser("memory", help="memory per device in bytes: weights, KV cache and activation peak, or "
+                       "with --train gradients, optimizer states and saved activations; what fits (docs/memory.md)")
+    _memory_args(p)
     sub.add_parser("layers", help="list every layer type with its arguments and formulas")
     sub.add_parser("schema", help="print the JSON Schema of the spec format")
     p = sub.add_parser("conventions", help="list the counting conventions with their rules")
@@ -443,6 +480,9 @@ def run(argv: list[str] | None = None) -> int:
                 f.write(text)
         else:
             sys.stdout.write(text)
+    elif args.command == "verify" and args.memory:
+        from .memory.verify import run_verify_memory
+        return run_verify_memory(args, load_model(args), _out)
     elif args.command == "verify":
         from .verify import format_verification, verify
         model = load_model(args)
@@ -478,6 +518,9 @@ def run(argv: list[str] | None = None) -> int:
         from . import models
         from .render.models import FORMATS as MODEL_FORMATS
         _out(MODEL_FORMATS[args.format](models.catalog(), models.published()["provenance"], models.not_bundled()))
+    elif args.command == "memory":
+        from .render.memory import run_memory
+        _out(run_memory(args))
     elif args.command == "layers":
         from .render.catalog import describe_layers
         sys.stdout.write(describe_layers())

@@ -4,6 +4,8 @@ Each quantity is declared once (see :mod:`calc.formula`); ``x`` is the input's e
 
 from typing import Any, ClassVar, Literal
 
+from pydantic import Field, StrictBool
+
 from .. import shapes as S
 from ..formula import Q
 from ..shapes import Shape, fmt_shape, numel
@@ -34,8 +36,17 @@ class _Elementwise(Layer):
         return {"x": numel(shape)}
 
 
+class _InPlace(_Elementwise):
+    """An activation PyTorch can apply in place (``nn.ReLU(inplace=True)``, as torchvision's
+    models do): no count changes; the memory count does (no new storage, and autograd keeps the
+    overwritten result; see calc.memory)."""
+
+    inplace: StrictBool = Field(False, description="applied in place, overwriting its input (PyTorch's "
+                                                   "inplace=True); changes memory only")
+
+
 @register("relu", "activation")
-class ReLU(_Elementwise):
+class ReLU(_InPlace):
     """max(0, a) for each element a: one comparison per element (x elements)."""
 
     per_element: ClassVar[dict[str, int]] = {"cmp": 1}
@@ -43,7 +54,7 @@ class ReLU(_Elementwise):
 
 
 @register("relu6", "activation")
-class ReLU6(_Elementwise):
+class ReLU6(_InPlace):
     """min(max(0, a), 6) for each element a: two comparisons per element (x elements)."""
 
     per_element: ClassVar[dict[str, int]] = {"cmp": 2}
@@ -51,7 +62,7 @@ class ReLU6(_Elementwise):
 
 
 @register("leaky_relu", "activation")
-class LeakyReLU(_Elementwise):
+class LeakyReLU(_InPlace):
     """a if a ≥ 0 else slope·a for each element a: a comparison and a multiply per element
     (x elements)."""
 
@@ -61,7 +72,7 @@ class LeakyReLU(_Elementwise):
 
 
 @register("elu", "activation")
-class ELU(_Elementwise):
+class ELU(_InPlace):
     """a if a > 0 else α(eᵃ − 1) for each element a, counted branch-free: cmp, exp, add, mul per
     element (x elements)."""
 
@@ -101,7 +112,7 @@ class GELU(_Elementwise):
 
 
 @register("silu", "activation")
-class SiLU(_Elementwise):
+class SiLU(_InPlace):
     """a · sigmoid(a) for each element a: the sigmoid's 4 operations and a multiply (x elements)."""
 
     per_element: ClassVar[dict[str, int]] = {"mul": 2, "exp": 1, "add": 1, "div": 1}
@@ -122,7 +133,7 @@ class Softplus(_Elementwise):
 
 
 @register("hardswish", "activation")
-class Hardswish(_Elementwise):
+class Hardswish(_InPlace):
     """a · min(max(a + 3, 0), 6) / 6 for each element a: add, 2 comparisons, multiply, divide
     (x elements)."""
 
@@ -132,7 +143,7 @@ class Hardswish(_Elementwise):
 
 
 @register("hardsigmoid", "activation")
-class Hardsigmoid(_Elementwise):
+class Hardsigmoid(_InPlace):
     """min(max(a + 3, 0), 6) / 6 for each element a: add, 2 comparisons, divide (x elements)."""
 
     per_element: ClassVar[dict[str, int]] = {"add": 1, "cmp": 2, "div": 1}

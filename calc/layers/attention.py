@@ -1,6 +1,6 @@
 """Multi-head attention with its projections (self and cross, grouped-query, causal)."""
 
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, StrictBool
 
@@ -51,6 +51,9 @@ class Attention(Layer):
                                                           "head_dim; partial rotary)")
     alibi: StrictBool = Field(False, description="ALiBi: a fixed per-head linear bias added to every score "
                                                  "(no parameters)")
+    impl: Optional[Literal["eager", "sdpa"]] = Field(None, description="how it runs: 'eager' (scores and "
+                                                      "probabilities as tensors) or 'sdpa' (a fused kernel); "
+                                                      "changes memory only (default: the memory command's choice)")
     qk_norm: StrictBool = Field(False, description="RMSNorm over each head's d features of the queries and the "
                                                    "keys, one γ of d per side shared by the heads (Qwen3)")
 

@@ -9,7 +9,9 @@ from .registry import batched_dim, builds
 
 
 class DropPath(nn.Module):
-    """Stochastic depth: the identity in evaluation (torchvision is not a dependency)."""
+    """Stochastic depth (torchvision is not a dependency): the identity in evaluation; in
+    training, as torchvision's stochastic_depth, the input times a noise of 0 or 1/(1 − p) per
+    sample ("row") or per batch."""
 
     def __init__(self, p: float, mode: str):
         super().__init__()
@@ -18,7 +20,13 @@ class DropPath(nn.Module):
         self.p, self.mode = p, mode
 
     def forward(self, x):
-        return x
+        if not self.training or self.p == 0.0:
+            return x
+        shape = [x.shape[0] if self.mode == "row" else 1] + [1] * (x.dim() - 1)
+        noise = x.new_empty(shape).bernoulli_(1.0 - self.p)
+        if self.p < 1.0:
+            noise.div_(1.0 - self.p)
+        return x * noise
 
 
 class Scale(nn.Module):
@@ -40,17 +48,19 @@ _SIMPLE = {"relu": nn.ReLU, "relu6": nn.ReLU6, "sigmoid": nn.Sigmoid, "tanh": nn
 
 @builds(*_SIMPLE)
 def _simple(layer, shape):
+    if getattr(layer, "inplace", False):
+        return _SIMPLE[layer.type_name](inplace=True)
     return _SIMPLE[layer.type_name]()
 
 
 @builds("leaky_relu")
 def _leaky(layer, shape):
-    return nn.LeakyReLU(layer.negative_slope)
+    return nn.LeakyReLU(layer.negative_slope, inplace=layer.inplace)
 
 
 @builds("elu")
 def _elu(layer, shape):
-    return nn.ELU(layer.alpha)
+    return nn.ELU(layer.alpha, inplace=layer.inplace)
 
 
 @builds("softplus")

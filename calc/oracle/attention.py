@@ -13,9 +13,13 @@ class MultiHeadAttention(nn.Module):
     fused CPU kernels have no FLOP formula). K and V heads are shared by heads/kv_heads query
     heads; causal masking aligns row i with keys 0..i, as PyTorch's is_causal."""
 
-    def __init__(self, dim, kv_dim, heads, kv_heads, head_dim, out, bias, out_bias, packed, causal):
+    def __init__(self, dim, kv_dim, heads, kv_heads, head_dim, out, bias, out_bias, packed, causal,
+                 fused=False):
         super().__init__()
         self.h, self.g, self.d, self.causal = heads, kv_heads, head_dim, causal
+        # impl: sdpa: in training (the memory oracle), F.scaled_dot_product_attention; in
+        # evaluation the written-out products, which FlopCounterMode counts (same values).
+        self.fused = fused
         self.packed = packed and dim == kv_dim
         if self.packed:
             self.qkv = nn.Linear(dim, (heads + 2 * kv_heads) * head_dim, bias=bias)
@@ -34,6 +38,13 @@ class MultiHeadAttention(nn.Module):
         else:
             q, k, v = self.q(x), self.k(m), self.v(m)
         q = q.reshape(n, length, h, d).transpose(1, 2)
+        if self.fused and self.training:
+            k = k.reshape(n, s_len, g, d).transpose(1, 2)
+            v = v.reshape(n, s_len, g, d).transpose(1, 2)
+            if g != h:
+                k, v = k.repeat_interleave(h // g, dim=1), v.repeat_interleave(h // g, dim=1)
+            y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+            return self.proj(y.transpose(1, 2).reshape(n, length, h * d))
         k = k.reshape(n, s_len, g, d).transpose(1, 2).repeat_interleave(h // g, dim=1)
         v = v.reshape(n, s_len, g, d).transpose(1, 2).repeat_interleave(h // g, dim=1)
         scores = torch.matmul(q, k.transpose(-2, -1)) * d ** -0.5
@@ -60,4 +71,4 @@ def _attention(layer, shapes):
     head_dim = layer.head_dim or dim // heads
     out_bias = layer.bias if layer.out_bias is None else layer.out_bias
     return MultiHeadAttention(dim, kv_dim, heads, kv_heads, head_dim, layer.out or dim, layer.bias,
-                              out_bias, layer.packed, layer.causal)
+                              out_bias, layer.packed, layer.causal, getattr(layer, "impl", None) == "sdpa")

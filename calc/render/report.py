@@ -55,6 +55,8 @@ def _head(a: Analysis) -> dict[str, Any]:
     if act is not None:
         head["totals"]["active_params"] = {"active": act.active, "active_non_embedding": act.active_non_embedding,
                                            "embedding": act.embedding}
+    from .memory import analysis_memory
+    head["memory"] = analysis_memory(a)      # inference and one AdamW training step (calc memory)
     return head
 
 

@@ -1,0 +1,291 @@
+"""What PyTorch's autograd keeps for backward, per layer type: one rule per type.
+
+This is knowledge of PyTorch's implementation (its ``derivatives.yaml`` and the modules calc's
+oracle runs), kept apart from the layer classes as calc.conventions keeps tool knowledge. A rule
+sees one execution of a layer (:class:`Op`) and says (:class:`Effect`):
+
+* ``saved``: the tensors the layer's backward keeps, each ``("in", k)`` (its k-th input),
+  ``("out",)`` (its output) or ``("new", label, bytes)`` (a tensor made inside the layer);
+  parameters and buffers are never listed (they are not activations);
+* ``output``: ``"new"`` (a fresh storage), ``"view"`` (the output shares its first input's
+  storage: flatten, identity, a split) or ``"inplace"`` (the input overwritten);
+* ``contiguous``: whether the output is contiguous (a reshape of a non-contiguous tensor copies);
+* ``work``: bytes of the intermediates the layer holds while it runs at inference (eager
+  attention's scores), beside its inputs and output;
+* ``drop``: labels of the saved tensors that selective recomputation does not keep.
+
+Autograd records nothing for an operation none of whose inputs requires a gradient: a layer whose
+inputs need no gradient and which has no trainable parameter saves nothing (``Op.grad``).
+A layer type without a rule is an error naming it, never a silent zero.
+"""
+from __future__ import annotations
+
+from math import prod
+
+from .rules import BOOL_BYTES, IN, INDEX_BYTES, NOTHING, OUT, RULES, Effect, MemoryError_, Op, effect, rule  # noqa: F401
+
+
+# ---------------------------------------------------------------------------- weighted layers
+
+@rule("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+def _conv(op):
+    # convolution_backward needs the input (for the weight's gradient) and the weight. With
+    # padding "same" and an odd total padding d·(K − 1) along some dimension, PyTorch pads the
+    # input by the extra 1 at the end explicitly (constant_pad_nd) and convolves that copy, which
+    # is then what is kept.
+    layer = op.layer
+    if layer.padding == "same" and not layer.type_name.startswith("conv_transpose"):
+        odd = [(d * (k - 1)) % 2 for k, d in zip(layer.kernel, layer.dilation)]
+        if any(odd):
+            c, spatial = op.ins[0][0], op.ins[0][1:]
+            padded = op.batch * c * prod(n + e for n, e in zip(spatial, odd)) * op.size
+            return Effect((("new", "padded input", padded),), work=padded)
+    return Effect((IN,))
+
+
+@rule("linear")
+def _linear(op):
+    # F.linear saves its input, the matrix multiplied (addmm's mat1). A contiguous input is
+    # flattened to (N·…, in) as a view; a non-contiguous one of rank ≥ 3 (batched) is copied
+    # first, and the copy is what is saved. The oracle's `contiguous: false` hint hands the layer
+    # a transposed copy of its input.
+    if op.hints.get("contiguous") is False:
+        return Effect((("new", "input copy", op.b(op.ins[0])),), work=op.b(op.ins[0]))
+    if not op.contiguous[0] and len(op.ins[0]) >= 2:
+        return Effect((("new", "input copy", op.b(op.ins[0])),), work=op.b(op.ins[0]))
+    return Effect((IN,))
+
+
+@rule("embedding")
+def _embedding(op):
+    # embedding_backward needs the int64 token ids (the input itself).
+    return Effect((IN,) if op.own_grad else ())
+
+
+@rule("pos_embedding")
+def _pos(op):
+    # weight[arange(L)]: the index op keeps its int64 positions (L of them, once per batch).
+    return Effect((("new", "positions", op.ins[0][0] * INDEX_BYTES),) if op.own_grad else ())
+
+
+@rule("type_embedding", "class_token", "concat", "pad", "roll", "channel_shuffle", "token_mean",
+      "global_avgpool", "upsample")
+def _nothing(op):
+    # Gradients that need only shapes: additions, concatenation, copies, means, interpolation.
+    return NOTHING
+
+
+@rule("layer_scale", "prelu")
+def _scaled(op):
+    # x·γ: the weight's gradient needs x.
+    return Effect((IN,))
+
+
+# ---------------------------------------------------------------------------- element-wise
+
+_SAVES_OUTPUT = {"relu", "sigmoid", "tanh", "softmax"}
+# In place, ReLU, leaky ReLU and ELU keep their result (the overwritten input), from which their
+# gradient follows; the others' gradient needs the input, which autograd clones before it is
+# overwritten (hardtanh_, silu_, hardswish_, hardsigmoid_ are recorded as clone + op).
+_INPLACE_CLONES = {"relu6", "silu", "hardswish", "hardsigmoid"}
+
+
+@rule("relu", "sigmoid", "tanh", "softmax", "relu6", "leaky_relu", "elu", "gelu", "silu",
+      "hardswish", "hardsigmoid", "softplus")
+def _activation(op):
+    if not any(op.in_grad):
+        return NOTHING
+    if getattr(op.layer, "inplace", False):
+        if op.layer.type_name in _INPLACE_CLONES:
+            return Effect((("new", "input copy", op.b(op.ins[0])),), output="inplace")
+        return Effect((OUT,), output="inplace")
+    return Effect((OUT,) if op.layer.type_name in _SAVES_OUTPUT else (IN,),
+                  work=op.b(op.out) if op.layer.type_name == "softmax" else 0)
+
+
+@rule("identity")
+def _identity(op):
+    return Effect(output="view", contiguous=op.contiguous[0])
+
+
+@rule("dropout")
+def _dropout(op):
+    # p = 0 returns the input itself. Otherwise the output is input·mask/(1−p): on CUDA
+    # native_dropout keeps a bool mask (1 byte per element); on CPU the mask is a tensor of the
+    # input's dtype multiplied in.
+    if op.layer.p == 0:
+        return Effect(output="view", contiguous=op.contiguous[0])
+    if not any(op.in_grad):
+        return NOTHING
+    per = BOOL_BYTES if op.device == "cuda" else op.size
+    return Effect((("new", "mask", op.n(op.ins[0]) * per),))
+
+
+@rule("stochastic_depth")
+def _drop_path(op):
+    # torchvision's stochastic_depth in training: x · noise, noise of shape (N, 1, …) ("row") or
+    # (1, …) ("batch"); the product keeps the noise.
+    if op.layer.p == 0:
+        return Effect(output="view", contiguous=op.contiguous[0])
+    if not any(op.in_grad):
+        return NOTHING
+    rows = op.batch if op.layer.mode == "row" else 1
+    return Effect((("new", "noise", rows * op.size),))
+
+
+# ---------------------------------------------------------------------------- normalisation
+
+@rule("batchnorm1d", "batchnorm2d", "batchnorm3d")
+def _batchnorm(op):
+    # native_batch_norm (training) keeps its input and the batch's mean and 1/std per channel.
+    c = op.ins[0][0]
+    return Effect((IN, ("new", "mean", c * op.size), ("new", "invstd", c * op.size)))
+
+
+def _rows(op, dims: int) -> int:
+    shape = op.ins[0]
+    return op.batch * prod(shape[:len(shape) - dims])
+
+
+@rule("layernorm")
+def _layernorm(op):
+    # native_layer_norm keeps its input and a mean and 1/std per normalised row. The channels
+    # form (LayerNorm2d) normalises the moved-dim view: one row per position.
+    layer = op.layer
+    rows = op.n(op.ins[0]) // op.ins[0][0] if layer.channels else _rows(op, layer.normalized)
+    # The channels form passes a moved-dim view (not contiguous); autograd keeps that view, whose
+    # storage is the input's, and the output moved back is not contiguous either.
+    return Effect((IN, ("new", "mean", rows * op.size), ("new", "rstd", rows * op.size)),
+                  contiguous=not layer.channels)
+
+
+@rule("groupnorm")
+def _groupnorm(op):
+    g = op.layer.groups
+    return Effect((IN, ("new", "mean", op.batch * g * op.size), ("new", "rstd", op.batch * g * op.size)))
+
+
+@rule("rmsnorm")
+def _rmsnorm(op):
+    # nn.RMSNorm as composite operations: x·rsqrt(mean(x²) + ε)·γ. pow keeps x, rsqrt its result
+    # (one per row), and the product with γ keeps the normalised x for γ's gradient.
+    rows = _rows(op, op.layer.normalized)
+    saved = []
+    if any(op.in_grad):
+        saved += [IN, ("new", "rsqrt", rows * op.size)]
+    if op.layer.affine and op.own_grad:
+        saved.append(("new", "normalised", op.b(op.ins[0])))
+    return Effect(tuple(saved), work=op.b(op.ins[0]))
+
+
+@rule("local_response_norm")
+def _lrn(op):
+    # F.local_response_norm: x·x (keeps x), padded along channels by size − 1, average-pooled
+    # (keeps the padded squares), ·α + k (the sum kept by pow), ^β (kept by the division), x / that.
+    c, rest = op.ins[0][0], prod(op.ins[0][1:])
+    padded = op.batch * (c + op.layer.size - 1) * rest * op.size
+    x = op.b(op.ins[0])
+    return Effect((IN, ("new", "padded squares", padded), ("new", "k + α·mean", x), ("new", "denominator", x)),
+                  work=padded + 2 * x)
+
+
+# ---------------------------------------------------------------------------- pooling
+
+@rule("maxpool1d", "maxpool2d", "maxpool3d", "adaptive_maxpool1d", "adaptive_maxpool2d",
+      "adaptive_maxpool3d")
+def _maxpool(op):
+    # max_pool*_with_indices keeps its input and the int64 index of each maximum.
+    return Effect((IN, ("new", "indices", op.n(op.out) * INDEX_BYTES)), work=op.n(op.out) * INDEX_BYTES)
+
+
+@rule("avgpool1d", "avgpool2d", "avgpool3d", "adaptive_avgpool1d", "adaptive_avgpool2d",
+      "adaptive_avgpool3d")
+def _avgpool(op):
+    # avg_pool*d and _adaptive_avg_pool*d keep their input (their backward takes it). An adaptive
+    # pool to a single value per channel is computed as a mean, which keeps nothing.
+    if op.layer.type_name.startswith("adaptive") and prod(op.out[1:]) == 1:
+        return NOTHING
+    return Effect((IN,))
+
+
+@rule("global_maxpool")
+def _global_max(op):
+    # amax keeps its input and its result (to find where the maximum was).
+    return Effect((IN, OUT))
+
+
+# ---------------------------------------------------------------------------- shape moves
+
+def _view_or_copy(op):
+    """A reshape: a view of a contiguous input, a copy of another."""
+    if op.contiguous[0]:
+        return Effect(output="view")
+    return NOTHING
+
+
+@rule("flatten", "reshape")
+def _reshape(op):
+    return _view_or_copy(op)
+
+
+@rule("permute")
+def _permute(op):
+    # permute(...).contiguous(): a copy, unless the order is the identity (contiguous() returns
+    # the tensor itself).
+    dims = [d % len(op.ins[0]) for d in op.layer.dims]
+    if dims == sorted(dims) and op.contiguous[0]:
+        return Effect(output="view")
+    return NOTHING
+
+
+@rule("channel_split")
+def _split(op):
+    # chunk/split are views; one along a per-sample dimension is not contiguous (batch > 1).
+    return Effect(output="view", contiguous=op.batch == 1)
+
+
+@rule("select_token")
+def _select(op):
+    return Effect(output="view", contiguous=op.batch == 1)
+
+
+@rule("to_tokens")
+def _to_tokens(op):
+    # x.flatten(2).transpose(1, 2): a view, no longer contiguous.
+    return Effect(output="view", contiguous=False)
+
+
+@rule("to_image")
+def _to_image(op):
+    # x.transpose(1, 2).reshape(...): a view when that transposes back a transposed view.
+    if not op.contiguous[0]:
+        return Effect(output="view")
+    return NOTHING
+
+
+# ---------------------------------------------------------------------------- joins
+
+@rule("add")
+def _add(op):
+    # torch.stack(inputs).sum(0): the stack (k inputs) exists while it runs; sum keeps nothing.
+    return Effect(work=sum(op.b(s) for s in op.ins))
+
+
+@rule("mul")
+def _mul(op):
+    # ((a·b)·c)…: each product keeps the other operand of every factor that requires a gradient.
+    saved = []
+    left_grad = op.in_grad[0]
+    left = ("in", 0)
+    for k in range(1, len(op.ins)):
+        if left_grad:
+            saved.append(("in", k))
+        if op.in_grad[k]:
+            saved.append(left)
+        left_grad = left_grad or op.in_grad[k]
+        if k < len(op.ins) - 1:
+            left = ("new", f"product {k}", op.b(op.out))
+    return Effect(tuple(saved))
+
+
+from . import saved_attention, saved_recurrent  # noqa: E402,F401  (register their rules)

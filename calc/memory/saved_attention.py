@@ -1,0 +1,72 @@
+"""What attention saves for backward, eager and fused (see :mod:`calc.memory.saved`).
+
+In the formulas: N samples, L query tokens, S key/value tokens, h query heads, g key/value heads,
+d features per head, b bytes per element.
+
+Eager attention is the one calc's oracle runs (as Hugging Face's "eager" attention does): Q, K,
+V projected, heads split by a transposing view, K and V repeated to h heads, scores = Q·Kᵀ·1/√d,
+a causal mask filled in, softmax, probabilities·V, heads merged, output projection.
+Fused attention (``attention="sdpa"``) is ``F.scaled_dot_product_attention`` with a flash or
+memory-efficient kernel: no score matrix is kept, only the output and a log-sum-exp per query row.
+"""
+from __future__ import annotations
+
+from .rules import BOOL_BYTES, IN, STAT_BYTES, Effect, MemoryError_, rule
+
+
+def _dims(op):
+    layer = op.layer
+    (length, dim), kv_shape = op.ins[0], op.ins[-1]
+    s = kv_shape[0]
+    h = layer.heads
+    g = layer.kv_heads or h
+    d = layer.head_dim or dim // h
+    return length, s, h, g, d
+
+
+@rule("attention")
+def _attention(op):
+    layer = op.layer
+    if layer.context is not None:
+        raise MemoryError_("attention over a KV cache (context) runs at inference only; calc counts "
+                           "no saved activations for it (the cache is counted by calc memory)")
+    length, s, h, g, d = _dims(op)
+    n, b = op.batch, op.size
+    cross = len(op.ins) > 1
+    inputs = (IN, ("in", 1)) if cross else (IN,)
+    merged = ("new", "merged heads", n * length * h * d * b)          # proj's input: a copy
+    mask = (("new", "causal mask", length * s * BOOL_BYTES),) if layer.causal else ()
+    projections = n * (length * h * d + 2 * s * g * d) * b
+    if (layer.impl or op.attention) == "sdpa":
+        # The kernel keeps its Q, K, V (views of the projections: all of a packed projection),
+        # its output and one fp32 log-sum-exp per query row. K and V of fewer heads are repeated
+        # to h heads first (fresh tensors, kept instead). The output, (N, h, L, d), is laid out
+        # as (N, L, h, d) by the kernel, so merging the heads for the output projection is a view.
+        out = ("new", "attention output", n * length * h * d * b)
+        lse = ("new", "log-sum-exp", n * h * length * STAT_BYTES)
+        if g != h:
+            kv = (("new", "k", n * h * s * d * b), ("new", "v", n * h * s * d * b))
+            q = ("new", "q, k, v" if layer.packed and not cross else "q",
+                 projections if layer.packed and not cross else n * length * h * d * b)
+            qkv = (q,) + kv
+        elif layer.packed and not cross:
+            qkv = (("new", "q, k, v", projections),)
+        else:
+            qkv = (("new", "q", n * length * h * d * b), ("new", "k", n * s * g * d * b),
+                   ("new", "v", n * s * g * d * b))
+        return Effect(inputs + qkv + (lse, out), work=projections + n * length * h * d * b)
+    # Eager: matmul folds (N, h, L, d) to (N·h, L, d). Q, a transposing view of its projection,
+    # folds as a view when N = 1, L = 1 or h = 1 (the kept storage is then the projection's, all
+    # of Q, K and V when packed), else as a copy. K and V, repeated to h heads, are fresh
+    # contiguous tensors (repeat_interleave copies even once). softmax keeps its output,
+    # masked_fill its mask.
+    if n == 1 or length == 1 or h == 1:
+        q = ("new", "q, k, v", projections if layer.packed and not cross else n * length * h * d * b)
+    else:
+        q = ("new", "q", n * h * length * d * b)
+    probs = ("new", "probabilities", n * h * length * s * b)
+    saved = inputs + (q, ("new", "k", n * h * s * d * b), ("new", "v", n * h * s * d * b), probs) + mask + (merged,)
+    # At inference the peak inside is at the softmax: the projections, the repeated K and V, the
+    # (masked) scores and the probabilities.
+    work = projections + 2 * n * h * s * d * b + 2 * n * h * length * s * b
+    return Effect(saved, work=work, drop=frozenset({"probabilities", "causal mask"}))

@@ -1,0 +1,81 @@
+"""The oracle for activation memory: one training forward pass under
+``torch.autograd.graph.saved_tensors_hooks``, counting the bytes of the distinct storages autograd
+keeps for backward (parameters and buffers excluded), each at the first leaf that keeps it."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import OracleError
+from ..graph import Model
+from .core import _TOO_DEEP, LazyLeaf, build_module
+from .registry import TorchRejected
+
+TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp64": torch.float64}
+
+
+@dataclass(frozen=True)
+class MeasuredSaved:
+    torch_version: str
+    batch: int
+    dtype: str
+    bytes: int        # distinct storages kept for backward
+    leaves: tuple     # (calc name, type, bytes first kept there), in call order
+
+
+def measure_saved(model: Model, batch: int = 1, dtype: str = "fp32") -> MeasuredSaved:
+    """Run one forward pass of the oracle's module in training mode (batch norm on batch
+    statistics, dropout active) on a batch of zeros (token ids 0) in ``dtype``, and sum the bytes
+    of the distinct tensor storages autograd saves."""
+    if dtype not in TORCH_DTYPES:
+        raise OracleError(f"the memory oracle runs in {', '.join(TORCH_DTYPES)}, not {dtype}")
+    module = build_module(model)
+    shape = tuple(model.input_shape)
+    kind = torch.long if module.tokens else TORCH_DTYPES[dtype]
+    x = torch.zeros(batch, *shape, dtype=kind)
+    current = [None]
+    order: list = []
+    leaves = [m for m in module.modules() if isinstance(m, LazyLeaf)]
+
+    def enter(mod, inputs):
+        current[0] = mod
+        order.append(mod)
+
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            module(x if module.tokens else x.float())   # builds every layer (in fp32) from the tensors that reach it
+        module.to(TORCH_DTYPES[dtype])
+        module.train()
+        exclude = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
+        first: dict = {}                    # storage -> (bytes, leaf)
+
+        def pack(t):
+            s = t.untyped_storage()
+            ptr = s.data_ptr()
+            if ptr not in exclude and ptr not in first:
+                first[ptr] = (s.nbytes(), current[0])
+            return t
+
+        handles = [m.register_forward_pre_hook(enter) for m in leaves]
+        order.clear()
+        try:
+            with warnings.catch_warnings(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                warnings.simplefilter("ignore")
+                module(x)
+        finally:
+            for h in handles:
+                h.remove()
+    except RecursionError:
+        raise OracleError(_TOO_DEEP) from None
+    except RuntimeError as exc:
+        raise TorchRejected(f"PyTorch fails: {str(exc).strip().splitlines()[0]}") from None
+    per: dict = {}
+    for nbytes, leaf in first.values():
+        per[id(leaf)] = per.get(id(leaf), 0) + nbytes
+    rows = []
+    for m in order:
+        rows.append((m.calc_name, m.layer.type_name, per.pop(id(m), 0)))
+    return MeasuredSaved(torch.__version__, batch, dtype, sum(b for b, _ in first.values()), tuple(rows))
