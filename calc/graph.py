@@ -70,6 +70,9 @@ class Model:
     source_name: str | None = None
     lines: dict | None = None
     input_kind: str = "values"   # 'tokens': the input holds token ids (see shapes.Tokens)
+    # Several named inputs (`inputs:` in the spec) as (name, shape) pairs, the first being
+    # ``input_shape``; empty for a spec with one `input`.
+    inputs: tuple = ()
 
     def line_of(self, path: tuple) -> int | None:
         return nearest_line(self.lines, path)
