@@ -246,7 +246,7 @@ class _Analyzer:
                 # and activations do not, and the flow goes on from its input.
                 children.append(Child(item.name, _idle(res)))
                 continue
-            children.append(Child(item.name, res))
+            children.append(Child(item.name, res if item.counted else _idle(res)))
             x = res.output_shape
         return _sum(children, kind, shape, x)
 

@@ -22,6 +22,9 @@ class Node:
     # False: the item holds parameters but does not run at inference (an auxiliary classifier):
     # counted in parameters, not in operations; the flow passes around it.
     runs: bool = field(default=True, kw_only=True)
+    # False: the item ran in an earlier pass (an encoder at a decode step, see calc.inference):
+    # counted in parameters, not in operations; unlike runs=False the flow goes on from its output.
+    counted: bool = field(default=True, kw_only=True)
     # Hints the spec states for a leaf (see calc.layers.HINTS), as sorted (key, value) pairs.
     hints: tuple = field(default=(), kw_only=True)
 

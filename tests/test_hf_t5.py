@@ -76,3 +76,39 @@ def test_t5_flops_match_transformers(family):
     # encoder's self attention over src, the decoder's over tgt and its cross attention of tgt
     # queries over src keys, the feed-forward, the head)
     assert a.totals.flops == fc.get_total_flops()
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_t5_prefill_and_cached_decode_flops_match_transformers(family):
+    """The prefill runs the encoder on src tokens and the decoder on the P prompt tokens; a decode
+    step runs the decoder alone on one new token, its self attention over the P + 1 keys, its
+    cross attention over the src keys and values cached at the prefill (only Q and the output
+    projected) — as transformers computes with past_key_values (an EncoderDecoderCache) and the
+    encoder's output passed back in."""
+    from calc.inference import run_phase
+    cfg = FAMILIES[family]
+    torch.manual_seed(0)
+    model = hf_model(cfg).eval()
+    batch, src, prompt = 2, 9, 3
+    spec = spec_of(cfg).build({"src": src})
+    ids = torch.randint(0, cfg["vocab_size"], (batch, src))
+    dec = torch.randint(0, cfg["vocab_size"], (batch, prompt))
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        out = model(input_ids=ids, decoder_input_ids=dec, use_cache=True)
+    pre = run_phase(spec, "prefill", prompt, batch=batch)
+    assert pre.analysis.totals.flops == fc.get_total_flops()
+    nxt = torch.randint(0, cfg["vocab_size"], (batch, 1))
+    with torch.no_grad(), warnings.catch_warnings(), FlopCounterMode(display=False) as fc:
+        warnings.simplefilter("ignore")   # past_key_values is being renamed `cache`
+        model(encoder_outputs=(out.encoder_last_hidden_state,), decoder_input_ids=nxt,
+              past_key_values=out.past_key_values, use_cache=True)
+    step = run_phase(spec, "decode", prompt + 1, batch=batch)
+    assert step.analysis.totals.flops == fc.get_total_flops()
+    # the cache after the step: each decoder layer's self attention holds P + 1 tokens and its
+    # cross attention the src tokens, 2·heads·d_kv elements per token (keys and values)
+    per = 2 * cfg["num_heads"] * cfg["d_kv"]
+    layers = cfg.get("num_decoder_layers") or cfg["num_layers"]
+    assert step.kv.elements_per_sequence == layers * per * (prompt + 1 + src)
+    cache = out.past_key_values
+    assert sum(t.numel() for layer in (cache.self_attention_cache.layers + cache.cross_attention_cache.layers)
+               for t in (layer.keys, layer.values)) == batch * layers * per * (prompt + 1 + src)

@@ -66,6 +66,9 @@ class Attention(Layer):
     # probability is dropped); StreamingLLM's first k tokens kept beside a sliding window.
     sinks: StrictBool = Field(False, description="a learned sink logit per head joins every softmax row and its "
                                                  "probability is dropped (GPT-OSS): h parameters")
+    cached_kv: StrictBool = Field(False, description="cross attention over keys and values cached at the first "
+                                                     "step (an encoder–decoder's decode steps, set by --phase "
+                                                     "decode): K and V are not projected again")
     sink_tokens: Optional[PosInt] = Field(None, description="with window: the first k tokens stay visible and "
                                                             "cached beside the window (StreamingLLM's attention "
                                                             "sinks): each query sees at most k + W keys")
@@ -162,6 +165,8 @@ class Attention(Layer):
         bias = int(self.bias)
         out_bias = bias if self.out_bias is None else int(self.out_bias)
         cross = self.kv is not None
+        if self.cached_kv and not cross:
+            raise ValueError("cached_kv applies to cross attention (kv: NAME), whose keys and values are cached")
         if self.window is not None and (cross or not self.causal):
             raise ValueError("a sliding window needs causal self attention (causal: true, no kv)")
         if self.context is not None:
@@ -183,10 +188,14 @@ class Attention(Layer):
             raise ValueError("rope_dims needs rope: true")
         if self.rope and (r > d or r % 2):
             raise ValueError(f"rope_dims={r} must be even and at most head_dim={d}")
-        return {"L": q[0], "D": dim, "T": m[0], "D_kv": m[1], "h": h, "g": g, "d": d, "out": self.out or 0,
+        # cached keys and values (cross attention at a decode step): none projected now (T = 0), each
+        # query attends over the cached source of m[0] tokens, as a context
+        ckv = self.cached_kv
+        return {"L": q[0], "D": dim, "T": 0 if ckv else m[0], "D_kv": m[1], "h": h, "g": g, "d": d, "out": self.out or 0,
                 "bias": bias, "out_bias": out_bias, "any_bias": bias | out_bias, "causal": int(self.causal),
                 "packed": int(self.packed), "cross": int(cross), "W": self.window or 0,
-                "win": int(self.window is not None), "c": self.context or 0, "ctx": int(self.context is not None),
+                "win": int(self.window is not None), "c": m[0] if ckv else self.context or 0,
+                "ctx": int(self.context is not None or ckv),
                 "rope": int(self.rope), "r": r if self.rope else 0, "alibi": int(self.alibi),
                 "qkn": int(self.qk_norm), "scaled": int(self.scaled), "rb": int(self.rel_bias),
                 "nb": self.rel_buckets or 0, "sinks": int(self.sinks), "k": self.sink_tokens or 0}
