@@ -3,7 +3,9 @@ norm without bias, ReLU or gated-GELU feed-forward) against Hugging Face transfo
 independent oracle (the optional extra `hf`): parameters of T5ForConditionalGeneration built from
 the config on the meta device, and FLOPs of tiny models (eager attention) under
 torch.utils.flop_counter.FlopCounterMode, against the bundled specs and `calc import hf`."""
+import json
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -15,12 +17,10 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-# The published configs (huggingface.co/t5-small, google/flan-t5-base config.json; the sizes only)
-T5_SMALL = dict(model_type="t5", vocab_size=32128, d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8,
-                relative_attention_num_buckets=32, feed_forward_proj="relu")
-FLAN_T5_BASE = dict(model_type="t5", vocab_size=32128, d_model=768, d_kv=64, d_ff=2048, num_layers=12,
-                    num_heads=12, relative_attention_num_buckets=32, feed_forward_proj="gated-gelu",
-                    tie_word_embeddings=False)
+# The published configs (tests/data/hf_t5_configs, with their provenance)
+CONFIGS = Path(__file__).parent / "data" / "hf_t5_configs"
+T5_SMALL = json.loads((CONFIGS / "t5_small.json").read_text())
+FLAN_T5_BASE = json.loads((CONFIGS / "flan_t5_base.json").read_text())
 TINY = dict(model_type="t5", vocab_size=97, d_model=48, d_kv=16, d_ff=80, num_layers=3, num_decoder_layers=2,
             num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=20)
 FAMILIES = {"relu_tied": dict(TINY), "gated_gelu_untied": dict(TINY, feed_forward_proj="gated-gelu",
@@ -29,7 +29,7 @@ FAMILIES = {"relu_tied": dict(TINY), "gated_gelu_untied": dict(TINY, feed_forwar
 
 
 def hf_model(cfg: dict, device="cpu"):
-    kwargs = {k: v for k, v in cfg.items() if k != "model_type"}
+    kwargs = {k: v for k, v in cfg.items() if k not in ("model_type", "architectures")}
     config = transformers.T5Config(**kwargs)
     config._attn_implementation = "eager"
     with warnings.catch_warnings(), torch.device(device):
