@@ -8,7 +8,8 @@ attention without biases and without the 1/√d scaling, a relative position bia
 self attention, then cross attention over the encoder's output; the feed-forward ``relu``
 (DenseReluDense: wi, act, wo) or ``gated-<act>`` (T5 v1.1, Flan-T5: act(wi_0)·wi_1, then wo).
 ``tie_word_embeddings`` false (T5 v1.1: "no parameter sharing between embedding and classifier
-layer") gives the head its own weight, as the checkpoints hold it.
+layer") gives the head its own weight, as the checkpoints hold it; a tied head reads the decoder
+output scaled by d_model^-0.5 (a ``scale``), as Hugging Face computes it.
 """
 from __future__ import annotations
 
@@ -64,8 +65,8 @@ def t5_spec(cfg: dict, name: str) -> str:
     desc = (f"Imported from a Hugging Face config.json (T5ForConditionalGeneration, model_type t5): {layers} encoder "
             f"and {var['decoder_depth']} decoder layers of d_model {var['d']}, {var['heads']} heads of {var['d_kv']}, "
             f"feed-forward {proj} of {var['ffn']}, {var['buckets']} relative-position buckets, "
-            + ("the head tied to the shared embedding (the decoder output's scaling by d_model^-0.5 before it, "
-               "tgt·d multiplies, is not modelled)" if tied else "an untied head")
+            + ("the head tied to the shared embedding, the decoder output scaled by d_model^-0.5 before it"
+               if tied else "an untied head")
             + ". Two inputs: src encoder and tgt decoder token ids (--set src=N tgt=M).")
     return "\n".join([
         f"name: {name}", "description: >", f"  {desc}",
@@ -93,4 +94,5 @@ def t5_spec(cfg: dict, name: str) -> str:
         "        - decoder_block: {first: true}",
         "        - repeat: {times: decoder_depth - 1, name: block, layers: [decoder_block: {}]}",
         f"        - rmsnorm: {{eps: {eps}, name: final_layer_norm}}",
+        *(["  - scale: {by: d ** -0.5, name: scale_decoder_outputs}"] if tied else []),
         "  - linear: {out: vocab, bias: false" + (", tie: shared" if tied else "") + ", name: lm_head}", ""])

@@ -188,3 +188,14 @@ def test_phase_of_an_encoder_decoder_without_a_decoder_reading_its_input():
     """
     with pytest.raises(SpecError, match="no item reads it"):
         run_phase(parse_spec(spec, "s.yaml").build(), "decode", 5)
+
+
+def test_t5_small_scales_the_decoder_output_before_its_tied_head():
+    # HF: sequence_output * d_model**-0.5 when the head is tied: one multiply per element of the
+    # decoder's tgt × d output, counted by the exact convention (standard counts dot products only)
+    a = run_spec("t5_small", set={"src": 8, "tgt": 4}, convention="exact")
+    row = next(r for r in a.rows(leaves_only=True) if r.name == "scale_decoder_outputs")
+    assert row.result.flops == 4 * 512 and row.result.macs == 0
+    assert "scale_decoder_outputs" not in [r.name for r in run_spec("flan_t5_base").rows(leaves_only=True)]
+    _, p, ops = evaluate_layer("scale", (4, 512), by=512 ** -0.5)
+    assert p.total == 0 and ops["mul"] == 4 * 512
