@@ -262,8 +262,8 @@ def _windows(model: Model) -> set[int]:
     def walk(node):
         if isinstance(node, Leaf):
             w = getattr(node.layer, "window", None)
-            if w:
-                out.add(w)
+            if w:   # the keys stop growing at the window plus its sink tokens (StreamingLLM)
+                out.add(w + (getattr(node.layer, "sink_tokens", None) or 0))
         elif isinstance(node, Seq):
             for i in node.items:
                 walk(i)

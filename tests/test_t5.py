@@ -177,6 +177,9 @@ def test_generation_with_sink_tokens_stops_growing_at_k_plus_w():
     assert steps[0] == steps[1] == steps[2]             # over 5 keys at every context past k + W
     g = generate(model, 8, 4)
     assert g.decode_macs == sum(steps)
+    # from a prompt of 2: steps at contexts 3 … 11, growing to 5 keys at 5 and flat after it
+    g = generate(model, 2, 10)
+    assert g.decode_macs == sum(run_phase(model, "decode", s).analysis.totals.macs for s in range(3, 12))
 
 
 def test_phase_of_an_encoder_decoder_without_a_decoder_reading_its_input():
