@@ -215,7 +215,8 @@ def kv_cache(a: Analysis, dtype: str) -> KVCache:
     # an encoder's self attention caches nothing (see the module docstring)
     enc = encoder_items(a.model)
     children = a.root.children
-    skip = _leaf_ids([c.result for c in children[:enc]], set()) - _leaf_ids([c.result for c in children[enc:]], set())
+    skip = (_leaf_ids([c.result for c in children[:enc]], set())
+            - _leaf_ids([c.result for c in children[enc:]], set()))
     # folded rows (see Analysis.rows): a run of more than FOLD identical layers is one row with a count
     for name, r, count in leaf_rows(a):
         f = r.facts or {}

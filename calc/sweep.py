@@ -218,8 +218,9 @@ class Evaluator:
         if isinstance(model, str):
             return Variant(index, None, None, None, None, None, None, None, model)
         try:
-            a, macs, flops, kv, mpt, fpt = phase_totals(model, self.grid.phase, dict(zip(self.grid.names[k:], values[k:])),
-                                                        batch, self.convention, self.dtype)
+            sizes = dict(zip(self.grid.names[k:], values[k:]))
+            a, macs, flops, kv, mpt, fpt = phase_totals(model, self.grid.phase, sizes, batch, self.convention,
+                                                        self.dtype)
         except CalcError as err:
             return Variant(index, None, None, None, None, None, None, None, _short(err))
         finally:

@@ -27,7 +27,12 @@ class Attention(Layer):
     one ``add`` (of −∞) per score. Causal masking changes none of the MACs: dense kernels compute
     the full L × S score matrix and the full attention·V product. The facts ``masked`` (masked
     scores) and ``masked_mac`` (2·d MACs per masked score) let a convention discount them; no
-    bundled convention does."""
+    bundled convention does.
+
+    Options of other models (see docs/llm.md §6): ``scaled: false`` and T5's relative position
+    bias (``rel_bias``, ``rel_buckets``); attention sinks, learned logits (``sinks``, GPT-OSS) or
+    kept first tokens (``sink_tokens``, StreamingLLM); ``cached_kv``, cross attention over cached
+    keys and values at a decode step."""
 
     heads: PosInt = Field(description="query heads")
     head_dim: Optional[PosInt] = Field(None, description="features per head (default D / heads)")
@@ -191,7 +196,8 @@ class Attention(Layer):
         # cached keys and values (cross attention at a decode step): none projected now (T = 0), each
         # query attends over the cached source of m[0] tokens, as a context
         ckv = self.cached_kv
-        return {"L": q[0], "D": dim, "T": 0 if ckv else m[0], "D_kv": m[1], "h": h, "g": g, "d": d, "out": self.out or 0,
+        return {"L": q[0], "D": dim, "T": 0 if ckv else m[0], "D_kv": m[1], "h": h, "g": g, "d": d,
+                "out": self.out or 0,
                 "bias": bias, "out_bias": out_bias, "any_bias": bias | out_bias, "causal": int(self.causal),
                 "packed": int(self.packed), "cross": int(cross), "W": self.window or 0,
                 "win": int(self.window is not None), "c": m[0] if ckv else self.context or 0,
