@@ -246,7 +246,7 @@ class _Analyzer:
                 # and activations do not, and the flow goes on from its input.
                 children.append(Child(item.name, _idle(res)))
                 continue
-            children.append(Child(item.name, res))
+            children.append(Child(item.name, res if item.counted else _idle(res)))
             x = res.output_shape
         return _sum(children, kind, shape, x)
 
@@ -532,7 +532,10 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
             entry = cache[(id(conv), batch)] = (conv, {})
         memo = entry[1]
     analyzer = _Analyzer(model, conv, batch, memo)
-    root = analyzer.seq(model.root, shape, ({"input": shape},), (), "model")
+    scope = {"input": shape}
+    for i, (name, dims) in enumerate(model.inputs):   # several inputs: each by its name
+        scope[name] = shape if i == 0 else (Tokens(dims) if model.input_kind == "tokens" else dims)
+    root = analyzer.seq(model.root, shape, (scope,), (), "model")
     listed = _listed(root, {}) - 1    # the model itself is not a row
     if listed > MAX_LISTED:
         raise SpecError(f"the model has {root.leaves:,} layers and a report would list {listed:,} rows "

@@ -101,6 +101,8 @@ def spec_schema() -> dict[str, Any]:
     block = BlockDef.model_json_schema()
     block["properties"]["layers"] = items_list
     top_props["blocks"] = {"type": "object", "additionalProperties": block}
+    # one input (`input`) or several named ones (`inputs`), exactly one of the two
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "calc spec",
             "type": "object", "properties": top_props, "required": top.get("required", []),
+            "oneOf": [{"required": ["input"]}, {"required": ["inputs"]}],
             "additionalProperties": False, "$defs": defs}

@@ -247,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "estimate on this hardware (see `calc time`)")
     p.add_argument("--report", metavar="FILE",
                    help="also write an HTML page: a scatter of any two columns with the Pareto front")
+    p.add_argument("--phase", choices=("prefill", "decode", "generate"),
+                   help="sweep an inference phase of a sequence model (see docs/sweeps.md)")
+    p.add_argument("--context", action="append", default=[], metavar="N,N,...",
+                   help="with --phase: prompt lengths (prefill, generate) or keys attended (decode)")
+    p.add_argument("--new", action="append", default=[], metavar="N,N,...", help="with --phase generate: tokens generated")
     p = sub.add_parser("verify", help="calc's numbers beside PyTorch's (needs PyTorch: pip install "
                        "'calc[torch]'); exit status 1 on any disagreement")
     p.add_argument("spec", help="spec file (YAML), - for standard input, or a bundled model's name")
@@ -350,7 +355,15 @@ def run_sweep(args) -> None:
                 batches.append(_batch(part.strip()))
             except argparse.ArgumentTypeError as exc:
                 raise SpecError(f"--batch: {exc}") from None
-    grid = sw.make_grid(spec, variables, inputs, batches, hardware=args.hardware)
+    from .sweep_phase import phase_axes
+    try:
+        sizes = {k: [_positive(x.strip()) for arg in getattr(args, k) for x in arg.split(",") if x.strip()]
+                 for k in ("context", "new")}
+    except argparse.ArgumentTypeError as exc:
+        raise SpecError(f"--context/--new: {exc}") from None
+    grid = sw.make_grid(spec, variables, inputs, batches, phase=args.phase, phase_axes=
+                        phase_axes(args.phase, sizes["context"], sizes["new"]),
+                        hardware=args.hardware)
     keep = [sw.compile_filter(f, grid) for f in args.filter]
     order = sw.parse_order(args.sort, grid) if args.sort else None
     pareto_cols = [sw.parse_order(c, grid) for c in args.pareto.split(",")] if args.pareto else None

@@ -22,6 +22,9 @@ class Node:
     # False: the item holds parameters but does not run at inference (an auxiliary classifier):
     # counted in parameters, not in operations; the flow passes around it.
     runs: bool = field(default=True, kw_only=True)
+    # False: the item ran in an earlier pass (an encoder at a decode step, see calc.inference):
+    # counted in parameters, not in operations; unlike runs=False the flow goes on from its output.
+    counted: bool = field(default=True, kw_only=True)
     # Hints the spec states for a leaf (see calc.layers.HINTS), as sorted (key, value) pairs.
     hints: tuple = field(default=(), kw_only=True)
     # `expect:` of the item (see calc.check): (((mapping as written, its path), …), the names its
@@ -74,6 +77,9 @@ class Model:
     lines: dict | None = None
     input_kind: str = "values"   # 'tokens': the input holds token ids (see shapes.Tokens)
     expect: tuple | None = None  # the spec's own `expect:` (((mapping, path), …), variables); see calc.check
+    # Several named inputs (`inputs:` in the spec) as (name, shape) pairs, the first being
+    # ``input_shape``; empty for a spec with one `input`.
+    inputs: tuple = ()
 
     def line_of(self, path: tuple) -> int | None:
         return nearest_line(self.lines, path)

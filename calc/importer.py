@@ -3,7 +3,7 @@
 The spec states the config's sizes as variables and the layer as a block, so that it reads like
 the model's code and can be edited (``--set depth=4``). Families: Llama, Mistral, Mixtral, Qwen2,
 Qwen3, Qwen3-MoE (decoder-only, pre-norm, RMSNorm, rotary, gated MLP or mixture of experts),
-GPT-2 and BERT. Anything in a config that changes the counts and that calc does not model is an
+GPT-2, BERT and T5 (:mod:`calc.importer_t5`). Anything in a config that changes the counts and that calc does not model is an
 error naming the key, never silently dropped.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from .errors import SpecError
 
 DECODERS = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe")
-FAMILIES = (*DECODERS, "deepseek_v3", "gpt2", "bert")
+FAMILIES = (*DECODERS, "deepseek_v3", "gpt2", "bert", "t5")
 # HF's hidden_act names → calc's activation (and GELU's form)
 _ACT = {"silu": "silu", "swish": "silu", "gelu": "gelu", "relu": "relu"}
 # the default input length of an imported spec: the context, at most this (--input N changes it)
@@ -240,6 +240,9 @@ def hf_spec(cfg: dict, name: str | None = None) -> str:
         return _gpt2(cfg, name)
     if t == "bert":
         return _bert(cfg, name)
+    if t == "t5":
+        from .importer_t5 import t5_spec
+        return t5_spec(cfg, name)
     raise SpecError(f"config.json: model_type '{t}' is not a family calc imports; known: {', '.join(FAMILIES)}")
 
 

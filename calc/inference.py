@@ -13,6 +13,14 @@ the KV cache. Computes; never prints.
 
 KV-cache sizes come from each attention layer's ``kv_cache`` quantity (elements per sequence:
 2·g·d per cached token, g key/value heads of d features), in the KV dtype.
+
+An encoder–decoder (a spec with several ``inputs``, T5) decodes its last input. The top-level
+items before the first one that reads it are the encoder: they run once, in the prefill (which
+also runs the decoder on the P prompt tokens of the last input); at a decode step they do not run
+(their parameters count, their operations do not), and every cross attention reads the keys and
+values it cached at the prefill (``cached_kv``: only Q and the output are projected). The cache
+holds the decoder's self-attention keys and values and the cross attentions' (src tokens each);
+the encoder's self attention caches nothing.
 """
 from __future__ import annotations
 
@@ -30,9 +38,10 @@ PHASES = ("prefill", "decode", "generate")
 KV_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1, "fp64": 8}
 
 
-def _rewrite(node, context: int, memo: dict):
-    """``node`` with every self-attention layer continuing a cache of ``context`` keys. Shared
-    subtrees stay shared (memo by id), so the analysis still memoises identical blocks."""
+def _rewrite(node, context: int, memo: dict, cross: bool = False):
+    """``node`` with every self-attention layer continuing a cache of ``context`` keys (and, with
+    ``cross``, every cross attention reading its cached keys and values). Shared subtrees stay
+    shared (memo by id), so the analysis still memoises identical blocks."""
     hit = memo.get(id(node))
     if hit is not None:
         return hit[1]
@@ -43,31 +52,71 @@ def _rewrite(node, context: int, memo: dict):
                             f"learned position table has max_len={layer.max_len:,} rows", path=node.origin)
         if isinstance(layer, (Attention, MLA)) and getattr(layer, "kv", None) is None:
             node = dataclasses.replace(node, layer=layer.model_copy(update={"context": context}))
+        elif cross and isinstance(layer, Attention):
+            node = dataclasses.replace(node, layer=layer.model_copy(update={"cached_kv": True}))
     elif isinstance(node, Seq):
-        node = dataclasses.replace(node, items=_items(node.items, context, memo))
+        node = dataclasses.replace(node, items=_items(node.items, context, memo, cross))
     elif isinstance(node, Repeat):
-        node = dataclasses.replace(node, body=_rewrite(node.body, context, memo),
+        node = dataclasses.replace(node, body=_rewrite(node.body, context, memo, cross),
                                    bodies=None if node.bodies is None else
-                                   tuple(_rewrite(b, context, memo) for b in node.bodies))
+                                   tuple(_rewrite(b, context, memo, cross) for b in node.bodies))
     elif isinstance(node, Branches):
-        node = dataclasses.replace(node, branches=tuple(_rewrite(b, context, memo) for b in node.branches),
-                                   join=_rewrite(node.join, context, memo))
+        node = dataclasses.replace(node, branches=tuple(_rewrite(b, context, memo, cross) for b in node.branches),
+                                   join=_rewrite(node.join, context, memo, cross))
     return node
 
 
-def _items(items: tuple, context: int, memo: dict) -> tuple:
+def _items(items: tuple, context: int, memo: dict, cross: bool = False) -> tuple:
     hit = memo.get(id(items))
     if hit is not None and hit[0] is items:
         return hit[1]
-    out = tuple(_rewrite_kept(i, context, memo) for i in items)
+    out = tuple(_rewrite_kept(i, context, memo, cross) for i in items)
     memo[id(items)] = (items, out)
     return out
 
 
-def _rewrite_kept(node, context, memo):
-    out = _rewrite(node, context, memo)
+def _rewrite_kept(node, context, memo, cross=False):
+    out = _rewrite(node, context, memo, cross)
     memo[id(node)] = (node, out)
     return out
+
+
+def _reads(node, name: str) -> bool:
+    """Whether ``node`` (or anything inside it) reads the input ``name``."""
+    if node.source == name:
+        return True
+    if isinstance(node, Leaf):
+        return name in node.layer.refs()
+    if isinstance(node, Seq):
+        return any(_reads(i, name) for i in node.items)
+    if isinstance(node, Repeat):
+        return any(_reads(b, name) for b in (node.bodies or (node.body,)))
+    if isinstance(node, Branches):
+        return any(_reads(b, name) for b in node.branches)
+    return False
+
+
+def encoder_items(model: Model) -> int:
+    """How many top-level items form the encoder of a model with several inputs: those before
+    the first that reads the last input (the decoded one); 0 for a model with one input."""
+    if len(model.inputs) < 2:
+        return 0
+    name = model.inputs[-1][0]
+    for i, item in enumerate(model.root.items):
+        if _reads(item, name):
+            return i
+    raise SpecError(f"--phase decodes the last input, '{name}', but no item reads it (from: {name})",
+                    file=model.source_name)
+
+
+def _with_decoded(model: Model, first: int) -> Model:
+    """``model`` with the decoded input's first dimension (the sequence) set to ``first``."""
+    if len(model.inputs) < 2:
+        shape = (first, *tuple(model.input_shape)[1:])
+        inputs = ((model.inputs[0][0], shape),) if model.inputs else ()
+        return dataclasses.replace(model, input_shape=shape, inputs=inputs)
+    name, dims = model.inputs[-1]
+    return dataclasses.replace(model, inputs=(*model.inputs[:-1], (name, (first, *dims[1:]))))
 
 
 def decode_model(model: Model, context: int) -> Model:
@@ -76,21 +125,26 @@ def decode_model(model: Model, context: int) -> Model:
     if not model.input_shape:
         raise SpecError("decode needs an input whose first dimension is the sequence")
     memo: dict = {}
+    enc = encoder_items(model)
     try:
-        root = _rewrite(model.root, context, memo)
+        items = tuple(dataclasses.replace(item, counted=False) if i < enc else
+                      _rewrite_kept(item, context, memo, cross=enc > 0)
+                      for i, item in enumerate(model.root.items))
     except SpecError as err:
         err.file, err.line = model.source_name, model.line_of(err.path)
         raise
-    if not any(isinstance(v[1], Leaf) and v[1] is not v[0] for v in memo.values()):
+    if not any(isinstance(v[1], Leaf) and v[1] is not v[0] and getattr(v[1].layer, "context", None)
+               for v in memo.values()):
         raise SpecError(f"--phase decode needs a model with self attention (attention or mla without kv); "
-                        f"'{model.name}' has none, so there is no KV cache to continue")
-    shape = (1, *tuple(model.input_shape)[1:])
-    return dataclasses.replace(model, input_shape=shape, root=root)
+                        f"'{model.name}' has none" + (" after its encoder" if enc else "")
+                        + ", so there is no KV cache to continue")
+    return _with_decoded(dataclasses.replace(model, root=dataclasses.replace(model.root, items=items)), 1)
 
 
 def prefill_model(model: Model, prompt: int) -> Model:
-    """The model on a prompt of ``prompt`` tokens (the input's first dimension)."""
-    return dataclasses.replace(model, input_shape=(prompt, *tuple(model.input_shape)[1:]))
+    """The model on a prompt of ``prompt`` tokens (the first dimension of the decoded input:
+    the only one, or an encoder–decoder's last)."""
+    return _with_decoded(model, prompt)
 
 
 @dataclass(frozen=True)
@@ -99,6 +153,7 @@ class KVLayer:
     tokens: int          # tokens cached per sequence after the pass
     elements: int        # cached elements per sequence
     count: int = 1       # a folded run of identical layers (see Analysis.rows)
+    grows: bool = True   # False: cross attention, whose cache holds the source and does not grow
 
 
 @dataclass(frozen=True)
@@ -123,7 +178,7 @@ class KVCache:
     def bytes_per_token(self) -> int:
         """Bytes one more cached token adds (per sequence) while no window is full: 2·g·d per
         attention layer, in the KV dtype."""
-        return sum(x.count * (x.elements // x.tokens) for x in self.layers if x.tokens) * KV_BYTES[self.dtype]
+        return sum(x.count * (x.elements // x.tokens) for x in self.layers if x.tokens and x.grows) * KV_BYTES[self.dtype]
 
 
 def leaf_rows(a: Analysis):
@@ -144,15 +199,29 @@ def leaf_rows(a: Analysis):
                 yield row.name, leaf, k
 
 
+def _leaf_ids(results, out: set) -> set:
+    for r in results:
+        if id(r) in out:
+            continue
+        out.add(id(r))
+        _leaf_ids([c.result for c in r.children], out)
+    return out
+
+
 def kv_cache(a: Analysis, dtype: str) -> KVCache:
     if dtype not in KV_BYTES:
         raise SpecError(f"unknown KV-cache dtype '{dtype}'; known: {', '.join(KV_BYTES)}")
     layers = []
+    # an encoder's self attention caches nothing (see the module docstring)
+    enc = encoder_items(a.model)
+    children = a.root.children
+    skip = (_leaf_ids([c.result for c in children[:enc]], set())
+            - _leaf_ids([c.result for c in children[enc:]], set()))
     # folded rows (see Analysis.rows): a run of more than FOLD identical layers is one row with a count
     for name, r, count in leaf_rows(a):
         f = r.facts or {}
-        if r.kind in ("attention", "mla") and "kv_cache" in f:
-            layers.append(KVLayer(name, f["kv_cached"], f["kv_cache"], count))
+        if r.kind in ("attention", "mla") and "kv_cache" in f and id(r) not in skip:
+            layers.append(KVLayer(name, f["kv_cached"], f["kv_cache"], count, not f.get("cross")))
     return KVCache(dtype, tuple(layers), a.batch)
 
 
@@ -194,8 +263,8 @@ def _windows(model: Model) -> set[int]:
     def walk(node):
         if isinstance(node, Leaf):
             w = getattr(node.layer, "window", None)
-            if w:
-                out.add(w)
+            if w:   # the keys stop growing at the window plus its sink tokens (StreamingLLM)
+                out.add(w + (getattr(node.layer, "sink_tokens", None) or 0))
         elif isinstance(node, Seq):
             for i in node.items:
                 walk(i)
@@ -277,7 +346,8 @@ def phase_dict(p: Phase) -> dict:
                      "bytes": kv.bytes, "units": "bytes; GB = 10^9 bytes, GiB = 2^30 bytes",
                      "layers": [{"name": x.name, "tokens": x.tokens, "elements": x.elements,
                                  "bytes_per_sequence": x.elements * KV_BYTES[kv.dtype],
-                                 **({"count": x.count} if x.count > 1 else {})} for x in kv.layers]},
+                                 **({"count": x.count} if x.count > 1 else {}),
+                                 **({} if x.grows else {"cross": True})} for x in kv.layers]},
     }
 
 

@@ -48,6 +48,10 @@ class Variant(NamedTuple):
     error: str | None
     latency: float | None = None      # seconds per batch on the grid's hardware (roofline lower bound)
     throughput: float | None = None   # samples per second
+    # with --phase (see calc.sweep_phase): the KV cache after it, MACs and FLOPs per token
+    kv_bytes: int | None = None
+    macs_per_token: Any = None
+    flops_per_token: Any = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class Grid:
     inputs: tuple[tuple | None, ...] = (None,)
     batches: tuple[int, ...] = (1,)
     hardware: str | None = None       # a preset or YAML file: adds latency and throughput (calc.roofline)
+    phase: str | None = None        # an inference phase: the last variables are its axes (calc.sweep_phase)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -96,10 +101,17 @@ class Grid:
 
 def make_grid(spec: Spec, variables: Sequence[tuple[str, Sequence[Any]]] = (),
               inputs: Sequence[tuple] | None = None, batches: Sequence[int] | None = None,
-              hardware: str | None = None) -> Grid:
-    """Check the axes against the spec and return the grid (errors here end the sweep)."""
+              hardware: str | None = None, phase: str | None = None,
+              phase_axes: Sequence[tuple[str, Sequence[int]]] = ()) -> Grid:
+    """Check the axes against the spec and return the grid (errors here end the sweep). With
+    ``phase``, ``phase_axes`` (from calc.sweep_phase.phase_axes) follow the variables."""
     known = spec.doc.variables
     seen = set()
+    if phase is not None and inputs:
+        raise SpecError("--input does not go with --phase: --context sets the sequence length")
+    for name, _ in phase_axes:
+        if name in known:
+            raise SpecError(f"variable '{name}' has the name of a --phase axis; rename it to sweep a phase")
     for name, values in variables:
         if name not in known:
             raise SpecError(f"--set {name}: the spec has no such variable "
@@ -114,12 +126,16 @@ def make_grid(spec: Spec, variables: Sequence[tuple[str, Sequence[Any]]] = (),
     for b in batches or ():
         if not isinstance(b, int) or isinstance(b, bool) or b < 1:
             raise SpecError(f"batch sizes must be positive whole numbers, got {b!r}")
+    if hardware is not None and phase is not None:
+        # The roofline of a phase exists (calc time --phase); a sweep of it is not built yet.
+        raise SpecError("sweep: --hardware with --phase is not supported yet; time a phase with "
+                        "calc time SPEC --hardware NAME --phase ...")
     if hardware is not None:
         from .hardware import get
         get(hardware)           # an unknown preset or a bad file ends the sweep here
-    return Grid(variables=tuple((n, tuple(v)) for n, v in variables),
+    return Grid(variables=tuple((n, tuple(v)) for n, v in (*variables, *phase_axes)),
                 inputs=tuple(tuple(s) for s in inputs) if inputs else (None,),
-                batches=tuple(batches) if batches else (1,), hardware=hardware)
+                batches=tuple(batches) if batches else (1,), hardware=hardware, phase=phase)
 
 
 def check_size(grid: Grid, held: bool = False) -> None:
@@ -195,6 +211,8 @@ class Evaluator:
 
     def variant(self, index: int) -> Variant:
         values, shape, batch = self.grid.point(index)
+        if self.grid.phase is not None:
+            return self._phase_variant(index, values, batch)
         found = self._analysis(values, shape, 1 if self.batch_free else batch)
         if not isinstance(found, str) and found.batch != batch:
             if found.root.macs_batch or found.root.flops_batch:
@@ -218,6 +236,24 @@ class Evaluator:
             throughput = None if rf.throughput is None else float(rf.throughput)
         return Variant(index, t.params, t.macs, t.flops, t.param_bytes, t.activation_bytes,
                        tuple(found.input_shape), found.output_shape, None, latency, throughput)
+
+    def _phase_variant(self, index: int, values: tuple, batch: int) -> Variant:
+        from .sweep_phase import AXES, phase_totals
+        k = len([n for n in self.grid.names if n not in AXES])
+        model = self._model(values[:k])
+        if isinstance(model, str):
+            return Variant(index, None, None, None, None, None, None, None, model)
+        try:
+            sizes = dict(zip(self.grid.names[k:], values[k:]))
+            a, macs, flops, kv, mpt, fpt = phase_totals(model, self.grid.phase, sizes, batch, self.convention,
+                                                        self.dtype)
+        except CalcError as err:
+            return Variant(index, None, None, None, None, None, None, None, _short(err))
+        finally:
+            self._trim()
+        t = a.totals
+        return Variant(index, t.params, macs, flops, t.param_bytes, t.activation_bytes, tuple(a.input_shape),
+                       a.output_shape, None, kv_bytes=kv, macs_per_token=mpt, flops_per_token=fpt)
 
     def run(self, start: int, stop: int) -> list[Variant]:
         """Variants ``start`` to ``stop - 1``. The garbage collector waits until the end: the
@@ -303,14 +339,19 @@ def _parallel(text, name, grid, convention, dtype, jobs, step, total) -> Iterato
 
 # ---------------------------------------------------------------------------- selecting
 
+def _totals(grid: Grid) -> tuple[str, ...]:
+    from .sweep_phase import COLUMNS
+    return (*TOTALS, *(COLUMNS if grid.phase else ()), *(TIMES if grid.hardware else ()))
+
+
 def columns(grid: Grid) -> tuple[str, ...]:
     """Names usable in --sort, --filter and --pareto (latency and throughput with a hardware)."""
-    return ("index", *grid.names, "batch", *TOTALS, *(TIMES if grid.hardware else ()))
+    return ("index", *grid.names, "batch", *_totals(grid))
 
 
 def column(grid: Grid, v: Variant, name: str):
     """One column of a variant (totals are None for an invalid variant)."""
-    if name in TOTALS or name in TIMES or name == "index":
+    if name in _totals(grid) or name == "index":
         return getattr(v, name)
     values, _, batch = grid.point(v.index)
     return batch if name == "batch" else values[grid.names.index(name)]
@@ -324,6 +365,8 @@ def values_of(grid: Grid, v: Variant) -> dict[str, Any]:
                param_bytes=v.param_bytes, activation_bytes=v.activation_bytes)
     if grid.hardware:
         row.update(latency=v.latency, throughput=v.throughput)
+    if grid.phase:
+        row.update(kv_bytes=v.kv_bytes, macs_per_token=v.macs_per_token, flops_per_token=v.flops_per_token)
     return row
 
 
@@ -342,7 +385,7 @@ def compile_filter(text: str, grid: Grid) -> Callable[[Variant], bool]:
         fn = compile_expr(text)
     except SpecError as err:
         raise SpecError(f"--filter {text!r}: {err.message}") from None
-    uses_totals = bool(names & {*TOTALS, *TIMES})
+    uses_totals = bool(names & set(_totals(grid)))
 
     def keep(v: Variant) -> bool:
         if uses_totals and v.error is not None:

@@ -38,7 +38,7 @@ FAMILIES = [
                                  "nothing, and count nothing.", "dropout identity reshape"),
     ("Joins", "Layers that combine the flow with named earlier outputs, given in `with: [...]` "
               "(see [Structure](spec-format.md#3-structure)).", "add mul concat"),
-    ("Other", "A learned per-channel scale and resizing.", "layer_scale upsample"),
+    ("Other", "A learned per-channel scale, a constant scale and resizing.", "layer_scale scale upsample"),
     ("Embeddings and tokens", "Token inputs, embeddings and the moves between feature maps and "
                               "token sequences (see [Sequence models](sequence-models.md)).",
      "embedding added_embedding class_token token_mean tokens"),

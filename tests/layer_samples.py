@@ -57,6 +57,7 @@ SAMPLES = {
     "channel_shuffle": ((6, 4, 5), {"channel_shuffle": {"groups": 3}}),
     "channel_split": ((6, 4, 5), {"channel_split": {"sections": [2, 4], "index": 1}}),
     "layer_scale": ((3, 4, 5), "layer_scale"),
+    "scale": ((3, 4, 5), {"scale": {"by": 0.5}}),
     "upsample": ((3, 4, 5), {"upsample": {"scale": 2, "mode": "bilinear"}}),
     "add": ((3, 4, 5), {"add": {"with": ["input"]}}),
     "mul": ((3, 4, 5), {"mul": {"with": ["input"]}}),

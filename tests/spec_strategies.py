@@ -32,7 +32,7 @@ GENERATED = frozenset(
                           "adaptive_maxpool", "batchnorm") for d in (1, 2, 3)]
     + ["linear", "global_avgpool", "global_maxpool", "layernorm", "groupnorm", "local_response_norm",
        *ACTIVATIONS, "softmax", "dropout", "stochastic_depth", "identity", "flatten", "reshape", "permute",
-       "channel_shuffle", "channel_split", "pad", "roll", "layer_scale", "upsample", "add", "mul", "concat",
+       "channel_shuffle", "channel_split", "pad", "roll", "layer_scale", "scale", "upsample", "add", "mul", "concat",
        "embedding", "pos_embedding", "type_embedding", "class_token", "to_tokens", "to_image",
        "select_token", "token_mean", "rmsnorm", "attention", "rnn", "lstm", "gru"])
 
@@ -296,6 +296,8 @@ class Gen:
             return {"shifts": shifts, "dims": dims}
         if t == "layer_scale":
             return {"dim": self.int(-rank, rank - 1)} if self.coin(0.4) else {}
+        if t == "scale":
+            return {"by": self.pick([0.5, 2, -1.5, 0.125])}
         if t == "upsample":
             d = rank - 1
             modes = ["nearest"] + [m for m, k in (("linear", 1), ("bilinear", 2), ("trilinear", 3)) if k == d]

@@ -115,7 +115,9 @@ def test_layers_and_schema(capsys):
         assert f"\n{name}  [" in "\n" + out
     code, out, _ = run(capsys, "schema")
     schema = json.loads(out)
-    assert schema["required"] == ["name", "input", "layers"]
+    assert schema["required"] == ["name", "layers"]
+    # one input or several named ones (a spec gives exactly one of the two)
+    assert schema["oneOf"] == [{"required": ["input"]}, {"required": ["inputs"]}]
     assert "item" in schema["$defs"]
 
 

@@ -245,10 +245,12 @@ def test_attention_text():
     text = format_explanation(a, explain(a))
     # queries 6×16, keys/values 6×10; d = 16/4 = 4; W_q 16·16, W_k and W_v 2·10·(2·4), output 16·12; biases b_q 16, b_k and b_v 2·8
     assert "D_out = out = 12   (out when given, else D)" in text
-    assert "weights = D·h·d + 2·D_kv·g·d + h·d·D_out + 0 = 16·4·4 + 2·10·2·4 + 4·4·12 + 0 = 608" in text
+    assert ("weights = D·h·d + 2·D_kv·g·d + h·d·D_out + 0 + 0 + 0 = 16·4·4 + 2·10·2·4 + 4·4·12 + 0 + 0 + 0 = 608"
+            in text)
     assert "biases = h·d + 2·g·d + 0 = 4·4 + 2·2·4 + 0 = 32" in text
     assert "proj_mac = L·D·h·d + 2·T·D_kv·g·d + L·h·d·D_out = 6·16·4·4 + 2·6·10·2·4 + 6·4·4·12 = 3,648" in text
-    assert "add = h·L·(S − 1) + scores + 0 + rotated + d·normed = 4·6·(6 − 1) + 144 + 0 + 0 + 4·0 = 264" in text
+    assert ("add = h·L·(S − 1) + 0 + scores + 0 + 0 + rotated + d·normed = 4·6·(6 − 1) + 0 + 144 + 0 + 0 + 0 + 4·0 = 264"
+            in text)
     # query i keeps keys 0..i: 6·7/2 = 21 of the 36 pairs, over 4 heads 4·15 = 60 masked
     assert "masked = h·(L·S − visible) = 4·(6·6 − 21) = 60" in text
 

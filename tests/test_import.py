@@ -9,6 +9,7 @@ import pytest
 from calc import analyze, parse_spec
 from calc.cli import main
 from calc.importer import hf_spec
+from conftest import SPECS
 from helpers import run_spec
 
 CONFIGS = Path(__file__).parent / "data" / "hf_configs"
@@ -34,7 +35,8 @@ def test_imported_spec_is_readable_and_editable():
 
 
 @pytest.mark.parametrize("cfg, message", [
-    ({"model_type": "t5"}, "model_type 't5' is not a family calc imports"),
+    ({"model_type": "bart"}, "model_type 'bart' is not a family calc imports"),
+    ({"model_type": "t5", "feed_forward_proj": "gated-mish"}, "feed_forward_proj 'gated-mish' is not one calc imports"),
     ({"model_type": "llama", "hidden_size": 64}, "has no 'num_attention_heads'"),
     ({"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2,
       "vocab_size": 10, "intermediate_size": 8, "layer_types": ["full_attention", "sliding_attention"]},
@@ -58,3 +60,17 @@ def test_unreadable_config(tmp_path, capsys):
     bad.write_text("{nope")
     assert main(["import", "hf", str(bad)]) == 2
     assert "not JSON" in capsys.readouterr().err
+
+
+T5_CONFIGS = Path(__file__).parent / "data" / "hf_t5_configs"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in T5_CONFIGS.glob("*.json")))
+def test_import_round_trips_the_bundled_t5_specs(name, tmp_path):
+    # T5: two inputs (src encoder tokens, tgt decoder tokens); both lengths set through variables
+    out = tmp_path / f"{name}.yaml"
+    assert main(["import", "hf", str(T5_CONFIGS / f"{name}.json"), "--name", name, "-o", str(out)]) == 0
+    sizes = {"src": 9, "tgt": 4}
+    imported = analyze(parse_spec(out.read_text(), str(out)).build(sizes))
+    bundled = analyze(parse_spec((SPECS / f"{name}.yaml").read_text(), name).build(sizes))
+    assert (imported.totals.params, imported.totals.macs) == (bundled.totals.params, bundled.totals.macs)

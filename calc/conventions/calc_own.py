@@ -15,7 +15,7 @@ DOT = "conv conv_transpose linear attention recurrent moe"
 POOLS = "maxpool avgpool adaptive_avgpool adaptive_maxpool global_avgpool global_maxpool token_mean"
 NORMS = "batchnorm layernorm groupnorm lrn rmsnorm"
 FREE = "dropout identity reshape concat class_token"
-REST = "activation softmax layer_scale upsample add mul embedding added_embedding"
+REST = "activation softmax layer_scale scale upsample add mul embedding added_embedding"
 NOT_DOT = " ".join((POOLS, NORMS, FREE, REST))
 
 _NOT_DOT = Rule("0", why="only dot products (convolution, linear, attention, recurrent) are counted")

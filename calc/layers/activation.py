@@ -1,4 +1,4 @@
-"""Element-wise activations, learned element-wise scales, and softmax.
+"""Element-wise activations, learned and constant element-wise scales, and softmax.
 
 Each quantity is declared once (see :mod:`calc.formula`); ``x`` is the input's element count."""
 
@@ -182,6 +182,16 @@ class LayerScale(_Elementwise):
 
     def given(self, shape: Shape) -> dict[str, Any]:
         return {"x": numel(shape), "C": shape[S.normalize_dim(self.dim, len(shape))]}
+
+
+@register("scale", "scale")
+class ConstScale(_Elementwise):
+    """Every element multiplied by a constant ``by`` (no parameters): one multiply per element
+    (x elements). T5 scales the decoder's output by d_model^-0.5 before its tied head."""
+
+    by: Real = Field(description="the constant factor")
+    per_element: ClassVar[dict[str, int]] = {"mul": 1}
+    doing: ClassVar[dict[str, str]] = {"mul": "times the constant"}
 
 
 # ---------------------------------------------------------------------------- softmax

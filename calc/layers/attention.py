@@ -27,7 +27,12 @@ class Attention(Layer):
     one ``add`` (of −∞) per score. Causal masking changes none of the MACs: dense kernels compute
     the full L × S score matrix and the full attention·V product. The facts ``masked`` (masked
     scores) and ``masked_mac`` (2·d MACs per masked score) let a convention discount them; no
-    bundled convention does."""
+    bundled convention does.
+
+    Options of other models (see docs/llm.md §6): ``scaled: false`` and T5's relative position
+    bias (``rel_bias``, ``rel_buckets``); attention sinks, learned logits (``sinks``, GPT-OSS) or
+    kept first tokens (``sink_tokens``, StreamingLLM); ``cached_kv``, cross attention over cached
+    keys and values at a decode step."""
 
     heads: PosInt = Field(description="query heads")
     head_dim: Optional[PosInt] = Field(None, description="features per head (default D / heads)")
@@ -56,6 +61,25 @@ class Attention(Layer):
                                                       "changes memory only (default: the memory command's choice)")
     qk_norm: StrictBool = Field(False, description="RMSNorm over each head's d features of the queries and the "
                                                    "keys, one γ of d per side shared by the heads (Qwen3)")
+    # T5 (Raffel et al., 2020, §2.1): no 1/√d scaling, a learned relative position bias per head
+    # added to every score, its bucket table held by the first layer of each stack and shared.
+    scaled: StrictBool = Field(True, description="scores scaled by 1/√d (false: T5, whose initialisation folds "
+                                                 "the scale into W_q)")
+    rel_bias: StrictBool = Field(False, description="T5's relative position bias added to every score (one add "
+                                                    "per score), from a bucket table shared by the stack")
+    rel_buckets: Optional[PosInt] = Field(None, description="with rel_bias: this layer holds the bucket table, "
+                                                            "rel_buckets × heads parameters (T5's first layer of "
+                                                            "each stack; the others reuse its bias)")
+    # Attention sinks: GPT-OSS's learned sink logit per head (a column of the softmax whose
+    # probability is dropped); StreamingLLM's first k tokens kept beside a sliding window.
+    sinks: StrictBool = Field(False, description="a learned sink logit per head joins every softmax row and its "
+                                                 "probability is dropped (GPT-OSS): h parameters")
+    cached_kv: StrictBool = Field(False, description="cross attention over keys and values cached at the first "
+                                                     "step (an encoder–decoder's decode steps, set by --phase "
+                                                     "decode): K and V are not projected again")
+    sink_tokens: Optional[PosInt] = Field(None, description="with window: the first k tokens stay visible and "
+                                                            "cached beside the window (StreamingLLM's attention "
+                                                            "sinks): each query sees at most k + W keys")
 
     # The tool presets model nn.MultiheadAttention called as a module (see calc.conventions).
     hints: ClassVar[dict[str, tuple]] = {"call": ("module",), "owner": ("leaf", "container")}
@@ -66,11 +90,13 @@ class Attention(Layer):
     # cache plus the new tokens when continuing a cache).
     quantities: ClassVar[tuple[Q, ...]] = (
         Q("D_out", "out if out else D", "out when given, else D", key="shape.1"),
-        Q("S", "(min(c, W) if win else c) if ctx else T",
+        Q("S", "(min(c, W + k) if win else c) if ctx else T",
           "keys per query: the T source tokens; continuing a cache, the context c (a sliding window keeps "
-          "the last W)"),
-        Q("weights", "D * h * d + 2 * D_kv * g * d + h * d * D_out + (2 * d if qkn else 0)",
-          "W_q for h heads, W_k and W_v for g heads, the output projection; QK-norm: γ of d for Q and K"),
+          "the last W, and the k sink tokens)"),
+        Q("weights", "D * h * d + 2 * D_kv * g * d + h * d * D_out + (2 * d if qkn else 0) + (nb * h if nb else 0) + "
+                     "(h if sinks else 0)",
+          "W_q for h heads, W_k and W_v for g heads, the output projection; QK-norm: γ of d for Q and K; "
+          "T5's bucket table of nb × h; a sink logit per head"),
         Q("biases", "(h * d + 2 * g * d if bias else 0) + (D_out if out_bias else 0)",
           "b_q, b_k, b_v (bias) and the output projection's (out_bias)", key="bias", when="any_bias"),
         Q("proj_mac", "L * D * h * d + 2 * T * D_kv * g * d + L * h * d * D_out",
@@ -87,24 +113,27 @@ class Attention(Layer):
           when="rope"),
         Q("normed", "L * h + T * g", "QK-norm: query and key head vectors normalised (RMSNorm of d: d squares, "
           "d − 1 adds, the mean's division, ε's add, a sqrt, d divisions, d multiplies by γ)", when="qkn"),
-        Q("mul", "scores + 2 * rotated + 2 * d * normed", "the 1/√d scaling of every score; rotary; QK-norm"),
-        Q("exp", "scores", "softmax: one exponential per score"),
-        Q("add", "h * L * (S - 1) + (scores if causal else 0) + (scores if alibi else 0) + rotated + d * normed",
-          "softmax: the sum of each row of S scores; a causal mask adds −∞ or 0 to every score; ALiBi "
-          "adds its bias to every score; rotary; QK-norm"),
+        Q("mul", "(scores if scaled else 0) + 2 * rotated + 2 * d * normed",
+          "the 1/√d scaling of every score (not in T5); rotary; QK-norm"),
+        Q("exp", "scores + (h * L if sinks else 0)", "softmax: one exponential per score (and per row's sink logit)"),
+        Q("add", "h * L * (S - 1) + (h * L if sinks else 0) + (scores if causal else 0) + (scores if alibi else 0) + "
+                 "(scores if rb else 0) + rotated + d * normed",
+          "softmax: the sum of each row of S scores (and its sink's); a causal mask adds −∞ or 0 to every score; "
+          "ALiBi or T5's relative position bias adds its bias to every score; rotary; QK-norm"),
         Q("div", "scores + (d + 1) * normed", "softmax: every exponential divided by its row's sum; QK-norm"),
         Q("sqrt", "normed", "QK-norm: one per head vector"),
         # PyTorch's is_causal aligns the mask top-left: query i sees keys 0..i, i.e. Σ_{i<L} min(i + 1, S);
         # continuing a cache, query i sees the S − L cached keys and the new ones up to itself; a
         # window W keeps at most W keys per query.
-        Q("m_w", "min(L, W)", "queries before the window is full", when="win"),
-        Q("visible", "(L * S - L * (L - 1) // 2 if ctx else (m_w * (m_w + 1) // 2 + (L - m_w) * W if win else "
+        Q("m_w", "min(L, W + k)", "queries before the window (and the k sinks) is full", when="win"),
+        Q("visible", "(L * S - L * (L - 1) // 2 if ctx else (m_w * (m_w + 1) // 2 + (L - m_w) * (W + k) if win else "
                      "min(L, S) * (min(L, S) + 1) // 2 + (L - min(L, S)) * S))",
           "query/key pairs the causal mask (and window) keeps", when="causal"),
         Q("masked", "h * (L * S - visible)", "masked scores, computed all the same", when="causal"),
         Q("masked_mac", "2 * d * masked", fact=True),
-        Q("kv_cached", "S if ctx else (min(T, W) if win else T)",
-          "tokens whose keys and values the cache holds after this pass (a window keeps the last W)"),
+        Q("kv_cached", "S if ctx else (min(T, W + k) if win else T)",
+          "tokens whose keys and values the cache holds after this pass (a window keeps the last W, and "
+          "the k sink tokens)"),
         Q("kv_cache", "2 * g * d * kv_cached", "cached elements per sequence: a key and a value of d per "
           "key/value head and token"),
         Q("rows", "h * L", fact=True),
@@ -114,7 +143,9 @@ class Attention(Layer):
         Q("packed", "packed", fact=True), Q("causal", "causal", fact=True), Q("cross", "cross", fact=True),
         Q("qkv_bias", "bias", fact=True), Q("has_out_bias", "out_bias", fact=True),
         Q("window", "W", fact=True), Q("context", "c", fact=True), Q("rope", "rope", fact=True),
-        Q("alibi", "alibi", fact=True), Q("qk_norm", "qkn", fact=True),
+        Q("alibi", "alibi", fact=True), Q("qk_norm", "qkn", fact=True), Q("unscaled", "1 - scaled", fact=True),
+        Q("rel_bias", "rb", fact=True), Q("rel_buckets", "nb", fact=True), Q("sinks", "sinks", fact=True),
+        Q("sink_tokens", "k", fact=True),
     )
 
     def refs(self):
@@ -142,6 +173,8 @@ class Attention(Layer):
         bias = int(self.bias)
         out_bias = bias if self.out_bias is None else int(self.out_bias)
         cross = self.kv is not None
+        if self.cached_kv and not cross:
+            raise ValueError("cached_kv applies to cross attention (kv: NAME), whose keys and values are cached")
         if self.window is not None and (cross or not self.causal):
             raise ValueError("a sliding window needs causal self attention (causal: true, no kv)")
         if self.context is not None:
@@ -154,16 +187,27 @@ class Attention(Layer):
                 raise ValueError("several new tokens over a sliding-window cache are not modelled; "
                                  "decode one token at a time (L = 1)")
         r = self.rope_dims if self.rope_dims is not None else d
+        if self.rel_buckets is not None and not self.rel_bias:
+            raise ValueError("rel_buckets (the bias table) needs rel_bias: true")
+        if self.sink_tokens is not None and self.window is None:
+            raise ValueError("sink_tokens are kept beside a sliding window; give window (without one every "
+                             "token stays visible)")
         if self.rope_dims is not None and not self.rope:
             raise ValueError("rope_dims needs rope: true")
         if self.rope and (r > d or r % 2):
             raise ValueError(f"rope_dims={r} must be even and at most head_dim={d}")
-        return {"L": q[0], "D": dim, "T": m[0], "D_kv": m[1], "h": h, "g": g, "d": d, "out": self.out or 0,
+        # cached keys and values (cross attention at a decode step): none projected now (T = 0), each
+        # query attends over the cached source of m[0] tokens, as a context
+        ckv = self.cached_kv
+        return {"L": q[0], "D": dim, "T": 0 if ckv else m[0], "D_kv": m[1], "h": h, "g": g, "d": d,
+                "out": self.out or 0,
                 "bias": bias, "out_bias": out_bias, "any_bias": bias | out_bias, "causal": int(self.causal),
                 "packed": int(self.packed), "cross": int(cross), "W": self.window or 0,
-                "win": int(self.window is not None), "c": self.context or 0, "ctx": int(self.context is not None),
+                "win": int(self.window is not None), "c": m[0] if ckv else self.context or 0,
+                "ctx": int(self.context is not None or ckv),
                 "rope": int(self.rope), "r": r if self.rope else 0, "alibi": int(self.alibi),
-                "qkn": int(self.qk_norm)}
+                "qkn": int(self.qk_norm), "scaled": int(self.scaled), "rb": int(self.rel_bias),
+                "nb": self.rel_buckets or 0, "sinks": int(self.sinks), "k": self.sink_tokens or 0}
 
 
 # ---------------------------------------------------------------------------- multi-head latent attention

@@ -1,5 +1,5 @@
 """Builders for the element-wise family: activations, softmax, dropout, stochastic depth,
-identity and layer scale."""
+identity, layer scale and constant scale."""
 from __future__ import annotations
 
 import torch
@@ -91,6 +91,22 @@ def _dropout(layer, shape):
 @builds("stochastic_depth")
 def _drop_path(layer, shape):
     return DropPath(layer.p, layer.mode)
+
+
+class ConstScale(nn.Module):
+    """Multiplication by a constant (scale), as T5 scales its decoder output: x * by."""
+
+    def __init__(self, by: float):
+        super().__init__()
+        self.by = by
+
+    def forward(self, x):
+        return x * self.by
+
+
+@builds("scale")
+def _scale(layer, shape):
+    return ConstScale(layer.by)
 
 
 @builds("layer_scale")

@@ -31,11 +31,19 @@ def phase_lines(p) -> list[tuple[str, str]]:
              ("parameters", f"{n:,} ({n / 10**9:.2f} B, billions)"),
              ("MACs per token", f"{_per(macs)} ({human(int(macs))})"),
              ("FLOPs per token", f"{_per(flops)} ({human(int(flops))})")]
+    own = [x for x in kv.layers if x.grows]
+    cross = [x for x in kv.layers if not x.grows]
     if kv.layers:
-        tokens = sorted({x.tokens for x in kv.layers})
+        tokens = sorted({x.tokens for x in own or cross})
         held = f"{tokens[0]:,}" if len(tokens) == 1 else f"{tokens[0]:,} to {tokens[-1]:,} (per layer)"
-        lines += [("KV cache", f"{sum(x.count for x in kv.layers):,} attention layers, {held} tokens each per sequence, "
-                               f"{kv.dtype} ({KV_BYTES[kv.dtype]} B per element)"),
+        lines += [("KV cache", f"{sum(x.count for x in own or cross):,} attention layers, {held} tokens each per "
+                               f"sequence, {kv.dtype} ({KV_BYTES[kv.dtype]} B per element)")]
+        if own and cross:   # an encoder–decoder: the cross attentions cache the encoder's output once
+            src = sorted({x.tokens for x in cross})
+            lines.append(("cross-attention cache", f"{sum(x.count for x in cross):,} layers, "
+                                                   f"{', '.join(f'{t:,}' for t in src)} source tokens each per "
+                                                   "sequence (projected once, at the prefill)"))
+        lines += [
                   ("KV bytes per token", f"{kv.bytes_per_token:,} B per sequence while no window is full"),
                   ("KV cache per sequence", _sizes(kv.bytes_per_sequence)),
                   ("KV cache for the batch", _sizes(kv.bytes))]

@@ -66,6 +66,8 @@ def _summary(a: Analysis) -> dict[str, Any]:
         "model": a.model.name,
         "description": a.model.description,
         "input_shape": list(a.input_shape),
+        **({"inputs": {name: list(a.input_shape if i == 0 else shape)
+                       for i, (name, shape) in enumerate(a.model.inputs)}} if a.model.inputs else {}),
         "input_kind": a.model.input_kind,
         "batch": a.batch,
         "convention": a.convention,

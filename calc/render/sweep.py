@@ -10,6 +10,7 @@ from typing import Iterable, Iterator, Sequence
 
 from ..shapes import fmt_shape
 from ..sweep import Grid, Variant, values_of
+from ..sweep_phase import AXES as _AXES, exact
 from .numbers import human, mib_value
 from .table import csv_line, left, right, table
 
@@ -27,13 +28,18 @@ def _shape(shape, sep: str = "x") -> str:
 def record(grid: Grid, v: Variant, pareto: bool | None = None) -> dict:
     """One variant as a JSON-ready mapping (totals cover the whole batch)."""
     values, _, batch = grid.point(v.index)
-    out = {"index": v.index, "variables": dict(zip(grid.names, values)),
+    named = dict(zip(grid.names, values))
+    axes = {n: named.pop(n) for n in _AXES if grid.phase and n in named}   # a phase's sizes, not variables
+    out = {"index": v.index, "variables": named, **({"phase": grid.phase, **axes} if grid.phase else {}),
            "input_shape": list(v.input_shape) if v.input_shape is not None else None, "batch": batch,
            "params": v.params, "macs": v.macs, "flops": v.flops, "param_bytes": v.param_bytes,
            "activation_bytes": v.activation_bytes,
            "output_shape": list(v.output_shape) if v.output_shape is not None else None}
     if grid.hardware:
         out.update(latency_s=v.latency, throughput=v.throughput)
+    if grid.phase:
+        out.update(kv_cache_bytes=v.kv_bytes, macs_per_token=exact(v.macs_per_token),
+                   flops_per_token=exact(v.flops_per_token))
     if pareto is not None:
         out["pareto"] = pareto
     out["error"] = v.error
@@ -48,7 +54,8 @@ def json_lines(grid: Grid, variants: Iterable[Variant], flags: Sequence[bool] | 
 
 def csv_header(grid: Grid, with_pareto: bool = False) -> list[str]:
     return ["index", *grid.names, "input", "batch", "params", "macs", "flops", "param_bytes",
-            "activation_bytes", "output", *(["latency_s", "throughput"] if grid.hardware else []),
+            "activation_bytes", "output", *(["kv_cache_bytes", "macs_per_token", "flops_per_token"] if grid.phase
+                                             else []), *(["latency_s", "throughput"] if grid.hardware else []),
             *(["pareto"] if with_pareto else []), "error"]
 
 
@@ -60,8 +67,14 @@ def csv_lines(grid: Grid, variants: Iterable[Variant], flags: Sequence[bool] | N
         mark = [] if flags is None else [int(flags[k])]
         yield line([v.index, *map(_value, values), _shape(v.input_shape), batch, *(_value(x) for x in (
             v.params, v.macs, v.flops, v.param_bytes, v.activation_bytes)),
-            _shape(v.output_shape), *((_value(v.latency), _value(v.throughput)) if grid.hardware else ()),
-            *mark, _value(v.error)])
+            _shape(v.output_shape), *_phase_cells(grid, v),
+            *((_value(v.latency), _value(v.throughput)) if grid.hardware else ()), *mark, _value(v.error)])
+
+
+def _phase_cells(grid: Grid, v: Variant) -> list[str]:
+    if not grid.phase:
+        return []
+    return [_value(v.kv_bytes), *(_value(exact(x)) for x in (v.macs_per_token, v.flops_per_token))]
 
 
 def format_table(grid: Grid, variants: Sequence[Variant], flags: Sequence[bool] | None = None, *,
@@ -70,6 +83,8 @@ def format_table(grid: Grid, variants: Sequence[Variant], flags: Sequence[bool] 
     # numbers right, shapes and messages left
     columns = [right("#"), *map(right, grid.names), left("input"), right("batch"), right("params"), right("MACs"),
                right(""), right("FLOPs"), right("param MiB"), right("act MiB"), left("output")]
+    if grid.phase:
+        columns += [right("KV MiB"), right("MACs/token")]
     timed = grid.hardware is not None
     if timed:
         columns += [right("latency ms"), right("samples/s")]
@@ -86,11 +101,13 @@ def format_table(grid: Grid, variants: Sequence[Variant], flags: Sequence[bool] 
             cells += [f"{v.params:,}", f"{v.macs:,}", human(v.macs), f"{v.flops:,}",
                       mib_value(v.param_bytes), mib_value(v.activation_bytes),
                       fmt_shape(v.output_shape)]
+            if grid.phase:
+                cells += [mib_value(v.kv_bytes), human(int(v.macs_per_token))]
             if timed:
                 cells += ["-" if v.latency is None else f"{v.latency * 1e3:,.4g}",
                           "-" if v.throughput is None else f"{v.throughput:,.1f}"]
         else:
-            cells += ["-"] * (9 if timed else 7)
+            cells += ["-"] * (7 + (2 if grid.phase else 0) + (2 if timed else 0))
         if flags is not None:
             cells.append("*" if flags[k] else "")
         cells.append(v.error or "")

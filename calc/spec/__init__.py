@@ -100,6 +100,9 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
                 raise SpecError("input shape needs at least one size")
         else:
             shape = builder.input_shape()
+        inputs = builder.named_inputs() if doc.inputs else ()
+        if inputs:   # an explicit shape replaces the first input's
+            inputs = ((inputs[0][0], shape), *inputs[1:])
         items = builder.build_list(doc.layers, ("layers",), builder.variables, True, ())
     except SpecError as err:
         if err.path and str(err.path[0]).startswith("--"):
@@ -114,7 +117,7 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
     root = Seq(name=None, origin=("layers",), kind="model", items=items)
     return Model(name=doc.name, description=doc.description, input_shape=shape, root=root,
                  variables=dict(builder.variables), source_name=source.name, lines=source.lines,
-                 input_kind=doc.input_kind,
+                 input_kind=doc.input_kind, inputs=inputs,
                  expect=None if doc.expect is None else (expect_sites(doc.expect, ("expect",)), dict(builder.variables)))
 
 

@@ -58,12 +58,34 @@ class Builder:
         return env
 
     def input_shape(self) -> tuple[int, ...]:
-        check_rank(self.doc.input, ("input",))
-        dims = []
-        for i, raw in enumerate(self.doc.input):
-            value = resolve(raw, self.variables, ("input", i))
-            dims.append(check_size(value, ("input", i)))
-        return tuple(dims)
+        """The shape of the first input (the flow starts from it)."""
+        return self.named_inputs()[0][1]
+
+    def named_inputs(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """Every input as (name, shape): `input: [...]` is one input named 'input'; `inputs:
+        {a: [...], b: [...]}` are several, the first also readable as 'input'."""
+        doc = self.doc
+        if (doc.input is None) == (not doc.inputs):
+            raise SpecError("a spec gives its input shape as 'input: [...]' or several named inputs as "
+                            "'inputs: {name: [...], ...}', not both" if doc.inputs else
+                            "missing argument 'input' for a spec (or 'inputs' for several named inputs)",
+                            path=("inputs",) if doc.inputs else ())
+        given = {"input": doc.input} if doc.input is not None else doc.inputs
+        out = []
+        for name, dims_raw in given.items():
+            where = ("input",) if doc.input is not None else ("inputs", name)
+            if doc.input is None and (not _IDENT.match(name) or name == "input"):
+                raise SpecError("an input's name must be an identifier other than 'input' (the first input "
+                                "is also read as 'input')", path=where)
+            if not dims_raw:
+                raise SpecError("an input shape needs at least one size", path=where)
+            check_rank(dims_raw, where)
+            dims = []
+            for i, raw in enumerate(dims_raw):
+                value = resolve(raw, self.variables, where + (i,))
+                dims.append(check_size(value, where + (i,)))
+            out.append((name, tuple(dims)))
+        return tuple(out)
 
     # -- items
     def build_list(self, items: list, path: tuple, env, trainable: bool, ctx: tuple) -> tuple:
@@ -167,10 +189,10 @@ class Builder:
         if name is not None and (not isinstance(name, str) or not _IDENT.match(name)):
             raise SpecError(f"name must be an identifier (letters, digits, _), got {name!r}",
                             path=ipath + ("name",), context=ctx)
-        if name == "input":
+        if name == "input" or name in self.doc.inputs:
             # `from: input` and `with: [input]` mean the model's input; an output of that name
             # would silently stand in for it inside its scope.
-            raise SpecError("'input' is the name of the model's input (from: input); name this item otherwise",
+            raise SpecError(f"'{name}' is the name of the model's input (from: {name}); name this item otherwise",
                             path=ipath + ("name",), context=ctx)
         when = args.pop("when", None)
         source = args.pop("from", None)

@@ -39,7 +39,14 @@ class SpecDoc(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1)
     description: Optional[str] = None
-    input: list[Union[int, str]] = Field(min_length=1, description="per-sample input shape, e.g. [3, 224, 224]")
+    # One input (`input`) or several named ones (`inputs`, e.g. an encoder-decoder's source and
+    # target tokens); a spec gives exactly one of the two (checked by the builder, with its path).
+    input: Optional[list[Union[int, str]]] = Field(None, min_length=1,
+                                                   description="per-sample input shape, e.g. [3, 224, 224]")
+    inputs: dict[str, list[Union[int, str]]] = Field(
+        default_factory=dict, description="several named inputs, each a per-sample shape, e.g. {input_ids: "
+                                          "[src], decoder_input_ids: [tgt]}; the first starts the flow, "
+                                          "`from: NAME` reads any")
     input_kind: Literal["values", "tokens"] = Field(
         "values", description="values: real numbers (an image, features); tokens: integer token ids, "
                               "read by an embedding, e.g. input: [1024]")

@@ -68,6 +68,7 @@ RULES = {
     "add mul": Rule("functional * y", why="torch.add/torch.mul/Tensor.add/Tensor.mul are patched "
                                             "(#broadcast); Python operators are not"),
     "layer_scale": Rule("0", why="a parameter multiplied with `*`: an operator"),
+    "scale": Rule("0", why="a constant multiplied with `*`: an operator (Python operators are not patched)"),
     "attention": Rule(batch="module * (q_len * dim + q_len * dim * dim + 2 * kv_len * kv_dim * kv_dim "
                             "+ (q_len + 2 * kv_len) * dim * qkv_bias + heads * (q_len * kv_len * dim // heads "
                             "+ q_len * kv_len + q_len * kv_len * kv_dim // heads) + q_len * kv_dim * (kv_dim + 1))",
@@ -110,7 +111,7 @@ ATEN_RULES = {
     # every other type: no convolution or matrix product
     f"{POOLS} global_avgpool global_maxpool token_mean batchnorm1d batchnorm2d batchnorm3d layernorm groupnorm "
     "local_response_norm rmsnorm relu relu6 leaky_relu elu sigmoid tanh gelu silu hardswish hardsigmoid softplus prelu "
-    f"softmax layer_scale upsample add mul embedding pos_embedding type_embedding {FREE}": Rule(
+    f"softmax layer_scale scale upsample add mul embedding pos_embedding type_embedding {FREE}": Rule(
         "0", why="only convolution, mm, addmm and bmm are counted"),
 }
 
