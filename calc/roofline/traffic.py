@@ -173,7 +173,7 @@ def moe(r, s: Sizes) -> Traffic:
 RULES: dict[str, Callable[..., Traffic]] = {
     **{t: dense for t in (
         "relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "silu", "softplus", "hardswish",
-        "hardsigmoid", "prelu", "layer_scale", "softmax",
+        "hardsigmoid", "prelu", "layer_scale", "scale", "softmax",
         "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "linear",
         "class_token", "to_image", "token_mean", "add", "mul", "concat",
         "batchnorm1d", "batchnorm2d", "batchnorm3d", "layernorm", "groupnorm", "local_response_norm", "rmsnorm",
