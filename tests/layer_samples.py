@@ -61,6 +61,11 @@ SAMPLES = {
     "add": ((3, 4, 5), {"add": {"with": ["input"]}}),
     "mul": ((3, 4, 5), {"mul": {"with": ["input"]}}),
     "concat": ((3, 4, 5), {"concat": {"with": ["input"]}}),
+    "matmul": ((3, 4, 5), {"matmul": {"with": ["input"], "transpose": True}}),
+    "parameter": ((3, 4, 5), {"parameter": {"shape": [7, 3]}}),
+    "buffer": ((3, 4, 5), {"buffer": {"shape": [6]}}),
+    "gather": ((6, 5), {"gather": {"index": "input"}}),
+    "scale": ((3, 4, 5), {"scale": {"by": 0.125}}),
     "embedding": ((9,), {"embedding": {"vocab": 100, "dim": 16}}),       # token ids (input_kind tokens)
     "pos_embedding": ((7, 8), {"pos_embedding": {"max_len": 10}}),
     "type_embedding": ((7, 8), "type_embedding"),

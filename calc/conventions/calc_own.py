@@ -11,11 +11,11 @@ from __future__ import annotations
 from .engine import Convention, Rule, register
 
 # Groups of layer kinds (see `calc layers`).
-DOT = "conv conv_transpose linear attention recurrent moe"
+DOT = "conv conv_transpose linear attention recurrent moe matmul"
 POOLS = "maxpool avgpool adaptive_avgpool adaptive_maxpool global_avgpool global_maxpool token_mean"
 NORMS = "batchnorm layernorm groupnorm lrn rmsnorm"
-FREE = "dropout identity reshape concat class_token"
-REST = "activation softmax layer_scale upsample add mul embedding added_embedding"
+FREE = "dropout identity reshape concat class_token parameter"
+REST = "activation softmax layer_scale upsample add mul embedding added_embedding scale"
 NOT_DOT = " ".join((POOLS, NORMS, FREE, REST))
 
 _NOT_DOT = Rule("0", why="only dot products (convolution, linear, attention, recurrent) are counted")
@@ -67,6 +67,7 @@ register(Convention(
           "linear": Rule("params * rows", why="(weights + bias) × rows"),
           "attention": Rule("params * q_len", why="(weights + bias) × query positions; the parameter-free "
                                                   "attention matmuls are not counted"),
+          "matmul": Rule("mac", why="a product of two activations has no parameters: its MACs, as standard"),
           "moe": Rule("active * rows", why="the parameters a token uses (router, its k experts, the shared "
                                            "experts) × tokens"),
           "recurrent": Rule("params * steps", why="(weights + bias) × time steps: every weight is used "
@@ -82,6 +83,6 @@ register(Convention(
     "blocks (FlashAttention's causal mode) needs in the limit, and what papers counting "
     "'causal FLOPs' report; standard counts the dense kernel's full matrices. FLOPs = 2 × MACs.",
     macs={"attention": Rule("mac - masked_mac", why="the dense count less 2·d MACs per masked score"),
-          "conv conv_transpose linear recurrent moe": Rule("mac", why="as standard"),
+          "conv conv_transpose linear recurrent moe matmul": Rule("mac", why="as standard"),
           NOT_DOT: _NOT_DOT},
 ))
