@@ -66,6 +66,9 @@ SAMPLES = {
     "buffer": ((3, 4, 5), {"buffer": {"shape": [6]}}),
     "gather": ((6, 5), {"gather": {"index": "input"}}),
     "scale": ((3, 4, 5), {"scale": {"by": 0.125}}),
+    "exp": ((3, 1, 1), "exp"),
+    "clamp": ((3, 4, 5), {"clamp": {"min": -1, "max": 4.6}}),
+    "normalize": ((3, 4, 5), {"normalize": {"dim": -1}}),
     "embedding": ((9,), {"embedding": {"vocab": 100, "dim": 16}}),       # token ids (input_kind tokens)
     "pos_embedding": ((7, 8), {"pos_embedding": {"max_len": 10}}),
     "type_embedding": ((7, 8), "type_embedding"),

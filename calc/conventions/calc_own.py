@@ -13,7 +13,7 @@ from .engine import Convention, Rule, register
 # Groups of layer kinds (see `calc layers`).
 DOT = "conv conv_transpose linear attention recurrent moe matmul"
 POOLS = "maxpool avgpool adaptive_avgpool adaptive_maxpool global_avgpool global_maxpool token_mean"
-NORMS = "batchnorm layernorm groupnorm lrn rmsnorm"
+NORMS = "batchnorm layernorm groupnorm lrn rmsnorm normalize"
 FREE = "dropout identity reshape concat class_token parameter"
 REST = "activation softmax layer_scale upsample add mul embedding added_embedding scale"
 NOT_DOT = " ".join((POOLS, NORMS, FREE, REST))

@@ -2,7 +2,7 @@
 
 Each quantity is declared once (see :mod:`calc.formula`); ``x`` is the input's element count."""
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Optional
 
 from .. import shapes as S
 from ..formula import Q
@@ -87,6 +87,37 @@ class Tanh(_Elementwise):
     per_element: ClassVar[dict[str, int]] = {"mul": 1, "exp": 1, "add": 2, "div": 1}
     doing: ClassVar[dict[str, str]] = {"mul": "double", "exp": "the exponential", "add": "add 1; subtract from 1",
                                        "div": "2 divided by the sum"}
+
+
+@register("exp", "activation")
+class Exp(_Elementwise):
+    """eᵃ for each element a (torch.exp; Swin V2's logit scale): one exponential per element
+    (x elements)."""
+
+    hints: ClassVar[dict[str, tuple]] = {"call": ("functional",)}
+    per_element: ClassVar[dict[str, int]] = {"exp": 1}
+    doing: ClassVar[dict[str, str]] = {"exp": "the exponential"}
+
+
+@register("clamp", "activation")
+class Clamp(_Elementwise):
+    """torch.clamp: each element limited to [min, max] (either may be left out): one comparison
+    per bound given, per element (x elements)."""
+
+    hints: ClassVar[dict[str, tuple]] = {"call": ("functional",)}
+    min: Optional[Real] = None
+    max: Optional[Real] = None
+
+    @classmethod
+    def declare(cls) -> tuple[Q, ...]:
+        return (Q("cmp", "bounds * x", "per element: one comparison per bound given (min, max)"),)
+
+    def given(self, shape: Shape) -> dict[str, Any]:
+        if self.min is None and self.max is None:
+            raise ValueError("clamp needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return {"x": numel(shape), "bounds": int(self.min is not None) + int(self.max is not None)}
 
 
 @register("gelu", "activation")

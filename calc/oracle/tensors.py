@@ -1,5 +1,5 @@
-"""Builders for the free tensors and their operations: parameter, buffer, gather, scale and
-matmul.
+"""Builders for the free tensors and their operations: parameter, buffer, gather, scale,
+matmul, and the functions Swin V2 applies to them (exp, clamp, normalize).
 
 A parameter or buffer is one tensor for the whole batch, as in PyTorch; the module returns it
 repeated over the batch (a copy: nothing is computed), so that the per-sample tensors it meets
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import builds
+from .registry import Fn, batched_dim, builds
 
 
 class Tensor(nn.Module):
@@ -103,3 +103,20 @@ def _scale(layer, shape):
 @builds("matmul")
 def _matmul(layer, shapes):
     return MatMul(layer.transpose)
+
+
+@builds("exp")
+def _exp(layer, shape):
+    return Fn(torch.exp, "torch.exp")
+
+
+@builds("clamp")
+def _clamp(layer, shape):
+    return Fn(lambda x: torch.clamp(x, min=layer.min, max=layer.max), f"torch.clamp({layer.min}, {layer.max})")
+
+
+@builds("normalize")
+def _normalize(layer, shape):
+    import torch.nn.functional as F
+    d = batched_dim(layer.dim, len(shape))
+    return Fn(lambda x: F.normalize(x, dim=d, eps=layer.eps), f"F.normalize(dim={d})")

@@ -45,6 +45,7 @@ RULES = {
                                           "counts #a × p, the first operand's elements times the second's "
                                           "columns (a broadcast batch of the second is not seen)"),
     "scale": Rule("0", why="aten::mul has no handle"),
+    "exp clamp normalize": Rule("0", why="aten::exp, clamp, linalg_vector_norm and div have no handle"),
 }
 
 

@@ -90,6 +90,7 @@ RULES = {
     "matmul": Rule("functional * a_numel * cols", why="torch.matmul / Tensor.matmul are patched: #a × p (the "
                                                       "first operand's elements times the second's columns); "
                                                       "the @ operator is not patched"),
+    "exp clamp normalize": Rule("0", why="torch.exp, torch.clamp and F.normalize are not patched"),
     "scale": Rule("functional * x", why="torch.mul is patched (#output); the * operator is not"),
 }
 
@@ -114,7 +115,7 @@ ATEN_RULES = {
     # every other type: no convolution or matrix product
     f"{POOLS} global_avgpool global_maxpool token_mean batchnorm1d batchnorm2d batchnorm3d layernorm groupnorm "
     "local_response_norm rmsnorm relu relu6 leaky_relu elu sigmoid tanh gelu silu hardswish hardsigmoid softplus prelu "
-    f"softmax layer_scale upsample add mul scale embedding pos_embedding type_embedding {FREE}": Rule(
+    f"softmax layer_scale upsample add mul scale exp clamp normalize embedding pos_embedding type_embedding {FREE}": Rule(
         "0", why="only convolution, mm, addmm and bmm are counted"),
     "matmul": Rule("mac", why="matmul decomposes into bmm/mm, counted over the broadcast batch"),
 }

@@ -78,6 +78,7 @@ RULES = {
     "lstm": Rule("module * (mac + bias_add + 8 * steps * cells * hidden)",
                  why="rnn_hooks: per step and cell 4·[(I + H)·H + H + 2H bias] + 3H + H"),
     FREE: Rule("0", why="zero or no hook"),
+    "exp clamp normalize": Rule("0", why="functions (torch.exp, torch.clamp, F.normalize): no module hook"),
     "matmul scale": Rule("0", why="torch.matmul, @ and * are functions and operators: no module hook sees them"),
 }
 

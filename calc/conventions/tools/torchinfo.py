@@ -33,6 +33,7 @@ RULES = {
                                "parameter) and its out_proj is never called" + _EXTENDED, unsupported=_EXTENDED_WHEN),
     "rnn lstm gru": Rule("leaf * module * steps * params", why="prod(y.shape[:2]) × #params: steps × batch"),
     FREE: Rule("0", why="a copy or a view: nothing to count"),
+    "exp clamp normalize": Rule("0", why="functions without parameters (torch.exp, torch.clamp, F.normalize)"),
     "matmul scale": Rule("0", why="a function or an operator: no module call, no parameters"),
 }
 
