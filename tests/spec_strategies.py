@@ -53,7 +53,9 @@ def valid_ranks(type_name: str) -> tuple[int, ...]:
         return (2, 3, 4)
     if t == "upsample":
         return (2, 3, 4)
-    if t in ("attention", "rnn", "lstm", "gru", "to_image"):
+    if t == "attention":
+        return (2, 3, 4)
+    if t in ("rnn", "lstm", "gru", "to_image"):
         return (2,)
     if t == "matmul":
         return (2, 3, 4)
@@ -360,7 +362,7 @@ class Gen:
                 a["kv_heads"] = self.pick(_divisors(a["heads"])) if not wild else self.int(1, 3)
             if self.coin(0.3):
                 a["out"] = self.out_value(self.int(1, 6))
-            for key, p in (("bias", 0.3), ("out_bias", 0.2), ("packed", 0.3), ("causal", 0.4)):
+            for key, p in (("bias", 0.3), ("out_bias", 0.2), ("packed", 0.3), ("causal", 0.4 if rank == 2 else 0)):
                 if self.coin(p):
                     a[key] = key in ("packed", "causal")
             return a

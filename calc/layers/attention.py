@@ -5,7 +5,7 @@ from typing import Any, ClassVar, Optional
 from pydantic import Field, StrictBool
 
 from ..formula import Q
-from ..shapes import Shape, fmt_shape
+from ..shapes import Shape, fmt_shape, numel
 from .base import Layer, PosInt, register
 
 
@@ -13,7 +13,9 @@ from .base import Layer, PosInt, register
 
 @register("attention", "attention")
 class Attention(Layer):
-    """Multi-head attention on (L, D) tokens, with its projections: Q = x·W_q, K = m·W_k,
+    """Multi-head attention on (L, D) tokens, or on (…, L, D) groups of tokens (windows: each
+    group attends within itself; L and T then count the tokens of all B groups), with its
+    projections: Q = x·W_q, K = m·W_k,
     V = m·W_v (m = x for self attention, the output named by ``kv`` for cross attention),
     per head softmax(Q·Kᵀ/√d)·V, heads concatenated, output projection. ``kv_heads`` below
     ``heads`` gives grouped-query attention (1: multi-query): K and V have kv_heads heads, each
@@ -62,10 +64,10 @@ class Attention(Layer):
     # T: key/value tokens projected in this pass; S: keys each query's score row spans (T, or the
     # cache plus the new tokens when continuing a cache).
     quantities: ClassVar[tuple[Q, ...]] = (
-        Q("D_out", "out if out else D", "out when given, else D", key="shape.1"),
-        Q("S", "(min(c, W) if win else c) if ctx else T",
-          "keys per query: the T source tokens; continuing a cache, the context c (a sliding window keeps "
-          "the last W)"),
+        Q("D_out", "out if out else D", "out when given, else D", key="shape.-1"),
+        Q("S", "(min(c, W) if win else c) if ctx else T_w",
+          "keys per query: the source tokens of its group (all T, or a window's); continuing a cache, the "
+          "context c (a sliding window keeps the last W)"),
         Q("weights", "D * h * d + 2 * D_kv * g * d + h * d * D_out + (2 * d if qkn else 0)",
           "W_q for h heads, W_k and W_v for g heads, the output projection; QK-norm: γ of d for Q and K"),
         Q("biases", "(h * d + 2 * g * d if bias else 0) + (D_out if out_bias else 0)",
@@ -104,7 +106,7 @@ class Attention(Layer):
           "tokens whose keys and values the cache holds after this pass (a window keeps the last W)"),
         Q("kv_cache", "2 * g * d * kv_cached", "cached elements per sequence: a key and a value of d per "
           "key/value head and token"),
-        Q("rows", "h * L", fact=True),
+        Q("rows", "h * L", fact=True), Q("groups", "B", fact=True),
         Q("q_len", "L", fact=True), Q("kv_len", "S", fact=True), Q("kv_tokens", "T", fact=True),
         Q("dim", "D", fact=True), Q("kv_dim", "D_kv", fact=True), Q("heads", "h", fact=True),
         Q("kv_heads", "g", fact=True), Q("head_dim", "d", fact=True), Q("out_dim", "D_out", fact=True),
@@ -123,8 +125,18 @@ class Attention(Layer):
     def given_many(self, shapes: list[Shape]) -> dict[str, Any]:
         q, m = shapes[0], shapes[-1]   # self attention: the keys and values come from the input too
         for s, what in ((q, "input"), (m, f"key/value source '{self.kv}'")):
-            if len(s) != 2:
-                raise ValueError(f"the {what} must be tokens × features (L, D), got {fmt_shape(s)}")
+            if len(s) < 2:
+                raise ValueError(f"the {what} must be tokens × features (…, L, D), got {fmt_shape(s)}")
+        # Leading dims (windows, partitions): attention within each of their B groups of tokens.
+        lead = q[:-2]
+        if m[:-2] != lead:
+            raise ValueError(f"the input {fmt_shape(q)} and the key/value source {fmt_shape(m)} must have "
+                             "the same leading dims")
+        groups = numel(lead)
+        if lead and (self.causal or self.context is not None or self.window is not None):
+            raise ValueError("causal masks, sliding windows and KV-cache contexts are modelled on (L, D) "
+                             f"tokens only, not on groups of tokens {fmt_shape(q)}")
+        q, m = q[-2:], m[-2:]
         dim = q[1]
         h, g = self.heads, self.kv_heads or self.heads
         if h % g:
@@ -155,7 +167,10 @@ class Attention(Layer):
             raise ValueError("rope_dims needs rope: true")
         if self.rope and (r > d or r % 2):
             raise ValueError(f"rope_dims={r} must be even and at most head_dim={d}")
-        return {"L": q[0], "D": dim, "T": m[0], "D_kv": m[1], "h": h, "g": g, "d": d, "out": self.out or 0,
+        # L and T count the tokens of every group (what the projections see); T_w those of one
+        # group (the keys a query attends to); the scores are h·L·S either way.
+        return {"L": groups * q[0], "D": dim, "T": groups * m[0], "T_w": m[0], "B": groups, "D_kv": m[1],
+                "h": h, "g": g, "d": d, "out": self.out or 0,
                 "bias": bias, "out_bias": out_bias, "any_bias": bias | out_bias, "causal": int(self.causal),
                 "packed": int(self.packed), "cross": int(cross), "W": self.window or 0,
                 "win": int(self.window is not None), "c": self.context or 0, "ctx": int(self.context is not None),
