@@ -51,7 +51,7 @@ FAMILIES = [
                            "[costing an LLM](llm.md)).", "moe"),
     ("Tensors", "Tensors the model holds (learned parameters, buffers), read by name beside the flow, "
                 "and what attention written from primitives does with them: gather rows by an index, "
-                "scale by a constant (see [Swin from primitives](spec-format.md#9-attention-from-primitives-swin)).",
+                "scale by a constant (see [Swin from primitives](spec-format.md#10-attention-from-primitives-swin)).",
      "parameter tensor_ops scale"),
 ]
 # Types whose kind would put them elsewhere: the token reshapes belong with the sequence layers.
