@@ -247,6 +247,8 @@ class _Analyzer:
                 children.append(Child(item.name, _idle(res)))
                 continue
             children.append(Child(item.name, res if item.counted else _idle(res)))
+            if isinstance(item, Leaf) and item.layer.keeps_flow:
+                continue   # a parameter or buffer: read by name later; the flow passes around it
             x = res.output_shape
         return _sum(children, kind, shape, x)
 

@@ -31,14 +31,15 @@ FAMILIES = [
     ("Linear", "A fully connected layer on the last dimension.", "linear"),
     ("Pooling", "Windowed, adaptive and global pooling.",
      "maxpool avgpool adaptive_avgpool adaptive_maxpool global_avgpool global_maxpool"),
-    ("Normalisation", "Batch, layer, group, local-response and RMS normalisation.",
-     "batchnorm layernorm groupnorm lrn rmsnorm"),
+    ("Normalisation", "Batch, layer, group, local-response and RMS normalisation, and F.normalize.",
+     "batchnorm layernorm groupnorm lrn rmsnorm normalize"),
     ("Activations", "Element-wise nonlinearities and the softmax.", "activation softmax"),
     ("Shape and no-cost layers", "Views, copies and inference no-ops: they change the shape or "
                                  "nothing, and count nothing.", "dropout identity reshape"),
     ("Joins", "Layers that combine the flow with named earlier outputs, given in `with: [...]` "
-              "(see [Structure](spec-format.md#3-structure)).", "add mul concat"),
-    ("Other", "A learned per-channel scale, a constant scale and resizing.", "layer_scale scale upsample"),
+              "(see [Structure](spec-format.md#3-structure)), and the matrix product of two flows.",
+     "add mul concat matmul"),
+    ("Other", "A learned per-channel scale and resizing.", "layer_scale upsample"),
     ("Embeddings and tokens", "Token inputs, embeddings and the moves between feature maps and "
                               "token sequences (see [Sequence models](sequence-models.md)).",
      "embedding added_embedding class_token token_mean tokens"),
@@ -48,9 +49,13 @@ FAMILIES = [
                   "[Recurrent layers](sequence-models.md#5-recurrent-layers)).", "recurrent"),
     ("Mixture of experts", "Routed experts with a router, top-k and shared experts (see "
                            "[costing an LLM](llm.md)).", "moe"),
+    ("Tensors", "Tensors the model holds (learned parameters, buffers), read by name beside the flow, "
+                "and what attention written from primitives does with them: gather rows by an index, "
+                "scale by a constant (see [Swin from primitives](spec-format.md#10-attention-from-primitives-swin)).",
+     "parameter tensor_ops scale"),
 ]
 # Types whose kind would put them elsewhere: the token reshapes belong with the sequence layers.
-BY_NAME = {"to_tokens": "tokens", "to_image": "tokens", "select_token": "tokens"}
+BY_NAME = {"to_tokens": "tokens", "to_image": "tokens", "select_token": "tokens", "gather": "tensor_ops"}
 
 INTRO = """\
 # Layer types

@@ -32,9 +32,12 @@ GENERATED = frozenset(
                           "adaptive_maxpool", "batchnorm") for d in (1, 2, 3)]
     + ["linear", "global_avgpool", "global_maxpool", "layernorm", "groupnorm", "local_response_norm",
        *ACTIVATIONS, "softmax", "dropout", "stochastic_depth", "identity", "flatten", "reshape", "permute",
-       "channel_shuffle", "channel_split", "pad", "roll", "layer_scale", "scale", "upsample", "add", "mul", "concat",
+       "channel_shuffle", "channel_split", "pad", "roll", "layer_scale", "upsample", "add", "mul", "concat",
        "embedding", "pos_embedding", "type_embedding", "class_token", "to_tokens", "to_image",
-       "select_token", "token_mean", "rmsnorm", "attention", "rnn", "lstm", "gru"])
+       "select_token", "token_mean", "rmsnorm", "attention", "rnn", "lstm", "gru", "matmul", "parameter",
+       "buffer", "gather", "scale", "exp", "clamp", "normalize"])
+# Layer types that read a named earlier output: generated only where a test forces them.
+NAMED_INPUT = ("add", "mul", "concat", "matmul", "gather")
 
 
 def valid_ranks(type_name: str) -> tuple[int, ...]:
@@ -50,8 +53,12 @@ def valid_ranks(type_name: str) -> tuple[int, ...]:
         return (2, 3, 4)
     if t == "upsample":
         return (2, 3, 4)
-    if t in ("attention", "rnn", "lstm", "gru", "to_image"):
+    if t == "attention":
+        return (2, 3, 4)
+    if t in ("rnn", "lstm", "gru", "to_image"):
         return (2,)
+    if t == "matmul":
+        return (2, 3, 4)
     if t in ("to_tokens", "select_token", "token_mean", "pos_embedding", "type_embedding", "class_token"):
         return (2, 3, 4)
     if t == "embedding":   # reads token ids: only at the start of a spec whose input is tokens
@@ -296,8 +303,6 @@ class Gen:
             return {"shifts": shifts, "dims": dims}
         if t == "layer_scale":
             return {"dim": self.int(-rank, rank - 1)} if self.coin(0.4) else {}
-        if t == "scale":
-            return {"by": self.pick([0.5, 2, -1.5, 0.125])}
         if t == "upsample":
             d = rank - 1
             modes = ["nearest"] + [m for m, k in (("linear", 1), ("bilinear", 2), ("trilinear", 3)) if k == d]
@@ -357,7 +362,7 @@ class Gen:
                 a["kv_heads"] = self.pick(_divisors(a["heads"])) if not wild else self.int(1, 3)
             if self.coin(0.3):
                 a["out"] = self.out_value(self.int(1, 6))
-            for key, p in (("bias", 0.3), ("out_bias", 0.2), ("packed", 0.3), ("causal", 0.4)):
+            for key, p in (("bias", 0.3), ("out_bias", 0.2), ("packed", 0.3), ("causal", 0.4 if rank == 2 else 0)):
                 if self.coin(p):
                     a[key] = key in ("packed", "causal")
             return a
@@ -376,6 +381,24 @@ class Gen:
                 # layer is refused by both sides anyway
                 a["in"] = shape[-1] if not wild else shape[-1] + 1
             return a
+        if t in ("parameter", "buffer"):
+            a = {"shape": [self.int(1, 4) for _ in range(self.int(1, 3))]}
+            if t == "buffer" and self.coin(0.3):
+                a["persistent"] = False
+            return a
+        if t == "scale":
+            return {"by": self.pick([0.5, 2, -1.25])}
+        if t == "exp":
+            return {}
+        if t == "clamp":
+            a = {}
+            if self.coin(0.6) or wild:
+                a["min"] = self.pick([-1, 0, 0.5])
+            if self.coin(0.6) or not a:
+                a["max"] = self.pick([1, 4.6])
+            return a
+        if t == "normalize":
+            return {"dim": self.int(-rank, rank - 1) if not wild else rank}
         raise AssertionError(f"the generator has no arguments for layer type {t!r}")
 
     # -- shape steering (calc's inference; never the thing under test here)
@@ -384,7 +407,8 @@ class Gen:
                   if k not in ("name", "from", "when", "trainable")}
         layer = LAYERS[t].model_validate(values)
         try:
-            return tuple(layer.infer(shape))
+            out = tuple(layer.infer(shape))
+            return shape if layer.keeps_flow else out   # a parameter: the flow passes around it
         except ValueError:
             return None
 
@@ -401,7 +425,7 @@ class Gen:
     # -- items
     def leaf_types(self, shape):
         rank = len(shape)
-        types = [t for t in LAYERS if t in GENERATED and t not in ("add", "mul", "concat")
+        types = [t for t in LAYERS if t in GENERATED and t not in NAMED_INPUT
                  and rank in valid_ranks(t)]
         if prod(shape) > MAX_NUMEL:
             types = [t for t in types if t.startswith(("maxpool", "avgpool", "adaptive", "global", "conv"))
@@ -409,7 +433,7 @@ class Gen:
         if prod(shape) > 300:
             types = [t for t in types if t not in ("upsample",) and not t.startswith("conv_transpose")]
         if self.coin(self.wild / 4):
-            types = [t for t in LAYERS if t in GENERATED and t not in ("add", "mul", "concat")]
+            types = [t for t in LAYERS if t in GENERATED and t not in NAMED_INPUT]
         return types
 
     def leaf(self, shape, t=None):
@@ -663,6 +687,19 @@ def specs(draw, wild: float = 0.04, force: str | None = None):
             layers.append({"identity": {"name": "skip"}})
             item, out = gen.join(out, {"skip": out})
             layers.append(item)
+        elif out is not None and force in ("matmul", "gather"):
+            # the flow times its own transpose; the flow's rows picked by an index buffer
+            if force == "matmul" and len(out) >= 2:
+                layers.append({"identity": {"name": "skip"}})
+                layers.append({"matmul": {"with": ["skip"], "transpose": True}})
+                out = (*out[:-1], out[-2])
+            elif force == "gather":
+                n = draw(st.integers(1, 4))
+                layers.append({"buffer": {"name": "idx", "shape": [n]}})
+                layers.append({"gather": {"index": "idx"}})
+                out = (n, *out[1:])
+            else:
+                out = None
         elif out is not None:
             if len(out) not in valid_ranks(force):
                 out = None

@@ -66,10 +66,10 @@ def test_only_documented_refusals():
     assert refused == {("ptflops", "local_response_norm", True), ("ptflops-aten", "rnn", "num_layers > 1 or dirs > 1"),
                        ("ptflops-aten", "gru", "num_layers > 1 or dirs > 1"),
                        # every preset models nn.MultiheadAttention, which has no sliding window, KV-cache
-                       # context, rotary, ALiBi, QK-norm, unscaled scores, relative position bias or
-                       # attention sinks (docs/llm.md)
+                       # context, rotary, ALiBi, QK-norm, unscaled scores, relative position bias,
+                       # attention sinks (docs/llm.md) or groups of tokens (…, L, D)
                        *((c.name, "attention", "window or context or rope or alibi or qk_norm or unscaled or "
-                                               "rel_bias or sinks") for c in CONVENTIONS.values()
+                                               "rel_bias or sinks or groups > 1") for c in CONVENTIONS.values()
                          if c.explicit),
                        # no tool was measured on a mixture of experts or latent attention (docs/llm.md)
                        *((c.name, t, True) for c in CONVENTIONS.values() if c.explicit for t in ("moe", "mla"))}

@@ -181,3 +181,39 @@ layers:
 """
     with pytest.raises(CalcError, match="tie: 2 earlier layers are named 'e'"):
         run_text(text)
+
+
+# ---------------------------------------------------------------------------- layers as block parameters
+
+LAYER_ARGS = """\
+name: layer_args
+input: [3, 8, 8]
+blocks:
+  conv_norm_act:
+    params: {out: null, norm_layer: batchnorm2d, activation_layer: relu}
+    layers:
+      - conv2d: {out: out, kernel: 3, padding: 1, bias: false}
+      - norm_layer
+      - activation_layer: {name: act}
+layers:
+  - conv_norm_act: {out: 4}
+  - conv_norm_act: {out: 4, norm_layer: identity, activation_layer: ACT}
+"""
+
+
+def test_a_block_parameter_names_the_layer_type_its_body_uses():
+    a = run_text(LAYER_ARGS.replace("ACT", "hardswish"))
+    kinds = [(r.name, r.result.kind) for r in a.rows(leaves_only=True)]
+    # torchvision's Conv2dNormActivation with its defaults, then with norm_layer=None
+    # (identity here) and activation_layer=nn.Hardswish
+    assert kinds == [("0.0", "conv2d"), ("0.1", "batchnorm2d"), ("0.act", "relu"),
+                     ("1.0", "conv2d"), ("1.1", "identity"), ("1.act", "hardswish")]
+    # conv 3 → 4, 3×3, no bias: 3·9·4 = 108 weights; batch norm γ, β: 8; conv 4 → 4: 4·9·4 = 144;
+    # 108 + 8 + 144 = 260
+    assert a.totals.params == 260
+
+
+def test_a_layer_parameter_that_names_no_layer_is_an_error():
+    with pytest.raises(SpecError, match=r"'activation_layer' is used as an item's type, so its value must name "
+                                        r"a layer type or a block; it is 'squeeze'"):
+        run_text(LAYER_ARGS.replace("ACT", "squeeze"))

@@ -60,7 +60,8 @@ def test_these_models_are_reachable_by_name():
         "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
         "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet161",
         "densenet169", "densenet201", "squeezenet1_0", "squeezenet1_1", "mobilenet_v2", "googlenet",
-        *(f"efficientnet_b{i}" for i in range(8)), "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"}
+        *(f"efficientnet_b{i}" for i in range(8)), "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14",
+        "swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b", "maxvit_t"}
 
 
 @pytest.mark.parametrize("name", REACHED)
@@ -174,7 +175,8 @@ def test_models_command(capsys):
     line = next(l for l in out.splitlines() if l.startswith("wide_resnet50_2 "))
     assert "68,883,240" in line and "11.398" in line and line.endswith("✓")
     assert f"{len(REACHED)} of the {len(REACHED)} that torchvision publishes figures for match" in out
-    assert "not bundled yet" in out
+    # every torchvision classification model with published weights is bundled (issue 12)
+    assert len(REACHED) == 80 and "not bundled yet" not in out
 
 
 def test_models_json(capsys):

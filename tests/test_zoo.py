@@ -10,7 +10,9 @@ from reference_data import PUBLISHED, REFERENCE, leaf_rows
 
 ZOO = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "mobilenet_v2", "googlenet",
        "densenet121", "squeezenet1_0", "efficientnet_b0"]
-CASES = ZOO + ["resnet50@4x3x224x224"]
+# Swin V1/V2 written from primitives (specs/swin_t.yaml, swin_v2_t.yaml): torchvision's own models
+# measured (tests/data/generate_reference.py --add): parameters, FLOPs and buffers to the integer.
+CASES = ZOO + ["resnet50@4x3x224x224", "swin_t", "swin_v2_t"]
 
 
 def analyse_case(key, **kw):

@@ -13,10 +13,13 @@ from .engine import Convention, Rule, register
 # Groups of layer kinds (see `calc layers`).
 DOT = "conv conv_transpose linear attention recurrent moe"
 POOLS = "maxpool avgpool adaptive_avgpool adaptive_maxpool global_avgpool global_maxpool token_mean"
-NORMS = "batchnorm layernorm groupnorm lrn rmsnorm"
-FREE = "dropout identity reshape concat class_token"
-REST = "activation softmax layer_scale scale upsample add mul embedding added_embedding"
+NORMS = "batchnorm layernorm groupnorm lrn rmsnorm normalize"
+FREE = "dropout identity reshape concat class_token parameter"
+REST = "activation softmax layer_scale upsample add mul embedding added_embedding scale"
 NOT_DOT = " ".join((POOLS, NORMS, FREE, REST))
+# A product of two activations (windowed attention written from primitives): a dot product
+# without weights or bias.
+_MATMUL = Rule("mac", why="the product's multiply-accumulates: b·n·m·p, as FlopCounterMode counts its bmm")
 
 _NOT_DOT = Rule("0", why="only dot products (convolution, linear, attention, recurrent) are counted")
 
@@ -30,7 +33,7 @@ register(Convention(
     "torchvision publishes as GFLOPS (PyTorch's CPU counter sees neither the attention matmuls nor "
     "LSTMs; torchvision's ViT figures include the attention matmuls).",
     macs={DOT: Rule("mac", why="one MAC per weight per output position; the bias is left out"),
-          NOT_DOT: _NOT_DOT},
+          "matmul": _MATMUL, NOT_DOT: _NOT_DOT},
 ))
 
 register(Convention(
@@ -39,7 +42,7 @@ register(Convention(
     "bias costs C_in/g·K_h·K_w + 1 per output element); FLOPs = 2 × MACs. This is the MAC count of "
     "ptflops' aten backend and of torchinfo on networks made of convolutions and linear layers.",
     macs={DOT: Rule("mac + bias_add", why="the dot product's MACs and one add per biased output"),
-          NOT_DOT: _NOT_DOT},
+          "matmul": _MATMUL, NOT_DOT: _NOT_DOT},
 ))
 
 _EXACT = ("2 * mac - dots + bias_add + add + mul + div + cmp + exp + sqrt + fn")
@@ -51,8 +54,8 @@ register(Convention(
     "element-wise joins count their operations as `calc layers` lists them (ReLU 1 comparison per "
     "element, sigmoid 4, max pooling k − 1 comparisons per output, average pooling k − 1 adds and "
     "1 divide). MACs are the dot-product MACs, as in standard.",
-    macs={DOT: Rule("mac", why="dot-product MACs, as in standard"), NOT_DOT: _NOT_DOT},
-    flops={f"{DOT} {NOT_DOT}": Rule(_EXACT, why="every multiply, add, divide, comparison, exponential, "
+    macs={DOT: Rule("mac", why="dot-product MACs, as in standard"), "matmul": _MATMUL, NOT_DOT: _NOT_DOT},
+    flops={f"{DOT} matmul {NOT_DOT}": Rule(_EXACT, why="every multiply, add, divide, comparison, exponential, "
                                     "square root and special function once; a dot product of n terms "
                                     "is n multiplies and n − 1 adds")},
 ))
@@ -67,6 +70,8 @@ register(Convention(
           "linear": Rule("params * rows", why="(weights + bias) × rows"),
           "attention": Rule("params * q_len", why="(weights + bias) × query positions; the parameter-free "
                                                   "attention matmuls are not counted"),
+          "matmul": Rule("0", why="a product of two activations has no parameters: nothing, as the attention "
+                                  "matmuls"),
           "moe": Rule("active * rows", why="the parameters a token uses (router, its k experts, the shared "
                                            "experts) × tokens"),
           "recurrent": Rule("params * steps", why="(weights + bias) × time steps: every weight is used "
@@ -82,6 +87,6 @@ register(Convention(
     "blocks (FlashAttention's causal mode) needs in the limit, and what papers counting "
     "'causal FLOPs' report; standard counts the dense kernel's full matrices. FLOPs = 2 × MACs.",
     macs={"attention": Rule("mac - masked_mac", why="the dense count less 2·d MACs per masked score"),
-          "conv conv_transpose linear recurrent moe": Rule("mac", why="as standard"),
+          "conv conv_transpose linear recurrent moe matmul": Rule("mac", why="as standard"),
           NOT_DOT: _NOT_DOT},
 ))

@@ -6,5 +6,5 @@ from .base import (CALLS, HINTS, LAYERS, MAX_SIZE, NO_PARAMS, Layer, Params, Pos
                    trailing_group)
 from . import (activation, attention, convolution, embedding, joins, normalization, pooling,  # noqa: F401
                recurrent, shape)
-from . import moe  # noqa: F401
+from . import moe, tensors  # noqa: F401
 from .joins import Join  # noqa: F401

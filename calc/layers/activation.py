@@ -2,7 +2,7 @@
 
 Each quantity is declared once (see :mod:`calc.formula`); ``x`` is the input's element count."""
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, StrictBool
 
@@ -100,6 +100,37 @@ class Tanh(_Elementwise):
                                        "div": "2 divided by the sum"}
 
 
+@register("exp", "activation")
+class Exp(_Elementwise):
+    """eᵃ for each element a (torch.exp; Swin V2's logit scale): one exponential per element
+    (x elements)."""
+
+    hints: ClassVar[dict[str, tuple]] = {"call": ("functional",)}
+    per_element: ClassVar[dict[str, int]] = {"exp": 1}
+    doing: ClassVar[dict[str, str]] = {"exp": "the exponential"}
+
+
+@register("clamp", "activation")
+class Clamp(_Elementwise):
+    """torch.clamp: each element limited to [min, max] (either may be left out): one comparison
+    per bound given, per element (x elements)."""
+
+    hints: ClassVar[dict[str, tuple]] = {"call": ("functional",)}
+    min: Optional[Real] = None
+    max: Optional[Real] = None
+
+    @classmethod
+    def declare(cls) -> tuple[Q, ...]:
+        return (Q("cmp", "bounds * x", "per element: one comparison per bound given (min, max)"),)
+
+    def given(self, shape: Shape) -> dict[str, Any]:
+        if self.min is None and self.max is None:
+            raise ValueError("clamp needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return {"x": numel(shape), "bounds": int(self.min is not None) + int(self.max is not None)}
+
+
 @register("gelu", "activation")
 class GELU(_Elementwise):
     """a/2 · (1 + erf(a/√2)) for each element a (or the tanh form): divide, erf, add, 2 multiplies
@@ -182,16 +213,6 @@ class LayerScale(_Elementwise):
 
     def given(self, shape: Shape) -> dict[str, Any]:
         return {"x": numel(shape), "C": shape[S.normalize_dim(self.dim, len(shape))]}
-
-
-@register("scale", "scale")
-class ConstScale(_Elementwise):
-    """Every element multiplied by a constant ``by`` (no parameters): one multiply per element
-    (x elements). T5 scales the decoder's output by d_model^-0.5 before its tied head."""
-
-    by: Real = Field(description="the constant factor")
-    per_element: ClassVar[dict[str, int]] = {"mul": 1}
-    doing: ClassVar[dict[str, str]] = {"mul": "times the constant"}
 
 
 # ---------------------------------------------------------------------------- softmax

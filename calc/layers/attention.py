@@ -5,7 +5,7 @@ from typing import Any, ClassVar, Literal, Optional
 from pydantic import Field, StrictBool
 
 from ..formula import Q
-from ..shapes import Shape, fmt_shape
+from ..shapes import Shape, fmt_shape, numel
 from .base import Layer, PosInt, register
 
 
@@ -13,7 +13,9 @@ from .base import Layer, PosInt, register
 
 @register("attention", "attention")
 class Attention(Layer):
-    """Multi-head attention on (L, D) tokens, with its projections: Q = x·W_q, K = m·W_k,
+    """Multi-head attention on (L, D) tokens, or on (…, L, D) groups of tokens (windows: each
+    group attends within itself; L and T then count the tokens of all B groups), with its
+    projections: Q = x·W_q, K = m·W_k,
     V = m·W_v (m = x for self attention, the output named by ``kv`` for cross attention),
     per head softmax(Q·Kᵀ/√d)·V, heads concatenated, output projection. ``kv_heads`` below
     ``heads`` gives grouped-query attention (1: multi-query): K and V have kv_heads heads, each
@@ -89,10 +91,10 @@ class Attention(Layer):
     # T: key/value tokens projected in this pass; S: keys each query's score row spans (T, or the
     # cache plus the new tokens when continuing a cache).
     quantities: ClassVar[tuple[Q, ...]] = (
-        Q("D_out", "out if out else D", "out when given, else D", key="shape.1"),
-        Q("S", "(min(c, W + k) if win else c) if ctx else T",
-          "keys per query: the T source tokens; continuing a cache, the context c (a sliding window keeps "
-          "the last W, and the k sink tokens)"),
+        Q("D_out", "out if out else D", "out when given, else D", key="shape.-1"),
+        Q("S", "(min(c, W + k) if win else c) if ctx else T_w",
+          "keys per query: the source tokens of its group (all T, or a window's); continuing a cache, the "
+          "context c (a sliding window keeps the last W, and the k sink tokens)"),
         Q("weights", "D * h * d + 2 * D_kv * g * d + h * d * D_out + (2 * d if qkn else 0) + (nb * h if nb else 0) + "
                      "(h if sinks else 0)",
           "W_q for h heads, W_k and W_v for g heads, the output projection; QK-norm: γ of d for Q and K; "
@@ -136,7 +138,7 @@ class Attention(Layer):
           "the k sink tokens)"),
         Q("kv_cache", "2 * g * d * kv_cached", "cached elements per sequence: a key and a value of d per "
           "key/value head and token"),
-        Q("rows", "h * L", fact=True),
+        Q("rows", "h * L", fact=True), Q("groups", "B", fact=True),
         Q("q_len", "L", fact=True), Q("kv_len", "S", fact=True), Q("kv_tokens", "T", fact=True),
         Q("dim", "D", fact=True), Q("kv_dim", "D_kv", fact=True), Q("heads", "h", fact=True),
         Q("kv_heads", "g", fact=True), Q("head_dim", "d", fact=True), Q("out_dim", "D_out", fact=True),
@@ -157,8 +159,18 @@ class Attention(Layer):
     def given_many(self, shapes: list[Shape]) -> dict[str, Any]:
         q, m = shapes[0], shapes[-1]   # self attention: the keys and values come from the input too
         for s, what in ((q, "input"), (m, f"key/value source '{self.kv}'")):
-            if len(s) != 2:
-                raise ValueError(f"the {what} must be tokens × features (L, D), got {fmt_shape(s)}")
+            if len(s) < 2:
+                raise ValueError(f"the {what} must be tokens × features (…, L, D), got {fmt_shape(s)}")
+        # Leading dims (windows, partitions): attention within each of their B groups of tokens.
+        lead = q[:-2]
+        if m[:-2] != lead:
+            raise ValueError(f"the input {fmt_shape(q)} and the key/value source {fmt_shape(m)} must have "
+                             "the same leading dims")
+        groups = numel(lead)
+        if lead and (self.causal or self.context is not None or self.window is not None):
+            raise ValueError("causal masks, sliding windows and KV-cache contexts are modelled on (L, D) "
+                             f"tokens only, not on groups of tokens {fmt_shape(q)}")
+        q, m = q[-2:], m[-2:]
         dim = q[1]
         h, g = self.heads, self.kv_heads or self.heads
         if h % g:
@@ -197,10 +209,12 @@ class Attention(Layer):
         if self.rope and (r > d or r % 2):
             raise ValueError(f"rope_dims={r} must be even and at most head_dim={d}")
         # cached keys and values (cross attention at a decode step): none projected now (T = 0), each
-        # query attends over the cached source of m[0] tokens, as a context
+        # query attends over the cached source of m[0] tokens, as a context. L and T count the tokens
+        # of every group (what the projections see); T_w those of one group (the keys a query attends
+        # to); the scores are h·L·S either way.
         ckv = self.cached_kv
-        return {"L": q[0], "D": dim, "T": 0 if ckv else m[0], "D_kv": m[1], "h": h, "g": g, "d": d,
-                "out": self.out or 0,
+        return {"L": groups * q[0], "D": dim, "T": 0 if ckv else groups * m[0], "T_w": m[0], "B": groups,
+                "D_kv": m[1], "h": h, "g": g, "d": d, "out": self.out or 0,
                 "bias": bias, "out_bias": out_bias, "any_bias": bias | out_bias, "causal": int(self.causal),
                 "packed": int(self.packed), "cross": int(cross), "W": self.window or 0,
                 "win": int(self.window is not None), "c": m[0] if ckv else self.context or 0,

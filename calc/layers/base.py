@@ -112,6 +112,9 @@ class Layer(BaseModel):
     # allowed values, the first being the default.
     hints: ClassVar[dict[str, tuple]] = {"call": ("module", "functional")}
     takes_tokens: ClassVar[bool] = False  # only token embeddings read token ids (shapes.Tokens)
+    # A tensor the model holds (parameter, buffer): its item's output is read by name, and the
+    # flow passes around it to the next item.
+    keeps_flow: ClassVar[bool] = False
     # Compiled from `quantities` by `register`: fills every quantity into the symbol values.
     _fill: ClassVar[Any] = None
     _run: ClassVar[Any] = None

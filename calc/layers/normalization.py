@@ -10,8 +10,9 @@ from typing import Any, ClassVar, Optional
 from pydantic import Field, StrictBool
 
 from ..formula import Q
+from .. import shapes as S
 from ..shapes import Shape, fmt_shape, numel
-from .base import _LAYOUT, _PARAM_HINTS, Layer, PosInt, PosReal, Prob, Real, register, trailing_group
+from .base import _LAYOUT, _PARAM_HINTS, Dim, Layer, PosInt, PosReal, Prob, Real, register, trailing_group
 
 
 # ---------------------------------------------------------------------------- batch norm
@@ -195,3 +196,29 @@ class RMSNorm(Layer):
 
     def given(self, shape: Shape) -> dict[str, Any]:
         return {"x": numel(shape), "n": trailing_group(shape, self.normalized), "affine": int(self.affine)}
+
+
+@register("normalize", "normalize")
+class Normalize(Layer):
+    """F.normalize (p = 2) along ``dim``: each vector of n elements divided by its Euclidean
+    norm, floored at eps (a / max(‖a‖₂, eps); Swin V2's cosine attention); x elements in G
+    vectors. Per vector: n squares, n − 1 adds, one sqrt, one comparison with eps, n divisions.
+    No parameters."""
+
+    hints: ClassVar[dict[str, tuple]] = {"call": ("functional",)}
+    dim: Dim = -1
+    eps: PosReal = 1e-12
+
+    quantities: ClassVar[tuple[Q, ...]] = (
+        Q("G", "x // n", "vectors normalised, n the size of dim"),
+        Q("mul", "x", "the squares"),
+        Q("add", "G * (n - 1)", "per vector: the sum of its n squares"),
+        Q("sqrt", "G", "one norm per vector"),
+        Q("cmp", "G", "the norm floored at eps (clamp_min)"),
+        Q("div", "x", "every element divided by its vector's norm"),
+    )
+
+    def given(self, shape: Shape) -> dict[str, Any]:
+        if not shape:
+            raise ValueError("F.normalize needs at least one dimension")
+        return {"x": numel(shape), "n": shape[S.normalize_dim(self.dim, len(shape))]}

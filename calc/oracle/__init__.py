@@ -35,7 +35,7 @@ from .registry import BUILDERS, Builder, Fn, TorchRejected, builder_for, builds,
 require_torch()
 
 # Importing a builder module registers its builders.
-from . import activation, attention, convolution, joins, normalisation, pooling, recurrent, shape, tokens
+from . import activation, attention, convolution, joins, normalisation, pooling, recurrent, shape, tensors, tokens
 from .activation import DropPath, Scale
 from .attention import MultiHeadAttention
 from .core import (MAX_ORACLE_LAYERS, BranchesModule, LazyLeaf, Measured, MeasuredLeaf,
@@ -56,4 +56,4 @@ __all__ = ["BUILDERS", "MAX_ORACLE_LAYERS", "Measured", "MeasuredLeaf", "NOT_AS_
            "JoinOp", "LazyLeaf", "MultiHeadAttention", "OracleModel", "Recurrent", "RepeatModule", "Scale",
            "SeqModule",
            "activation", "attention", "convolution", "joins", "normalisation", "pooling", "recurrent", "shape",
-           "tokens"]
+           "tensors", "tokens"]

@@ -93,22 +93,6 @@ def _drop_path(layer, shape):
     return DropPath(layer.p, layer.mode)
 
 
-class ConstScale(nn.Module):
-    """Multiplication by a constant (scale), as T5 scales its decoder output: x * by."""
-
-    def __init__(self, by: float):
-        super().__init__()
-        self.by = by
-
-    def forward(self, x):
-        return x * self.by
-
-
-@builds("scale")
-def _scale(layer, shape):
-    return ConstScale(layer.by)
-
-
 @builds("layer_scale")
 def _layer_scale(layer, shape):
     d = batched_dim(layer.dim, len(shape)) % (len(shape) + 1)

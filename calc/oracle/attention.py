@@ -31,6 +31,10 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, xs):
         x, m = (xs[0], xs[-1]) if isinstance(xs, (list, tuple)) else (xs, xs)
+        if x.dim() > 3:   # groups of tokens (…, L, D): each group is a sequence of the batch
+            lead = x.shape[:-2]
+            y = self.forward([x.reshape(-1, *x.shape[-2:]), m.reshape(-1, *m.shape[-2:])])
+            return y.reshape(*lead, *y.shape[-2:])
         n, length, s_len = x.shape[0], x.shape[1], m.shape[1]
         h, g, d = self.h, self.g, self.d
         if self.packed:
@@ -60,9 +64,9 @@ def _attention(layer, shapes):
     shapes = shapes if isinstance(shapes, list) else [shapes]   # self attention: one input
     q, m = shapes[0], shapes[-1]
     for s in (q, m):
-        if len(s) != 2:
-            raise Refused(f"attention takes tokens × features (L, D), got rank {len(s)}")
-    dim, kv_dim = q[1], m[1]
+        if len(s) < 2:
+            raise Refused(f"attention takes tokens × features (…, L, D), got rank {len(s)}")
+    dim, kv_dim = q[-1], m[-1]
     heads, kv_heads = layer.heads, layer.kv_heads or layer.heads
     if heads % kv_heads:   # as the grouped-query layout requires
         raise Refused(f"heads={heads} is not a multiple of kv_heads={kv_heads}")

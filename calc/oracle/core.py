@@ -49,6 +49,7 @@ class LazyLeaf(nn.Module):
         # call that hook-based tools see: run the module's forward without __call__.
         hints = dict(getattr(node, "hints", ()) or ())
         self.functional = hints.get("call") in ("functional", "operator", "method")
+        self.call = hints.get("call")
         self.strided = hints.get("contiguous") is False
         self.op = None
         self.named = None   # the model's registry of named leaves, set by OracleModel
@@ -68,6 +69,8 @@ class LazyLeaf(nn.Module):
                     t.zero_()
                 else:
                     t.fill_(0)
+        if self.call and hasattr(op, "call_hint"):
+            op.call_hint = self.call   # which form the PyTorch code calls (torch.matmul or @)
         op.eval()
         op.requires_grad_(self.trainable)
         if self.tie is not None:
@@ -132,13 +135,14 @@ class SeqModule(nn.Module):
         for i, (module, node) in enumerate(entries):
             self.add_module(str(i), module)
             refs = node.layer.refs() if isinstance(module, LazyLeaf) and module.many else None
-            self.steps.append((str(i), node.source, node.name, refs, getattr(node, "runs", True)))
+            keeps = isinstance(module, LazyLeaf) and module.layer.keeps_flow
+            self.steps.append((str(i), node.source, node.name, refs, getattr(node, "runs", True), keeps))
         self.idle_built: set = set()   # items that do not run at inference, built once
 
     def forward(self, x, scopes):
         scope: dict = {}
         inner = (scope, *scopes)
-        for child, source, out_name, refs, runs in self.steps:
+        for child, source, out_name, refs, runs, keeps in self.steps:
             inp = x if source is None else _lookup(source, inner)
             module = self._modules[child]
             if not runs:
@@ -153,9 +157,11 @@ class SeqModule(nn.Module):
                     if out_name:
                         scope[out_name] = out
                 continue
-            x = self._step(module, inp, refs, inner)
+            out = self._step(module, inp, refs, inner)
             if out_name:
-                scope[out_name] = x
+                scope[out_name] = out
+            if not keeps:      # a parameter or buffer: the flow passes around it
+                x = out
         return x
 
     @staticmethod

@@ -124,6 +124,8 @@ class Builder:
             parsed = self.cache[key] = (item, *self._parse_item(item, path, ctx))
         _, kind, args, name, when, source, flag, tie, hints, runs, expect = parsed
         ipath = path + (kind,)
+        if kind in env and kind not in LAYERS and kind not in STRUCTURES and kind not in self.doc.blocks:
+            kind = self._layer_argument(kind, env, ipath, ctx)   # e.g. norm_layer: batchnorm2d
         if when is not None:
             cond = resolve(when, env, ipath + ("when",)) if isinstance(when, str) else when
             if not isinstance(cond, (bool, int)):
@@ -160,6 +162,15 @@ class Builder:
         if expect is not None:
             node = replace(node, expect=(expect_sites(expect, ipath + ("expect",), ctx), env))
         return node
+
+    def _layer_argument(self, name: str, env, ipath: tuple, ctx: tuple) -> str:
+        """The layer type or block that a block parameter (or variable) used as an item's type
+        names, as torchvision passes norm_layer or activation_layer."""
+        value = env[name]
+        if isinstance(value, str) and (value in LAYERS or value in self.doc.blocks):
+            return value
+        raise SpecError(f"'{name}' is used as an item's type, so its value must name a layer type or a block; "
+                        f"it is {value!r}", path=ipath, context=ctx)
 
     def _parse_item(self, item, path: tuple, ctx: tuple) -> tuple:
         """(kind, other arguments, name, when, from, trainable, tie, hints) of an item, checked

@@ -7,6 +7,7 @@ torchvision 0.28.0 importable)::
     python tests/data/generate_reference.py            # rewrite tests/data/torchvision_reference.json
     python tests/data/generate_reference.py --check    # measure, compare with the committed file
     python tests/data/generate_reference.py --check --only resnet18 vit_b_16
+    python tests/data/generate_reference.py --add swin_t swin_v2_t   # measure these, merge them in
 
 torchvision is needed for its model definitions only. The CPU build of torchvision is not on
 PyPI, and the compiled operators of the PyPI wheel are built for another torch; none of them is
@@ -75,6 +76,9 @@ CASES = {name: (name, {}, IMAGE) for name in [
     "resnet152", "mobilenet_v2"]}
 CASES["googlenet"] = ("googlenet", {"aux_logits": False, "init_weights": False}, IMAGE)
 CASES.update({name: (name, {}, IMAGE) for name in ["densenet121", "squeezenet1_0", "efficientnet_b0", "vit_b_16"]})
+# Swin V1 and V2 at their weights' crop sizes (added with --add; see provenance.added)
+CASES["swin_t"] = ("swin_t", {}, IMAGE)
+CASES["swin_v2_t"] = ("swin_v2_t", {}, (1, 3, 256, 256))
 CASES["alexnet@1x3x512x512"] = ("alexnet", {}, (1, 3, 512, 512))
 CASES["alexnet@8x3x224x224"] = ("alexnet", {}, (8, 3, 224, 224))
 CASES["resnet50@4x3x224x224"] = ("resnet50", {}, (4, 3, 224, 224))
@@ -330,8 +334,17 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true", help="compare with the committed file; write nothing")
     parser.add_argument("--out", type=Path, default=OUT, help="where to write (default: %(default)s)")
     parser.add_argument("--only", nargs="*", help="measure these cases only (with --check)")
+    parser.add_argument("--add", nargs="*", help="measure these cases only and merge them into the committed "
+                                                  "file (its provenance lists them under 'added')")
     args = parser.parse_args(argv)
-    if args.only:
+    if args.add:
+        unknown = set(args.add) - set(CASES)
+        if unknown:
+            parser.error(f"no such case: {sorted(unknown)}")
+        if args.check or args.only:
+            parser.error("--add goes alone")
+        args.only = args.add
+    if args.only and not args.add:
         unknown = set(args.only) - set(CASES)
         if unknown:
             parser.error(f"no such case: {sorted(unknown)}")
@@ -349,7 +362,15 @@ def main(argv=None) -> int:
         diff = differences({k: committed[k] for k in names if k in committed}, cases)
         print("\n".join(diff) if diff else f"all {len(cases)} cases reproduce the committed figures")
         return 1 if diff else 0
-    doc = {"provenance": provenance(), "models": cases}
+    if args.add:
+        doc = json.loads(OUT.read_text(encoding="utf-8"))
+        now = provenance()
+        doc["provenance"].setdefault("added", []).append(
+            {"cases": list(cases), "generated_at_utc": now["generated_at_utc"],
+             **{k: now[k] for k in ("torch", "torchvision", "thop", "ptflops", "fvcore", "torchinfo") if k in now}})
+        doc["models"].update(cases)
+    else:
+        doc = {"provenance": provenance(), "models": cases}
     args.out.write_text(dumps(doc, depth=4) + "\n", encoding="utf-8")
     print(f"wrote {len(cases)} cases to {args.out}", file=sys.stderr)
     return 0

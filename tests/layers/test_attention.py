@@ -87,7 +87,11 @@ def test_no_bias_and_multi_query_in_a_spec():
     ({"heads": 5}, [(4, 64)], "64 features are not divisible by heads=5"),
     ({"heads": 8, "kv_heads": 3}, [(4, 64)], "heads=8 is not a multiple of kv_heads=3"),
     ({"heads": 2}, [(64,)], "the input must be tokens × features"),
-    ({"heads": 2, "kv": "m"}, [(4, 64), (3, 2, 2)], "key/value source 'm' must be tokens × features"),
+    ({"heads": 2, "kv": "m"}, [(4, 64), (3,)], "key/value source 'm' must be tokens × features"),
+    ({"heads": 2, "kv": "m"}, [(4, 64), (3, 2, 2)], "the input 4×64 and the key/value source 3×2×2 must have "
+                                                   "the same leading dims"),
+    ({"heads": 2, "causal": True}, [(3, 4, 64)], "causal masks, sliding windows and KV-cache contexts are "
+                                                 "modelled on"),
 ])
 def test_refusals_name_the_reason(args, shapes, fragment):
     layer = LAYERS["attention"](**args)
@@ -169,3 +173,28 @@ def test_rotary_alibi_and_qk_norm_operations():
 def test_llm_options_refuse_what_they_cannot_mean(args, message):
     with pytest.raises(ValueError, match=message):
         evaluate([(3, 8)], **args)
+
+
+def test_attention_over_groups_of_tokens():
+    # Swin-T's first window attention as one layer: 64 windows of 49 tokens of 96 features, 3 heads
+    # (d = 32), each window attending within itself. Parameters as one window's: 4·96·96 weights,
+    # 4·96 biases. MACs: the projections on all 64·49 = 3,136 tokens, 4·3136·96·96 = 115,605,504,
+    # and per window and head 49·49 scores × 2·32: 64·3·2401·64 = 29,503,488; in all 145,108,992,
+    # 64 × one window's 2,267,328 (as specs/swin_t.yaml's attention from primitives counts them,
+    # less its relative position bias).
+    layer = LAYERS["attention"](heads=3)
+    out, params, ops = layer.evaluate((64, 49, 96))
+    assert out == (64, 49, 96) and params == Params(weights=36_864, bias=384)
+    assert ops["mac"] == 115_605_504 + 29_503_488 == 145_108_992 == 64 * layer.evaluate((49, 96))[2]["mac"]
+    assert ops["scores"] == 64 * 3 * 49 * 49 and ops["groups"] == 64
+    # two leading dims (grid partitions × windows) are B = 2·3 groups
+    assert layer.evaluate((2, 3, 49, 96))[2]["mac"] == 6 * 2_267_328
+
+
+def test_tool_presets_refuse_groups_of_tokens():
+    from calc import analyze, parse_spec
+    from calc.errors import ConventionError
+    model = parse_spec("name: g\ninput: [4, 5, 8]\nlayers: [{attention: {heads: 2}}]\n").build()
+    assert analyze(model).totals.macs > 0
+    with pytest.raises(ConventionError, match="groups of tokens"):
+        analyze(model, convention="thop")

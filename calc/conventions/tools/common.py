@@ -96,9 +96,9 @@ def layernorm_subclass(layer, shape: Shape, out: Shape) -> dict[str, int]:
 
 # The attention options calc counts that nn.MultiheadAttention lacks (the presets model it): refused
 # when any of the layer's facts for them is set.
-EXTENDED_WHEN = "window or context or rope or alibi or qk_norm or unscaled or rel_bias or sinks"
+EXTENDED_WHEN = "window or context or rope or alibi or qk_norm or unscaled or rel_bias or sinks or groups > 1"
 EXTENDED_ATTENTION = ("; a sliding window, a KV-cache context, rotary, ALiBi, QK-norm, unscaled scores (T5), a "
-                      "relative position bias and attention sinks are refused: "
+                      "relative position bias, attention sinks and groups of tokens (…, L, D) are refused: "
                       "the preset models nn.MultiheadAttention, which has none of them")
 
 # Layer types no tool preset counts: the PyTorch modules they stand for (Hugging Face's expert

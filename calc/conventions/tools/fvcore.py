@@ -15,7 +15,7 @@ CONV = "conv1d conv2d conv3d"
 CONV_T = "conv_transpose1d conv_transpose2d conv_transpose3d"
 ADAPTIVE_AVG = "adaptive_avgpool1d adaptive_avgpool2d adaptive_avgpool3d"
 FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split pad roll to_tokens "
-        "to_image select_token concat class_token")
+        "to_image select_token concat class_token gather parameter buffer")
 
 RULES = {
     "moe mla": Rule(unsupported=True, why=_NOT_MEASURED),
@@ -41,6 +41,11 @@ RULES = {
      "prelu softmax layer_scale scale add mul"): Rule(
         "0", why="no handle: counted as 0 and listed by unsupported_ops()"),
     FREE: Rule("0", why="a copy or a view: nothing to count"),
+    "matmul": Rule("a_numel * cols", why="aten::matmul (torch.matmul and @ trace alike): matmul_flop_jit "
+                                          "counts #a × p, the first operand's elements times the second's "
+                                          "columns (a broadcast batch of the second is not seen)"),
+    "scale": Rule("0", why="aten::mul has no handle"),
+    "exp clamp normalize": Rule("0", why="aten::exp, clamp, linalg_vector_norm and div have no handle"),
 }
 
 

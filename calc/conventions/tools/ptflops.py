@@ -19,7 +19,7 @@ CONV_T = "conv_transpose1d conv_transpose2d conv_transpose3d"
 POOLS = ("maxpool1d maxpool2d maxpool3d avgpool1d avgpool2d avgpool3d adaptive_avgpool1d adaptive_avgpool2d "
          "adaptive_avgpool3d adaptive_maxpool1d adaptive_maxpool2d adaptive_maxpool3d")
 FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split pad roll to_tokens "
-        "to_image select_token concat class_token")
+        "to_image select_token concat class_token gather parameter buffer")
 _FREE = Rule("0", why="a copy or a view: nothing to count")
 
 
@@ -88,6 +88,11 @@ RULES = {
     "embedding pos_embedding type_embedding token_mean rmsnorm": Rule(
         "0", why="not in the module mapping, and no patched function is called"),
     FREE: _FREE,
+    "matmul": Rule("functional * a_numel * cols", why="torch.matmul / Tensor.matmul are patched: #a × p (the "
+                                                      "first operand's elements times the second's columns); "
+                                                      "the @ operator is not patched"),
+    "exp clamp normalize": Rule("0", why="torch.exp, torch.clamp and F.normalize are not patched"),
+    "scale": Rule("functional * x", why="torch.mul is patched (#output); the * operator is not"),
 }
 
 
@@ -111,8 +116,9 @@ ATEN_RULES = {
     # every other type: no convolution or matrix product
     f"{POOLS} global_avgpool global_maxpool token_mean batchnorm1d batchnorm2d batchnorm3d layernorm groupnorm "
     "local_response_norm rmsnorm relu relu6 leaky_relu elu sigmoid tanh gelu silu hardswish hardsigmoid softplus prelu "
-    f"softmax layer_scale scale upsample add mul embedding pos_embedding type_embedding {FREE}": Rule(
+    f"softmax layer_scale upsample add mul scale exp clamp normalize embedding pos_embedding type_embedding {FREE}": Rule(
         "0", why="only convolution, mm, addmm and bmm are counted"),
+    "matmul": Rule("mac", why="matmul decomposes into bmm/mm, counted over the broadcast batch"),
 }
 
 

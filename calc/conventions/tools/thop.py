@@ -23,7 +23,7 @@ ZERO_COUNTER = ("relu relu6 leaky_relu maxpool1d maxpool2d maxpool3d adaptive_ma
                 "adaptive_maxpool3d global_maxpool")
 NO_HOOK = "groupnorm local_response_norm elu sigmoid tanh gelu silu hardswish hardsigmoid softplus"
 FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split pad roll to_tokens "
-        "to_image select_token concat class_token")
+        "to_image select_token concat class_token gather parameter buffer")
 
 
 # ---------------------------------------------------------------------------- facts
@@ -79,6 +79,8 @@ RULES = {
     "lstm": Rule("module * (mac + bias_add + 8 * steps * cells * hidden)",
                  why="rnn_hooks: per step and cell 4·[(I + H)·H + H + 2H bias] + 3H + H"),
     FREE: Rule("0", why="zero or no hook"),
+    "exp clamp normalize": Rule("0", why="functions (torch.exp, torch.clamp, F.normalize): no module hook"),
+    "matmul scale": Rule("0", why="torch.matmul, @ and * are functions and operators: no module hook sees them"),
 }
 
 

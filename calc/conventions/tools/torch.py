@@ -23,8 +23,9 @@ RULES = {
      "token_mean batchnorm1d batchnorm2d batchnorm3d layernorm groupnorm local_response_norm rmsnorm "
      "relu relu6 leaky_relu elu sigmoid tanh gelu silu hardswish hardsigmoid softplus prelu softmax layer_scale scale "
      "upsample add mul embedding pos_embedding type_embedding dropout stochastic_depth identity flatten "
-     "reshape permute channel_shuffle channel_split pad roll to_tokens to_image select_token concat class_token"): Rule(
-        "0", why="no flop formula registered for these ops"),
+     "reshape permute channel_shuffle channel_split pad roll to_tokens to_image select_token concat class_token "
+     "gather parameter buffer scale exp clamp normalize"): Rule("0", why="no flop formula registered for these ops"),
+    "matmul": Rule("mac", why="matmul decomposes into bmm/mm: bmm_flop counts the broadcast batch, 2 per MAC"),
 }
 
 

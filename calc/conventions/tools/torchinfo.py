@@ -11,7 +11,7 @@ from ..engine import Convention, Rule, Runner, register
 from .common import EXTENDED_ATTENTION as _EXTENDED, EXTENDED_WHEN as _EXTENDED_WHEN, NOT_MEASURED as _NOT_MEASURED
 
 FREE = ("dropout stochastic_depth identity flatten reshape permute channel_shuffle channel_split pad roll to_tokens "
-        "to_image select_token concat class_token")
+        "to_image select_token concat class_token gather parameter buffer")
 
 RULES = {
     "moe mla": Rule(unsupported=True, why=_NOT_MEASURED),
@@ -33,6 +33,8 @@ RULES = {
                                "parameter) and its out_proj is never called" + _EXTENDED, unsupported=_EXTENDED_WHEN),
     "rnn lstm gru": Rule("leaf * module * steps * params", why="prod(y.shape[:2]) × #params: steps × batch"),
     FREE: Rule("0", why="a copy or a view: nothing to count"),
+    "exp clamp normalize": Rule("0", why="functions without parameters (torch.exp, torch.clamp, F.normalize)"),
+    "matmul scale": Rule("0", why="a function or an operator: no module call, no parameters"),
 }
 
 
