@@ -38,7 +38,7 @@ RULES = {
         "0", why="no handle (embedding, add, mean, rms_norm): 0"),
     ("maxpool1d maxpool2d maxpool3d avgpool1d avgpool2d avgpool3d adaptive_maxpool1d adaptive_maxpool2d "
      "adaptive_maxpool3d global_maxpool relu relu6 leaky_relu elu sigmoid tanh gelu silu hardswish hardsigmoid softplus "
-     "prelu softmax layer_scale scale add mul"): Rule(
+     "prelu softmax layer_scale add mul"): Rule(
         "0", why="no handle: counted as 0 and listed by unsupported_ops()"),
     FREE: Rule("0", why="a copy or a view: nothing to count"),
     "matmul": Rule("a_numel * cols", why="aten::matmul (torch.matmul and @ trace alike): matmul_flop_jit "

@@ -68,7 +68,6 @@ RULES = {
     "add mul": Rule("functional * y", why="torch.add/torch.mul/Tensor.add/Tensor.mul are patched "
                                             "(#broadcast); Python operators are not"),
     "layer_scale": Rule("0", why="a parameter multiplied with `*`: an operator"),
-    "scale": Rule("0", why="a constant multiplied with `*`: an operator (Python operators are not patched)"),
     "attention": Rule(batch="module * (q_len * dim + q_len * dim * dim + 2 * kv_len * kv_dim * kv_dim "
                             "+ (q_len + 2 * kv_len) * dim * qkv_bias + heads * (q_len * kv_len * dim // heads "
                             "+ q_len * kv_len + q_len * kv_len * kv_dim // heads) + q_len * kv_dim * (kv_dim + 1))",

@@ -66,7 +66,6 @@ RULES = {
                      why="count_upsample: per output element nearest 1, linear 5, bilinear 11; "
                          "trilinear is never reached (0)"),
     "layer_scale": Rule("0", why="a parameter multiplied with `*` inside a container: invisible"),
-    "scale": Rule("0", why="a constant multiplied with `*` in forward: an operator, invisible to module hooks"),
     "add mul": Rule("0", why="operators and torch functions are invisible to module hooks"),
     "embedding rmsnorm": Rule("0", why="no hook registered for this type (nn.Embedding, nn.RMSNorm)"),
     "attention": Rule("0", why="no hook registered for nn.MultiheadAttention" + _EXTENDED, unsupported=_EXTENDED_WHEN),

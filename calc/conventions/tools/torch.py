@@ -21,7 +21,7 @@ RULES = {
     ("maxpool1d maxpool2d maxpool3d avgpool1d avgpool2d avgpool3d adaptive_avgpool1d adaptive_avgpool2d "
      "adaptive_avgpool3d adaptive_maxpool1d adaptive_maxpool2d adaptive_maxpool3d global_avgpool global_maxpool "
      "token_mean batchnorm1d batchnorm2d batchnorm3d layernorm groupnorm local_response_norm rmsnorm "
-     "relu relu6 leaky_relu elu sigmoid tanh gelu silu hardswish hardsigmoid softplus prelu softmax layer_scale scale "
+     "relu relu6 leaky_relu elu sigmoid tanh gelu silu hardswish hardsigmoid softplus prelu softmax layer_scale "
      "upsample add mul embedding pos_embedding type_embedding dropout stochastic_depth identity flatten "
      "reshape permute channel_shuffle channel_split pad roll to_tokens to_image select_token concat class_token "
      "gather parameter buffer scale exp clamp normalize"): Rule("0", why="no flop formula registered for these ops"),

@@ -25,7 +25,7 @@ RULES = {
     ("local_response_norm maxpool1d maxpool2d maxpool3d avgpool1d avgpool2d avgpool3d adaptive_avgpool1d "
      "adaptive_avgpool2d adaptive_avgpool3d adaptive_maxpool1d adaptive_maxpool2d adaptive_maxpool3d "
      "global_avgpool global_maxpool token_mean relu relu6 leaky_relu elu sigmoid tanh gelu silu hardswish "
-     "hardsigmoid softplus softmax upsample add mul scale"): Rule("0", why="no parameters"),
+     "hardsigmoid softplus softmax upsample add mul"): Rule("0", why="no parameters"),
     "embedding pos_embedding type_embedding rmsnorm": Rule(
         "leaf * module * params", why="#params × batch (nn.Embedding, nn.RMSNorm); a table held by a "
                                       "container (ViT's pos_embedding) needs owner: container"),
