@@ -85,9 +85,18 @@ def _analysis_at(model, h, w):
 @pytest.mark.parametrize("name", CNNS)
 def test_symbolic_agrees_with_the_analysis(name):
     model = load_spec(str(SPECS / f"{name}.yaml")).build()
-    sym = symbolic(model, check_sizes=[])
-    assert sym.symbols == ["H", "W"] and not sym.lost
     h0, w0 = model.input_shape[1:]
+    try:
+        sym = symbolic(model, check_sizes=[])
+    except CalcError:
+        # A network whose shapes a variable fixes (Swin and MaxViT reshape by `image`, which
+        # --input does not change) has no formula in H and W: the analysis must refuse other
+        # sizes too (a size the patch embedding floors to the same grid is still taken), or
+        # --symbolic gave up on a network it should have followed.
+        assert any(_analysis_at(model, h, w) is None
+                   for h, w in [(h0 + 1, w0 + 3), (h0 + 32, w0 + 32), (2 * h0, 2 * w0)])
+        return
+    assert sym.symbols == ["H", "W"] and not sym.lost
     # odd, even, non-square, smaller and larger sizes: the floors must be right at each
     sizes = [(h0, w0), (h0 + 1, w0 + 3), (h0 - 5, w0 + 17), (h0 + 31, w0 - 2), (2 * h0 + 7, h0 + 9)]
     checked = 0
