@@ -23,7 +23,7 @@ from .graph import Branches, Leaf, Model, Repeat, Seq
 from .layers import Join, Params
 from .shapes import Shape, Tokens, fmt_shape, numel
 
-DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
+from .choices import DTYPE_BYTES  # noqa: E402,F401 - also imported from here
 # MAX_ANALYSED: layers and structures analysed one by one (a memoised block or leaf still counts
 # each time it is reached; identical repeat iterations are analysed once and multiplied).
 # Reports fold a long run of identical repeat iterations into two rows (see folds); a model whose

@@ -25,9 +25,7 @@ from .errors import SpecError
 from .graph import Branches, Leaf, Model, Repeat, Seq
 from .layers.attention import MLA, Attention
 
-PHASES = ("prefill", "decode", "generate")
-# Bytes per element of the KV cache (and of activations); GB = 10⁹ bytes, GiB = 2³⁰.
-KV_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1, "fp64": 8}
+from .choices import KV_BYTES, PHASES  # noqa: E402,F401 - the tables, also imported from here
 
 
 def _rewrite(node, context: int, memo: dict):
