@@ -316,10 +316,9 @@ def active_parameters(a: Analysis) -> Active | None:
         if hit is not None:
             return hit
         if r.is_leaf:
-            f = r.facts or {}
-            moe = r.kind == "moe" and "active" in f
+            moe = r.kind == "moe" and "active" in (r.facts or {})   # other leaves' facts are not read
             emb = r.params if r.layer.kind in ("embedding", "added_embedding") else 0
-            out = (f["active"] if moe else r.params, emb, moe)
+            out = (r.facts["active"] if moe else r.params, emb, moe)
         else:
             act = emb = 0
             moe = False

@@ -90,3 +90,51 @@ def test_find_reads_only_the_specs_that_mention_the_name_and_agrees_with_the_ful
         assert spec.name and variant == every[-1].variant
     finally:
         models.entries.cache_clear()
+
+
+# ---------------------------------------------------------------------------- memory paths
+
+def _bundled():
+    from conftest import SPECS
+    return sorted(SPECS.glob("*.yaml"))
+
+
+def test_streamed_json_is_json_dumps_of_the_whole_document():
+    # The command writes the JSON in pieces (calc.render.report.iter_json); the text must be the
+    # one json.dumps(to_dict(a), indent=2) writes, byte for byte, for every bundled spec and depth.
+    import json
+
+    from calc import analyze, load_spec
+    from calc.limits import exact_digits
+    from calc.render.report import iter_json, to_dict
+    for path in _bundled():
+        a = analyze(load_spec(str(path)).build())
+        with exact_digits():
+            for depth in (None, 1, 2):
+                assert "".join(iter_json(a, depth)) == json.dumps(to_dict(a, depth), indent=2) + "\n", path.name
+
+
+def test_leaf_facts_made_again_are_the_ones_counted_with():
+    # A leaf keeps what makes its facts, not the facts (calc.facts.LeafFacts): made again, they
+    # must give the counts the analysis made with them, under every convention that counts it.
+    from calc import analyze, load_spec
+    from calc.conventions import CONVENTIONS
+    from calc.errors import ConventionError
+    for path in _bundled():
+        model = load_spec(str(path)).build()
+        for name in ("standard", "exact", "fvcore", "thop"):
+            try:
+                a = analyze(model, convention=name)
+            except ConventionError:
+                continue
+            conv = CONVENTIONS[name]
+            seen = set()
+            for row in a.rows(leaves_only=True):
+                r = row.result
+                if id(r) in seen or r.activations == 0:   # seen, or idle (inference: false)
+                    continue
+                seen.add(id(r))
+                facts = dict(r.facts)
+                assert facts == r.facts and len(facts) == len(r.facts) and bool(r.facts)
+                count = conv.count(r.layer, facts, 1, r.inputs or r.input_shape, r.output_shape)
+                assert (count.macs, count.flops) == (r.macs, r.flops), (path.name, name, row.name)
