@@ -75,18 +75,19 @@ def per_call(fn, repeats=7, min_time=0.05):
     return statistics.median(samples)
 
 
-def measure(cmd, env=None, stdout=subprocess.DEVNULL):
-    """(wall seconds, CPU seconds, peak resident memory in MiB) of one run of ``cmd``, read with
-    ``os.wait4`` for that process alone: its peak is the largest of its own and of the workers it
-    waited for (each process's own peak, never a sum, and never this benchmark's memory)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.DEVNULL, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} exited with {proc.returncode}")
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+def measure(cmd, env=None):
+    """(wall seconds, CPU seconds, peak resident memory in MiB) of one run of ``cmd``, started by
+    the small launcher ``peak.py`` (see there: Linux would otherwise count this benchmark's own
+    size as the command's peak) and read with ``os.wait4`` for that process alone: its peak is
+    the largest of its own and of the workers it waited for (never a sum)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "peak.json"
+        subprocess.run([sys.executable, str(HERE / "peak.py"), str(result), *map(str, cmd)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
+        found = json.loads(result.read_text())
+    if found["code"] != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited with {found['code']}")
+    return found["seconds"], found["cpu"], found["peak_kib"] / 1024
 
 
 def wall(cmd, runs, env=None):
