@@ -35,3 +35,17 @@ layers:
               - batchnorm2d
         - relu
 """
+
+
+def distinct(n: int) -> str:
+    """``n`` layers, every one different from every other (so no cache can answer for another):
+    convolution, batch norm, ReLU, ... on 8×8 maps, the k-th convolution having 8 + k output
+    channels, so that each layer's arguments or input shape differ from every other's."""
+    lines = [f"name: distinct_{n}", "input: [8, 8, 8]", "layers:"]
+    for i in range(n):
+        step = i % 3
+        if step == 0:
+            lines.append(f"  - conv2d: {{out: {9 + i // 3}, kernel: 3, padding: 1, bias: false}}")
+        else:
+            lines.append("  - batchnorm2d" if step == 1 else "  - relu")
+    return "\n".join(lines) + "\n"

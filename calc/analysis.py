@@ -17,13 +17,14 @@ from typing import Iterator, NamedTuple, Union
 
 from . import conventions as conv_mod
 from ._gc import gc_paused
-from .conventions import BASE_FACTS, Convention
+from .conventions import Convention
 from .errors import CalcError, ShapeError, SpecError, format_path
+from .facts import LeafFacts, _base_facts, _leaf_facts
 from .graph import Branches, Leaf, Model, Repeat, Seq
 from .layers import Join, Params
 from .shapes import Shape, Tokens, fmt_shape, numel
 
-DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
+from .choices import DTYPE_BYTES  # noqa: E402,F401 - also imported from here
 # MAX_ANALYSED: layers and structures analysed one by one (a memoised block or leaf still counts
 # each time it is reached; identical repeat iterations are analysed once and multiplied).
 # Reports fold a long run of identical repeat iterations into two rows (see folds); a model whose
@@ -182,17 +183,16 @@ class _Analyzer:
         if len(out) > MAX_RANK:
             self.fail(f"{layer.type_name} gives a shape of {len(out):,} dimensions; calc takes at most {MAX_RANK}",
                       node.origin, ctx)
-        # Facts describe the weights the layer uses, shared or not; the result owns only its own.
-        facts = {**BASE_FACTS, **layer.hint_facts(dict(node.hints)), **ops, "in": numel(shape),
-                 "out": numel(out), "x": numel(shape), "y": numel(out), "params": p.total,
-                 "weights": p.weights, "biases": p.bias, "tied": int(node.tie is not None)}
+        tied = int(node.tie is not None)
+        facts = _leaf_facts(layer, shape, node.hints, tied, out, p, ops)
         if node.tie is not None:
             p = self.tie(node, layer, shape, p, ctx)
-        count = self.count(layer, facts, tuple(shapes) if many else shape, out, node.origin, ctx)
+        inputs = tuple(shapes) if many else ()
+        count = self.count(layer, facts, inputs or shape, out, node.origin, ctx)
         result = Result(layer.type_name, shape, out, p.weights, p.bias, p.buffers,
                         0 if node.trainable else p.total, count.macs, count.flops, numel(out), 1,
-                        layer=layer, facts=facts, tied_to=node.tie, macs_batch=count.macs_batch,
-                        flops_batch=count.flops_batch, inputs=tuple(shapes) if many else ())
+                        layer=layer, facts=LeafFacts(layer, shape, inputs, node.hints, tied), tied_to=node.tie,
+                        macs_batch=count.macs_batch, flops_batch=count.flops_batch, inputs=inputs)
         self.memo[key] = result
         return result
 
@@ -367,7 +367,7 @@ class _Analyzer:
                 got = ", ".join(f"{n} {fmt_shape(s)}" for n, s in zip(labels, outs))
                 self.fail(f"{node.kind} branches cannot be joined by {join.layer.type_name} ({got}): {exc}",
                           node.origin, ctx + (f"input {fmt_shape(shape)}",))
-            facts = {**BASE_FACTS, **join.layer.hint_facts(dict(join.hints)), **ops,
+            facts = {**_base_facts(join.layer, join.hints), **ops,
                      "in": sum(numel(s) for s in outs), "out": numel(out), "x": sum(numel(s) for s in outs),
                      "y": numel(out), "params": 0, "weights": 0, "biases": 0}
             count = self.count(join.layer, facts, tuple(outs), out, node.origin, ctx)

@@ -9,10 +9,24 @@ import sys
 
 
 from . import __version__
-from .analysis import DTYPE_BYTES, analyze
+from .choices import DTYPE_BYTES, KV_BYTES, PHASES, SCALE_BYTES, WEIGHT_FORMATS
 from .errors import CalcError, InputError, SpecError
 from .limits import MAX_BATCH, MAX_JOBS, MAX_RANK, MAX_SIZE, clip, exact_digits
-from .render.report import FORMATS, STREAMS
+
+# Start-up: this module imports only what parsing the arguments needs (no pydantic, no layer
+# type), so that `calc --version` and `calc --help` answer at once; each command imports the
+# modules it uses inside its branch of `run` (see docs/contributing.md).
+
+# The formats of `calc analyze` (the keys of calc.render.report.FORMATS; tests/test_startup.py
+# checks that they agree), written here so that the parser does not load the renderer.
+REPORT_FORMATS = ("csv", "json", "markdown", "table")
+
+
+def analyze(*args, **kwargs):
+    """:func:`calc.analysis.analyze`, imported on first use."""
+    from .analysis import analyze as run_analysis
+    return run_analysis(*args, **kwargs)
+
 
 # Control characters from a spec (a name, a type) must not reach a terminal raw: ESC starts
 # escape sequences, BEL rings. Tabs and newlines are calc's own; everything else is shown as \xNN.
@@ -120,7 +134,6 @@ def _spec_args(p: argparse.ArgumentParser):
 
 
 def _phase_args(p: argparse.ArgumentParser):
-    from .inference import KV_BYTES, PHASES
     p.add_argument("--phase", choices=PHASES, help="inference phase of a sequence model: prefill (the prompt of "
                    "--context tokens), decode (one new token per sequence attending over --context keys, the "
                    "KV cache plus itself), generate (prefill of --context tokens, then --new tokens); see docs/llm.md")
@@ -128,7 +141,6 @@ def _phase_args(p: argparse.ArgumentParser):
                    "keys a decode step attends over (decode)")
     p.add_argument("--new", type=_positive, help="with --phase generate: how many tokens to generate")
     p.add_argument("--kv-dtype", choices=sorted(KV_BYTES), help="KV-cache dtype (default: --dtype)")
-    from .quant import FORMATS as WEIGHT_FORMATS, SCALE_BYTES
     p.add_argument("--weights", choices=list(WEIGHT_FORMATS), help="format of the weight matrices for the weight "
                    "memory (int8, fp8_e4m3, fp8_e5m2, int4, nf4 with scales); the rest stays in --dtype")
     p.add_argument("--group-size", type=_positive, help="with --weights: weights per scale along a row "
@@ -174,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("analyze", help="per-layer shapes, parameters, MACs and totals")
     _spec_args(p)
-    p.add_argument("--format", default="table", choices=sorted(FORMATS), help="output format")
+    p.add_argument("--format", default="table", choices=REPORT_FORMATS, help="output format")
     p.add_argument("--depth", type=_positive, help="collapse the table below this nesting depth")
     p.add_argument("--compare-conventions", action="store_true",
                    help="instead of the table: totals under every convention side by side (as `calc compare`)")
@@ -482,6 +494,7 @@ def run(argv: list[str] | None = None) -> int:
             from .render.inference import run_phase_command
             sys.stdout.write(run_phase_command(args, load_model(args)))
             return 0
+        from .render.report import STREAMS
         analysis = load_and_analyze(args)
         for piece in STREAMS[args.format](analysis, depth=args.depth):   # long reports are streamed
             _out(piece)
@@ -566,7 +579,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    code = main()
+    # pydantic looks for its plugins (monitoring hooks) by reading the metadata of every installed
+    # package when calc first validates a spec; the command loads none unless the user sets
+    # PYDANTIC_DISABLE_PLUGINS themselves (to an empty string for all). See docs/performance.md.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    try:
+        code = main()
+    except SystemExit as exc:   # argparse's --version, --help and usage errors: the same fast exit
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     # The interpreter's own exit would free every module and object one by one and run the
     # collector over them, about a sixth of a short command's time. calc leaves nothing to
     # clean up (no atexit work, files closed, sweep workers joined), so once the output is

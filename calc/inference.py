@@ -33,9 +33,7 @@ from .errors import SpecError
 from .graph import Branches, Leaf, Model, Repeat, Seq
 from .layers.attention import MLA, Attention
 
-PHASES = ("prefill", "decode", "generate")
-# Bytes per element of the KV cache (and of activations); GB = 10⁹ bytes, GiB = 2³⁰.
-KV_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1, "fp64": 8}
+from .choices import KV_BYTES, PHASES  # noqa: E402,F401 - the tables, also imported from here
 
 
 def _rewrite(node, context: int, memo: dict, cross: bool = False):
@@ -388,10 +386,9 @@ def active_parameters(a: Analysis) -> Active | None:
         if hit is not None:
             return hit
         if r.is_leaf:
-            f = r.facts or {}
-            moe = r.kind == "moe" and "active" in f
+            moe = r.kind == "moe" and "active" in (r.facts or {})   # other leaves' facts are not read
             emb = r.params if r.layer.kind in ("embedding", "added_embedding") else 0
-            out = (f["active"] if moe else r.params, emb, moe)
+            out = (r.facts["active"] if moe else r.params, emb, moe)
         else:
             act = emb = 0
             moe = False

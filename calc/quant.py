@@ -21,9 +21,7 @@ from .analysis import DTYPE_BYTES, Analysis
 from .errors import SpecError
 
 # bits per weight, and the default group size (None: one scale per output row; 0: no scale)
-FORMATS = {"fp32": (32, 0), "fp16": (16, 0), "bf16": (16, 0), "fp8_e4m3": (8, None), "fp8_e5m2": (8, None),
-           "int8": (8, None), "int4": (4, 128), "nf4": (4, 64)}
-SCALE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8_e4m3": 1, "fp8_e5m2": 1}
+from .choices import SCALE_BYTES, WEIGHT_FORMATS as FORMATS  # noqa: E402,F401 - also imported from here
 
 
 @dataclass(frozen=True)

@@ -286,9 +286,16 @@ def _run_chunk(bounds: tuple[int, int]) -> list[Variant]:
 
 
 def chunk_size(grid: Grid) -> int:
-    """Consecutive variants per task: whole multiples of the inputs × batches of one build."""
+    """Consecutive variants per task: whole multiples of the inputs × batches of one build, so
+    that a network is built by one worker. When one network has more variants than that (a grid
+    of one network over many inputs and batches), its variants are split instead, at whole
+    multiples of the batches of one input where those are few enough, so that such grids use
+    every core too; a worker then builds that network again, which costs less than a chunk."""
     inner = len(grid.inputs) * len(grid.batches)
-    return inner * max(1, round(CHUNK_TARGET / inner))
+    if inner <= CHUNK_TARGET:
+        return inner * max(1, round(CHUNK_TARGET / inner))
+    batches = len(grid.batches)
+    return batches * max(1, round(CHUNK_TARGET / batches)) if batches <= CHUNK_TARGET else CHUNK_TARGET
 
 
 def sweep(text: str, name: str | None, grid: Grid, *, convention: str = "standard",

@@ -20,3 +20,23 @@ def test_repeated_spec_keeps_the_shape():
     a = run_text(synthetic.repeated(5))
     assert a.root.leaves == 35 and a.output_shape == (64, 16, 16)
     assert a.totals.macs == 5 * 2 * 64 * 16 * 16 * 64 * 9
+
+
+def test_distinct_spec_has_n_layers_all_different():
+    # No two layers share type, arguments and input shape, so no cache answers for another.
+    for n in (1, 2, 3, 10, 301):
+        a = run_text(synthetic.distinct(n))
+        rows = [row.result for row in a.rows(leaves_only=True)]
+        assert a.root.leaves == n == len(rows)
+        assert len({(r.layer.type_name, repr(r.layer), r.input_shape) for r in rows}) == n
+        assert all(r.input_shape[1:] == (8, 8) for r in rows)
+
+
+def test_peak_launcher_reports_the_command_s_own_figures(tmp_path):
+    import json
+    import subprocess
+    out = tmp_path / "peak.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peak.py"), str(out), sys.executable, "-c",
+                    "import sys; sys.exit(3)"], check=True)
+    found = json.loads(out.read_text())
+    assert found["code"] == 3 and found["seconds"] > 0 and found["peak_kib"] > 0

@@ -257,3 +257,16 @@ def test_a_sweep_leaves_the_garbage_collector_as_it_found_it():
         assert gc.get_freeze_count() >= before
     finally:
         gc.unfreeze()
+
+
+def test_one_network_grids_are_split_across_processes(monkeypatch):
+    # One network over many inputs and batches: chunks split its variants (at whole multiples
+    # of the batches of one input, or anywhere when those alone exceed a chunk), so that
+    # several workers share it; the rows are the serial ones.
+    monkeypatch.setattr(sw, "CHUNK_TARGET", 4)
+    g = grid(variables=[("width", [0.5])], inputs=[(3, 32, 32), (3, 40, 40), (3, 3, 3)], batches=[1, 2, 3])
+    assert sw.chunk_size(g) == 3 and -(-g.size // sw.chunk_size(g)) == 3
+    assert run(g, jobs=2) == run(g, jobs=1)
+    g = grid(variables=[("width", [0.5, 1.0])], inputs=[(3, 32, 32)], batches=[1, 2, 3, 4, 5, 6])
+    assert sw.chunk_size(g) == 4
+    assert run(g, jobs=2) == run(g, jobs=1)

@@ -119,6 +119,7 @@ class Layer(BaseModel):
     _fill: ClassVar[Any] = None
     _run: ClassVar[Any] = None
     _fast: ClassVar[bool] = True
+    _compiled: ClassVar[bool] = False
     _op_names: ClassVar[tuple[str, ...]] = ()
     _shape_keys: ClassVar[tuple[tuple[str, int], ...]] = ()
     _param_names: ClassVar[tuple[str, str, str]] = ("", "", "")
@@ -264,12 +265,33 @@ def _compile(cls) -> None:
     roles = {q.role: q.name for q in qs}
     cls._param_names = tuple(roles.get(r, "") for r in PARAM_ROLES)
     cls._shape_keys = tuple((q.name, int(q.role.split(".")[1])) for q in qs if q.role.startswith("shape."))
-    compiled = compile_quantities(cls.__name__, qs, tuple(n for n, _ in cls._shape_keys), cls._param_names,
-                                  cls._op_names)
-    cls._fill = staticmethod(compiled.fill)
-    cls._run = staticmethod(compiled.run)
+    # Compiled on the first call, not at import: a command compiles only the layer types its
+    # spec uses (compiling all of them was a third of calc's import time).
+    cls._fill = staticmethod(_first_call(cls, "_fill"))
+    cls._run = staticmethod(_first_call(cls, "_run"))
     # the fast path assembles the output from the declared dimensions, unless the class says how
     cls._fast = "output" not in _overrides(cls)
+
+
+def _first_call(cls, attr: str):
+    """A stand-in for ``cls.<attr>`` that compiles the class's declarations (see
+    :func:`calc.formula.compile_quantities`), puts the compiled functions in its place, and calls
+    the one asked for."""
+    def compile_then_call(v):
+        compile_declarations(cls)
+        return getattr(cls, attr)(v)
+    return compile_then_call
+
+
+def compile_declarations(cls) -> None:
+    """Compile ``cls``'s declarations now (they are otherwise compiled on first use)."""
+    if "_compiled" in vars(cls):
+        return
+    compiled = compile_quantities(cls.__name__, cls.quantities, tuple(n for n, _ in cls._shape_keys),
+                                  cls._param_names, cls._op_names)
+    cls._fill = staticmethod(compiled.fill)
+    cls._run = staticmethod(compiled.run)
+    cls._compiled = True
 
 
 def _overrides(cls) -> set[str]:

@@ -41,32 +41,51 @@ def spec_files() -> list[Path]:
     return sorted(ZOO.glob("*.yaml")) if ZOO.is_dir() else []
 
 
+_JUST_READ: dict = {}
+
+
+def _entries_of(path: Path) -> list[Entry]:
+    """The names one bundled spec answers to: its own and its variants'."""
+    from ..spec import load_spec
+    spec = load_spec(str(path))
+    _JUST_READ.clear()
+    _JUST_READ[path] = spec       # open_named takes it rather than reading the file again
+    return [Entry(path.stem, path, None, spec.doc.description),
+            *(Entry(name, path, name, variant.description) for name, variant in spec.variants.items())]
+
+
+def _unique(found: list[Entry]) -> list[Entry]:
+    seen: dict[str, Entry] = {}
+    for entry in found:
+        if entry.name in seen:
+            raise SpecError(f"the bundled model name '{entry.name}' is given twice: in {seen[entry.name].path.name} "
+                            f"and in {entry.path.name}")
+        seen[entry.name] = entry
+    return found
+
+
 @lru_cache(maxsize=1)
 def entries() -> tuple[Entry, ...]:
     """Every bundled spec and every variant, sorted by name. A name given twice is an error
     (it would make ``calc analyze NAME`` ambiguous)."""
-    from ..spec import load_spec
-    out: dict[str, Entry] = {}
-
-    def add(entry: Entry):
-        if entry.name in out:
-            raise SpecError(f"the bundled model name '{entry.name}' is given twice: in {out[entry.name].path.name} "
-                            f"and in {entry.path.name}")
-        out[entry.name] = entry
-
-    for path in spec_files():
-        spec = load_spec(str(path))
-        add(Entry(path.stem, path, None, spec.doc.description))
-        for name, variant in spec.variants.items():
-            add(Entry(name, path, name, variant.description))
-    return tuple(sorted(out.values(), key=lambda e: e.name))
+    found = _unique([e for path in spec_files() for e in _entries_of(path)])
+    _JUST_READ.clear()
+    return tuple(sorted(found, key=lambda e: e.name))
 
 
 def find(name: str) -> Entry | None:
-    for entry in entries():
-        if entry.name == name:
-            return entry
-    return None
+    """The bundled spec or variant called ``name``. Only the specs whose file is called so or
+    whose text mentions the name are read (another cannot define it; tests/test_startup.py
+    checks that every variant's name is written in its file): parsing all of them was most of
+    the time of ``calc analyze NAME``. The same names and the same error for a name given twice
+    as :func:`entries`."""
+    if entries.cache_info().currsize:
+        return next((e for e in entries() if e.name == name), None)
+    found = []
+    for path in spec_files():
+        if path.stem == name or name in path.read_text(encoding="utf-8"):
+            found += [e for e in _entries_of(path) if e.name == name]
+    return _unique(found)[0] if found else None
 
 
 def looks_like_name(text: str) -> bool:
@@ -83,7 +102,8 @@ def open_named(name: str):
         hint = f"; did you mean {' or '.join(near)}?" if near else ""
         raise SpecError(f"no file '{name}' and no bundled model of that name{hint} "
                         f"(`calc models` lists them)")
-    return load_spec(str(entry.path)), entry.variant
+    spec = _JUST_READ.pop(entry.path, None)
+    return (spec if spec is not None else load_spec(str(entry.path))), entry.variant
 
 
 @dataclass(frozen=True)
