@@ -274,12 +274,10 @@ def _to_tokens(op):
 
 @rule("to_image")
 def _to_image(op):
-    # x.transpose(1, 2).reshape(...): a view when the transposed tensor is contiguous (it
-    # transposes back a transposed view, or L or C is 1), else a copy.
+    # x.transpose(1, 2).reshape(N, C, *size): splitting the positions into a grid is always a
+    # view; contiguous when the transpose is (it undoes a transposed view, or L or C is 1).
     length, c = op.ins[0]
-    if not op.contiguous[0] or length == 1 or c == 1:
-        return Effect(output="view")
-    return NOTHING
+    return Effect(output="view", contiguous=not op.contiguous[0] or length == 1 or c == 1)
 
 
 # ---------------------------------------------------------------------------- joins
