@@ -139,7 +139,14 @@ def _drop_path(op):
 def _batchnorm(op):
     # native_batch_norm (training) keeps its input and the batch's mean and 1/std per channel.
     c = op.ins[0][0]
-    return Effect((IN, ("new", "mean", c * op.size), ("new", "invstd", c * op.size)))
+    return Effect((IN, ("new", "mean", c * _stat(op)), ("new", "invstd", c * _stat(op))))
+
+
+def _stat(op) -> int:
+    """Bytes of one batch/layer-norm statistic: the input's dtype on the CPU (checked by the
+    oracle); on CUDA fp32 for a half-precision input (cuDNN's and PyTorch's CUDA kernels keep
+    their statistics in the accumulation type; from PyTorch's sources, not checked here)."""
+    return max(op.size, 4) if op.device == "cuda" else op.size
 
 
 def _rows(op, dims: int) -> int:
@@ -155,7 +162,7 @@ def _layernorm(op):
     rows = op.n(op.ins[0]) // op.ins[0][0] if layer.channels else _rows(op, layer.normalized)
     # The channels form passes a moved-dim view (not contiguous); autograd keeps that view, whose
     # storage is the input's, and the output moved back is not contiguous either.
-    return Effect((IN, ("new", "mean", rows * op.size), ("new", "rstd", rows * op.size)),
+    return Effect((IN, ("new", "mean", rows * _stat(op)), ("new", "rstd", rows * _stat(op))),
                   contiguous=not layer.channels)
 
 
