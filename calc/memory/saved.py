@@ -139,7 +139,14 @@ def _drop_path(op):
 def _batchnorm(op):
     # native_batch_norm (training) keeps its input and the batch's mean and 1/std per channel.
     c = op.ins[0][0]
-    return Effect((IN, ("new", "mean", c * op.size), ("new", "invstd", c * op.size)))
+    return Effect((IN, ("new", "mean", c * _stat(op)), ("new", "invstd", c * _stat(op))))
+
+
+def _stat(op) -> int:
+    """Bytes of one batch/layer-norm statistic: the input's dtype on the CPU (checked by the
+    oracle); on CUDA fp32 for a half-precision input (cuDNN's and PyTorch's CUDA kernels keep
+    their statistics in the accumulation type; from PyTorch's sources, not checked here)."""
+    return max(op.size, 4) if op.device == "cuda" else op.size
 
 
 def _rows(op, dims: int) -> int:
@@ -155,7 +162,7 @@ def _layernorm(op):
     rows = op.n(op.ins[0]) // op.ins[0][0] if layer.channels else _rows(op, layer.normalized)
     # The channels form passes a moved-dim view (not contiguous); autograd keeps that view, whose
     # storage is the input's, and the output moved back is not contiguous either.
-    return Effect((IN, ("new", "mean", rows * op.size), ("new", "rstd", rows * op.size)),
+    return Effect((IN, ("new", "mean", rows * _stat(op)), ("new", "rstd", rows * _stat(op))),
                   contiguous=not layer.channels)
 
 
@@ -228,39 +235,56 @@ def _reshape(op):
     return _view_or_copy(op)
 
 
+def ordered(sizes, order) -> bool:
+    """Whether a contiguous tensor of ``sizes`` with its dimensions moved to ``order`` is still
+    contiguous: its dimensions larger than 1 keep their relative order."""
+    kept = [d for d in order if sizes[d] != 1]
+    return kept == sorted(kept)
+
+
 @rule("permute")
 def _permute(op):
-    # permute(...).contiguous(): a copy, unless the order is the identity (contiguous() returns
-    # the tensor itself).
-    dims = [d % len(op.ins[0]) for d in op.layer.dims]
-    if dims == sorted(dims) and op.contiguous[0]:
+    # permute(...).contiguous(): a copy, unless the permuted tensor is contiguous already
+    # (contiguous() then returns the tensor itself: a view).
+    rank = len(op.ins[0])
+    order = [0] + [d % rank + 1 for d in op.layer.dims]
+    if op.contiguous[0] and ordered((op.batch, *op.ins[0]), order):
         return Effect(output="view")
     return NOTHING
+
+
+def _prefix_one(op, d: int) -> bool:
+    """A slice along per-sample dimension ``d`` of a contiguous tensor is contiguous when every
+    dimension before it (the batch included) has size 1."""
+    return op.contiguous[0] and op.batch * prod(op.ins[0][:d]) == 1
 
 
 @rule("channel_split")
 def _split(op):
-    # chunk/split are views; one along a per-sample dimension is not contiguous (batch > 1).
-    return Effect(output="view", contiguous=op.batch == 1)
+    # chunk/split are views
+    return Effect(output="view", contiguous=_prefix_one(op, op.layer.dim % len(op.ins[0])))
 
 
 @rule("select_token")
 def _select(op):
-    return Effect(output="view", contiguous=op.batch == 1)
+    # x[:, index]: a view, contiguous when N = 1 or L = 1
+    (length, *_), n = op.ins[0], op.batch
+    return Effect(output="view", contiguous=op.contiguous[0] and (n == 1 or length == 1))
 
 
 @rule("to_tokens")
 def _to_tokens(op):
-    # x.flatten(2).transpose(1, 2): a view, no longer contiguous.
-    return Effect(output="view", contiguous=False)
+    # x.flatten(2).transpose(1, 2): a view, not contiguous unless C or the positions are 1
+    c, positions = op.ins[0][0], prod(op.ins[0][1:])
+    return Effect(output="view", contiguous=op.contiguous[0] and (c == 1 or positions == 1))
 
 
 @rule("to_image")
 def _to_image(op):
-    # x.transpose(1, 2).reshape(...): a view when that transposes back a transposed view.
-    if not op.contiguous[0]:
-        return Effect(output="view")
-    return NOTHING
+    # x.transpose(1, 2).reshape(N, C, *size): splitting the positions into a grid is always a
+    # view; contiguous when the transpose is (it undoes a transposed view, or L or C is 1).
+    length, c = op.ins[0]
+    return Effect(output="view", contiguous=not op.contiguous[0] or length == 1 or c == 1)
 
 
 # ---------------------------------------------------------------------------- joins
