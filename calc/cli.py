@@ -150,10 +150,8 @@ def _phase_args(p: argparse.ArgumentParser):
 
 
 def _memory_args(p: argparse.ArgumentParser):
-    from .memory.optimizers import OPTIMIZERS
-    from .memory.tools import TOOLS
-    from .memory.training import CHECKPOINTING, MASTERS, PRECISIONS
-    from .quant import FORMATS as WEIGHT_FORMATS
+    from .choices import CHECKPOINTING, MASTERS, MEMORY_ATTENTION, MEMORY_TOOLS as TOOLS, \
+        OPTIMIZER_NAMES as OPTIMIZERS, PRECISIONS
     p.add_argument("spec", help="spec file (YAML), - for standard input, or a bundled model's name")
     p.add_argument("--input", help="per-sample input shape, e.g. 3x512x512 (overrides the spec)")
     p.add_argument("--batch", type=_batch, default=1, help="batch per device (per data-parallel replica) per step")
@@ -167,7 +165,7 @@ def _memory_args(p: argparse.ArgumentParser):
                    "autocast copies; PyTorch) or copy (16-bit weights, fp32 master copy; Megatron, DeepSpeed)")
     p.add_argument("--accumulate", type=_positive, default=1, help="gradient accumulation: micro-batches per step")
     p.add_argument("--checkpointing", default="none", choices=CHECKPOINTING, help="activation checkpointing")
-    p.add_argument("--attention", default="eager", choices=("eager", "sdpa"), help="attention implementation")
+    p.add_argument("--attention", default="eager", choices=MEMORY_ATTENTION, help="attention implementation")
     p.add_argument("--zero", type=int, default=0, choices=(0, 1, 2, 3), help="ZeRO / FSDP stage")
     p.add_argument("--devices", type=_positive, default=1, help="devices (data parallel × tensor parallel)")
     p.add_argument("--tp", type=_positive, default=1, help="tensor-parallel devices")

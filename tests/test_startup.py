@@ -138,3 +138,16 @@ def test_leaf_facts_made_again_are_the_ones_counted_with():
                 assert facts == r.facts and len(facts) == len(r.facts) and bool(r.facts)
                 count = conv.count(r.layer, facts, 1, r.inputs or r.input_shape, r.output_shape)
                 assert (count.macs, count.flops) == (r.macs, r.flops), (path.name, name, row.name)
+
+
+def test_memory_and_time_choices_are_the_modules_own():
+    # The parser reads its choices from calc.choices (no heavy import); the modules that compute
+    # must accept exactly those.
+    from calc import choices
+    from calc.memory import optimizers, tools, training
+    from calc.roofline import ATTENTION
+    assert tuple(optimizers.OPTIMIZERS) == choices.OPTIMIZER_NAMES
+    assert tools.TOOLS == choices.MEMORY_TOOLS
+    assert (training.PRECISIONS, training.MASTERS, training.CHECKPOINTING) == \
+        (choices.PRECISIONS, choices.MASTERS, choices.CHECKPOINTING)
+    assert set(choices.ROOFLINE_ATTENTION) == {*ATTENTION, "sdpa"}

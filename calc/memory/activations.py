@@ -28,8 +28,7 @@ from ..graph import Branches, Leaf, Repeat, Seq
 from ..shapes import Tokens
 from .saved import INDEX_BYTES, Effect, MemoryError_, Op, effect
 
-CHECKPOINTING = ("none", "full", "selective")
-ATTENTION = ("eager", "sdpa")
+from ..choices import CHECKPOINTING, MEMORY_ATTENTION as ATTENTION  # noqa: E402
 DEVICES = ("cuda", "cpu")
 MAX_OPS = 1_000_000      # operations walked (repeats expanded); a larger model is refused
 

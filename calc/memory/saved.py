@@ -103,6 +103,24 @@ def _activation(op):
                   work=op.b(op.out) if op.layer.type_name == "softmax" else 0)
 
 
+@rule("scale")
+def _const_scale(op):
+    # x · c for a Python number c: mul's gradient is grad · c, which keeps no tensor.
+    return NOTHING
+
+
+@rule("exp")
+def _exp(op):
+    # exp's gradient is grad · exp(x): it keeps its result.
+    return Effect((OUT,) if any(op.in_grad) else ())
+
+
+@rule("clamp")
+def _clamp(op):
+    # clamp's gradient passes where min ≤ x ≤ max: it keeps its input.
+    return Effect((IN,) if any(op.in_grad) else ())
+
+
 @rule("identity")
 def _identity(op):
     return Effect(output="view", contiguous=op.contiguous[0])

@@ -45,7 +45,7 @@ from ..errors import SpecError
 from ..inference import leaf_rows
 from .training import buffer_bytes
 
-TOOLS = ("accelerate", "deepspeed-zero2", "deepspeed-zero3", "eleutherai", "korthikanti", "llm-analysis")
+from ..choices import MEMORY_TOOLS as TOOLS  # noqa: E402  (the command line reads them there)
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,7 @@ from ..errors import SpecError
 from ..inference import leaf_rows
 from . import optimizers as opt
 
-PRECISIONS = ("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed")
-MASTERS = ("amp", "copy")
-CHECKPOINTING = ("none", "full", "selective")
+from ..choices import CHECKPOINTING, MASTERS, PRECISIONS  # noqa: E402  (the command line reads them there)
 # the layer kinds whose weights autocast casts (matmul-based ops) and tensor parallelism splits
 CAST_KINDS = {"linear", "conv", "conv_transpose", "attention", "mla", "moe", "recurrent"}
 TP_KINDS = {"linear", "attention", "mla", "moe", "embedding"}

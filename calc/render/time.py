@@ -12,9 +12,8 @@ from .table import left, pairs, right, table
 
 def add_arguments(p, phase_args) -> None:
     """The `calc time` arguments (``phase_args``: the LLM phase arguments shared with analyze)."""
-    from ..analysis import DTYPE_BYTES
+    from ..choices import DTYPE_BYTES, ROOFLINE_ATTENTION as ATTENTION
     from ..hardware import DTYPES
-    from ..roofline import ATTENTION
     p.add_argument("spec", help="spec file (YAML), - for standard input, or a bundled model's name")
     p.add_argument("--hardware", required=True, metavar="NAME|FILE",
                    help="a preset (see `calc hardware`) or a hardware YAML file")
@@ -26,7 +25,7 @@ def add_arguments(p, phase_args) -> None:
     p.add_argument("--peak-dtype", choices=DTYPES, help="the peak to use (default --dtype; e.g. tf32 for fp32 "
                    "models on tensor cores)")
     p.add_argument("--attention", default="eager", choices=ATTENTION, help="eager: the score and probability "
-                   "matrices go through memory (default); fused: a FlashAttention-style kernel keeps them on chip")
+                   "matrices go through memory (default); fused (or sdpa): a FlashAttention-style kernel keeps them on chip")
     p.add_argument("--efficiency", action="append", default=[], metavar="KEY=FRACTION",
                    help="fraction of peak reached: compute=0.7, memory=0.8, or per layer type, linear.compute=0.9 "
                         "(repeatable; default the hardware's, else 1)")

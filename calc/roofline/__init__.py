@@ -22,6 +22,7 @@ times the inference phases of token models (prefill, decode, a whole generation)
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Mapping
@@ -238,8 +239,10 @@ def weight_bytes_of(a: Analysis, options: Options):
 
 def roofline(a: Analysis, hardware: Hardware, options: Options = Options()) -> Roofline:
     """Per-layer times of one pass of ``a`` (its batch) on ``hardware``; see the module docstring."""
+    if options.attention == "sdpa":     # PyTorch's name for the fused kernels (as calc memory says it)
+        options = dataclasses.replace(options, attention="fused")
     if options.attention not in ATTENTION:
-        raise SpecError(f"unknown attention kernel '{options.attention}'; known: {', '.join(ATTENTION)}")
+        raise SpecError(f"unknown attention kernel '{options.attention}'; known: {', '.join(ATTENTION)} (sdpa: fused)")
     check_efficiency(options.efficiency)
     dtype = options.dtype or a.dtype
     peak = hardware.peak_for(dtype)
