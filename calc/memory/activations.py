@@ -154,9 +154,11 @@ class _Walk:
                 self.node(item, child.result, inp, inner, prefix, taken)
                 del self.ops[marks[0]:], self.values[marks[1]:], self.storage_bytes[marks[2]:], self.units[marks[3]:]
                 continue
-            x = self.node(item, child.result, inp, inner, prefix, taken)
+            out = self.node(item, child.result, inp, inner, prefix, taken)
             if item.name:
-                scope[item.name] = x
+                scope[item.name] = out
+            if not (isinstance(item, Leaf) and item.layer.keeps_flow):
+                x = out     # a parameter or buffer is read by name later; the flow passes around it
         return x
 
     def namespace(self, node, prefix, taken):
@@ -210,8 +212,11 @@ class _Walk:
         shapes = tuple(r.inputs) if r.inputs else (r.input_shape,)
         vals = [self.values[v] for v in inputs]
         own = bool(node.trainable) and (r.facts or {}).get("params", 0) > 0
+        # A parameter or buffer item does not read the flow around it: its tensor requires a
+        # gradient only if it is a trainable parameter.
+        grads = (False,) * len(vals) if getattr(layer, "keeps_flow", False) else tuple(v.grad for v in vals)
         op = Op(layer, tuple(tuple(s) for s in shapes), tuple(r.output_shape), self.a.batch, self.size,
-                tuple(v.grad for v in vals), own, tuple(v.contiguous for v in vals), dict(node.hints),
+                grads, own, tuple(v.contiguous for v in vals), dict(node.hints),
                 self.device, self.attention)
         if self.inference and layer.type_name in ("dropout", "stochastic_depth"):
             eff = Effect(output="view", contiguous=vals[0].contiguous)

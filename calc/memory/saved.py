@@ -330,4 +330,4 @@ def _mul(op):
     return Effect(tuple(saved))
 
 
-from . import saved_attention, saved_recurrent  # noqa: E402,F401  (register their rules)
+from . import saved_attention, saved_recurrent, saved_tensors  # noqa: E402,F401  (register their rules)
