@@ -229,6 +229,8 @@ class _Walk:
                 raise
         if eff.output in ("view", "inplace"):
             storage = vals[0].storage
+        elif eff.output == "held":
+            storage = self.storage(0)    # a parameter or buffer: not an activation, never counted
         else:
             storage = self.storage(op.b(op.out))
         out = self.value(storage, op.grad, eff.contiguous)

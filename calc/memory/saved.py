@@ -8,7 +8,9 @@ sees one execution of a layer (:class:`Op`) and says (:class:`Effect`):
   ``("out",)`` (its output) or ``("new", label, bytes)`` (a tensor made inside the layer);
   parameters and buffers are never listed (they are not activations);
 * ``output``: ``"new"`` (a fresh storage), ``"view"`` (the output shares its first input's
-  storage: flatten, identity, a split) or ``"inplace"`` (the input overwritten);
+  storage: flatten, identity, a split), ``"inplace"`` (the input overwritten) or ``"held"`` (a
+  parameter or buffer the model holds: not an activation, so a layer keeping it keeps nothing
+  counted);
 * ``contiguous``: whether the output is contiguous (a reshape of a non-contiguous tensor copies);
 * ``work``: bytes of the intermediates the layer holds while it runs at inference (eager
   attention's scores), beside its inputs and output;

@@ -2,15 +2,14 @@
 parts; see :mod:`calc.memory.saved`): ``parameter``, ``buffer``, ``gather``, ``matmul`` and
 ``normalize``.
 
-A ``parameter`` or ``buffer`` item stands for a tensor the model holds. calc's per-sample shapes
-give it one copy per sample, and calc's oracle hands it on as exactly that: the tensor repeated
-over the batch (``value.unsqueeze(0).repeat(N, …)``, a fresh storage of N·numel·b bytes that
-requires a gradient only for a trainable parameter). A layer that keeps it (the clamp of Swin V2's
-logit scale, the linear reading its coordinates table) therefore keeps that per-sample copy, and
-calc counts it as such. PyTorch code that reads the parameter itself (``self.logit_scale``) keeps
-the parameter, which is not an activation: there calc over-counts by at most N·numel·b per
-consumer (a few hundred bytes in Swin V2; nothing in Swin V1 or MaxViT, whose tables are only
-gathered, which keeps the index, not the table).
+A ``parameter`` or ``buffer`` item stands for a tensor the model holds. PyTorch code reads it
+directly (``self.logit_scale``) and broadcasts it over the batch; calc's memory oracle hands it on
+as that: the parameter or buffer expanded over the batch, a view of its storage. A layer that
+keeps it keeps the parameter, which is not an activation: its storage counts 0 bytes. The view
+is not contiguous when the batch has more than one sample, so a layer that folds it (a linear on
+a rank ≥ 2 input, a reshape) copies it, and that copy is an activation. A buffer with
+``persistent: false`` (Swin's attention mask) is made in the forward pass: a fresh tensor, one
+copy per sample as calc's per-sample shapes have it.
 """
 from __future__ import annotations
 
@@ -21,10 +20,12 @@ from .rules import IN, INDEX_BYTES, NOTHING, Effect, rule
 
 @rule("parameter", "buffer")
 def _tensor(op):
-    # The repeat copies; repeat's gradient (a sum over the copies) needs only shapes. Whether the
-    # copy requires a gradient is the walker's business (a trainable parameter only: the flow
+    # expand is a view and its gradient (a sum over the batch) needs only shapes. Whether the
+    # tensor requires a gradient is the walker's business (a trainable parameter only: the flow
     # around the item is not read).
-    return NOTHING
+    if op.layer.type_name == "buffer" and not op.layer.persistent:
+        return NOTHING
+    return Effect(output="held", contiguous=op.batch == 1)
 
 
 @rule("gather")

@@ -48,6 +48,10 @@ def measure_saved(model: Model, batch: int = 1, dtype: str = "fp32") -> Measured
             warnings.simplefilter("ignore")
             module(x if module.tokens else x.float())   # builds every layer (in fp32) from the tensors that reach it
         module.to(TORCH_DTYPES[dtype])
+        from .tensors import Tensor
+        for m in module.modules():
+            if isinstance(m, Tensor):
+                m.expand = True       # parameters and buffers as views, as PyTorch code reads them
         module.train()
         exclude = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
         first: dict = {}                    # storage -> (bytes, leaf)

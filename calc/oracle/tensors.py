@@ -26,8 +26,17 @@ class Tensor(nn.Module):
         else:
             self.shape = tuple(shape)
 
+    # The memory oracle sets this: a held tensor then reaches its consumers as a view of the
+    # parameter or buffer expanded over the batch (what autograd keeps of it is the parameter's
+    # own storage, which is not an activation), not as a per-sample copy.
+    expand = False
+
     def forward(self, x):
-        value = self.value if self.kind != "made" else torch.zeros(self.shape)
+        # a made tensor in the flow's dtype (as Swin's mask, new_zeros), so half precision stays half
+        made = torch.zeros(self.shape, dtype=x.dtype if x.is_floating_point() else None) if self.kind == "made" else None
+        value = self.value if self.kind != "made" else made
+        if self.expand and self.kind != "made":
+            return value.unsqueeze(0).expand(x.shape[0], *value.shape)
         # a copy per sample, not a view: FlopCounterMode's module tracker refuses a view of a
         # parameter made under no_grad; no tool counts the copy
         return value.unsqueeze(0).repeat(x.shape[0], *([1] * value.dim()))
