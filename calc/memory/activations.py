@@ -217,7 +217,7 @@ class _Walk:
         grads = (False,) * len(vals) if getattr(layer, "keeps_flow", False) else tuple(v.grad for v in vals)
         op = Op(layer, tuple(tuple(s) for s in shapes), tuple(r.output_shape), self.a.batch, self.size,
                 grads, own, tuple(v.contiguous for v in vals), dict(node.hints),
-                self.device, self.attention)
+                self.device, self.attention, tuple(self.storage_bytes[v.storage] == 0 for v in vals))
         if self.inference and layer.type_name in ("dropout", "stochastic_depth"):
             eff = Effect(output="view", contiguous=vals[0].contiguous)
         else:

@@ -32,6 +32,7 @@ class Op:
     hints: dict = field(default_factory=dict)
     device: str = "cuda"
     attention: str = "eager"
+    held: tuple = ()      # per input: is it a parameter or buffer (a view of the model's tensor)
 
     @property
     def grad(self) -> bool:

@@ -43,27 +43,50 @@ def _lead(shape, rank):
     return (1,) * (rank - len(shape)) + tuple(shape[:-2])
 
 
+def _folds(op, k: int, shape, lead) -> bool:
+    """Whether torch.matmul folds operand ``k`` (per-sample ``shape``), expanded to the broadcast
+    batch dims ``lead``, into one batch dimension as a view (reshape) rather than a copy.
+
+    Dims of size 1 fold anyway; two others fold when the outer one's stride is the inner one's
+    stride times its size. A contiguous operand has contiguous strides, an expanded dim stride 0,
+    and a parameter or buffer (a view of the model's tensor expanded over the batch) stride 0
+    along the batch. calc does not track the strides of other non-contiguous tensors: it takes
+    them to be copied, as PyTorch does with the split views of attention's heads."""
+    own = _lead(shape, len(lead) + 2)
+    held = bool(op.held) and op.held[k]
+    if not (op.contiguous[k] or held):
+        return False
+    strides, step = [], prod(shape[-2:])
+    for size in reversed(own):
+        strides.append(step)
+        step *= size
+    strides = [0 if held else step] + strides[::-1]
+    sizes = [op.batch, *lead]
+    strides = [0 if i > 0 and own[i - 1] == 1 and lead[i - 1] > 1 else st for i, st in enumerate(strides)]
+    dims = [(n, st) for n, st in zip(sizes, strides) if n != 1]
+    return all(outer == inner * n for (_, outer), (n, inner) in zip(dims, dims[1:]))
+
+
 @rule("matmul")
 def _matmul(op):
     # torch.matmul of operands of rank ≥ 3 (with the batch) expands both to the broadcast batch
     # dims and folds those into one (reshape), then bmm, which keeps each operand for the other's
-    # gradient. The fold is a view of a contiguous operand, and of the transposed view of one
-    # (only the last two dims are swapped); a non-contiguous operand, or one whose batch dims are
-    # broadcast (expanded), is copied, and the copy is what bmm keeps.
+    # gradient: the operand itself where the fold is a view (the transposed view of one as well:
+    # only its last two dims are swapped), else the copy the fold makes.
     a, b = op.ins[0], op.ins[-1]
     rank = max(len(a), len(b))
-    la, lb = _lead(a, rank), _lead(b, rank)
-    lead = tuple(max(x, y) for x, y in zip(la, lb))
+    lead = tuple(max(x, y) for x, y in zip(_lead(a, rank), _lead(b, rank)))
     saved, work = [], 0
-    for k, (shape, own_lead) in enumerate(((a, la), (b, lb))):
+    for k, shape in enumerate((a, b)):
         other_grad = op.in_grad[1 - k]
-        if own_lead != lead or not op.contiguous[k]:
-            copy = op.batch * prod(lead) * prod(shape[-2:]) * op.size
-            work += copy
+        if _folds(op, k, shape, lead):
             if other_grad:
-                saved.append(("new", f"{'ab'[k]} folded", copy))
-        elif other_grad:
-            saved.append(("in", k))
+                saved.append(("in", k))
+            continue
+        copy = op.batch * prod(lead) * prod(shape[-2:]) * op.size
+        work += copy
+        if other_grad:
+            saved.append(("new", f"{'ab'[k]} folded", copy))
     return Effect(tuple(saved), work=work)
 
 
