@@ -124,6 +124,62 @@ CASES = {
           - {attention: {heads: 4, kv_heads: 2, kv: memory}}
           - {attention: {heads: 1, packed: true}}
           - {attention: {heads: 2, packed: true, head_dim: 3, out: 5}}""",
+    # Swin V2's attention from primitives: parameters and buffers (as views), a made buffer,
+    # normalize, matmul, clamp and exp of a parameter, gather, a coordinates table through a linear
+    "tensor_primitives": """
+        input: [4, 6]
+        layers:
+          - parameter: {name: table, shape: [9, 2]}
+          - buffer: {name: index, shape: [4, 4]}
+          - parameter: {name: logit, shape: [2, 1, 1]}
+          - buffer: {name: coords, shape: [3, 3, 2]}
+          - buffer: {name: mask, shape: [2, 4, 4], persistent: false}
+          - parameter: {name: shared, shape: [4, 3]}
+          - linear: {name: qkv, out: 18}
+          - channel_split: {parts: 3, index: 1, dim: -1}
+          - reshape: {shape: [4, 2, 3]}
+          - permute: {dims: [1, 0, 2]}
+          - normalize: {name: k, dim: -1}
+          - channel_split: {parts: 3, index: 2, dim: -1, from: qkv}
+          - reshape: {shape: [4, 2, 3]}
+          - permute: {name: v, dims: [1, 0, 2]}
+          - channel_split: {parts: 3, index: 0, dim: -1, from: qkv}
+          - reshape: {shape: [4, 2, 3]}
+          - permute: {dims: [1, 0, 2]}
+          - normalize: {dim: -1}
+          - matmul: {name: cosines, with: [k], transpose: true}
+          - clamp: {from: logit, max: 4.6}
+          - exp: {name: factor}
+          - mul: {from: cosines, with: [factor], name: scores}
+          - group:
+              name: cpb
+              from: coords
+              layers: [{linear: {out: 8}}, relu, {linear: {out: 2, bias: false}}]
+          - reshape: {shape: [-1, 2]}
+          - gather: {index: index}
+          - reshape: {shape: [4, 4, 2]}
+          - permute: {name: bias, dims: [2, 0, 1]}
+          - add: {from: scores, with: [bias], broadcast: true}
+          - add: {with: [mask], broadcast: true}
+          - softmax: {dim: -1}
+          - matmul: {with: [v]}
+          - matmul: {with: [shared], transpose: true}
+          - gather: {from: table, index: index}
+          - permute: {dims: [1, 0]}""",
+    # matmul's broadcast: operands folded as views or copied, parameters with and without batch dims
+    "matmul_broadcast": """
+        input: [4, 6]
+        layers:
+          - parameter: {name: w3, shape: [2, 3, 5]}
+          - parameter: {name: w1, shape: [1, 3, 5]}
+          - linear: {name: m, out: 3}
+          - linear: {out: 6}
+          - reshape: {name: t, shape: [2, 4, 3]}
+          - matmul: {name: p, with: [m], transpose: true}
+          - matmul: {from: m, with: [t], transpose: true}
+          - matmul: {from: t, with: [w3]}
+          - matmul: {from: t, with: [w1]}
+          - matmul: {from: m, with: [w3]}""",
     "adaptive_pools_to_one": """
         input: [3, 5, 6, 7]
         layers: [{adaptive_avgpool3d: {size: 1}}, flatten, {linear: {out: 2}}]""",
@@ -142,6 +198,8 @@ def test_half_precision(dtype):
     doc = yaml.safe_load("name: case\n" + textwrap.dedent(CASES["residual"]))
     assert agree_doc(doc, 2, dtype)
     doc = yaml.safe_load("name: case\n" + textwrap.dedent(CASES["cross_attention_and_mask"]))
+    assert agree_doc(doc, 2, dtype)
+    doc = yaml.safe_load("name: case\n" + textwrap.dedent(CASES["tensor_primitives"]))
     assert agree_doc(doc, 2, dtype)
 
 
@@ -220,14 +278,16 @@ def test_fused_attention_saves_what_pytorch_saves():
         assert agree_doc(doc, batch, "bf16")
 
 
-@pytest.mark.parametrize("which", ["cnn", "cnn_inplace", "repeat", "attention", "attention_sdpa"])
+@pytest.mark.parametrize("which", ["cnn", "cnn_inplace", "repeat", "attention", "attention_sdpa", "tensors",
+                                   "matmuls"])
 def test_the_hand_derived_cases_agree_with_pytorch(which):
     """The models of tests/test_memory_activations.py, whose numbers are derived by hand there."""
     import test_memory_activations as hand
     text = {"cnn": hand.CNN.replace("RELU", "relu"),
             "cnn_inplace": hand.CNN.replace("RELU", "{relu: {inplace: true}}"),
             "repeat": hand.REPEAT, "attention": hand.ATTENTION,
-            "attention_sdpa": hand.ATTENTION.replace("causal: true", "causal: true, impl: sdpa")}[which]
+            "attention_sdpa": hand.ATTENTION.replace("causal: true", "causal: true, impl: sdpa"),
+            "tensors": hand.TENSORS, "matmuls": hand.MATMULS}[which]
     model = parse_spec("name: t\n" + textwrap.dedent(text), "t.yaml").build()
     for batch in (1, 2):
         assert assert_agree(model, batch, text=text)
