@@ -126,10 +126,6 @@ def make_grid(spec: Spec, variables: Sequence[tuple[str, Sequence[Any]]] = (),
     for b in batches or ():
         if not isinstance(b, int) or isinstance(b, bool) or b < 1:
             raise SpecError(f"batch sizes must be positive whole numbers, got {b!r}")
-    if hardware is not None and phase is not None:
-        # The roofline of a phase exists (calc time --phase); a sweep of it is not built yet.
-        raise SpecError("sweep: --hardware with --phase is not supported yet; time a phase with "
-                        "calc time SPEC --hardware NAME --phase ...")
     if hardware is not None:
         from .hardware import get
         get(hardware)           # an unknown preset or a bad file ends the sweep here
@@ -247,13 +243,30 @@ class Evaluator:
             sizes = dict(zip(self.grid.names[k:], values[k:]))
             a, macs, flops, kv, mpt, fpt = phase_totals(model, self.grid.phase, sizes, batch, self.convention,
                                                         self.dtype)
+            latency = throughput = None
+            if self.hardware is not None:
+                latency, throughput = self._phase_time(model, sizes, batch)
         except CalcError as err:
             return Variant(index, None, None, None, None, None, None, None, _short(err))
         finally:
             self._trim()
         t = a.totals
         return Variant(index, t.params, macs, flops, t.param_bytes, t.activation_bytes, tuple(a.input_shape),
-                       a.output_shape, None, kv_bytes=kv, macs_per_token=mpt, flops_per_token=fpt)
+                       a.output_shape, None, latency, throughput, kv_bytes=kv, macs_per_token=mpt, flops_per_token=fpt)
+
+    def _phase_time(self, model, sizes: dict, batch: int) -> tuple:
+        """(seconds, tokens per second) of the phase on the grid's hardware (calc.roofline.phases):
+        the pass for prefill and decode, the whole generation (new tokens per second) for generate."""
+        from .roofline import Options
+        from .roofline.phases import time_generation, time_phase
+        kw = dict(batch=batch, convention=self.convention, dtype=self.dtype)
+        if self.grid.phase == "generate":
+            g = time_generation(model, sizes["context"], sizes["new"], self.hardware, Options(), **kw)
+            rate = g.tokens_per_second
+        else:
+            g = time_phase(model, self.grid.phase, sizes["context"], self.hardware, Options(), **kw)
+            rate = g.tokens_per_second
+        return float(g.time), None if rate is None else float(rate)
 
     def run(self, start: int, stop: int) -> list[Variant]:
         """Variants ``start`` to ``stop - 1``. The garbage collector waits until the end: the

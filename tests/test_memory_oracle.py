@@ -233,6 +233,8 @@ def test_bundled_spec_saves_what_pytorch_saves(name):
         pytest.fail(f"{name}: {err}")
     if {leaf for leaf in _types(model.root)} & NO_RULE:
         pytest.skip(f"calc has no saved-tensor rule for {sorted(_types(model.root) & NO_RULE)}")
+    if model.inputs:
+        pytest.skip("several inputs (an encoder-decoder): the oracle builds a module of one input")
     assert assert_agree(model, 1, text=name)   # batch 1 bounds the time; batch 2 in the cases above
 
 

@@ -65,6 +65,8 @@ def pages(tmp_path_factory):
         "sweep": ["sweep", str(SPECS / "resnet50.yaml"), "--set", "width=0.25,0.5,0.75,1.0",
                   "--set", "groups=1,2,4", "--pareto", "macs,params", "--format", "csv", "--report"],
         "compare": ["compare", str(SPECS / "alexnet.yaml"), "--report"],
+        "sweep-time": ["sweep", str(SPECS / "resnet18.yaml"), "--set", "width=0.5,1", "--batch", "1,8,64",
+                       "--hardware", "t4", "--pareto", "latency,-throughput", "--format", "csv", "--report"],
         "lrn": ["report", str(lrn)],
         "roof": ["report", str(SPECS / "resnet50.yaml"), "--hardware", "t4"],
         "roof-gpt2": ["report", str(SPECS / "gpt2.yaml"), "--hardware", "a100-40gb", "--dtype", "fp16"],
@@ -257,6 +259,22 @@ def test_sweep_scatter_draws_the_pareto_front(browser, pages, capsys):
     assert sorted(map(int, front.split(","))) == [v.index for v, f in zip(variants, flags) if f]
     rows = browser.find_elements(By.CSS_SELECTOR, "#variants tbody tr")
     assert len(rows) == 12
+
+
+def test_sweep_scatter_offers_latency_and_throughput(browser, pages, capsys):
+    # sweep --hardware: the scatter starts on the --pareto columns, latency (the JSON's latency_s)
+    # against throughput (larger is better), and its front is calc's own Pareto front of them
+    open_page(browser, pages["sweep-time"])
+    axes = browser.execute_script("return [document.getElementById('sx').value, document.getElementById('sy').value,"
+                                  " document.getElementById('sy-dir').value]")
+    assert axes == ["latency_s", "throughput", "max"]
+    spec = parse_spec((SPECS / "resnet18.yaml").read_text(), "resnet18.yaml")
+    grid = sw.make_grid(spec, [("width", [0.5, 1])], batches=[1, 8, 64], hardware="t4")
+    variants = list(sw.sweep((SPECS / "resnet18.yaml").read_text(), "resnet18.yaml", grid))
+    flags = sw.pareto_flags(grid, variants, [("latency", False), ("throughput", True)])
+    front = browser.execute_script("return document.getElementById('scatter').dataset.front")
+    assert sorted(map(int, front.split(","))) == [v.index for v, f in zip(variants, flags) if f]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#scatter circle")) == 6
 
 
 def test_compare_shows_conventions_side_by_side(browser, pages):

@@ -33,6 +33,27 @@ def test_decode_sweep_matches_each_phase(capsys):
     assert rows[3]["kv_cache_bytes"] == 2 * 16 * 2**30
 
 
+def test_phase_sweep_on_hardware_is_calc_time_of_each_phase(capsys):
+    # sweep --phase --hardware: each row's latency and throughput are the roofline of that phase
+    # (calc.roofline.phases, itself checked by hand and against LLM-Viewer in tests/test_time*.py)
+    from calc.hardware import get
+    from calc.roofline import Options
+    from calc.roofline.phases import time_generation, time_phase
+    spec = str(SPECS / "gpt2.yaml")
+    model = load_spec(spec).build()
+    a100 = get("a100-40gb")
+    rows = lines(capsys, spec, "--phase", "decode", "--context", "64,512", "--batch", "1,4", "--hardware",
+                 "a100-40gb", "--format", "json")
+    for r in rows:
+        t = time_phase(model, "decode", r["context"], a100, Options(), batch=r["batch"])
+        assert (r["latency_s"], r["throughput"]) == (float(t.time), float(t.tokens_per_second))
+    rows = lines(capsys, spec, "--phase", "generate", "--context", "32", "--new", "1,16", "--hardware", "a100-40gb",
+                 "--format", "json")
+    for r in rows:
+        g = time_generation(model, 32, r["new"], a100, Options())
+        assert (r["latency_s"], r["throughput"]) == (float(g.time), float(g.tokens_per_second))
+
+
 def test_generate_sweep_with_variables(capsys):
     spec = SPECS / "t5_small.yaml"
     rows = lines(capsys, str(spec), "--phase", "generate", "--context", "1", "--new", "3,10", "--set", "src=16,32",

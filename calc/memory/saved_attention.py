@@ -30,6 +30,14 @@ def _attention(op):
     if layer.context is not None:
         raise MemoryError_("attention over a KV cache (context) runs at inference only; calc counts "
                            "no saved activations for it (the cache is counted by calc memory)")
+    # Options whose saved tensors the oracle has not measured: refused by name, never guessed.
+    other = [what for what, on in (
+        ("groups of tokens (…, L, D)", len(op.ins[0]) != 2), ("a relative position bias", layer.rel_bias),
+        ("attention sinks", layer.sinks or layer.sink_tokens), ("unscaled scores", not layer.scaled),
+        ("cached keys and values", layer.cached_kv)) if on]
+    if other:
+        raise MemoryError_(f"calc has no rule for what PyTorch saves for backward in attention with "
+                           f"{' and '.join(other)}, so it cannot count its activation memory")
     length, s, h, g, d = _dims(op)
     n, b = op.batch, op.size
     cross = len(op.ins) > 1
@@ -59,8 +67,10 @@ def _attention(op):
     # folds as a view when N = 1, L = 1 or h = 1 (the kept storage is then the projection's, all
     # of Q, K and V when packed), else as a copy. K and V, repeated to h heads, are fresh
     # contiguous tensors (repeat_interleave copies even once). softmax keeps its output,
-    # masked_fill its mask.
-    if n == 1 or length == 1 or h == 1:
+    # masked_fill its mask. With L = 1, folding N and h is a view only if the projection's row is
+    # Q alone: a packed row of 3·h·d puts the samples 3·h·d apart, not h·d (checked by the oracle).
+    packed = layer.packed and not cross
+    if n == 1 or h == 1 or (length == 1 and not packed):
         q = ("new", "q, k, v", projections if layer.packed and not cross else n * length * h * d * b)
     else:
         q = ("new", "q", n * h * length * d * b)

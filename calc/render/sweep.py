@@ -87,7 +87,7 @@ def format_table(grid: Grid, variants: Sequence[Variant], flags: Sequence[bool] 
         columns += [right("KV MiB"), right("MACs/token")]
     timed = grid.hardware is not None
     if timed:
-        columns += [right("latency ms"), right("samples/s")]
+        columns += [right("latency ms"), right("tokens/s" if grid.phase else "samples/s")]
     if flags is not None:
         columns.append(right("pareto"))
     columns.append(left("error"))
@@ -128,7 +128,8 @@ def format_table(grid: Grid, variants: Sequence[Variant], flags: Sequence[bool] 
         summary += f"; {sum(flags):,} Pareto-optimal (*) for {' and '.join(pareto_cols)}"
     out.append(summary)
     if timed:
-        out.append(f"latency and samples/s on {grid.hardware}: a roofline lower bound (see docs/time.md)")
+        rate = "tokens/s" if grid.phase else "samples/s"
+        out.append(f"latency and {rate} on {grid.hardware}: a roofline lower bound (see docs/time.md)")
     return "\n".join(out) + "\n"
 
 

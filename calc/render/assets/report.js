@@ -455,11 +455,14 @@
       const b = best(k);
       if (b) card(cards, label, fmt(b[k]), "variant #" + b.index + " " + describe(b));
     }
-    const COLS = ["index", ...names, "input", "batch", "params", "macs", "flops", "param_bytes", "activation_bytes", "output", "error"];
+    const COLS = ["index", ...names, "input", "batch", "params", "macs", "flops", "param_bytes", "activation_bytes",
+      "kv_cache_bytes", "macs_per_token", "flops_per_token", "latency_s", "throughput", "output", "error"];
     const get = (v, c) => names.includes(c) ? v.variables[c] : c === "input" ? (v.input_shape || []).join("×") : c === "output" ? (v.output_shape || []).join("×") : v[c];
     const numeric = COLS.filter((c) => c !== "error" && c !== "input" && c !== "output" && V.some((v) => typeof get(v, c) === "number" || /^\d+$/.test(String(get(v, c)))));
     for (const s of ["#sx", "#sy"]) for (const c of numeric) $(s).append(el("option", { value: c, text: c }));
-    const [px, py] = D.pareto.map((c) => c.replace(/^[-+]/, ""));
+    // --pareto names two columns as --sort does; the JSON calls two of them differently
+    const JSON_NAME = { latency: "latency_s", kv_bytes: "kv_cache_bytes" };
+    const [px, py] = D.pareto.map((c) => c.replace(/^[-+]/, "")).map((c) => JSON_NAME[c] || c);
     $("#sx").value = numeric.includes(px) ? px : "macs"; $("#sy").value = numeric.includes(py) ? py : "params";
     $("#sx-dir").value = D.pareto[0].startsWith("-") ? "max" : "min"; $("#sy-dir").value = (D.pareto[1] || "").startsWith("-") ? "max" : "min";
     for (const s of ["#sx", "#sy", "#sx-dir", "#sy-dir", "#slog"]) $(s).addEventListener("change", scatter);
