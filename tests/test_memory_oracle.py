@@ -180,6 +180,10 @@ CASES = {
           - matmul: {from: t, with: [w3]}
           - matmul: {from: t, with: [w1]}
           - matmul: {from: m, with: [w3]}""",
+    # group norm copies a non-contiguous input (a split view) and keeps the copy
+    "groupnorm_of_a_split": """
+        input: [2, 2]
+        layers: [relu, {channel_split: {sections: [1, 1], index: 0, dim: 1}}, {groupnorm: {groups: 1}}]""",
     "adaptive_pools_to_one": """
         input: [3, 5, 6, 7]
         layers: [{adaptive_avgpool3d: {size: 1}}, flatten, {linear: {out: 2}}]""",

@@ -188,8 +188,11 @@ def _layernorm(op):
 
 @rule("groupnorm")
 def _groupnorm(op):
+    # at::group_norm hands native_group_norm input.contiguous(): a non-contiguous input (a split
+    # view) is copied, and the copy is what is kept.
     g = op.layer.groups
-    return Effect((IN, ("new", "mean", op.batch * g * op.size), ("new", "rstd", op.batch * g * op.size)))
+    x = IN if op.contiguous[0] else ("new", "input copy", op.b(op.ins[0]))
+    return Effect((x, ("new", "mean", op.batch * g * op.size), ("new", "rstd", op.batch * g * op.size)))
 
 
 @rule("rmsnorm")
