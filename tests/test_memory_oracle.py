@@ -184,6 +184,12 @@ CASES = {
     "groupnorm_of_a_split": """
         input: [2, 2]
         layers: [relu, {channel_split: {sections: [1, 1], index: 0, dim: 1}}, {groupnorm: {groups: 1}}]""",
+    # attention on a non-contiguous input: each projection copies it (batch > 1)
+    "attention_on_a_view": """
+        input: [2, 3]
+        layers: [{linear: {out: 4, name: mem}}, to_tokens, {attention: {heads: 2, packed: true}},
+                 {to_tokens: {from: mem}}, {attention: {heads: 1, kv: mem}},
+                 {attention: {heads: 2, packed: true, kv: mem}}]""",
     "adaptive_pools_to_one": """
         input: [3, 5, 6, 7]
         layers: [{adaptive_avgpool3d: {size: 1}}, flatten, {linear: {out: 2}}]""",

@@ -41,7 +41,14 @@ def _attention(op):
     length, s, h, g, d = _dims(op)
     n, b = op.batch, op.size
     cross = len(op.ins) > 1
-    inputs = (IN, ("in", 1)) if cross else (IN,)
+    # Each projection (an nn.Linear) keeps its input; a non-contiguous input (a to_tokens view)
+    # of more than one sample is copied by each projection that reads it (matmul folds (N, L, D)
+    # into rows: a view for N = 1, where the matrix's strides pass to mm as they are), and the
+    # copies are kept instead.
+    reads = ((0, 1), (1, 2)) if cross else ((0, 1 if layer.packed else 3),)
+    inputs = tuple(x for k, count in reads for x in (
+        (("in", k),) if op.contiguous[k] or n == 1 else
+        tuple(("new", f"input {k} copy {i + 1}", op.b(op.ins[k])) for i in range(count))))
     merged = ("new", "merged heads", n * length * h * d * b)          # proj's input: a copy
     mask = (("new", "causal mask", length * s * BOOL_BYTES),) if layer.causal else ()
     projections = n * (length * h * d + 2 * s * g * d) * b
