@@ -14,18 +14,12 @@ output scaled by d_model^-0.5 (a ``scale``), as Hugging Face computes it.
 from __future__ import annotations
 
 from .errors import SpecError
+from .importer import _get   # the config reader every family uses (calc.importer loads this module lazily)
 
 # the default input lengths of an imported spec (T5 was pre-trained on 512 tokens; --set src=N)
 SRC = TGT = 512
 # feed_forward_proj's activation → calc's (Hugging Face maps gated-gelu to gelu_new, the tanh form)
 _ACT = {"relu": "relu", "gelu": "gelu", "gelu_new": "gelu: {approximate: tanh}", "silu": "silu", "swish": "silu"}
-
-
-def _get(cfg: dict, key: str, default=None):
-    value = cfg.get(key, default)
-    if value is None:
-        raise SpecError(f"config.json has no '{key}', which a t5 model needs")
-    return value
 
 
 def t5_spec(cfg: dict, name: str) -> str:

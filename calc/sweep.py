@@ -241,11 +241,11 @@ class Evaluator:
             return Variant(index, None, None, None, None, None, None, None, model)
         try:
             sizes = dict(zip(self.grid.names[k:], values[k:]))
-            a, macs, flops, kv, mpt, fpt = phase_totals(model, self.grid.phase, sizes, batch, self.convention,
-                                                        self.dtype)
+            a, macs, flops, kv, mpt, fpt, done = phase_totals(model, self.grid.phase, sizes, batch,
+                                                              self.convention, self.dtype)
             latency = throughput = None
             if self.hardware is not None:
-                latency, throughput = self._phase_time(model, sizes, batch)
+                latency, throughput = self._phase_time(model, sizes, batch, done)
         except CalcError as err:
             return Variant(index, None, None, None, None, None, None, None, _short(err))
         finally:
@@ -254,19 +254,19 @@ class Evaluator:
         return Variant(index, t.params, macs, flops, t.param_bytes, t.activation_bytes, tuple(a.input_shape),
                        a.output_shape, None, latency, throughput, kv_bytes=kv, macs_per_token=mpt, flops_per_token=fpt)
 
-    def _phase_time(self, model, sizes: dict, batch: int) -> tuple:
+    def _phase_time(self, model, sizes: dict, batch: int, done) -> tuple:
         """(seconds, tokens per second) of the phase on the grid's hardware (calc.roofline.phases):
-        the pass for prefill and decode, the whole generation (new tokens per second) for generate."""
-        from .roofline import Options
-        from .roofline.phases import time_generation, time_phase
-        kw = dict(batch=batch, convention=self.convention, dtype=self.dtype)
-        if self.grid.phase == "generate":
-            g = time_generation(model, sizes["context"], sizes["new"], self.hardware, Options(), **kw)
-            rate = g.tokens_per_second
+        the pass already analysed (``done``) for prefill and decode, the whole generation (new
+        tokens per second) for generate."""
+        from .roofline import Options, roofline
+        from .roofline.phases import PhaseTime, time_generation
+        if done is None:
+            t = time_generation(model, sizes["context"], sizes["new"], self.hardware, Options(), batch=batch,
+                                convention=self.convention, dtype=self.dtype)
         else:
-            g = time_phase(model, self.grid.phase, sizes["context"], self.hardware, Options(), **kw)
-            rate = g.tokens_per_second
-        return float(g.time), None if rate is None else float(rate)
+            t = PhaseTime(done.phase, done.context, done.tokens, roofline(done.analysis, self.hardware), done.kv)
+        rate = t.tokens_per_second
+        return float(t.time), None if rate is None else float(rate)
 
     def run(self, start: int, stop: int) -> list[Variant]:
         """Variants ``start`` to ``stop - 1``. The garbage collector waits until the end: the

@@ -43,18 +43,19 @@ def phase_axes(phase: str | None, contexts, news) -> list[tuple[str, list[int]]]
 
 def phase_totals(model, phase: str, sizes: dict, batch: int, convention, dtype: str, kv_dtype: str | None = None):
     """(analysis giving params, param and activation bytes and the shapes; macs; flops; kv bytes;
-    MACs per token; FLOPs per token) of one variant."""
+    MACs per token; FLOPs per token; the pass itself, for a time on hardware: the Phase of
+    calc.inference, or None for generate) of one variant."""
     context = sizes["context"]
     if phase == "generate":
         new = sizes["new"]
         g = generate(model, context, new, batch=batch, convention=convention, dtype=dtype, kv_dtype=kv_dtype)
         n = batch * new
         return (g.prefill.analysis, g.macs, g.flops, (g.last or g.prefill).kv.bytes,
-                Fraction(g.macs, n), Fraction(g.flops, n))
+                Fraction(g.macs, n), Fraction(g.flops, n), None)
     p = run_phase(model, phase, context, batch=batch, convention=convention, dtype=dtype, kv_dtype=kv_dtype)
     macs, flops = p.per_token
     t = p.analysis.totals
-    return p.analysis, t.macs, t.flops, p.kv.bytes, macs, flops
+    return p.analysis, t.macs, t.flops, p.kv.bytes, macs, flops, p
 
 
 def exact(x):

@@ -26,7 +26,10 @@ from calc.memory.saved import RULES  # noqa: E402
 from calc.oracle import TorchRejected  # noqa: E402
 from calc.oracle.memory import measure_saved  # noqa: E402
 from conftest import SPECS  # noqa: E402
+from helpers import leaves  # noqa: E402
 from spec_strategies import specs  # noqa: E402
+# the spec whose saved bytes tests/test_memory_activations.py derives by hand, checked here against PyTorch
+from test_memory_activations import MATMULS  # noqa: E402
 
 EXAMPLES = int(os.environ.get("CALC_ORACLE_EXAMPLES", "300"))
 PER_TYPE = int(os.environ.get("CALC_ORACLE_PER_TYPE", "8"))
@@ -167,19 +170,7 @@ CASES = {
           - gather: {from: table, index: index}
           - permute: {dims: [1, 0]}""",
     # matmul's broadcast: operands folded as views or copied, parameters with and without batch dims
-    "matmul_broadcast": """
-        input: [4, 6]
-        layers:
-          - parameter: {name: w3, shape: [2, 3, 5]}
-          - parameter: {name: w1, shape: [1, 3, 5]}
-          - linear: {name: m, out: 3}
-          - linear: {out: 6}
-          - reshape: {name: t, shape: [2, 4, 3]}
-          - matmul: {name: p, with: [m], transpose: true}
-          - matmul: {from: m, with: [t], transpose: true}
-          - matmul: {from: t, with: [w3]}
-          - matmul: {from: t, with: [w1]}
-          - matmul: {from: m, with: [w3]}""",
+    "matmul_broadcast": MATMULS,
     # group norm copies a non-contiguous input (a split view) and keeps the copy
     "groupnorm_of_a_split": """
         input: [2, 2]
@@ -241,24 +232,13 @@ def test_bundled_spec_saves_what_pytorch_saves(name):
         model = spec.build(REDUCED.get(name))
     except CalcError as err:     # a reduced size that does not fit this spec's variables
         pytest.fail(f"{name}: {err}")
-    if {leaf for leaf in _types(model.root)} & NO_RULE:
-        pytest.skip(f"calc has no saved-tensor rule for {sorted(_types(model.root) & NO_RULE)}")
+    missing = {r.kind for r in leaves(analyze(model))} & NO_RULE
+    if missing:
+        pytest.skip(f"calc has no saved-tensor rule for {sorted(missing)}")
     if model.inputs:
         pytest.skip("several inputs (an encoder-decoder): the oracle builds a module of one input")
     assert assert_agree(model, 1, text=name)   # batch 1 bounds the time; batch 2 in the cases above
 
-
-def _types(node) -> set:
-    from calc.graph import Branches, Leaf, Repeat, Seq
-    if isinstance(node, Leaf):
-        return {node.layer.type_name}
-    if isinstance(node, Seq):
-        return set().union(*(_types(i) for i in node.items)) if node.items else set()
-    if isinstance(node, Repeat):
-        return set().union(*(_types(b) for b in (node.bodies or (node.body,))))
-    if isinstance(node, Branches):
-        return set().union(_types(node.join), *(_types(b) for b in node.branches))
-    return set()
 
 
 # ---------------------------------------------------------------------------- calc verify --memory
