@@ -133,7 +133,15 @@ class _Walk:
         per = INDEX_BYTES if isinstance(a.input_shape, Tokens) else self.size
         x = self.value(self.storage(a.batch * prod(a.input_shape) * per), False)
         self.input = x
-        self.output = self.seq(a.model.root, a.root, x, ({"input": x},), "", {})
+        scope = {"input": x}
+        # several inputs (an encoder–decoder): each its own storage, known by its name; the flow
+        # starts from the first (as in calc.analysis and calc's oracle)
+        self.inputs = [x]
+        for i, (name, dims) in enumerate(getattr(a.model, "inputs", ()) or ()):
+            if i:
+                self.inputs.append(self.value(self.storage(a.batch * prod(dims) * per), False))
+            scope[name] = self.inputs[i]
+        self.output = self.seq(a.model.root, a.root, x, (scope,), "", {})
 
     @staticmethod
     def lookup(name, scopes):

@@ -11,7 +11,7 @@ memory-efficient kernel: no score matrix is kept, only the output and a log-sum-
 """
 from __future__ import annotations
 
-from .rules import BOOL_BYTES, IN, STAT_BYTES, Effect, MemoryError_, rule
+from .rules import BOOL_BYTES, IN, INDEX_BYTES, STAT_BYTES, Effect, MemoryError_, rule
 
 
 def _dims(op):
@@ -32,9 +32,9 @@ def _attention(op):
                            "no saved activations for it (the cache is counted by calc memory)")
     # Options whose saved tensors the oracle has not measured: refused by name, never guessed.
     other = [what for what, on in (
-        ("groups of tokens (…, L, D)", len(op.ins[0]) != 2), ("a relative position bias", layer.rel_bias),
-        ("attention sinks", layer.sinks or layer.sink_tokens), ("unscaled scores", not layer.scaled),
-        ("cached keys and values", layer.cached_kv)) if on]
+        ("groups of tokens (…, L, D)", len(op.ins[0]) != 2),
+        ("a relative position bias run fused (impl: sdpa)", layer.rel_bias and (layer.impl or op.attention) == "sdpa"),
+        ("attention sinks", layer.sinks or layer.sink_tokens), ("cached keys and values", layer.cached_kv)) if on]
     if other:
         raise MemoryError_(f"calc has no rule for what PyTorch saves for backward in attention with "
                            f"{' and '.join(other)}, so it cannot count its activation memory")
@@ -86,4 +86,13 @@ def _attention(op):
     # At inference the peak inside is at the softmax: the projections, the repeated K and V, the
     # (masked) scores and the probabilities.
     work = projections + 2 * n * h * s * d * b + 2 * n * h * length * s * b
+    if layer.rel_bias:
+        # T5 (scores unscaled: the scaling keeps nothing anyway): the stack's first layer looks up
+        # its bucket table with an int64 index of L × S relative positions, which the embedding's
+        # backward keeps; the (1, h, L, S) bias is added to the scores in place (keeps nothing)
+        # and reused by the stack's later layers. At inference the bias is counted while each
+        # layer of the stack runs (it lives across the stack: the layers between are not charged).
+        if layer.rel_buckets and op.own_grad:
+            saved += (("new", "relative positions", length * s * INDEX_BYTES),)
+        work += h * length * s * b + (length * s * INDEX_BYTES if layer.rel_buckets else 0)
     return Effect(saved, work=work, drop=frozenset({"probabilities", "causal mask"}))
