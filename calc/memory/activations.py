@@ -93,6 +93,10 @@ class _Op:
     effect: Effect
     unit: int | None  # the checkpointed unit around it (outermost block or repeat iteration)
     op: Op
+    # storages a layer makes or reads besides its inputs and output (inference only): T5's
+    # relative position bias, made by the stack's first attention and read by the later ones
+    makes: tuple = ()
+    reads: tuple = ()
 
 
 def _segment(name, taken: dict) -> str:
@@ -242,7 +246,14 @@ class _Walk:
         else:
             storage = self.storage(op.b(op.out))
         out = self.value(storage, op.grad, eff.contiguous)
-        self.ops.append(_Op(name, layer.type_name, tuple(inputs), out, eff, self.unit, op))
+        makes = reads = ()
+        if self.inference and layer.type_name == "attention" and getattr(layer, "rel_bias", False):
+            if layer.rel_buckets:   # the (1, h, L, S) bias, handed to the stack's later layers
+                self.bias = self.storage(layer.heads * op.ins[0][0] * op.ins[-1][0] * op.size)
+                makes = (self.bias,)
+            elif getattr(self, "bias", None) is not None:
+                reads = (self.bias,)
+        self.ops.append(_Op(name, layer.type_name, tuple(inputs), out, eff, self.unit, op, makes, reads))
         return out
 
     # -- what an operation keeps
@@ -313,21 +324,63 @@ def saved_activations(analysis: Analysis, *, dtype: str = "fp32", checkpointing:
     return Saved(total, tuple(rows), dtype, analysis.batch, checkpointing, attention, device, tuple(notes))
 
 
-def inference_peak(analysis: Analysis, *, dtype: str = "fp32", attention: str = "eager") -> Peak:
+def _inside(w: _Walk, o: _Op, i: int, live: int, last: dict, born: dict) -> int:
+    """Bytes live while layer ``o`` (the i-th) runs: ``live`` (every storage alive at i, its inputs
+    and its output included) plus its intermediates; with ``steps``, played in order, the inputs
+    whose last reader it is freed where it reads them for the last time."""
+    eff = o.effect
+    if not eff.steps:
+        return live + eff.work
+    out_s = w.values[o.output].storage
+    own = w.storage_bytes[out_s] if born.get(out_s) == i else 0
+    dying: dict = {}                         # storage -> bytes, inputs no later layer reads
+    of = [w.values[v].storage for v in o.inputs] + list(o.reads)   # a read storage: input len(inputs) …
+    for s in of:
+        if last.get(s) == i and s != out_s and s not in dying:
+            dying[s] = w.storage_bytes[s]
+    # a storage the layer makes besides its output is counted where its step makes it
+    base = live - own - sum(dying.values()) - sum(w.storage_bytes[s] for s in o.makes)
+    cur = peak = sum(dying.values())
+    made: dict = {}
+    finals = {}                              # storage -> index of the step that reads it last
+    for j, step in enumerate(eff.steps):
+        if step[0] == "last":
+            finals[of[step[1]]] = j
+    for j, step in enumerate(eff.steps):
+        if step[0] == "make":
+            made[step[1]] = made.get(step[1], 0) + step[2]
+            cur += step[2]
+        elif step[0] == "free":
+            cur -= made.pop(step[1])
+        elif step[0] == "last":
+            s = of[step[1]]
+            if finals.get(s) == j:
+                cur -= dying.pop(s, 0)
+        else:                                # the output
+            cur += own
+        peak = max(peak, cur)
+    return base + peak
+
+
+def inference_peak(analysis: Analysis, *, dtype: str = "fp32", attention: str = "eager",
+                   device: str = "cuda") -> Peak:
     """The most activation bytes live at once in one inference forward pass (no autograd) of the
-    analysis's batch, with the layer where it occurs; the input batch counts while it is read."""
-    _check(analysis, dtype, "none", attention, "cuda")
-    w = _Walk(analysis, DTYPE_BYTES[dtype], "cuda", attention, inference=True)
+    analysis's batch, with the layer where it occurs; the input batch counts while it is read.
+    ``device`` matters for the normalisations' statistics only (fp32 on CUDA for a half input)."""
+    _check(analysis, dtype, "none", attention, device)
+    w = _Walk(analysis, DTYPE_BYTES[dtype], device, attention, inference=True)
     w.run()
     n = len(w.ops)
-    born = {w.values[w.input].storage: -1}
+    born = {w.values[v].storage: -1 for v in w.inputs}
     last: dict = {}
     for i, o in enumerate(w.ops):
         s = w.values[o.output].storage
         born.setdefault(s, i)
         last[s] = max(last.get(s, i), i)
-        for v in o.inputs:
-            t = w.values[v].storage
+        for t in o.makes:
+            born.setdefault(t, i)
+            last[t] = max(last.get(t, i), i)
+        for t in (*(w.values[v].storage for v in o.inputs), *o.reads):
             last[t] = max(last.get(t, -1), i)
     last[w.values[w.output].storage] = n        # the result outlives the pass
     # live(i) = Σ bytes of storages with born ≤ i ≤ last, by a difference array
@@ -343,7 +396,7 @@ def inference_peak(analysis: Analysis, *, dtype: str = "fp32", attention: str = 
     live = 0
     for i, o in enumerate(w.ops):
         live += delta[i]
-        rows.append(PeakRow(o.name, o.kind, live + o.effect.work))
+        rows.append(PeakRow(o.name, o.kind, _inside(w, o, i, live, last, born)))
     if not rows:
         b = w.storage_bytes[w.values[w.input].storage]
         return Peak(b, "input", (), dtype, analysis.batch, attention)

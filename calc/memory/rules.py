@@ -54,6 +54,27 @@ class Effect:
     contiguous: bool = True
     work: int = 0
     drop: frozenset = frozenset()
+    # At inference, the order in which the layer's operations make and free its tensors, when
+    # that order matters to its peak (else: ``work`` beside all its inputs and its output):
+    # ("make", label, bytes), ("free", label), ("last", k) (input k is read for the last time
+    # here: its storage is freed if no later layer reads it) and ("out",) (the output is made).
+    # calc.memory.activations.inference_peak plays them; the oracle measures the same order.
+    steps: tuple = ()
+
+
+def make(label: str, nbytes: int) -> tuple:
+    return ("make", label, nbytes)
+
+
+def free(label: str) -> tuple:
+    return ("free", label)
+
+
+def last(k: int) -> tuple:
+    return ("last", k)
+
+
+MADE = ("out",)
 
 
 NOTHING = Effect()
@@ -78,5 +99,5 @@ def effect(op: Op) -> Effect:
                            f"{op.layer.type_name} layer, so it cannot count its activation memory")
     e = fn(op)
     if not op.grad and e.saved:
-        e = Effect((), e.output, e.contiguous, e.work, e.drop)
+        e = Effect((), e.output, e.contiguous, e.work, e.drop, e.steps)
     return e

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from math import prod
 
-from .rules import BOOL_BYTES, IN, INDEX_BYTES, NOTHING, OUT, RULES, Effect, MemoryError_, Op, effect, rule  # noqa: F401
+from .rules import (BOOL_BYTES, IN, INDEX_BYTES, MADE, NOTHING, OUT, RULES, Effect, MemoryError_, Op,  # noqa: F401
+                    effect, free, last, make, rule)
 
 
 # ---------------------------------------------------------------------------- weighted layers
@@ -67,7 +68,13 @@ def _embedding(op):
 @rule("pos_embedding")
 def _pos(op):
     # weight[arange(L)]: the index op keeps its int64 positions (L of them, once per batch).
-    return Effect((("new", "positions", op.ins[0][0] * INDEX_BYTES),) if op.own_grad else ())
+    # At inference: the positions, the L rows gathered from the table (once per batch), then
+    # x + rows (as GPT-2's wpe(position_ids) added to the token embeddings).
+    length = op.ins[0][0]
+    rows = op.b(op.ins[0]) // op.batch
+    steps = (make("positions", length * INDEX_BYTES), make("rows", rows), free("positions"), MADE,
+             free("rows"), last(0))
+    return Effect((("new", "positions", length * INDEX_BYTES),) if op.own_grad else (), steps=steps)
 
 
 @rule("type_embedding", "class_token", "concat", "pad", "roll", "channel_shuffle", "token_mean",
@@ -101,8 +108,8 @@ def _activation(op):
         if op.layer.type_name in _INPLACE_CLONES:
             return Effect((("new", "input copy", op.b(op.ins[0])),), output="inplace")
         return Effect((OUT,), output="inplace")
-    return Effect((OUT,) if op.layer.type_name in _SAVES_OUTPUT else (IN,),
-                  work=op.b(op.out) if op.layer.type_name == "softmax" else 0)
+    # softmax is one kernel (aten._softmax) writing its output only: nothing else at inference
+    return Effect((OUT,) if op.layer.type_name in _SAVES_OUTPUT else (IN,))
 
 
 @rule("scale")
@@ -182,8 +189,10 @@ def _layernorm(op):
     rows = op.n(op.ins[0]) // op.ins[0][0] if layer.channels else _rows(op, layer.normalized)
     # The channels form passes a moved-dim view (not contiguous); autograd keeps that view, whose
     # storage is the input's, and the output moved back is not contiguous either.
+    # At inference native_layer_norm still returns the mean and 1/std beside its output.
+    stats = 2 * rows * _stat(op)
     return Effect((IN, ("new", "mean", rows * _stat(op)), ("new", "rstd", rows * _stat(op))),
-                  contiguous=not layer.channels)
+                  contiguous=not layer.channels, steps=(MADE, make("statistics", stats), free("statistics"), last(0)))
 
 
 @rule("groupnorm")
@@ -205,7 +214,16 @@ def _rmsnorm(op):
         saved += [IN, ("new", "rsqrt", rows * op.size)]
     if op.layer.affine and op.own_grad:
         saved.append(("new", "normalised", op.b(op.ins[0])))
-    return Effect(tuple(saved), work=op.b(op.ins[0]))
+    # At inference, in order: x², its mean per row (+ ε in place), rsqrt, x·rsqrt (the output
+    # without γ), then ·γ.
+    x = op.b(op.ins[0])
+    steps = (make("squares", x), make("mean", rows * op.size), free("squares"), make("rsqrt", rows * op.size),
+             free("mean"))
+    if op.layer.affine:
+        steps += (make("normalised", x), free("rsqrt"), last(0), MADE, free("normalised"))
+    else:
+        steps += (MADE, free("rsqrt"), last(0))
+    return Effect(tuple(saved), work=x, steps=steps)
 
 
 @rule("local_response_norm")
@@ -315,7 +333,13 @@ def _to_image(op):
 @rule("add")
 def _add(op):
     # torch.stack(inputs).sum(0): the stack (k inputs) exists while it runs; sum keeps nothing.
-    return Effect(work=sum(op.b(s) for s in op.ins))
+    # At inference the inputs are read once, by the stack: those no later layer reads are freed
+    # before the sum makes the output.
+    stack = sum(op.b(s) for s in op.ins)
+    if getattr(op.layer, "broadcast", False):
+        return Effect(work=stack)
+    steps = (make("stack", stack), *(last(k) for k in range(len(op.ins))), MADE, free("stack"))
+    return Effect(work=stack, steps=steps)
 
 
 @rule("mul")

@@ -11,7 +11,7 @@ memory-efficient kernel: no score matrix is kept, only the output and a log-sum-
 """
 from __future__ import annotations
 
-from .rules import BOOL_BYTES, IN, INDEX_BYTES, STAT_BYTES, Effect, MemoryError_, rule
+from .rules import BOOL_BYTES, IN, INDEX_BYTES, MADE, STAT_BYTES, Effect, MemoryError_, free, last, make, rule
 
 
 def _dims(op):
@@ -95,4 +95,68 @@ def _attention(op):
         if layer.rel_buckets and op.own_grad:
             saved += (("new", "relative positions", length * s * INDEX_BYTES),)
         work += h * length * s * b + (length * s * INDEX_BYTES if layer.rel_buckets else 0)
-    return Effect(saved, work=work, drop=frozenset({"probabilities", "causal mask"}))
+    return Effect(saved, work=work, drop=frozenset({"probabilities", "causal mask"}), steps=_eager_steps(op))
+
+
+def _projections(op, h, g, d, packed):
+    """The inference steps of the Q, K, V projections: each nn.Linear reads its input (a copy of
+    a non-contiguous one of more than one sample, freed after the product); an input is read for
+    the last time by the last projection that reads it."""
+    length, s, n, b = op.ins[0][0], op.ins[-1][0], op.batch, op.size
+    cross = len(op.ins) > 1
+
+    def linear(k, label, nbytes):
+        copy = not op.contiguous[k] and n > 1
+        return ((make("input copy", op.b(op.ins[k])),) if copy else ()) + (make(label, nbytes),) + \
+            ((free("input copy"),) if copy else ())
+    if packed:
+        return linear(0, "qkv", n * length * (h + 2 * g) * d * b) + (last(0),)
+    return (linear(0, "q", n * length * h * d * b) + ((last(0),) if cross else ())
+            + linear(len(op.ins) - 1, "k", n * s * g * d * b) + linear(len(op.ins) - 1, "v", n * s * g * d * b)
+            + (last(1 if cross else 0),))
+
+
+def _eager_steps(op):
+    """Eager attention at inference, operation by operation as calc's oracle runs it (each tensor
+    freed after its last use): projections; K and V repeated to h heads (copies even when g = h);
+    Q folded for the batched product (a copy unless N, h or L allows a view); the scores, scaled,
+    T5's bias added in place, the causal mask filled in; softmax; probabilities·V; the heads merged
+    (a copy unless h or L is 1); the output projection."""
+    layer = op.layer
+    length, s, h, g, d = _dims(op)
+    n, b = op.batch, op.size
+    packed = layer.packed and len(op.ins) == 1
+    q = "qkv" if packed else "q"
+    steps = _projections(op, h, g, d, packed)
+    steps += (make("k repeated", n * h * s * d * b),) + (() if packed else (free("k"),))
+    steps += (make("v repeated", n * h * s * d * b),) + (() if packed else (free("v"),))
+    fold_view = n == 1 or h == 1 or (length == 1 and not packed)
+    if not fold_view:
+        steps += (make("q folded", n * h * length * d * b), free(q))
+    scores = n * h * length * s * b
+    steps += (make("scores", scores), free(q if fold_view else "q folded"), free("k repeated"))
+    current = "scores"
+    if layer.scaled:
+        steps += (make("scaled", scores), free(current))
+        current = "scaled"
+    if layer.rel_bias:
+        # T5: the stack's first layer makes the (1, h, L, S) bias from its table (positions, their
+        # buckets, the lookup); it lives on through the stack (a storage of calc's walk, read by
+        # the later layers, each adding it to its scores in place)
+        if layer.rel_buckets:
+            steps += (make("key positions", s * INDEX_BYTES), make("query positions", length * INDEX_BYTES),
+                      make("relative", length * s * INDEX_BYTES), free("key positions"), free("query positions"),
+                      make("buckets", length * s * INDEX_BYTES), free("relative"), make("bias", h * length * s * b),
+                      free("buckets"))
+        else:
+            steps += (last(len(op.ins)),)
+    if layer.causal:
+        steps += (make("ones", length * s * BOOL_BYTES), make("mask", length * s * BOOL_BYTES), free("ones"),
+                  make("masked", scores), free(current), free("mask"))
+        current = "masked"
+    steps += (make("probabilities", scores), free(current))
+    steps += (make("context", n * h * length * d * b), free("probabilities"), free("v repeated"))
+    merged = h > 1 and length > 1
+    if merged:
+        steps += (make("merged", n * length * h * d * b), free("context"))
+    return steps + (MADE, free("merged" if merged else "context"))
