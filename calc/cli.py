@@ -274,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hardware", metavar="FILE", help="with --time: this machine's description (default: derived)")
     p.add_argument("--memory", action="store_true",
                    help="compare the activations saved for backward in one training pass, to the byte")
+    p.add_argument("--inference", action="store_true",
+                   help="with --memory: compare the inference peak of live activations instead, per layer")
     p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16", "fp64"),
                    help="with --memory: the dtype the model runs in (default fp32)")
     p = sub.add_parser("time", help="roofline time per layer on a hardware preset: latency, FPS, tokens/s "
@@ -508,6 +510,8 @@ def run(argv: list[str] | None = None) -> int:
         from .memory.verify import run_verify_memory
         return run_verify_memory(args, load_model(args), _out)
     elif args.command == "verify":
+        if args.inference:
+            raise SpecError("--inference compares the inference peak of memory: give it with --memory")
         from .verify import format_verification, verify
         model = load_model(args)
         result = verify(model, batch=args.batch)

@@ -82,6 +82,18 @@ class _Value:
     storage: int
     grad: bool
     contiguous: bool
+    # its dimensions laid out in another order (to_tokens' transposed view, the channels-form
+    # layer norm's output): an element-wise operation lays its output out in the same order
+    # (TensorIterator follows its input's stride order), so that is not contiguous either; a
+    # slice keeps the natural order, and element-wise results of it are contiguous
+    permuted: bool = False
+
+
+# element-wise layers whose output takes its input's order of dimensions (one input, a new tensor)
+LAYOUT_KEEPING = {"relu", "sigmoid", "tanh", "relu6", "leaky_relu", "elu", "gelu", "silu", "hardswish",
+                  "hardsigmoid", "softplus", "exp", "clamp", "scale"}
+# views that keep their input's order of dimensions (the tensor itself, or a slice of it)
+SAME_ORDER_VIEWS = {"identity", "dropout", "stochastic_depth", "channel_split", "select_token"}
 
 
 @dataclass(frozen=True)
@@ -229,7 +241,8 @@ class _Walk:
         grads = (False,) * len(vals) if getattr(layer, "keeps_flow", False) else tuple(v.grad for v in vals)
         op = Op(layer, tuple(tuple(s) for s in shapes), tuple(r.output_shape), self.a.batch, self.size,
                 grads, own, tuple(v.contiguous for v in vals), dict(node.hints),
-                self.device, self.attention, tuple(self.storage_bytes[v.storage] == 0 for v in vals))
+                self.device, self.attention, tuple(self.storage_bytes[v.storage] == 0 for v in vals),
+                tuple(v.permuted for v in vals))
         if self.inference and layer.type_name in ("dropout", "stochastic_depth"):
             eff = Effect(output="view", contiguous=vals[0].contiguous)
         else:
@@ -245,7 +258,19 @@ class _Walk:
             storage = self.storage(0)    # a parameter or buffer: not an activation, never counted
         else:
             storage = self.storage(op.b(op.out))
-        out = self.value(storage, op.grad, eff.contiguous)
+        contiguous, permuted = eff.contiguous, not eff.contiguous
+        if eff.output == "inplace":
+            contiguous, permuted = vals[0].contiguous, vals[0].permuted
+        elif eff.output == "view" and layer.type_name in SAME_ORDER_VIEWS:
+            permuted = vals[0].permuted
+        elif eff.output == "view" and layer.type_name not in ("to_tokens", "to_image"):
+            permuted = False
+        elif eff.output == "new" and layer.type_name in LAYOUT_KEEPING and vals:
+            contiguous, permuted = not vals[0].permuted, vals[0].permuted
+        elif eff.output == "held":
+            permuted = False
+        out = self.value(storage, op.grad, contiguous)
+        self.values[out].permuted = permuted
         makes = reads = ()
         if self.inference and layer.type_name == "attention" and getattr(layer, "rel_bias", False):
             if layer.rel_buckets:   # the (1, h, L, S) bias, handed to the stack's later layers
@@ -380,7 +405,9 @@ def inference_peak(analysis: Analysis, *, dtype: str = "fp32", attention: str = 
         for t in o.makes:
             born.setdefault(t, i)
             last[t] = max(last.get(t, i), i)
-        for t in (*(w.values[v].storage for v in o.inputs), *o.reads):
+        # a parameter or buffer item reads nothing of the flow it stands in (only its batch size)
+        read = () if getattr(o.op.layer, "keeps_flow", False) else o.inputs
+        for t in (*(w.values[v].storage for v in read), *o.reads):
             last[t] = max(last.get(t, -1), i)
     last[w.values[w.output].storage] = n        # the result outlives the pass
     # live(i) = Σ bytes of storages with born ≤ i ≤ last, by a difference array

@@ -33,6 +33,7 @@ class Op:
     device: str = "cuda"
     attention: str = "eager"
     held: tuple = ()      # per input: is it a parameter or buffer (a view of the model's tensor)
+    permuted: tuple = ()  # per input: are its dimensions laid out in another order (a transposed view)
 
     @property
     def grad(self) -> bool:

@@ -42,7 +42,9 @@ def _conv(op):
         if any(odd):
             c, spatial = op.ins[0][0], op.ins[0][1:]
             padded = op.batch * c * prod(n + e for n, e in zip(spatial, odd)) * op.size
-            return Effect((("new", "padded input", padded),), work=padded)
+            # at inference x is read by the padding only, then the padded copy by the convolution
+            return Effect((("new", "padded input", padded),), work=padded,
+                          steps=(make("padded input", padded), last(0), MADE, free("padded input")))
     return Effect((IN,))
 
 
@@ -54,7 +56,10 @@ def _linear(op):
     # a transposed copy of its input.
     if op.hints.get("contiguous") is False:
         return Effect((("new", "input copy", op.b(op.ins[0])),), work=op.b(op.ins[0]))
-    if not op.contiguous[0] and len(op.ins[0]) >= 2:
+    # One sample laid out in another order (a transposed view) is a strided matrix mm takes as
+    # it is: no copy.
+    one_permuted = op.batch == 1 and bool(op.permuted) and op.permuted[0]
+    if not op.contiguous[0] and len(op.ins[0]) >= 2 and not one_permuted:
         return Effect((("new", "input copy", op.b(op.ins[0])),), work=op.b(op.ins[0]))
     return Effect((IN,))
 
@@ -166,7 +171,11 @@ def _drop_path(op):
 def _batchnorm(op):
     # native_batch_norm (training) keeps its input and the batch's mean and 1/std per channel.
     c = op.ins[0][0]
-    return Effect((IN, ("new", "mean", c * _stat(op)), ("new", "invstd", c * _stat(op))))
+    # At inference with running statistics nothing more; without (track_running_stats: false)
+    # the batch's statistics are computed and returned beside the output, as in training.
+    steps = () if getattr(op.layer, "track_running_stats", True) else (
+        MADE, make("statistics", 2 * c * _stat(op)), free("statistics"), last(0))
+    return Effect((IN, ("new", "mean", c * _stat(op)), ("new", "invstd", c * _stat(op))), steps=steps)
 
 
 def _stat(op) -> int:
@@ -188,11 +197,12 @@ def _layernorm(op):
     layer = op.layer
     rows = op.n(op.ins[0]) // op.ins[0][0] if layer.channels else _rows(op, layer.normalized)
     # The channels form passes a moved-dim view (not contiguous); autograd keeps that view, whose
-    # storage is the input's, and the output moved back is not contiguous either.
+    # storage is the input's, and the output moved back is not contiguous either, unless it has
+    # one position per channel (a (N, C, 1, 1) map: PyTorch ignores the strides of sizes 1).
     # At inference native_layer_norm still returns the mean and 1/std beside its output.
     stats = 2 * rows * _stat(op)
     return Effect((IN, ("new", "mean", rows * _stat(op)), ("new", "rstd", rows * _stat(op))),
-                  contiguous=not layer.channels, steps=(MADE, make("statistics", stats), free("statistics"), last(0)))
+                  contiguous=not layer.channels or prod(op.ins[0][1:]) == 1, steps=(MADE, make("statistics", stats), free("statistics"), last(0)))
 
 
 @rule("groupnorm")
@@ -201,28 +211,43 @@ def _groupnorm(op):
     # view) is copied, and the copy is what is kept.
     g = op.layer.groups
     x = IN if op.contiguous[0] else ("new", "input copy", op.b(op.ins[0]))
-    return Effect((x, ("new", "mean", op.batch * g * op.size), ("new", "rstd", op.batch * g * op.size)))
+    # at inference native_group_norm still returns a mean and 1/std per (sample, group)
+    copy = () if op.contiguous[0] else (make("input copy", op.b(op.ins[0])), last(0))
+    steps = copy + (MADE, make("statistics", 2 * op.batch * g * op.size), free("statistics"),
+                    free("input copy") if copy else last(0))
+    return Effect((x, ("new", "mean", op.batch * g * op.size), ("new", "rstd", op.batch * g * op.size)),
+                  steps=steps)
 
 
 @rule("rmsnorm")
 def _rmsnorm(op):
     # nn.RMSNorm as composite operations: x·rsqrt(mean(x²) + ε)·γ. pow keeps x, rsqrt its result
-    # (one per row), and the product with γ keeps the normalised x for γ's gradient.
+    # (one per row), and the product with γ keeps the normalised x for γ's gradient. A half-
+    # precision x is first upcast to fp32 (PyTorch's rms_norm computes in the op-math type), so
+    # the fp32 copy, rsqrt and the normalised x are 4 bytes an element, and the result is cast back.
     rows = _rows(op, op.layer.normalized)
+    up = op.size < 4
+    s = 4 if up else op.size
+    x, x32 = op.b(op.ins[0]), op.n(op.ins[0]) * s
     saved = []
     if any(op.in_grad):
-        saved += [IN, ("new", "rsqrt", rows * op.size)]
+        saved += [("new", "fp32 input", x32) if up else IN, ("new", "rsqrt", rows * s)]
     if op.layer.affine and op.own_grad:
-        saved.append(("new", "normalised", op.b(op.ins[0])))
-    # At inference, in order: x², its mean per row (+ ε in place), rsqrt, x·rsqrt (the output
-    # without γ), then ·γ.
-    x = op.b(op.ins[0])
-    steps = (make("squares", x), make("mean", rows * op.size), free("squares"), make("rsqrt", rows * op.size),
-             free("mean"))
+        saved.append(("new", "normalised", x32))
+    # At inference, in order: (the fp32 copy,) x², its mean per row (+ ε in place), rsqrt,
+    # x·rsqrt (the output without γ), ·γ, (the cast back).
+    src = "fp32 input" if up else None
+    steps = ((make(src, x32), last(0)) if up else ()) + (
+        make("squares", x32), make("mean", rows * s), free("squares"), make("rsqrt", rows * s), free("mean"))
+    done = (free(src),) if up else (last(0),)
     if op.layer.affine:
-        steps += (make("normalised", x), free("rsqrt"), last(0), MADE, free("normalised"))
+        steps += (make("normalised", x32), free("rsqrt")) + done
+        steps += ((make("scaled", x32), free("normalised"), MADE, free("scaled")) if up else
+                  (MADE, free("normalised")))
+    elif up:
+        steps += (make("normalised", x32), free("rsqrt")) + done + (MADE, free("normalised"))
     else:
-        steps += (MADE, free("rsqrt"), last(0))
+        steps += (MADE, free("rsqrt")) + done
     return Effect(tuple(saved), work=x, steps=steps)
 
 
@@ -233,8 +258,13 @@ def _lrn(op):
     c, rest = op.ins[0][0], prod(op.ins[0][1:])
     padded = op.batch * (c + op.layer.size - 1) * rest * op.size
     x = op.b(op.ins[0])
+    # At inference, in order: x², padded, average-pooled, ·α, + k, ^β, then x / that; each
+    # freed once the next is made.
+    steps = (make("squares", x), make("padded", padded), free("squares"), make("pooled", x), free("padded"),
+             make("scaled", x), free("pooled"), make("shifted", x), free("scaled"), make("denominator", x),
+             free("shifted"), MADE, free("denominator"), last(0))
     return Effect((IN, ("new", "padded squares", padded), ("new", "k + α·mean", x), ("new", "denominator", x)),
-                  work=padded + 2 * x)
+                  work=padded + 2 * x, steps=steps)
 
 
 # ---------------------------------------------------------------------------- pooling
@@ -302,8 +332,10 @@ def _prefix_one(op, d: int) -> bool:
 
 @rule("channel_split")
 def _split(op):
-    # chunk/split are views
-    return Effect(output="view", contiguous=_prefix_one(op, op.layer.dim % len(op.ins[0])))
+    # chunk/split are views; one part that is the whole dimension is the tensor itself
+    d = op.layer.dim % len(op.ins[0])
+    whole = op.out[d] == op.ins[0][d] and op.contiguous[0]
+    return Effect(output="view", contiguous=whole or _prefix_one(op, d))
 
 
 @rule("select_token")
@@ -337,9 +369,26 @@ def _add(op):
     # before the sum makes the output.
     stack = sum(op.b(s) for s in op.ins)
     if getattr(op.layer, "broadcast", False):
-        return Effect(work=stack)
+        return Effect(work=stack, steps=_reduced(op))
     steps = (make("stack", stack), *(last(k) for k in range(len(op.ins))), MADE, free("stack"))
     return Effect(work=stack, steps=steps)
+
+
+def _reduced(op) -> tuple:
+    """At inference, ((a ∘ b) ∘ c) …: each partial result (the broadcast shape of the inputs so far)
+    made from the previous one and the next input, then the previous freed; the last is the output."""
+    def shape_of(shapes):
+        rank = max(len(s) for s in shapes)
+        padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+        return tuple(max(d) for d in zip(*padded))
+    steps = ()
+    for k in range(1, len(op.ins)):
+        if k == len(op.ins) - 1:
+            steps += (MADE,)
+        else:
+            steps += (make(f"partial {k}", op.b(shape_of(op.ins[:k + 1]))),)
+        steps += ((free(f"partial {k - 1}"),) if k > 1 else (last(0),)) + (last(k),)
+    return steps
 
 
 @rule("mul")
@@ -356,7 +405,7 @@ def _mul(op):
         left_grad = left_grad or op.in_grad[k]
         if k < len(op.ins) - 1:
             left = ("new", f"product {k}", op.b(op.out))
-    return Effect(tuple(saved))
+    return Effect(tuple(saved), steps=_reduced(op))
 
 
 from . import saved_attention, saved_recurrent, saved_tensors  # noqa: E402,F401  (register their rules)

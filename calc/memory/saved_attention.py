@@ -69,7 +69,8 @@ def _attention(op):
         else:
             qkv = (("new", "q", n * length * h * d * b), ("new", "k", n * s * g * d * b),
                    ("new", "v", n * s * g * d * b))
-        return Effect(inputs + qkv + (lse, out), work=projections + n * length * h * d * b)
+        return Effect(inputs + qkv + (lse, out), work=projections + n * length * h * d * b,
+                      steps=_fused_steps(op))
     # Eager: matmul folds (N, h, L, d) to (N·h, L, d). Q, a transposing view of its projection,
     # folds as a view when N = 1, L = 1 or h = 1 (the kept storage is then the projection's, all
     # of Q, K and V when packed), else as a copy. K and V, repeated to h heads, are fresh
@@ -114,6 +115,26 @@ def _projections(op, h, g, d, packed):
     return (linear(0, "q", n * length * h * d * b) + ((last(0),) if cross else ())
             + linear(len(op.ins) - 1, "k", n * s * g * d * b) + linear(len(op.ins) - 1, "v", n * s * g * d * b)
             + (last(1 if cross else 0),))
+
+
+def _fused_steps(op):
+    """Fused attention at inference: the projections; K and V repeated to h heads when g < h (the
+    projections then freed); the kernel's output and its fp32 log-sum-exp per query row (freed at
+    once, with Q, K and V); merging the heads is a view; the output projection."""
+    length, s, h, g, d = _dims(op)
+    n, b = op.batch, op.size
+    packed = op.layer.packed and len(op.ins) == 1
+    steps = _projections(op, h, g, d, packed)
+    kv = ("k", "v")
+    if g != h:
+        steps += (make("k repeated", n * h * s * d * b),) + (() if packed else (free("k"),))
+        steps += (make("v repeated", n * h * s * d * b),) + (() if packed else (free("v"),))
+        kv = ("k repeated", "v repeated")
+    steps += (make("attention output", n * length * h * d * b), make("log-sum-exp", n * h * length * STAT_BYTES),
+              free("log-sum-exp"))
+    steps += (free("qkv"),) if packed else (free("q"),)
+    steps += tuple(free(k) for k in kv if not (packed and k in ("k", "v")))
+    return steps + (MADE, free("attention output"))
 
 
 def _eager_steps(op):

@@ -28,6 +28,7 @@ class MultiHeadAttention(nn.Module):
         # impl: sdpa: in training (the memory oracle), F.scaled_dot_product_attention; in
         # evaluation the written-out products, which FlopCounterMode counts (same values).
         self.fused = fused
+        self.fused_eval = False    # the inference-peak oracle runs impl: sdpa fused in evaluation too
         self.packed = packed and dim == kv_dim
         if self.packed:
             self.qkv = nn.Linear(dim, (heads + 2 * kv_heads) * head_dim, bias=bias)
@@ -50,7 +51,7 @@ class MultiHeadAttention(nn.Module):
         else:
             q, k, v = self.q(x), self.k(m), self.v(m)
         q = q.reshape(n, length, h, d).transpose(1, 2)
-        if self.fused and self.training:
+        if self.fused and (self.training or self.fused_eval):
             k = k.reshape(n, s_len, g, d).transpose(1, 2)
             v = v.reshape(n, s_len, g, d).transpose(1, 2)
             if g != h:

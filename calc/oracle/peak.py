@@ -125,6 +125,9 @@ def measure_peak(model: Model, batch: int = 1, dtype: str = "fp32") -> MeasuredP
             if isinstance(m, Tensor):
                 m.expand = True       # parameters and buffers as views, as PyTorch code reads them
         module.eval()
+        for m in module.modules():
+            if getattr(m, "fused", False):
+                m.fused_eval = True   # impl: sdpa runs the fused kernel (else the counted products)
         exclude = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
         trace = _Trace(exclude)
 
@@ -132,10 +135,23 @@ def measure_peak(model: Model, batch: int = 1, dtype: str = "fp32") -> MeasuredP
             trace.leaf = mod
             order.append((mod, len(trace.ops)))
 
+        def leave(mod, inputs, output):
+            # A layer that ran no operation (identity, dropout at inference) still receives its
+            # input: counted as one reading it, so its row is what is alive while it is called.
+            if order and order[-1][0] is mod and order[-1][1] == len(trace.ops):
+                t = len(trace.ops)
+                trace.ops.append(mod)
+                for x in tree_flatten(inputs)[0]:
+                    if isinstance(x, torch.Tensor):
+                        rec = trace.current.get(x.untyped_storage().data_ptr())
+                        if rec is not None:
+                            rec.last = t
+
         xs = zeros_inputs(module, shapes, batch, TORCH_DTYPES[dtype])
         for x in xs:
             trace.track(x, -1)
         handles = [m.register_forward_pre_hook(enter) for m in leaves]
+        handles += [m.register_forward_hook(leave) for m in leaves]
         try:
             with warnings.catch_warnings(), torch.no_grad(), trace:
                 warnings.simplefilter("ignore")
@@ -152,30 +168,20 @@ def measure_peak(model: Model, batch: int = 1, dtype: str = "fp32") -> MeasuredP
     if final is not None:
         final.last = n                      # the result outlives the pass
     delta = [0] * (n + 2)
-    born = [0] * (n + 1)
     for rec in trace.records:
         start = max(rec.born, 0)
         delta[start] += rec.nbytes
         delta[min(max(rec.last, start), n) + 1] -= rec.nbytes
-        if rec.born >= 0:
-            born[rec.born] += rec.nbytes
     per: dict = {}
-    level = []                              # live(t) for each operation t, and after the last
     live = 0
     best, where = -1, "input"
-    for t in range(n + 1):
+    for t in range(n):
         live += delta[t]
-        level.append(live)
-        if t == n:
-            break
         leaf = trace.ops[t]
         per[id(leaf)] = max(per.get(id(leaf), 0), live)
         if live > best:
             best, where = live, (leaf.calc_name if leaf is not None else "model")
-    # a layer that runs no operation (identity, a dropout at inference): what is alive between
-    # the operations around it
-    rows = tuple((m.calc_name, m.layer.type_name, per[id(m)] if id(m) in per else level[t] - born[t])
-                 for m, t in order)
+    rows = tuple((m.calc_name, m.layer.type_name, per[id(m)]) for m, _ in order)
     inputs = sum(x.untyped_storage().nbytes() for x in xs)
     if n == 0:
         best = inputs
