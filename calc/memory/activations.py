@@ -284,7 +284,7 @@ class _Walk:
     # -- what an operation keeps
     def kept(self, o: _Op, drop: bool):
         """(storage, bytes) of each tensor ``o`` keeps."""
-        for entry in o.effect.saved:
+        for entry in o.effect.saved + (o.effect.selective if drop else ()):
             if entry[0] == "new":
                 if drop and entry[1] in o.effect.drop:
                     continue
@@ -339,7 +339,16 @@ def saved_activations(analysis: Analysis, *, dtype: str = "fp32", checkpointing:
             rows.append(SavedRow(name, "checkpoint input", nbytes))
         if unit_saved:
             # During backward one unit at a time is recomputed; its tensors not kept anyway.
-            extra = {u: sum(b for k, b in d.items() if k not in seen) for u, d in unit_saved.items()}
+            # The recompute makes every tensor of the unit afresh: what it keeps of its own
+            # making counts again (even a tensor that is another unit's held input, such as its
+            # output kept by an in-place ReLU); what it reads from before the unit (its input) is
+            # the same storage, held already.
+            made_in = {}
+            for o in w.ops:
+                made_in.setdefault(w.values[o.output].storage, o.unit)
+            extra = {u: sum(b for k, b in d.items()
+                            if (k not in seen if isinstance(k, int) and made_in.get(k) != u else True))
+                     for u, d in unit_saved.items()}
             worst = max(extra, key=lambda u: (extra[u], -u))
             rows.append(SavedRow(w.units[worst][0], "checkpoint recompute", extra[worst]))
     if any(o.kind == "attention" and o.op.layer.rope for o in w.ops):

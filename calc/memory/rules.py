@@ -61,6 +61,8 @@ class Effect:
     # here: its storage is freed if no later layer reads it) and ("out",) (the output is made).
     # calc.memory.activations.inference_peak plays them; the oracle measures the same order.
     steps: tuple = ()
+    # kept instead, under selective recomputation only (what the recomputed part holds)
+    selective: tuple = ()
 
 
 def make(label: str, nbytes: int) -> tuple:
@@ -100,5 +102,5 @@ def effect(op: Op) -> Effect:
                            f"{op.layer.type_name} layer, so it cannot count its activation memory")
     e = fn(op)
     if not op.grad and e.saved:
-        e = Effect((), e.output, e.contiguous, e.work, e.drop, e.steps)
+        e = Effect((), e.output, e.contiguous, e.work, e.drop, e.steps)   # keeps nothing, recomputes nothing
     return e

@@ -60,7 +60,9 @@ def _linear(op):
     # it is: no copy.
     one_permuted = op.batch == 1 and bool(op.permuted) and op.permuted[0]
     if not op.contiguous[0] and len(op.ins[0]) >= 2 and not one_permuted:
-        return Effect((("new", "input copy", op.b(op.ins[0])),), work=op.b(op.ins[0]))
+        x = op.b(op.ins[0])    # at inference: the copy, then the product from it
+        return Effect((("new", "input copy", x),), work=x,
+                      steps=(make("input copy", x), last(0), MADE, free("input copy")))
     return Effect((IN,))
 
 

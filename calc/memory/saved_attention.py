@@ -78,10 +78,9 @@ def _attention(op):
     # masked_fill its mask. With L = 1, folding N and h is a view only if the projection's row is
     # Q alone: a packed row of 3·h·d puts the samples 3·h·d apart, not h·d (checked by the oracle).
     packed = layer.packed and not cross
-    if n == 1 or h == 1 or (length == 1 and not packed):
-        q = ("new", "q, k, v", projections if layer.packed and not cross else n * length * h * d * b)
-    else:
-        q = ("new", "q", n * h * length * d * b)
+    projected = ("new", "q, k, v", projections if packed else n * length * h * d * b)
+    fold_copy = not (n == 1 or h == 1 or (length == 1 and not packed))
+    q = ("new", "q", n * h * length * d * b) if fold_copy else projected
     probs = ("new", "probabilities", n * h * length * s * b)
     saved = inputs + (q, ("new", "k", n * h * s * d * b), ("new", "v", n * h * s * d * b), probs) + mask + (merged,)
     # At inference the peak inside is at the softmax: the projections, the repeated K and V, the
@@ -96,7 +95,12 @@ def _attention(op):
         if layer.rel_buckets and op.own_grad:
             saved += (("new", "relative positions", length * s * INDEX_BYTES),)
         work += h * length * s * b + (length * s * INDEX_BYTES if layer.rel_buckets else 0)
-    return Effect(saved, work=work, drop=frozenset({"probabilities", "causal mask"}), steps=_eager_steps(op))
+    # Selective recomputation checkpoints the core from Q, K, V to the context: it holds Q as it
+    # enters (the projection, all of Q, K, V when packed), not the copy the product folds it
+    # into, which is recomputed with the probabilities, the mask and T5's position index.
+    drop = {"probabilities", "causal mask", "relative positions"} | ({"q"} if fold_copy else set())
+    return Effect(saved, work=work, drop=frozenset(drop), steps=_eager_steps(op),
+                  selective=(projected,) if fold_copy else ())
 
 
 def _projections(op, h, g, d, packed):

@@ -29,6 +29,7 @@ class MultiHeadAttention(nn.Module):
         # evaluation the written-out products, which FlopCounterMode counts (same values).
         self.fused = fused
         self.fused_eval = False    # the inference-peak oracle runs impl: sdpa fused in evaluation too
+        self.selective = None      # the checkpointing oracle: a list collecting what the core keeps
         self.packed = packed and dim == kv_dim
         if self.packed:
             self.qkv = nn.Linear(dim, (heads + 2 * kv_heads) * head_dim, bias=bias)
@@ -64,6 +65,19 @@ class MultiHeadAttention(nn.Module):
             return self.proj(y.transpose(1, 2).reshape(n, length, h * d))
         k = k.reshape(n, s_len, g, d).transpose(1, 2).repeat_interleave(h // g, dim=1)
         v = v.reshape(n, s_len, g, d).transpose(1, 2).repeat_interleave(h // g, dim=1)
+        if self.selective is not None and self.training:
+            # selective recomputation (Korthikanti et al. 2022): the core from Q, K, V to the
+            # context is checkpointed; Q, K and V are what it keeps
+            from torch.utils.checkpoint import checkpoint
+            self.selective += [q, k, v]
+            y = checkpoint(self.core, q, k, v, length, s_len, use_reentrant=False)
+        else:
+            y = self.core(q, k, v, length, s_len)
+        return self.proj(y.transpose(1, 2).reshape(n, length, h * d))
+
+    def core(self, q, k, v, length, s_len):
+        """Scores, (scaled, biased, masked), softmax, probabilities · V."""
+        d = self.d
         scores = torch.matmul(q, k.transpose(-2, -1))
         if self.scaled:
             scores = scores * d ** -0.5
@@ -72,9 +86,7 @@ class MultiHeadAttention(nn.Module):
         if self.causal:
             mask = torch.ones(length, s_len, dtype=torch.bool).triu(1)
             scores = scores.masked_fill(mask, float("-inf"))
-        y = torch.matmul(scores.softmax(-1), v)
-        return self.proj(y.transpose(1, 2).reshape(n, length, h * d))
-
+        return torch.matmul(scores.softmax(-1), v)
 
     def position_bias(self, length, s_len):
         """(1, h, L, S): the stack's bias, made here from the bucket table or reused."""

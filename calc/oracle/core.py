@@ -104,6 +104,8 @@ class LazyLeaf(nn.Module):
                                 f"{_shapes(x)}: {exc}", layer=self.calc_name,
                                 type_name=self.layer.type_name) from None
         except Exception as exc:  # whatever PyTorch raises is its verdict on this input
+            if type(exc).__name__ == "_StopRecomputationError":
+                raise     # torch.utils.checkpoint ends a recomputation early by raising it
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise TorchRejected(f"{self.calc_name} ({self.layer.type_name}): PyTorch refuses "
                                 f"{_shapes(x)}: {text}", layer=self.calc_name,
@@ -130,6 +132,8 @@ def _lookup(name, scopes):
 
 class SeqModule(nn.Module):
     """Items in order; ``from:``, ``with:`` and ``kv:`` names resolve in this scope, then outer ones."""
+
+    unit = False    # a block instance or a repeat's iteration (see _build_node)
 
     def __init__(self, entries):
         super().__init__()
@@ -286,13 +290,20 @@ def _namespace(node, prefix: str, taken: dict):
 def _build_node(node, prefix: str, taken: dict):
     if isinstance(node, Leaf):
         return LazyLeaf(node.layer, _join_name(prefix, name_segment(node.name, taken)), node)
+    # A block instance and each iteration of a repeat is a unit that activation checkpointing
+    # may wrap (calc.memory's units: the outermost ones are checkpointed).
     if isinstance(node, Seq):
         ns, inner = _namespace(node, prefix, taken)
-        return _build_seq(node, ns, inner)
+        module = _build_seq(node, ns, inner)
+        module.unit = node.kind.startswith("block:")
+        return module
     if isinstance(node, Repeat):
         ns, inner = _namespace(node, prefix, taken)
         bodies = getattr(node, "bodies", None) or (node.body,) * node.times
-        return RepeatModule([_build_seq(body, ns, inner) for body in bodies])
+        module = RepeatModule([_build_seq(body, ns, inner) for body in bodies])
+        for body in module.children():
+            body.unit = True
+        return module
     if isinstance(node, Branches):
         ns, inner = _namespace(node, prefix, taken)
         branches = [_build_seq(b, ns, inner) for b in node.branches]
