@@ -506,12 +506,10 @@ def run(argv: list[str] | None = None) -> int:
                 f.write(text)
         else:
             sys.stdout.write(text)
-    elif args.command == "verify" and args.memory:
+    elif args.command == "verify" and (args.memory or args.inference):
         from .memory.verify import run_verify_memory
         return run_verify_memory(args, load_model(args), _out)
     elif args.command == "verify":
-        if args.inference:
-            raise SpecError("--inference compares the inference peak of memory: give it with --memory")
         from .verify import format_verification, verify
         model = load_model(args)
         result = verify(model, batch=args.batch)

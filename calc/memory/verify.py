@@ -166,6 +166,9 @@ def format_peak_verification(v: PeakVerification) -> str:
 def run_verify_memory(args, model: Model, out) -> int:
     """The CLI's ``verify --memory`` (with ``--inference``: the inference peak): print, and exit
     1 on any disagreement."""
+    if not args.memory:
+        from ..errors import SpecError
+        raise SpecError("--inference compares the inference peak of memory: give it with --memory")
     if getattr(args, "inference", False):
         peak = verify_peak(model, batch=args.batch, dtype=args.dtype)
         out(format_peak_verification(peak))
