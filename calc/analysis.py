@@ -116,6 +116,20 @@ def _idle(r: Result) -> Result:
                       children=tuple(c._replace(result=_idle(c.result)) for c in r.children))
 
 
+class _ShapesOnly:
+    """Not a convention: the builder's analyser infers shapes and counts nothing."""
+    name = "shapes only"
+
+
+SHAPES_ONLY = _ShapesOnly()
+_NO_COUNT = conv_mod.Count(0, 0)
+
+
+def shape_analyzer(model: Model) -> "_Analyzer":
+    """An analyser that infers shapes only (no counting, no tie checks), for the builder."""
+    return _Analyzer(model, SHAPES_ONLY)
+
+
 class _Analyzer:
     def __init__(self, model: Model, convention: Convention, batch: int = 1, memo: dict | None = None):
         self.model = model
@@ -185,7 +199,7 @@ class _Analyzer:
                       node.origin, ctx)
         tied = int(node.tie is not None)
         facts = _leaf_facts(layer, shape, node.hints, tied, out, p, ops)
-        if node.tie is not None:
+        if node.tie is not None and self.convention is not SHAPES_ONLY:
             p = self.tie(node, layer, shape, p, ctx)
         inputs = tuple(shapes) if many else ()
         count = self.count(layer, facts, inputs or shape, out, node.origin, ctx)
@@ -197,6 +211,8 @@ class _Analyzer:
         return result
 
     def count(self, layer, facts, shape, out, origin, ctx):
+        if self.convention is SHAPES_ONLY:
+            return _NO_COUNT
         try:
             return self.convention.count(layer, facts, self.batch, shape, out)
         except CalcError as err:
@@ -234,23 +250,28 @@ class _Analyzer:
     def seq(self, node: Seq, shape: Shape, scopes, ctx, kind: str) -> Result:
         scope: dict = {}
         inner = (scope, *scopes)
-        children = []
+        children: list = []
         x = shape
-        for i, item in enumerate(node.items):
-            inp = x if item.source is None else self.lookup(item.source, inner, item.origin, ctx)
-            res = self.node(item, inp, inner, ctx)
-            if item.name:
-                scope[item.name] = res.output_shape
-            if not item.runs:
-                # inference: false (an auxiliary classifier): its parameters count, its operations
-                # and activations do not, and the flow goes on from its input.
-                children.append(Child(item.name, _idle(res)))
-                continue
-            children.append(Child(item.name, res if item.counted else _idle(res)))
-            if isinstance(item, Leaf) and item.layer.keeps_flow:
-                continue   # a parameter or buffer: read by name later; the flow passes around it
-            x = res.output_shape
+        for item in node.items:
+            x = self.step(item, x, scope, inner, ctx, children)
         return _sum(children, kind, shape, x)
+
+    def step(self, item, x: Shape, scope: dict, inner: tuple, ctx, children: list) -> Shape:
+        """Analyse one item of a sequence whose flow is ``x``; the flow after it. (The builder
+        also steps through the items built so far to know the shape an `in.` expression reads.)"""
+        inp = x if item.source is None else self.lookup(item.source, inner, item.origin, ctx)
+        res = self.node(item, inp, inner, ctx)
+        if item.name:
+            scope[item.name] = res.output_shape
+        if not item.runs:
+            # inference: false (an auxiliary classifier): its parameters count, its operations
+            # and activations do not, and the flow goes on from its input.
+            children.append(Child(item.name, _idle(res)))
+            return x
+        children.append(Child(item.name, res if item.counted else _idle(res)))
+        if isinstance(item, Leaf) and item.layer.keeps_flow:
+            return x   # a parameter or buffer: read by name later; the flow passes around it
+        return res.output_shape
 
     def node(self, node, shape: Shape, scopes, ctx) -> Result:
         self.analysed += 1

@@ -44,6 +44,7 @@ from ..graph import Model, Seq
 from ..layers import LAYERS
 from .loader import Source, parse_yaml, read_text
 from .variants import Variant, check_variants
+from .flow import root_flow
 from .build import Builder, check_rank, check_size, expect_sites  # noqa: F401 - check_size is used by the analysis
 from .document import (_IDENT, MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT, RESERVED, STRUCTURES, BlockDef,  # noqa: F401
                        SpecDoc, _fields_of, _raise_validation)
@@ -103,6 +104,10 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
         inputs = builder.named_inputs() if doc.inputs else ()
         if inputs:   # an explicit shape replaces the first input's
             inputs = ((inputs[0][0], shape), *inputs[1:])
+        builder.flow = root_flow(Model(name=doc.name, description=None, input_shape=shape,
+                                       root=Seq(name=None, origin=("layers",), items=()), variables={},
+                                       source_name=source.name, lines=source.lines),
+                                 shape, inputs, doc.input_kind == "tokens")
         items = builder.build_list(doc.layers, ("layers",), builder.variables, True, ())
     except SpecError as err:
         if err.path and str(err.path[0]).startswith("--"):

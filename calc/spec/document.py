@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..errors import SpecError, format_path
 from ..expr import evaluate
 from ..limits import clip
-from ..layers import HINTS
+from ..layers import HINTS, MAX_SIZE
+from ..limits import MAX_RANK
 
 RESERVED = ("name", "from", "when", "trainable", "tie", "inference", "expect", *HINTS)
 STRUCTURES = ("repeat", "residual", "parallel", "group")
@@ -184,5 +185,27 @@ def _as_names(value, path) -> tuple[str, ...]:
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise SpecError("must be a name or a list of names of earlier outputs", path=path)
     return tuple(names)
+
+
+def _finite(value, path):
+    """A variable's value: a float must be finite (JSON has no inf or nan, and no size is)."""
+    import math
+    for v in value if isinstance(value, list) else (value,):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise SpecError(f"must be a finite number, got {v}", path=path)
+    return value
+
+
+def check_rank(shape, path) -> None:
+    if len(shape) > MAX_RANK:
+        raise SpecError(f"a shape of {len(shape):,} dimensions; calc takes at most {MAX_RANK}", path=path)
+
+
+def check_size(value, path) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SIZE:
+        raise SpecError(f"sizes must be whole numbers from 1 to 2**40, got {value!r}", path=path)
+    return value
 
 
