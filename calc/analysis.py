@@ -144,8 +144,8 @@ class _Analyzer:
         self.analysed = 0
 
     def fail(self, message, origin, ctx):
-        raise ShapeError(message, path=origin, file=self.model.source_name,
-                         line=self.model.line_of(origin), context=ctx)
+        file, line = self.model.locate(origin)
+        raise ShapeError(message, path=origin, file=file, line=line, context=ctx)
 
     def lookup(self, name, scopes, origin, ctx) -> Shape:
         for scope in scopes:
@@ -216,8 +216,8 @@ class _Analyzer:
         try:
             return self.convention.count(layer, facts, self.batch, shape, out)
         except CalcError as err:
-            err.locate(path=origin, file=self.model.source_name, line=self.model.line_of(origin),
-                       context=ctx)
+            file, line = self.model.locate(origin)
+            err.locate(path=origin, file=file, line=line, context=ctx)
             raise
 
     def tie(self, node: Leaf, layer, shape: Shape, p: Params, ctx) -> Params:

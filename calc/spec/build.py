@@ -133,8 +133,13 @@ class Builder:
             parsed = self.cache[key] = (item, *self._parse_item(item, path, ctx))
         _, kind, args, name, when, source, flag, tie, hints, runs, expect, reads_in = parsed
         ipath = path + (kind,)
+        unnamed = None
         if kind in env and kind not in LAYERS and kind not in STRUCTURES and kind not in self.doc.blocks:
-            kind = self._layer_argument(kind, env, ipath, ctx)   # e.g. norm_layer: batchnorm2d
+            value = env[kind]   # e.g. norm_layer: batchnorm2d; checked once `when` keeps the item
+            if isinstance(value, str) and (value in LAYERS or value in self.doc.blocks):
+                kind = value
+            else:
+                unnamed = kind
         frame = self.flow.frames[-1] if self.flow is not None else None
         if frame is not None:
             frame.source = None
@@ -154,6 +159,8 @@ class Builder:
                 raise SpecError(f"when must be true or false, got {cond!r}", path=ipath + ("when",), context=ctx)
             if not cond:
                 return None
+        if unnamed is not None:
+            self._layer_argument(unnamed, env, ipath, ctx)
         if source is not None and not resolved:
             source = _as_names(resolve(source, env, ipath + ("from",)), ipath + ("from",))
             if len(source) != 1:

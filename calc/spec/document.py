@@ -5,7 +5,7 @@ import difflib
 import re
 from typing import Any, Literal, Mapping, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from ..errors import SpecError, format_path
 from ..expr import evaluate
@@ -34,12 +34,29 @@ class BlockDef(BaseModel):
     layers: list[Any] = Field(min_length=1, description="the block's items")
 
 
+class LibraryDoc(BaseModel):
+    """A file of blocks that other specs import (see calc.spec.imports): no input, no layers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Optional[str] = None
+    description: Optional[str] = None
+    imports: list[Any] = Field(default_factory=list)
+    variables: dict[str, Value] = Field(default_factory=dict)
+    blocks: dict[str, BlockDef] = Field(default_factory=dict)
+
+
 class SpecDoc(BaseModel):
     """The top level of a spec file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1)
     description: Optional[str] = None
+    # Blocks and variables from other files or bundled libraries (calc.spec.imports), merged
+    # into `blocks` and `variables` when the spec is loaded.
+    imports: list[Any] = Field(default_factory=list, description="blocks (and variables) from another spec file "
+                               "or a bundled library: [common, {from: other.yaml, blocks: [a], variables: [b]}]")
+    # where each imported block or variable was written: name -> (Source, path there)
+    _origins: dict = PrivateAttr(default_factory=dict)
     # One input (`input`) or several named ones (`inputs`, e.g. an encoder-decoder's source and
     # target tokens); a spec gives exactly one of the two (checked by the builder, with its path).
     input: Optional[list[Union[int, str]]] = Field(None, min_length=1,
