@@ -139,8 +139,9 @@ class _Analyzer:
         # (see block). Each entry holds its layer or items, so that their ids cannot be reused by
         # other objects while the entry lives.
         self.memo: dict = {} if memo is None else memo
-        self.named_leaves: dict = {}   # name -> (layer, input shape): the targets of `tie`
+        self.named_leaves: dict = {}   # name -> (layer, input shape) of named leaves
         self.named_log: list = []      # every registration in named_leaves, in order (see block)
+        self.ties: dict = {}           # id(result) -> (leaf, context) of each leaf with `tie`
         self.analysed = 0
 
     def fail(self, message, origin, ctx):
@@ -199,8 +200,10 @@ class _Analyzer:
                       node.origin, ctx)
         tied = int(node.tie is not None)
         facts = _leaf_facts(layer, shape, node.hints, tied, out, p, ops)
-        if node.tie is not None and self.convention is not SHAPES_ONLY:
-            p = self.tie(node, layer, shape, p, ctx)
+        if node.tie is not None:
+            # Its weight is counted at the layer it shares (checked once every name is known, by
+            # check_ties); its bias stays its own.
+            p = Params(0, p.bias, p.buffers)
         inputs = tuple(shapes) if many else ()
         count = self.count(layer, facts, inputs or shape, out, node.origin, ctx)
         result = Result(layer.type_name, shape, out, p.weights, p.bias, p.buffers,
@@ -208,6 +211,8 @@ class _Analyzer:
                         layer=layer, facts=LeafFacts(layer, shape, inputs, node.hints, tied), tied_to=node.tie,
                         macs_batch=count.macs_batch, flops_batch=count.flops_batch, inputs=inputs)
         self.memo[key] = result
+        if node.tie is not None:
+            self.ties[id(result)] = (node, ctx)
         return result
 
     def count(self, layer, facts, shape, out, origin, ctx):
@@ -219,32 +224,6 @@ class _Analyzer:
             file, line = self.model.locate(origin)
             err.locate(path=origin, file=file, line=line, context=ctx)
             raise
-
-    def tie(self, node: Leaf, layer, shape: Shape, p: Params, ctx) -> Params:
-        """A tied layer shares the weight of an earlier named leaf: counted there, once. Its
-        bias (if any) stays its own."""
-        target = self.named_leaves.get(node.tie)
-        if target is None:
-            known = ", ".join(sorted(self.named_leaves)) or "none"
-            self.fail(f"tie: no earlier layer named '{node.tie}' (named layers so far: {known})",
-                      node.origin + ("tie",), ctx)
-        # A bare name used by several earlier layers (one per block instance, say) would tie to
-        # whichever came last: refuse rather than guess.
-        uses = sum(1 for name, _, _ in self.named_log if name == node.tie) - (node.name == node.tie)
-        if uses > 1:
-            self.fail(f"tie: {uses} earlier layers are named '{node.tie}', so the name does not say which "
-                      "weight to share; give that layer a name used once", node.origin + ("tie",), ctx)
-        other, other_shape = target
-        mine, theirs = layer.weight_shape(shape), other.weight_shape(other_shape)
-        if mine is None or theirs is None:
-            which = layer if mine is None else other
-            self.fail(f"tie: {which.type_name} has no weight matrix to share (embedding and linear do)",
-                      node.origin + ("tie",), ctx)
-        if mine != theirs:
-            self.fail(f"tie: the weight of this {layer.type_name} is {fmt_shape(mine)}, that of "
-                      f"'{node.tie}' ({other.type_name}) is {fmt_shape(theirs)}; tied weights must have "
-                      "the same shape", node.origin + ("tie",), ctx)
-        return Params(0, p.bias, p.buffers)
 
     # -- containers
     def seq(self, node: Seq, shape: Shape, scopes, ctx, kind: str) -> Result:
@@ -566,7 +545,11 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
                         + (" (blocks that use other blocks several times multiply)"
                            if any(getattr(n, "kind", "").startswith("block:") for n in model.root.items) else ""),
                         file=model.source_name)
-    return Analysis(model, shape, batch, conv.name, dtype, root)
+    result = Analysis(model, shape, batch, conv.name, dtype, root)
+    if analyzer.ties:
+        from .ties import check_ties
+        check_ties(result, analyzer.ties)
+    return result
 
 
 def _listed(r: Result, memo: dict) -> int:

@@ -1,6 +1,7 @@
 """Building a validated spec into the model tree: blocks, repeats, expressions and names."""
 
 import difflib
+import re
 from dataclasses import replace
 from typing import Any, Mapping
 
@@ -20,6 +21,9 @@ from .document import (_IDENT, MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT, RESERVE
 
 # ---------------------------------------------------------------------------- builder
 
+# tie: a name, or a dotted path of names and positions (a name used again in a namespace: x#2)
+_TIE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(#[0-9]+)?\Z|([A-Za-z_][A-Za-z0-9_]*|[0-9]+)(#[0-9]+)?"
+                  r"(\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+)(#[0-9]+)?)+\Z")
 _ABSENT = object()   # an item without `trainable` (null is a value, and refused)
 
 class Builder:
@@ -179,8 +183,9 @@ class Builder:
                 raise SpecError("inference must be true or false (false: the item holds parameters but does not "
                                 "run at inference, like an auxiliary classifier)", path=ipath + ("inference",), context=ctx)
         if tie is not None:
-            if not isinstance(tie, str) or not _IDENT.match(tie):
-                raise SpecError(f"tie must be the name of an earlier layer, got {tie!r}",
+            if not isinstance(tie, str) or not _TIE.match(tie):
+                raise SpecError(f"tie must be the name of an earlier layer or its dotted path as the report "
+                                f"prints it (encoder.embed, features.3.conv), got {tie!r}",
                                 path=ipath + ("tie",), context=ctx)
             if tie == name:
                 raise SpecError(f"tie: '{tie}' is this layer's own name; a layer shares the weights of "

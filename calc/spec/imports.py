@@ -8,8 +8,8 @@
       - {from: mobilenet_v3_large.yaml, blocks: [inverted_residual], variables: [width_mult]}
 
 ``from`` is a file (a name ending in .yaml or .yml, relative to the importing spec's directory)
-or the name of a library shipped with calc (calc/library/NAME.yaml; ``calc layers --blocks``
-lists them). Blocks come in under their own names, with the blocks they use; the variables an
+or the name of a library shipped with calc (calc/library/NAME.yaml, listed in
+docs/spec-format.md). Blocks come in under their own names, with the blocks they use; the variables an
 imported block reads come with it, with their file's values, unless the importing spec defines
 them (then the spec's value is read, as a block always reads the variables of the spec that uses
 it). ``variables:`` imports variables by name. A name that the importing spec (or another import)
