@@ -84,6 +84,9 @@ class Model:
     # Blocks and variables imported from other files (calc.spec.imports): name -> (the Source of
     # the file that wrote it, its path there), so that a message inside one points at that file.
     origins: dict = field(default_factory=dict, compare=False)
+    # (path, message) of what the spec says that changes nothing, e.g. a hint no tool reads
+    # (printed by `calc check`; see calc.spec.build)
+    notes: tuple = field(default=(), compare=False)
 
     def line_of(self, path: tuple) -> int | None:
         return nearest_line(self.lines, path)

@@ -9,6 +9,11 @@ from pydantic_core import PydanticUndefined
 from ..conventions import CONVENTIONS, Convention, get
 from ..layers import HINTS, LAYERS
 from ..spec import RESERVED, STRUCTURES
+from ..conventions.hint_readers import readers_text
+
+
+def _word(value) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def describe_layers() -> str:
@@ -32,6 +37,9 @@ def describe_layers() -> str:
         out.append(f"    arguments: {', '.join(args) if args else 'none'}")
         for quantity, formula in cls.describe():
             out.append(f"    {quantity}: {formula}")
+        if cls.hints:
+            allowed = ", ".join(f"{k} ({'|'.join(map(_word, v))})" for k, v in cls.hints.items())
+            out.append(f"    hints: {allowed}; read by {readers_text(name)}")
         out.append("")
     out.append("Hints (how the PyTorch code calls a layer; read only by the tool conventions):")
     for key, doc in HINTS.items():

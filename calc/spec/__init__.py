@@ -187,6 +187,7 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
     return Model(name=doc.name, description=doc.description, input_shape=shape, root=root,
                  variables=dict(builder.variables), source_name=source.name, lines=source.lines,
                  input_kind=doc.input_kind, inputs=inputs, origins=dict(doc._origins),
+                 notes=tuple(sorted(builder.notes.items(), key=lambda n: source.line_of(n[0]) or 0)),
                  expect=None if doc.expect is None else (expect_sites(doc.expect, ("expect",)), dict(builder.variables)))
 
 

@@ -14,7 +14,9 @@ from ..layers import HINTS, LAYERS, Join
 from ..limits import MAX_RANK
 from .loader import Source
 from .flow import Iterations, mentions_in
+from ..conventions.hint_readers import read_by
 from .document import check_rank, check_size, _finite  # noqa: F401 - check_rank, check_size imported from here
+from .document import _block_names, _names  # noqa: F401 - _names is imported from here too
 from .document import (_IDENT, MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT, RESERVED, STRUCTURES, SpecDoc, _as_names,
                        _fields_of, _raise_validation, resolve)
 
@@ -41,6 +43,8 @@ class Builder:
         self.deepest = 0    # the largest depth reached so far
         self.variables = self._variables(overrides or {})
         self.flow = None    # a calc.spec.flow.Flow once the input is known: `in` in expressions
+        # path -> note: hints no tool preset reads (kept with the cache: cached bodies are not re-read)
+        self.notes: dict = self.cache.setdefault(("notes",), {})
 
     # -- variables
     def _variables(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -298,6 +302,11 @@ class Builder:
                 raise SpecError(f"{key} must be one of {', '.join(map(_show, allowed))} for {what}, got {value!r}",
                                 path=ipath + (key,), context=ctx)
             out.append((key, value))
+            if cls is not None and not read_by(key, cls.type_name):
+                self.notes.setdefault(ipath + (key,), (
+                    f"no tool preset reads '{key}' on {cls.type_name}, so '{key}: {_show(value)}' changes no count; "
+                    "it only says how calc verify's PyTorch module calls the layer (`calc layers` lists "
+                    "the hints each tool reads, per type)"))
         return tuple(sorted(out))
 
     @staticmethod
@@ -525,48 +534,6 @@ class Builder:
     def _block_context(self, kind, ipath) -> str:
         line = self.source.line_of(ipath)
         return f"in block '{kind}' used at {format_path(ipath)}" + (f" (line {line})" if line else "")
-
-
-def _names(value, out: set, keys: set) -> None:
-    """The identifiers in the strings of a YAML value (``out``) and its mapping keys (``keys``:
-    layer types and block names, never read as expressions)."""
-    if isinstance(value, str):
-        out.add(value.strip())
-        out |= names_in(value)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            keys.add(k)
-            _names(v, out, keys)
-    elif isinstance(value, list):
-        for v in value:
-            _names(v, out, keys)
-
-
-def _block_names(doc: SpecDoc, kind: str, seen: set, direct: dict | None = None) -> set:
-    """Names a block's body may read from outside its parameters, including through the blocks
-    it uses (a superset: every identifier in its expressions)."""
-    # A worklist, not recursion: a chain of thousands of blocks must not exhaust the stack.
-    seen.add(kind)
-    out: set = set()
-    todo = [kind]
-    direct = {} if direct is None else direct   # block -> (its own free names, names it mentions)
-    while todo:
-        name = todo.pop()
-        hit = direct.get(name)
-        if hit is None:
-            block = doc.blocks[name]
-            found: set = set()
-            keys: set = set()
-            _names(block.layers, found, keys)
-            for default in block.params.values():
-                _names(default, found, keys)
-            hit = direct[name] = (found - set(block.params), (found | keys) & set(doc.blocks))
-        out |= hit[0]
-        for other in hit[1]:
-            if other not in seen:
-                seen.add(other)
-                todo.append(other)
-    return out
 
 
 def expect_sites(expect, path: tuple, ctx: tuple = ()) -> tuple:

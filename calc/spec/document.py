@@ -8,7 +8,7 @@ from typing import Any, Literal, Mapping, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from ..errors import SpecError, format_path
-from ..expr import evaluate
+from ..expr import evaluate, names_in
 from ..limits import clip
 from ..layers import HINTS, MAX_SIZE
 from ..limits import MAX_RANK
@@ -226,3 +226,43 @@ def check_size(value, path) -> int:
     return value
 
 
+def _names(value, out: set, keys: set) -> None:
+    """The identifiers in the strings of a YAML value (``out``) and its mapping keys (``keys``:
+    layer types and block names, never read as expressions)."""
+    if isinstance(value, str):
+        out.add(value.strip())
+        out |= names_in(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            keys.add(k)
+            _names(v, out, keys)
+    elif isinstance(value, list):
+        for v in value:
+            _names(v, out, keys)
+
+
+def _block_names(doc: SpecDoc, kind: str, seen: set, direct: dict | None = None) -> set:
+    """Names a block's body may read from outside its parameters, including through the blocks
+    it uses (a superset: every identifier in its expressions)."""
+    # A worklist, not recursion: a chain of thousands of blocks must not exhaust the stack.
+    seen.add(kind)
+    out: set = set()
+    todo = [kind]
+    direct = {} if direct is None else direct   # block -> (its own free names, names it mentions)
+    while todo:
+        name = todo.pop()
+        hit = direct.get(name)
+        if hit is None:
+            block = doc.blocks[name]
+            found: set = set()
+            keys: set = set()
+            _names(block.layers, found, keys)
+            for default in block.params.values():
+                _names(default, found, keys)
+            hit = direct[name] = (found - set(block.params), (found | keys) & set(doc.blocks))
+        out |= hit[0]
+        for other in hit[1]:
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return out

@@ -138,7 +138,7 @@ def _names_list(value, key, path, fail) -> list[str]:
 
 def _closure(blocks: dict, wanted: list) -> tuple[list, set]:
     """The blocks ``wanted`` use (themselves included, in file order), and every name they read."""
-    from .build import _names
+    from .document import _names
     todo, seen, reads = list(wanted), set(wanted), set()
     while todo:
         block = blocks[todo.pop()]
