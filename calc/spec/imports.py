@@ -24,8 +24,9 @@ from pathlib import Path
 from ..errors import SpecError
 from .loader import Source, parse_yaml, read_text
 
+from ..limits import MAX_IMPORT_FILES  # noqa: E402
+
 LIBRARY = Path(__file__).resolve().parent.parent / "library"
-MAX_IMPORT_FILES = 64
 ENTRY_KEYS = ("from", "blocks", "variables")
 
 
