@@ -35,11 +35,11 @@ def describe_layers() -> str:
         out.append(f"{name}  [{cls.kind}]")
         out.append(f"    {doc}")
         out.append(f"    arguments: {', '.join(args) if args else 'none'}")
-        for quantity, formula in cls.describe():
-            out.append(f"    {quantity}: {formula}")
         if cls.hints:
             allowed = ", ".join(f"{k} ({'|'.join(map(_word, v))})" for k, v in cls.hints.items())
             out.append(f"    hints: {allowed}; read by {readers_text(name)}")
+        for quantity, formula in cls.describe():
+            out.append(f"    {quantity}: {formula}")
         out.append("")
     out.append("Hints (how the PyTorch code calls a layer; read only by the tool conventions):")
     for key, doc in HINTS.items():
