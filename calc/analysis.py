@@ -524,6 +524,11 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
             raise SpecError("input shape needs at least one size")
     else:
         shape = tuple(model.input_shape)
+    if model.reads_in and tuple(shape) != tuple(model.input_shape):
+        raise SpecError(f"{model.name} reads the shape entering its items (`in`), which is fixed when the spec is "
+                        f"built: this model was built for input {fmt_shape(tuple(model.input_shape))}; build it "
+                        f"again for {fmt_shape(shape)} (spec.build(input_shape=...), as --input does)",
+                        file=model.source_name)
     if model.input_kind == "tokens":
         shape = Tokens(shape)
     memo = None

@@ -87,6 +87,9 @@ class Model:
     # (path, message) of what the spec says that changes nothing, e.g. a hint no tool reads
     # (printed by `calc check`; see calc.spec.build)
     notes: tuple = field(default=(), compare=False)
+    # True when an expression read the shape entering an item (`in`, calc.spec.flow): sizes that
+    # follow the input are fixed at build, so the model is analysed at its own input only
+    reads_in: bool = field(default=False, compare=False)
 
     def line_of(self, path: tuple) -> int | None:
         return nearest_line(self.lines, path)

@@ -156,3 +156,34 @@ def test_tokens_can_be_read_too():
 def test_a_spec_that_never_reads_in_builds_as_before():
     spec = parse_spec("name: t\ninput: [3, 8, 8]\nlayers:\n  - conv2d: {out: 4, kernel: 3}\n", "t.yaml")
     assert analyze(spec.build()).output_shape == (4, 6, 6)
+
+
+SW = "name: sw\ninput: [3, 32, 32]\nlayers:\n  - conv2d: {out: 8, kernel: 3}\n  - linear: {out: \"in.W * 2\"}\n"
+
+
+def test_a_model_that_read_in_is_analysed_at_its_own_input_only():
+    model = parse_spec(SW, "sw.yaml").build()
+    assert model.reads_in
+    # built for 3×32×32: the conv gives 8×30×30, the linear's out is in.W · 2 = 60; at 64×64
+    # the build must be redone
+    with pytest.raises(SpecError, match=r"reads the shape entering its items \(`in`\), which is fixed when the "
+                                        r"spec is built: this model was built for input 3×32×32; build it again"):
+        analyze(model, input_shape=(3, 64, 64))
+    assert analyze(model, input_shape=(3, 32, 32)).output_shape == (8, 30, 60)
+    plain = parse_spec("name: p\ninput: [3, 8]\nlayers:\n  - linear: {out: 4}\n", "p.yaml").build()
+    assert not plain.reads_in
+
+
+def test_sweep_and_symbolic_follow_in(tmp_path, capsys):
+    path = tmp_path / "sw.yaml"
+    path.write_text(SW)
+    # a sweep over inputs builds the spec for each: at 64×64 the conv gives 8×62×62 and the
+    # linear 62 · 2 = 124 features; parameters 3·9·8 + 8 = 224 and 62·124 + 124 = 7,812: 8,036
+    assert main(["sweep", str(path), "--input", "3x32x32,3x64x64", "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert "3x64x64,1,8036," in out and "8x62x124" in out
+    # at 32×32: 224 + 30·60 + 60 = 2,084 parameters
+    assert "3x32x32,1,2084," in out and "8x30x60" in out
+    from calc.check.symbolic import symbolic
+    with pytest.raises(SpecError, match=r"--symbolic: sw reads the shape entering its items"):
+        symbolic(parse_spec(SW, "sw.yaml").build())

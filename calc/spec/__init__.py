@@ -171,6 +171,10 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
                                        source_name=source.name, lines=source.lines, origins=dict(doc._origins)),
                                  shape, inputs, doc.input_kind == "tokens")
         items = builder.build_list(doc.layers, ("layers",), builder.variables, True, ())
+        # a body built by an earlier build of the spec (the shared cache) is not read again
+        reads_in = builder.flow.used or bool(builder.cache.get(("reads in",)))
+        if reads_in:
+            builder.cache[("reads in",)] = True
     except SpecError as err:
         if err.path and str(err.path[0]).startswith("--"):
             raise   # a command-line value: not the spec's
@@ -188,6 +192,7 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
                  variables=dict(builder.variables), source_name=source.name, lines=source.lines,
                  input_kind=doc.input_kind, inputs=inputs, origins=dict(doc._origins),
                  notes=tuple(sorted(builder.notes.items(), key=lambda n: source.line_of(n[0]) or 0)),
+                 reads_in=reads_in,
                  expect=None if doc.expect is None else (expect_sites(doc.expect, ("expect",)), dict(builder.variables)))
 
 

@@ -254,7 +254,7 @@ class Builder:
         expect = args.pop("expect", None)
         own = args if kind not in STRUCTURES else {k: v for k, v in args.items()
                                                    if k not in ("layers", "main", "shortcut", "branches")}
-        reads_in = mentions_in([own, when, source, flag, runs, hints])
+        reads_in = mentions_in([own, when, source, flag, runs, hints, expect])
         return kind, args, name, when, source, flag, tie, hints, runs, expect, reads_in
 
     def _build_parsed(self, kind, args, name, source, trainable, tie, hints, path, ipath, env, ctx):

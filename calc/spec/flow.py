@@ -36,6 +36,7 @@ class Flow:
         self.analyzer = shape_analyzer(model)
         self.root = (shape, (scope,))
         self.frames: list[Frame] = []
+        self.used = False           # an expression read `in`: the model holds its input's sizes
 
     def enter(self, items: list, entry: Callable[[], tuple] | None = None) -> Frame:
         """A new list being built; ``entry`` gives its incoming shape, by default the shape
@@ -72,6 +73,7 @@ class Flow:
     def incoming(self, frame: Frame | None = None):
         """The shape entering the item being built in ``frame`` (the innermost by default)."""
         frame = frame or self.frames[-1]
+        self.used = True
         state = self._advance(frame)
         if frame.source is not None:
             return self.analyzer.lookup(frame.source, state[2], (), ())
