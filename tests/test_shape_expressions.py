@@ -187,3 +187,10 @@ def test_sweep_and_symbolic_follow_in(tmp_path, capsys):
     from calc.check.symbolic import symbolic
     with pytest.raises(SpecError, match=r"--symbolic: sw reads the shape entering its items"):
         symbolic(parse_spec(SW, "sw.yaml").build())
+
+
+def test_the_internal_name_of_in_is_not_a_variable_or_parameter():
+    with pytest.raises(SpecError, match="variable names must be identifiers"):
+        run_text("name: t\ninput: [3]\nvariables: {__in__: 1}\nlayers: [relu]\n")
+    with pytest.raises(SpecError, match="parameter '__in__' is how `in`"):
+        run_text("name: t\ninput: [3]\nblocks: {b: {params: {__in__: 1}, layers: [relu]}}\nlayers: [b]\n")

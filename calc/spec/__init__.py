@@ -149,6 +149,9 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
             if not _IDENT.match(name):
                 raise SpecError("block names must be identifiers", path=("blocks", name))
             for pname in doc.blocks[name].params:
+                if pname == "__in__":
+                    raise SpecError("parameter '__in__' is how `in`, the shape entering an item, is read; rename "
+                                    "the parameter", path=("blocks", name, "params", pname))
                 if pname in RESERVED or pname in STRUCTURES:
                     raise SpecError(f"parameter '{pname}' has the name of a key every item takes "
                                     f"({', '.join(RESERVED)}); rename the parameter",

@@ -54,8 +54,9 @@ class Builder:
             raise SpecError(f"--set {unknown[0]}: the spec has no such variable (variables: {known})")
         env: dict[str, Any] = {}
         for key, raw in self.doc.variables.items():
-            if not _IDENT.match(key):
-                raise SpecError("variable names must be identifiers", path=("variables", key))
+            if not _IDENT.match(key) or key == IN_NAME:
+                raise SpecError("variable names must be identifiers" + (f" ({IN_NAME} is how `in`, the incoming "
+                                "shape, is read)" if key == IN_NAME else ""), path=("variables", key))
             raw = overrides.get(key, raw)
             where = (f"--set {key}",) if key in overrides else ("variables", key)
             try:
