@@ -185,3 +185,30 @@ def test_an_unreadable_import_is_an_input_error(tmp_path):
     (tmp_path / "dir.yaml").mkdir()
     with pytest.raises((SpecError, InputError)):
         load_spec(write(tmp_path, "a.yaml", "name: a\ninput: [3]\nimports: [dir.yaml]\nlayers: [relu]\n"))
+
+
+def test_a_file_two_imports_reach_is_read_once(tmp_path):
+    # a imports b and c; both import d: d's block comes once, not as a clash
+    write(tmp_path, "d.yaml", "blocks:\n  act:\n    layers: [relu]\n")
+    write(tmp_path, "b.yaml", "imports: [d.yaml]\nblocks:\n  bb:\n    layers: [act]\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    write(sub, "c.yaml", "imports: [../d.yaml]\nblocks:\n  cc:\n    layers: [act]\n")
+    spec = load_spec(write(tmp_path, "a.yaml", "name: a\ninput: [3]\nimports: [b.yaml, sub/c.yaml]\n"
+                                                "layers: [bb, cc]\n"))
+    assert {"act", "bb", "cc"} <= set(spec.doc.blocks)
+    assert analyze(spec.build()).output_shape == (3,)
+
+
+def test_an_imported_whole_spec_follows_its_own_relative_imports(tmp_path):
+    write(tmp_path, "lib.yaml", LIB)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    # a whole spec (it has layers) that imports lib.yaml relative to itself
+    write(sub, "model.yaml", "name: m\ninput: [3, 8, 8]\nimports: [{from: ../lib.yaml, blocks: [two]}]\n"
+                             "blocks:\n  three:\n    params: {c: 1}\n    layers: [two: {c: c}]\nlayers: [three]\n")
+    spec = load_spec(write(tmp_path, "a.yaml", "name: a\ninput: [3, 8, 8]\n"
+                                                "imports: [{from: sub/model.yaml, blocks: [three]}]\n"
+                                                "layers:\n  - three: {c: 4}\n"))
+    # two → one: 3×3 conv 3 → 4 · width 2 = 8 channels, padding 1
+    assert analyze(spec.build()).output_shape == (8, 8, 8)

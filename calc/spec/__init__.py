@@ -55,9 +55,10 @@ from .document import (_IDENT, MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT, RESERVE
 
 # ---------------------------------------------------------------------------- entry points
 
-def validate_doc(data, source: Source, base: str | None = None) -> SpecDoc:
+def validate_doc(data, source: Source, base: str | None = None, merge: bool = True) -> SpecDoc:
     """The spec document ``data`` validated, its imports merged in (``base``: the directory
-    that relative imports start from; None for a text with no file)."""
+    that relative imports start from; None for a text with no file; ``merge``: False for a file
+    that another imports, whose imports calc.spec.imports follows itself)."""
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
         raise SpecError(f"a spec must be a mapping with name, input and layers; this document is {kind}",
@@ -71,7 +72,7 @@ def validate_doc(data, source: Source, base: str | None = None) -> SpecDoc:
             err.file = source.name
             err.line = source.line_of(err.path)
             raise
-    if doc.imports:
+    if doc.imports and merge:
         doc = _merge_imports(doc, data, source, base)
     try:
         check_variants(doc)
@@ -85,7 +86,7 @@ def validate_doc(data, source: Source, base: str | None = None) -> SpecDoc:
 def validate_doc_or_library(data, source: Source):
     """An imported file: a whole spec (it has layers) or a library of blocks and variables."""
     if isinstance(data, dict) and ("layers" in data or "input" in data or "inputs" in data):
-        return validate_doc(data, source)   # its own imports are resolved by calc.spec.imports
+        return validate_doc(data, source, merge=False)   # calc.spec.imports follows its imports
     if not isinstance(data, dict):
         raise SpecError("an imported file must be a mapping with blocks (and variables)", file=source.name, line=1)
     try:

@@ -44,11 +44,13 @@ class Imported:
         self.auto: set = set()       # variables that came because an imported block reads them
 
 
-def resolve_imports(data: dict, source: Source, base: str | None, chain: tuple = (), count: list | None = None):
+def resolve_imports(data: dict, source: Source, base: str | None, chain: tuple = (), files: dict | None = None):
     """The blocks and variables that ``data``'s ``imports:`` bring, as an :class:`Imported`;
-    ``base``: the directory relative paths start from (None: the importing text has no file)."""
+    ``base``: the directory relative paths start from (None: the importing text has no file).
+    ``files``: each file read so far, by its real path (a file that two imports reach is read
+    once, and its blocks are the same blocks)."""
     from . import validate_doc_or_library   # the document models live there
-    count = [0] if count is None else count
+    files = {} if files is None else files
     out = Imported()
     entries = data.get("imports") if isinstance(data, dict) else None
     if entries is None:
@@ -75,14 +77,17 @@ def resolve_imports(data: dict, source: Source, base: str | None, chain: tuple =
         if file in chain:
             names = [os.path.basename(f) for f in chain[chain.index(file):]] + [os.path.basename(file)]
             fail("imports form a cycle: " + " → ".join(names), path + ("from",))
-        count[0] += 1
-        if count[0] > MAX_IMPORT_FILES:
-            fail(f"more than {MAX_IMPORT_FILES} imported files", path + ("from",))
-        text, _ = read_text(file)
-        other, other_source = parse_yaml(text, shown)
-        doc = validate_doc_or_library(other, other_source)
-        # the imported file's own imports first: its blocks may use what it imported
-        inner = resolve_imports(other, other_source, os.path.dirname(file), chain + (file,), count)
+        if file not in files:
+            if len(files) >= MAX_IMPORT_FILES:
+                fail(f"more than {MAX_IMPORT_FILES} imported files", path + ("from",))
+            files[file] = None   # being read (a cycle through it is caught by the chain)
+            text, _ = read_text(file)
+            other, other_source = parse_yaml(text, shown)
+            doc = validate_doc_or_library(other, other_source)
+            # the imported file's own imports first: its blocks may use what it imported
+            inner = resolve_imports(other, other_source, os.path.dirname(file), chain + (file,), files)
+            files[file] = (other_source, doc, inner)
+        other_source, doc, inner = files[file]
         blocks = {**inner.blocks, **doc.blocks}
         variables = {**inner.variables, **doc.variables}
         # a block of the file reads the file's variables, whether the file defines or imports them
