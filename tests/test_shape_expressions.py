@@ -194,3 +194,21 @@ def test_the_internal_name_of_in_is_not_a_variable_or_parameter():
         run_text("name: t\ninput: [3]\nvariables: {__in__: 1}\nlayers: [relu]\n")
     with pytest.raises(SpecError, match="parameter '__in__' is how `in`"):
         run_text("name: t\ninput: [3]\nblocks: {b: {params: {__in__: 1}, layers: [relu]}}\nlayers: [b]\n")
+
+
+def test_a_shared_block_body_is_rebuilt_for_each_incoming_shape_inside_a_structure_that_reads_in():
+    # the repeat reads in[0] (4) for its count; inside, `grow` (out = in[0] + 2) sees 4, 6, 8, 10:
+    # its body must not be reused from the first iteration
+    text = """\
+name: t
+input: [4]
+blocks:
+  grow:
+    layers:
+      - linear: {out: "in[0] + 2"}
+layers:
+  - repeat:
+      times: in[0]
+      layers: [grow]
+"""
+    assert run_text(text).output_shape == (12,)     # 4 → 6 → 8 → 10 → 12

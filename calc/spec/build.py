@@ -473,7 +473,7 @@ class Builder:
         # reads `in`, the shape entering it.
         read = (*(values[p] for p in block.params), *(self.variables[n] for n in self._free_names(kind)))
         if IN_NAME in self._free_names(kind, True):
-            shape = env[IN_NAME] if IN_NAME in env else self.flow.incoming()
+            shape = self.flow.incoming()   # (an `in` in env may be an enclosing item's)
             read += (shape, type(shape).__name__)
         try:
             key = ("block", kind, trainable, read, tuple(map(type, read)))
