@@ -151,7 +151,7 @@ def section(names: list[str]) -> list[str]:
         out.append("")
     hints = ", ".join(f"`{k}` ({' or '.join(_yaml(v) for v in allowed)})"
                       for k, allowed in cls.hints.items())
-    out += [f"Hints: {hints}; read by {readers_text(names[0])}." if hints else "Hints: none.", ""]
+    out += [f"Hints: {hints}; {readers_text(names[0])}." if hints else "Hints: none.", ""]
     return out
 
 

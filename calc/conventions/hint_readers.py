@@ -57,7 +57,7 @@ def read_by(hint: str, type_name: str) -> tuple[str, ...]:
 
 
 def readers_text(type_name: str) -> str:
-    """'call: thop, ptflops; owner: torchinfo', or a sentence saying no tool reads any."""
+    """'read by call: thop, ptflops; owner: torchinfo', or 'no tool preset reads call'."""
     from ..layers import LAYERS
     hints = LAYERS[type_name].hints
     found = _type_readers(type_name)
@@ -65,7 +65,7 @@ def readers_text(type_name: str) -> str:
         return "takes no hints"
     parts = [f"{h}: {', '.join(found[h])}" for h in hints if h in found]
     unread = [h for h in hints if h not in found]
-    text = "; ".join(parts) if parts else ""
+    text = "read by " + "; ".join(parts) if parts else ""
     if unread:
         text += ("; " if text else "") + f"no tool preset reads {' or '.join(unread)}"
     return text

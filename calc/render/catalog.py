@@ -37,7 +37,7 @@ def describe_layers() -> str:
         out.append(f"    arguments: {', '.join(args) if args else 'none'}")
         if cls.hints:
             allowed = ", ".join(f"{k} ({'|'.join(map(_word, v))})" for k, v in cls.hints.items())
-            out.append(f"    hints: {allowed}; read by {readers_text(name)}")
+            out.append(f"    hints: {allowed}; {readers_text(name)}")
         for quantity, formula in cls.describe():
             out.append(f"    {quantity}: {formula}")
         out.append("")

@@ -14,7 +14,7 @@ from ..layers import HINTS, LAYERS, Join
 from ..limits import MAX_RANK
 from .loader import Source
 from .flow import Iterations, mentions_in
-from ..conventions.hint_readers import read_by
+from ..conventions.hint_readers import read_by, readers_text
 from .document import check_rank, check_size, _finite  # noqa: F401 - check_rank, check_size imported from here
 from .document import _block_names, _names  # noqa: F401 - _names is imported from here too
 from .document import (_IDENT, MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT, RESERVED, STRUCTURES, SpecDoc, _as_names,
@@ -297,7 +297,8 @@ class Builder:
             allowed = cls.hints.get(key) if cls is not None else None
             if allowed is None:
                 takes = ", ".join(cls.hints) if cls is not None and cls.hints else "no hints"
-                raise SpecError(f"hint '{key}' does not apply to {what} (it takes {takes})",
+                read = f"; {readers_text(cls.type_name)}" if cls is not None and cls.hints else ""
+                raise SpecError(f"hint '{key}' does not apply to {what} (it takes {takes}{read})",
                                 path=ipath + (key,), context=ctx)
             if value not in allowed or type(value) is not type(allowed[0]):
                 raise SpecError(f"{key} must be one of {', '.join(map(_show, allowed))} for {what}, got {value!r}",
