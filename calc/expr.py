@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
 import warnings
 from fractions import Fraction
 from functools import lru_cache
@@ -190,6 +191,8 @@ def _compile(node: ast.AST, bounded: bool = True) -> Compiled:
             return lambda env: value
         kind = "text in quotes" if isinstance(node.value, (str, bytes)) else f"the constant {clip(node.value)}"
         raise SpecError(f"{kind} is not allowed in an expression (a word must be written without quotes)")
+    if isinstance(node, ast.Attribute):
+        return _shape_letter(node, bounded)
     if isinstance(node, ast.Name):
         name = node.id
         if name in ("True", "False", "None"):  # pragma: no cover - parsed as Constant
@@ -311,6 +314,7 @@ def _source(node: ast.AST) -> str:
 def _parse(text: str) -> ast.AST:
     # Python warns on some odd text ('1if x', '3x'): the user gets an error or a value, not a
     # warning line from the parser on standard error.
+    text = shape_refs(text)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return ast.parse(text.strip(), mode="eval")
@@ -359,6 +363,10 @@ def evaluate(text: str, env: Mapping[str, Any], bounded: bool = True):
     try:
         return fn(env)
     except _Undefined as exc:
+        if exc.name == IN_NAME:
+            raise SpecError(f"'in' in {text!r} names the tensor entering an item: only an item's arguments, "
+                            "its 'when' and the parameters of a block it uses can read it, not a variable "
+                            "or an input shape") from None
         known = ", ".join(sorted(k for k in env if not k.startswith("_"))) or "none"
         raise SpecError(f"undefined name {exc.name!r} in {text!r} (defined: {known})") from None
     except RecursionError:
@@ -392,3 +400,75 @@ FUNCTIONS.update({
     "sqrt": math.sqrt,
     "range": _range,      # range(n), range(a, b), range(a, b, step): a list
 })
+
+
+# ---------------------------------------------------------------------------- the incoming shape
+# `in` in an item's expression is the shape of the tensor entering the item, one sample's (the
+# batch excluded, as permute and reshape dims are): in[0], in[-1], len(in), and the letters of
+# PyTorch's channels-first layouts: (C, L) as Conv1d reads, (C, H, W) as Conv2d, (C, D, H, W)
+# as Conv3d. `in` is a Python keyword, so the text is rewritten before parsing: an `in` where an
+# operand may stand (not after a name, number, text or closing bracket, where it would be the
+# membership test that expressions refuse) becomes the name IN_NAME, which the builder binds.
+IN_NAME = "__in__"
+_LETTERS = {2: "CL", 3: "CHW", 4: "CDHW"}
+
+
+def shape_refs(text: str) -> str:
+    """``text`` with each `in` that names the incoming shape written as IN_NAME."""
+    if "in" not in text or not re.search(r"\bin\b", text):
+        return text
+    import io
+    import keyword
+    import tokenize
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return text   # the parser says what is wrong
+    lines = text.split("\n")
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line) + 1)
+    spots = []
+    prev = None
+    for tok in tokens:
+        if tok.type in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT):
+            continue
+        if tok.type == tokenize.NAME and tok.string == "in":
+            operand_before = prev is not None and (
+                (prev.type == tokenize.NAME and not keyword.iskeyword(prev.string))
+                or prev.type in (tokenize.NUMBER, tokenize.STRING)
+                or prev.string in (")", "]", "}"))
+            if not operand_before:
+                spots.append(offsets[tok.start[0] - 1] + tok.start[1])
+        prev = tok
+    for at in reversed(spots):
+        text = text[:at] + IN_NAME + text[at + 2:]
+    return text
+
+
+def _shape_letter(node: ast.Attribute, bounded: bool) -> Compiled:
+    """``in.H``: a dimension of the incoming shape by its letter (see IN_NAME)."""
+    if not (isinstance(node.value, ast.Name) and node.value.id == IN_NAME):
+        raise SpecError("attribute access (a.b) is not allowed in an expression; only the incoming shape "
+                        "has named dimensions (in.C, in.H, in.W, in.L, in.D)")
+    letter = node.attr
+    if letter not in "CLDHW" or len(letter) != 1:
+        raise SpecError(f"in.{letter}: the incoming shape's dimensions are named C, L (rank 2), C, H, W "
+                        "(rank 3) and C, D, H, W (rank 4); index it for others: in[0], in[-1]")
+
+    def run(env):
+        try:
+            shape = env[IN_NAME]
+        except KeyError:
+            raise _Undefined(IN_NAME) from None
+        letters = _LETTERS.get(len(shape), "")
+        if letter not in letters:
+            layout = ", ".join(_LETTERS[len(shape)]) if letters else None
+            has = f"(rank {len(shape)}: {layout})" if layout else f"(rank {len(shape)}, which has no named dimensions)"
+            raise SpecError(f"in.{letter}: the tensor entering this item is {tuple(shape)} {has}; {letter} is a "
+                            "dimension of " + " or ".join("(" + ", ".join(v) + ")" for v in _LETTERS.values()
+                                                           if letter in v)
+                            + " (PyTorch's channels-first layouts, batch excluded); index other layouts: "
+                              "in[0], in[-1]")
+        return shape[letters.index(letter)]
+    return run

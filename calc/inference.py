@@ -109,6 +109,11 @@ def encoder_items(model: Model) -> int:
 
 def _with_decoded(model: Model, first: int) -> Model:
     """``model`` with the decoded input's first dimension (the sequence) set to ``first``."""
+    if model.reads_in:
+        # sizes read from `in` were fixed at build for the spec's own lengths
+        raise SpecError(f"{model.name} reads the shape entering its items (`in`), fixed when the spec is built; "
+                        "--phase changes the decoded length after the build, which such a spec does not follow",
+                        file=model.source_name)
     if len(model.inputs) < 2:
         shape = (first, *tuple(model.input_shape)[1:])
         inputs = ((model.inputs[0][0], shape),) if model.inputs else ()

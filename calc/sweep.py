@@ -192,6 +192,9 @@ class Evaluator:
                 found = model
             else:
                 try:
+                    if model.reads_in and shape is not None and tuple(shape) != tuple(model.input_shape):
+                        # sizes read from `in` follow the input only when the spec is built for it
+                        model = self.spec.build(dict(zip(self.grid.names, values)), input_shape=shape)
                     found = analyze(model, batch=batch, convention=self.convention, dtype=self.dtype,
                                     input_shape=shape, cache=self.cache)
                 except CalcError as err:

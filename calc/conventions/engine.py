@@ -223,7 +223,12 @@ class Convention:
         """(compiled rules, the facts the rules see, [(per sample, for the batch)] per quantity)."""
         type_name = layer.type_name
         c = self._compiled(type_name, layer.kind)
-        env = facts if c.derive is None else {**facts, **c.derive(layer, shape, out)}
+        if c.derive is None:
+            env = facts
+        elif getattr(c.derive, "by_batch", False):   # facts of the whole batch (a tool that rounds it)
+            env = {**facts, **c.derive(layer, shape, out, batch)}
+        else:
+            env = {**facts, **c.derive(layer, shape, out)}
         for text, test, why in c.refusals:
             if self._eval(test, text, type_name, env):
                 raise ConventionError(f"convention '{self.name}' cannot count this {type_name} ({text}): {why}")
