@@ -27,6 +27,7 @@ from .errors import CalcError, SpecError, format_path
 from .expr import _Undefined, compile_expr, names_in
 from .limits import MAX_EXPR_CHARS, MAX_GRID, MAX_HELD, MAX_JOBS, clip
 from .spec import Spec, parse_spec
+from .sweep_compile import COMPILE_FROM, Compiled, same_totals
 
 TOTALS = ("params", "macs", "flops", "param_bytes", "activation_bytes")
 TIMES = ("latency", "throughput")    # with a grid's hardware
@@ -153,7 +154,8 @@ class Evaluator:
     """Evaluates variants of one spec, remembering the last build and analysis (consecutive
     variants differ first in batch, then input) and sharing layer results across variants."""
 
-    def __init__(self, spec: Spec, grid: Grid, convention: str = "standard", dtype: str = "fp32"):
+    def __init__(self, spec: Spec, grid: Grid, convention: str = "standard", dtype: str = "fp32",
+                 compile: bool = True):
         self.spec = spec
         self.grid = grid
         self.convention = conv_mod.get(convention)
@@ -172,6 +174,12 @@ class Evaluator:
             self.hardware.peak_for(dtype)      # a device without this dtype's peak ends the sweep here
         self._built: tuple = (None, None)      # (values, model or error text)
         self._analysed: tuple = (None, None)   # ((values, shape), Analysis or error text)
+        # Straight-line programs over the swept numbers (calc.sweep_compile), for grids large
+        # enough to repay a trace; the roofline needs every layer, so not with a hardware.
+        self.compiled = None
+        self.mismatches = 0
+        if compile and grid.hardware is None and grid.phase is None and grid.size >= COMPILE_FROM:
+            self.compiled = Compiled(spec, grid.names, self.convention, dtype)
 
     def _model(self, values: tuple):
         # Types are part of the key: 1 and 1.0 are equal but may build different models.
@@ -187,18 +195,26 @@ class Evaluator:
     def _analysis(self, values: tuple, shape, batch: int):
         key = (values, tuple(map(type, values)), shape, batch)
         if self._analysed[0] != key:
-            model = self._model(values)
-            if isinstance(model, str):
-                found = model
-            else:
-                try:
-                    found = analyze(model, batch=batch, convention=self.convention, dtype=self.dtype,
-                                    input_shape=shape, cache=self.cache)
-                except CalcError as err:
-                    found = _short(err)
+            found, check = self.compiled.analysis(values, shape, batch) if self.compiled else (None, False)
+            if found is None or check:
+                plain = self._plain(values, shape, batch)
+                if check and (isinstance(plain, str) or not same_totals(found, plain)):
+                    self.mismatches += 1     # a bug: the plain path's row stands, and is used from now on
+                    self.compiled = None
+                found = plain
             self._analysed = (key, found)
             self._trim()
         return self._analysed[1]
+
+    def _plain(self, values: tuple, shape, batch: int):
+        model = self._model(values)
+        if isinstance(model, str):
+            return model
+        try:
+            return analyze(model, batch=batch, convention=self.convention, dtype=self.dtype,
+                           input_shape=shape, cache=self.cache)
+        except CalcError as err:
+            return _short(err)
 
     def _trim(self):
         # Bounded caches keep a sweep of any length within a fixed amount of memory.
