@@ -155,7 +155,7 @@ class Evaluator:
     variants differ first in batch, then input) and sharing layer results across variants."""
 
     def __init__(self, spec: Spec, grid: Grid, convention: str = "standard", dtype: str = "fp32",
-                 compile: bool = True):
+                 compile: bool | None = None):
         self.spec = spec
         self.grid = grid
         self.convention = conv_mod.get(convention)
@@ -178,7 +178,9 @@ class Evaluator:
         # enough to repay a trace; the roofline needs every layer, so not with a hardware.
         self.compiled = None
         self.mismatches = 0
-        if compile and grid.hardware is None and grid.phase is None and grid.size >= COMPILE_FROM:
+        if compile is None:      # by default, grids large enough to repay a trace
+            compile = grid.size >= COMPILE_FROM
+        if compile and grid.hardware is None and grid.phase is None:
             self.compiled = Compiled(spec, grid.names, self.convention, dtype)
 
     def _model(self, values: tuple):

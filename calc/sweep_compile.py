@@ -33,6 +33,7 @@ from .tracing import Tape, Traced, Untraceable
 COMPILE_FROM = 32         # grids with fewer variants are not compiled: a trace costs several variants
 MAX_PROGRAMS_PER_KEY = 8  # structures (guard outcomes) per key before a key takes the plain path
 MAX_TRACES = 64           # traces per sweep (each costs a few variants' time)
+MAX_TRACE_ERRORS = 3      # traces of one key that end in an error before the key takes the plain path
 VERIFY = 2                # variants per program evaluated both ways and compared
 MAX_VALID = 100_000       # remembered valid argument tuples per layer (then forgotten and re-checked)
 
@@ -279,24 +280,32 @@ class Compiled:
 
     def __init__(self, spec: Spec, names: tuple, convention, dtype: str):
         self.spec, self.names, self.convention, self.dtype = spec, names, convention, dtype
+        # Swept numbers the input shape reads stay constants (part of the key): the analysis
+        # checks the input's sizes as whole numbers, which a traced number is not.
+        shaping = _input_names(spec.doc)
+        self.traced = tuple(n not in shaping for n in names)
         self.programs: dict = {}
         self.failed: set = set()
+        self.errors: dict = {}
         self.traces = 0
         self.answered = 0       # variants answered by a program (for tests and benchmarks)
         self.mismatches = 0     # programs found to differ from the plain path (a bug)
 
-    @staticmethod
-    def _key(values: tuple, shape, batch: int):
+    def _key(self, values: tuple, shape, batch: int):
         parts = []
-        for v in values:
+        for v, traced in zip(values, self.traced):
             t = type(v)
-            parts.append((t,) if t is int or t is float else (t, tuple(v) if isinstance(v, list) else v))
+            parts.append((t,) if traced and (t is int or t is float) else
+                         (t, tuple(v) if isinstance(v, list) else v))
         return (tuple(parts), shape, batch)
+
+    def _numbers(self, values: tuple) -> list:
+        return [v for v, traced in zip(values, self.traced) if traced and (type(v) is int or type(v) is float)]
 
     def analysis(self, values: tuple, shape, batch: int):
         """(the Analysis of the variant's root totals, whether to verify it) or (None, False)."""
         key = self._key(values, shape, batch)
-        numbers = [v for v in values if type(v) is int or type(v) is float]
+        numbers = self._numbers(values)
         programs = self.programs.get(key)
         if programs is None:
             programs = self.programs[key] = []
@@ -313,7 +322,14 @@ class Compiled:
         self.traces += 1
         try:
             program = self._trace(values, shape, batch)
-        except (Untraceable, CalcError, TypeError, ValueError, ArithmeticError, RecursionError):
+        except CalcError:
+            # Most likely an invalid variant (the plain path gives its error); a key whose
+            # traces fail this way again and again takes the plain path.
+            self.errors[key] = self.errors.get(key, 0) + 1
+            if self.errors[key] >= MAX_TRACE_ERRORS:
+                self.failed.add(key)
+            return None, False
+        except Exception:  # noqa: BLE001 - anything the trace could not follow: the plain path
             self.failed.add(key)
             return None, False
         programs.append(program)
@@ -343,8 +359,8 @@ class Compiled:
     def _trace(self, values: tuple, shape, batch: int) -> Program:
         tape = Tape()
         overrides = {}
-        for name, v in zip(self.names, values):
-            overrides[name] = tape.input(v) if type(v) is int or type(v) is float else v
+        for name, v, traced in zip(self.names, values, self.traced):
+            overrides[name] = tape.input(v) if traced and (type(v) is int or type(v) is float) else v
 
         class _Builder(TracingBuilder):
             pass
@@ -366,8 +382,26 @@ class Compiled:
         return Program(fn, out_type, in_shape, lines, guards)
 
 
+def _input_names(doc) -> set:
+    """The variables the input shape reads, directly or through other variables."""
+    from .expr import names_in
+    dims = list(doc.input or ()) + [d for shape in (doc.inputs or {}).values() for d in shape]
+    names: set = set()
+    todo = [d for d in dims if isinstance(d, str)]
+    while todo:
+        text = todo.pop()
+        for n in names_in(text) | {text.strip()}:
+            if n not in names:
+                names.add(n)
+                raw = doc.variables.get(n)
+                if isinstance(raw, str):
+                    todo.append(raw)
+    return names
+
+
 def same_totals(a: Analysis, b: Analysis) -> bool:
     """Whether two analyses give a sweep the same row (totals and shapes, with their types)."""
-    return (a.totals == b.totals and _same(tuple(a.output_shape), tuple(b.output_shape))
+    from dataclasses import astuple
+    return (_same(astuple(a.totals), astuple(b.totals)) and _same(tuple(a.output_shape), tuple(b.output_shape))
             and type(a.output_shape) is type(b.output_shape) and tuple(a.input_shape) == tuple(b.input_shape)
-            and a.root.macs_batch == b.root.macs_batch and a.root.flops_batch == b.root.flops_batch)
+            and _same((a.root.macs_batch, a.root.flops_batch), (b.root.macs_batch, b.root.flops_batch)))

@@ -22,6 +22,10 @@ import math
 MAX_LINES = 200_000        # a trace longer than this is abandoned (the program would be too large)
 
 
+_RAISING = ("int(", "round(", "_floor(", "_ceil(")
+_RAISING_OPS = (" / ", " // ", " % ", " ** ")
+
+
 class Untraceable(Exception):
     """A traced value reached an operation the recorded program cannot repeat."""
 
@@ -48,6 +52,9 @@ class Tape:
         self.checks: list = []                          # extra objects the program calls (see add_check)
         self.inputs: list[str] = []
         self.sets: dict = {}                            # see add_member_check
+        # lines that may raise (a division by zero, an overflow): kept even when nothing reads
+        # them, so that the program fails where the traced code would
+        self.raising: list[str] = []
         self.set_fns: list = []
 
     def input(self, value) -> "Traced":
@@ -63,6 +70,8 @@ class Tape:
             raise Untraceable("the traced program is too long")
         name = f"t{len(self.lines)}"
         self.lines.append((name, expr, deps))
+        if expr.startswith(_RAISING) or any(op in expr for op in _RAISING_OPS):
+            self.raising.append(name)
         t = self.cse[expr] = Traced(self, name, value)
         return t
 
@@ -101,6 +110,7 @@ class Tape:
             needed.add(o.name)
         for _, deps in self.guards:
             needed.update(deps)
+        needed.update(self.raising)
         keep = []
         for name, expr, deps in reversed(self.lines):
             if name in needed:
