@@ -200,6 +200,8 @@ class Evaluator:
             found, check = self.compiled.analysis(values, shape, batch) if self.compiled else (None, False)
             if found is None or check:
                 plain = self._plain(values, shape, batch)
+                if self.compiled is not None and self.compiled.pending is not None:
+                    self.compiled.settle(not isinstance(plain, str))
                 if check and (isinstance(plain, str) or not same_totals(found, plain)):
                     self.mismatches += 1     # a bug: the plain path's row stands, and is used from now on
                     self.compiled = None
@@ -307,9 +309,9 @@ class Evaluator:
 _worker: Evaluator | None = None
 
 
-def _init_worker(text, name, grid, convention, dtype):
+def _init_worker(text, name, grid, convention, dtype, compile=None):
     global _worker
-    _worker = Evaluator(parse_spec(text, name), grid, convention, dtype)
+    _worker = Evaluator(parse_spec(text, name), grid, convention, dtype, compile)
 
 
 def _run_chunk(bounds: tuple[int, int]) -> list[Variant]:
@@ -330,11 +332,13 @@ def chunk_size(grid: Grid) -> int:
 
 
 def sweep(text: str, name: str | None, grid: Grid, *, convention: str = "standard",
-          dtype: str = "fp32", jobs: int | None = None) -> Iterator[Variant]:
+          dtype: str = "fp32", jobs: int | None = None, compile: bool | None = None) -> Iterator[Variant]:
     """Every variant of ``grid`` in order, as a stream. ``jobs`` worker processes (default:
-    every core when the grid has at least PARALLEL_FROM variants, else 1)."""
+    every core when the grid has at least PARALLEL_FROM variants, else 1). ``compile``: whether
+    to compile the spec into straight-line programs over the swept numbers (calc.sweep_compile;
+    default: for grids of at least COMPILE_FROM variants); the rows are the same either way."""
     spec = parse_spec(text, name)
-    evaluator = Evaluator(spec, grid, convention, dtype)   # checks convention and dtype first
+    evaluator = Evaluator(spec, grid, convention, dtype, compile)   # checks convention and dtype first
     check_size(grid)
     total = grid.size
     if jobs is None:
@@ -353,14 +357,14 @@ def sweep(text: str, name: str | None, grid: Grid, *, convention: str = "standar
             if not frozen:   # the caller's own frozen objects (if any) stay so
                 gc.unfreeze()
         return
-    yield from _parallel(text, name, grid, convention, dtype, jobs, step, total)
+    yield from _parallel(text, name, grid, convention, dtype, jobs, step, total, compile)
 
 
-def _parallel(text, name, grid, convention, dtype, jobs, step, total) -> Iterator[Variant]:
+def _parallel(text, name, grid, convention, dtype, jobs, step, total, compile=None) -> Iterator[Variant]:
     from concurrent.futures import ProcessPoolExecutor
     bounds = ((s, min(s + step, total)) for s in range(0, total, step))
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                             initargs=(text, name, grid, convention, dtype)) as pool:
+                             initargs=(text, name, grid, convention, dtype, compile)) as pool:
         # A bounded window of chunks in flight: results stay in order and memory stays small.
         window = []
         try:

@@ -287,6 +287,7 @@ class Compiled:
         self.programs: dict = {}
         self.failed: set = set()
         self.errors: dict = {}
+        self.pending = None     # the key of a trace that failed, until settle
         self.traces = 0
         self.answered = 0       # variants answered by a program (for tests and benchmarks)
         self.mismatches = 0     # programs found to differ from the plain path (a bug)
@@ -322,15 +323,10 @@ class Compiled:
         self.traces += 1
         try:
             program = self._trace(values, shape, batch)
-        except CalcError:
-            # Most likely an invalid variant (the plain path gives its error); a key whose
-            # traces fail this way again and again takes the plain path.
-            self.errors[key] = self.errors.get(key, 0) + 1
-            if self.errors[key] >= MAX_TRACE_ERRORS:
-                self.failed.add(key)
-            return None, False
         except Exception:  # noqa: BLE001 - anything the trace could not follow: the plain path
-            self.failed.add(key)
+            # An invalid variant fails its trace too (its error is then the plain path's); see
+            # settle, which the caller calls with the plain path's outcome.
+            self.pending = key
             return None, False
         programs.append(program)
         found = self._run(program, numbers, shape, batch)
@@ -342,6 +338,18 @@ class Compiled:
         program.unverified -= 1
         self.answered += 1
         return found, program
+
+    def settle(self, valid: bool) -> None:
+        """After a failed trace, the plain path's outcome at that variant: valid, the trace met
+        something it cannot follow, and the key takes the plain path from now on; invalid, the
+        trace failed on the variant's error, and a later variant may be traced (up to
+        MAX_TRACE_ERRORS times)."""
+        key, self.pending = self.pending, None
+        if key is None:
+            return
+        self.errors[key] = self.errors.get(key, 0) + 1
+        if valid or self.errors[key] >= MAX_TRACE_ERRORS:
+            self.failed.add(key)
 
     def _run(self, program: Program, numbers, shape, batch):
         try:
