@@ -174,14 +174,15 @@ class Evaluator:
             self.hardware.peak_for(dtype)      # a device without this dtype's peak ends the sweep here
         self._built: tuple = (None, None)      # (values, model or error text)
         self._analysed: tuple = (None, None)   # ((values, shape), Analysis or error text)
-        # Straight-line programs over the swept numbers (calc.sweep_compile), for grids large
-        # enough to repay a trace; the roofline needs every layer, so not with a hardware.
+        # Straight-line programs over the swept numbers (calc.sweep_compile); the roofline
+        # times every layer and a phase runs calc.inference, so not with a hardware or a phase.
         self.compiled = None
         self.mismatches = 0
-        if compile is None:      # by default, grids large enough to repay a trace
-            compile = grid.size >= COMPILE_FROM
-        if compile and grid.hardware is None and grid.phase is None:
+        if compile is not False and grid.hardware is None and grid.phase is None:
             self.compiled = Compiled(spec, grid.names, self.convention, dtype)
+            # By default only where a program would answer enough networks to repay its trace.
+            if compile is None and self.compiled.networks_per_program(grid) < COMPILE_FROM:
+                self.compiled = None
 
     def _model(self, values: tuple):
         # Types are part of the key: 1 and 1.0 are equal but may build different models.
@@ -336,7 +337,8 @@ def sweep(text: str, name: str | None, grid: Grid, *, convention: str = "standar
     """Every variant of ``grid`` in order, as a stream. ``jobs`` worker processes (default:
     every core when the grid has at least PARALLEL_FROM variants, else 1). ``compile``: whether
     to compile the spec into straight-line programs over the swept numbers (calc.sweep_compile;
-    default: for grids of at least COMPILE_FROM variants); the rows are the same either way."""
+    default: where one program would answer at least COMPILE_FROM networks); the rows are the
+    same either way."""
     spec = parse_spec(text, name)
     evaluator = Evaluator(spec, grid, convention, dtype, compile)   # checks convention and dtype first
     check_size(grid)

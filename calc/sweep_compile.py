@@ -30,7 +30,10 @@ from .spec import Spec, build
 from .spec.build import Builder
 from .tracing import Tape, Traced, Untraceable
 
-COMPILE_FROM = 32         # grids with fewer variants are not compiled: a trace costs several variants
+# By default a sweep compiles only when one program would answer at least this many networks
+# (the product of the numbers of values of the traced variables): a trace costs about as much as
+# building and analysing a dozen distinct networks.
+COMPILE_FROM = 32
 MAX_PROGRAMS_PER_KEY = 8  # structures (guard outcomes) per key before a key takes the plain path
 MAX_TRACES = 64           # traces per sweep (each costs a few variants' time)
 MAX_TRACE_ERRORS = 3      # traces of one key that end in an error before the key takes the plain path
@@ -109,7 +112,9 @@ class TracingBuilder(Builder):
             return Builder._layer(self, cls, kind, args, ipath, env, ctx)
         keys = tuple(values)
         concrete = {k: _concrete(v) for k, v in values.items()}
-        layer = Builder._layer(self, cls, kind, concrete, ipath, {}, ctx)
+        # validated afresh (not from a cache), so that the copy below starts from nothing but
+        # the fields the values at this variant validate to
+        layer = Builder._layer(_Validator(), cls, kind, concrete, ipath, {}, ctx)
         updates = {}
         for k, v in values.items():
             if not _has_traced(v):
@@ -292,6 +297,15 @@ class Compiled:
         self.answered = 0       # variants answered by a program (for tests and benchmarks)
         self.mismatches = 0     # programs found to differ from the plain path (a bug)
 
+    def networks_per_program(self, grid) -> int:
+        """How many of the grid's networks one program may answer: the product of the numbers of
+        values of the variables it traces (those that are numbers and do not shape the input)."""
+        n = 1
+        for (name, values), traced in zip(grid.variables, self.traced):
+            if traced and any(type(v) is int or type(v) is float for v in values):
+                n *= len(values)
+        return n
+
     def _key(self, values: tuple, shape, batch: int):
         parts = []
         for v, traced in zip(values, self.traced):
@@ -307,9 +321,7 @@ class Compiled:
         """(the Analysis of the variant's root totals, whether to verify it) or (None, False)."""
         key = self._key(values, shape, batch)
         numbers = self._numbers(values)
-        programs = self.programs.get(key)
-        if programs is None:
-            programs = self.programs[key] = []
+        programs = self.programs.get(key, ())
         for program in programs:
             found = self._run(program, numbers, shape, batch)
             if found is not None:
@@ -328,13 +340,12 @@ class Compiled:
             # settle, which the caller calls with the plain path's outcome.
             self.pending = key
             return None, False
-        programs.append(program)
         found = self._run(program, numbers, shape, batch)
         if found is None:        # its own guards fail at the variant it was traced at: a bug
             self.mismatches += 1
             self.failed.add(key)
-            programs.remove(program)
             return None, False
+        self.programs.setdefault(key, []).append(program)
         program.unverified -= 1
         self.answered += 1
         return found, program

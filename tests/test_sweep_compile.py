@@ -153,7 +153,6 @@ def test_library_stream_compiles_by_default_and_can_be_told_not_to():
     text = path.read_text()
     spec = parse_spec(text, str(path))
     grid = sw.make_grid(spec, [("width", [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]), ("num_classes", [10, 100, 1000, 21])])
-    assert grid.size >= sw.COMPILE_FROM
     assert list(sw.sweep(text, str(path), grid)) == list(sw.sweep(text, str(path), grid, compile=False))
 
 
@@ -169,10 +168,15 @@ def test_hardware_and_phase_grids_take_the_plain_path():
     assert sw.Evaluator(gpt, grid, compile=True).compiled is None
 
 
-def test_small_grids_are_not_compiled_by_default():
+def test_grids_of_few_networks_per_program_are_not_compiled_by_default():
     spec = _spec("resnet50")
-    grid = sw.make_grid(spec, [("width", [0.5, 1.0])])
-    assert grid.size < sw.COMPILE_FROM and sw.Evaluator(spec, grid).compiled is None
+    assert sw.Evaluator(spec, sw.make_grid(spec, [("width", [0.5, 1.0])])).compiled is None
+    # 16 widths per (depths, input): 16 networks per program, fewer than a trace repays
+    grid = sw.make_grid(spec, [("width", [k / 16 for k in range(4, 20)]), ("layers", [[2, 2, 2, 2], [3, 4, 6, 3]])],
+                        [(3, 64, 64), (3, 96, 96)])
+    assert grid.size >= sw.COMPILE_FROM and sw.Evaluator(spec, grid).compiled is None
+    grid = sw.make_grid(spec, [("width", [k / 16 for k in range(4, 20)]), ("num_classes", [10, 100])])
+    assert sw.Evaluator(spec, grid).compiled is not None
 
 
 # ---------------------------------------------------------------------------- tracing itself
