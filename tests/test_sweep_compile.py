@@ -226,3 +226,27 @@ def test_int_and_float_results_keep_their_types():
     assert program(9, 3) == ((3.0, 3, 9, 729),)
     assert [type(v) for v in program(9, 3)[0]] == [float, int, int, int]
     assert program(9, -1) is None          # 9 ** -1 is a float: the type is guarded
+
+
+# ---------------------------------------------------------------------------- random specs
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from spec_strategies import specs  # noqa: E402
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(specs(wild=0.1))
+def test_random_specs_compiled_rows_equal_plain_rows(doc):
+    # The generator writes channel counts as `w * k` over its variable w (tests/spec_strategies.py)
+    # and, now and then, an argument that does not suit the shape; sweeping w makes every layer's
+    # arguments traced numbers, and some variants invalid.
+    import yaml
+    from calc.errors import CalcError
+    try:
+        spec = parse_spec(yaml.safe_dump(doc, sort_keys=False), "generated.yaml")
+    except CalcError:
+        return
+    grid = sw.make_grid(spec, [("w", [1, 2, 3, 4, 5, 7, 8])], None, [1, 3])
+    for convention in ("standard", "fvcore", "ptflops"):
+        _both(spec, grid, convention)
