@@ -207,8 +207,8 @@ class Evaluator:
                     self.mismatches += 1     # a bug: the plain path's row stands, and is used from now on
                     self.compiled = None
                 found = plain
+                self._trim()      # (a program's answer adds nothing to the caches)
             self._analysed = (key, found)
-            self._trim()
         return self._analysed[1]
 
     def _plain(self, values: tuple, shape, batch: int):

@@ -18,6 +18,8 @@ Imports nothing from calc, so that :mod:`calc.expr` and the conventions can reco
 from __future__ import annotations
 
 import math
+from operator import add as _add, floordiv as _floordiv, mod as _mod, mul as _mul, pow as _pow, sub as _sub
+from operator import truediv as _truediv
 
 MAX_LINES = 200_000        # a trace longer than this is abandoned (the program would be too large)
 
@@ -172,50 +174,51 @@ class Traced:
 
     # -- arithmetic: the value as Python computes it, and one line
     def _op(self, other, sym: str, fn, swap: bool = False):
-        if type(other) not in (int, float, bool, Traced):
+        to = type(other)
+        if to is Traced:
+            on, ov, od = other.name, other.v, (other.name,)
+        elif to is int or to is float or to is bool:
+            on, ov, od = _lit(other), other, ()
+        else:
             return NotImplemented
-        a, b = (other, self) if swap else (self, other)
-        an, av, ad = _parts(a)
-        bn, bv, bd = _parts(b)
-        value = fn(av, bv)
-        tape = self.tape
-        ints = type(av) is int and type(bv) is int
-        # Identities that hold for every value of the other operand (whole numbers only where a
+        sv = self.v
+        if swap:
+            an, av, bn, bv = on, ov, self.name, sv
+            value = fn(ov, sv)
+        else:
+            an, av, bn, bv = self.name, sv, on, ov
+            value = fn(sv, ov)
+        # Identities that hold for every value of the traced operand (whole numbers only where a
         # float would differ: 0 * x is -0.0 for a negative x).
-        if sym == "*":
-            if type(a) is not Traced and av == 1 and type(av) is int:
-                return b
-            if type(b) is not Traced and bv == 1 and type(bv) is int:
-                return a
-        elif sym in ("+", "-") and type(b) is not Traced and bv == 0 and type(bv) is int:
-            return a
-        elif sym == "+" and type(a) is not Traced and av == 0 and type(av) is int:
-            return b
-        elif sym == "//" and ints and type(b) is not Traced and bv == 1:
-            return a
-        if type(value) is bool or type(value) not in (int, float):
-            raise Untraceable(f"{sym} gave a {type(value).__name__}")
-        t = tape.line(f"({an} {sym} {bn})", ad + bd, value)
+        if to is int:
+            if ov == 1 and (sym == "*" or (sym == "//" and not swap and type(sv) is int)):
+                return self
+            if ov == 0 and type(sv) is int and (sym == "+" or (sym == "-" and not swap)):
+                return self      # (for a float, -0.0 + 0 is 0.0)
+        tv = type(value)
+        if tv is not int and tv is not float:
+            raise Untraceable(f"{sym} gave a {tv.__name__}")
+        t = self.tape.line(f"({an} {sym} {bn})", (self.name, *od), value)
         if sym == "**":
             # int ** int is a float when the exponent is negative; a negative base to a
             # fractional power is complex: the result's type is guarded.
-            tape.guard(f"type({t.name}) is {type(value).__name__}", (t.name,))
+            self.tape.guard(f"type({t.name}) is {tv.__name__}", (t.name,))
         return t
 
-    def __add__(self, o): return self._op(o, "+", lambda a, b: a + b)
-    def __radd__(self, o): return self._op(o, "+", lambda a, b: a + b, True)
-    def __sub__(self, o): return self._op(o, "-", lambda a, b: a - b)
-    def __rsub__(self, o): return self._op(o, "-", lambda a, b: a - b, True)
-    def __mul__(self, o): return self._op(o, "*", lambda a, b: a * b)
-    def __rmul__(self, o): return self._op(o, "*", lambda a, b: a * b, True)
-    def __truediv__(self, o): return self._op(o, "/", lambda a, b: a / b)
-    def __rtruediv__(self, o): return self._op(o, "/", lambda a, b: a / b, True)
-    def __floordiv__(self, o): return self._op(o, "//", lambda a, b: a // b)
-    def __rfloordiv__(self, o): return self._op(o, "//", lambda a, b: a // b, True)
-    def __mod__(self, o): return self._op(o, "%", lambda a, b: a % b)
-    def __rmod__(self, o): return self._op(o, "%", lambda a, b: a % b, True)
-    def __pow__(self, o): return self._op(o, "**", lambda a, b: a ** b)
-    def __rpow__(self, o): return self._op(o, "**", lambda a, b: a ** b, True)
+    def __add__(self, o): return self._op(o, "+", _add)
+    def __radd__(self, o): return self._op(o, "+", _add, True)
+    def __sub__(self, o): return self._op(o, "-", _sub)
+    def __rsub__(self, o): return self._op(o, "-", _sub, True)
+    def __mul__(self, o): return self._op(o, "*", _mul)
+    def __rmul__(self, o): return self._op(o, "*", _mul, True)
+    def __truediv__(self, o): return self._op(o, "/", _truediv)
+    def __rtruediv__(self, o): return self._op(o, "/", _truediv, True)
+    def __floordiv__(self, o): return self._op(o, "//", _floordiv)
+    def __rfloordiv__(self, o): return self._op(o, "//", _floordiv, True)
+    def __mod__(self, o): return self._op(o, "%", _mod)
+    def __rmod__(self, o): return self._op(o, "%", _mod, True)
+    def __pow__(self, o): return self._op(o, "**", _pow)
+    def __rpow__(self, o): return self._op(o, "**", _pow, True)
 
     def _unary(self, text: str, value):
         if type(value) not in (int, float):

@@ -250,3 +250,12 @@ def test_random_specs_compiled_rows_equal_plain_rows(doc):
     grid = sw.make_grid(spec, [("w", [1, 2, 3, 4, 5, 7, 8])], None, [1, 3])
     for convention in ("standard", "fvcore", "ptflops"):
         _both(spec, grid, convention)
+
+
+def test_identities_are_taken_only_where_they_hold():
+    # x * 1, x // 1, x + 0, x - 0 need no line; -0.0 + 0 is 0.0 and 0 - x is not x, so those stay.
+    program = _program(lambda x, y: (x * 1, 1 * x, x // 1, x + 0, 0 + x, x - 0, 0 - x, y + 0, y * 1), 5, -0.0)
+    for x, y in ((5, -0.0), (-3, 2.5), (0, -0.0)):
+        got = program(x, y)[0]
+        want = (x * 1, 1 * x, x // 1, x + 0, 0 + x, x - 0, 0 - x, y + 0, y * 1)
+        assert got == want and [math.copysign(1, v) for v in got] == [math.copysign(1, v) for v in want]
