@@ -103,7 +103,8 @@ class TracingBuilder(Builder):
     """The builder, unchanged but for layers whose arguments are traced: the layer is validated
     (pydantic) with the values at the traced variant, then copied with the traced values in the
     fields they became, and the program checks at each variant that the arguments it computes
-    validate to the same fields (see :meth:`_check`)."""
+    validate to the same fields (:class:`_FieldCheck`, or :class:`_Check` for a layer type whose
+    fields are validated together)."""
 
     def _layer(self, cls, kind, args, ipath, env, ctx):
         from .spec.document import resolve
