@@ -106,6 +106,16 @@ class TracingBuilder(Builder):
     validate to the same fields (:class:`_FieldCheck`, or :class:`_Check` for a layer type whose
     fields are validated together)."""
 
+    def _repeat(self, args, ipath, env, trainable, ctx, common):
+        # A traced repeat count is pinned: this program is of this many iterations, and a
+        # variant with another count gets a program of its own.
+        from .spec.document import resolve
+        if "times" in args:
+            times = resolve(args["times"], env, ipath + ("times",))
+            if type(times) is Traced:
+                args = {**args, "times": times.pin()}
+        return Builder._repeat(self, args, ipath, env, trainable, ctx, common)
+
     def _layer(self, cls, kind, args, ipath, env, ctx):
         from .spec.document import resolve
         values = {k: resolve(v, env, ipath + (k,)) if isinstance(v, (str, list)) else v for k, v in args.items()}

@@ -274,6 +274,12 @@ class Traced:
     def __bool__(self):
         return self._test(self.name, self.v)
 
+    def pin(self):
+        """The value itself, for a use the program cannot follow with a traced number (a repeat
+        count): a guard that the value stays this one, so the program is of this structure."""
+        self._test(f"({self.name} == {_lit(self.v)})", True)
+        return self.v
+
     def check_number(self, bounded: bool, limit: int) -> "Traced":
         """What the expression evaluator checks of each value, as guards: finite floats; whole
         numbers within ``limit`` when ``bounded``."""

@@ -41,8 +41,20 @@ def _both(spec, grid, convention="standard", dtype="fp32"):
 
 
 def _spec(name):
+    if name == "structured_index":
+        return parse_spec(INDEXED, "indexed.yaml")
     path = SPECS / f"{name}.yaml"
     return parse_spec(path.read_text(), str(path))
+
+
+INDEXED = """
+name: indexed
+input: [3, 16, 16]
+variables: {k: 0, c: 8, sizes: [8, 16, 24]}
+layers:
+  - conv2d: {out: "sizes[k]", kernel: 3}
+  - conv2d: {out: c, kernel: 3}
+"""
 
 
 # Grids over the bundled specs' numeric variables: (spec, axes, inputs, whether programs answer).
@@ -52,7 +64,10 @@ GRIDS = [
      [(3, 64, 64), (3, 224, 224)], True),
     ("mobilenet_v2", [("width_mult", [0.35, 0.5, 0.75, 1.0, 1.4]), ("round_nearest", [4, 8])], None, True),
     ("densenet121", [("growth_rate", [12, 32]), ("bn_size", [2, 4]), ("num_init_features", [32, 64])], None, True),
-    ("efficientnet_b0", [("width_mult", [0.5, 1.0, 1.1]), ("depth_mult", [1.0, 1.2])], None, False),
+    # depth_mult sets repeat counts: a program per count (the count is pinned by a guard)
+    ("efficientnet_b0", [("width_mult", [0.5, 1.0, 1.1]), ("depth_mult", [1.0, 1.2, 1.4])], None, True),
+    # a swept number used as a list index: the trace cannot follow it, every row is plain
+    ("structured_index", [("k", [0, 1, 2, -1]), ("c", [4, 8, 12, 16, 20, 24, 28, 32])], None, False),
     ("gpt2", [("d", [64, 768, 770]), ("vocab", [1000, 50257]), ("n_ctx", [64, 1024])], None, True),
     ("lstm_tagger", [("emb", [16, 100]), ("vocab", [100, 5000]), ("seq", [8, 35])], None, True),
     ("t5_small", [("vocab", [100, 32128]), ("src", [16, 64]), ("tgt", [8, 32])], None, True),
@@ -72,7 +87,6 @@ def test_compiled_rows_equal_plain_rows(name, axes, inputs, answers, convention)
     elif answers:
         assert ev.compiled is not None and ev.compiled.answered > 0
     else:
-        # a swept number used as a repeat count: the trace is abandoned, every row is plain
         assert ev.compiled is not None and ev.compiled.answered == 0 and ev.compiled.failed
 
 
