@@ -273,3 +273,14 @@ def test_identities_are_taken_only_where_they_hold():
         got = program(x, y)[0]
         want = (x * 1, 1 * x, x // 1, x + 0, 0 + x, x - 0, 0 - x, y + 0, y * 1)
         assert got == want and [math.copysign(1, v) for v in got] == [math.copysign(1, v) for v in want]
+
+
+def test_worker_processes_compile_too():
+    # Chunks of 400 variants go to two workers, each with its own programs (when the machine
+    # has two cores); the stream is the plain path's, in grid order.
+    path = SPECS / "resnet18.yaml"
+    text = path.read_text()
+    spec = parse_spec(text, str(path))
+    grid = sw.make_grid(spec, [("width", [k / 32 for k in range(8, 48)]), ("num_classes", list(range(10, 30)))])
+    assert grid.size == 800
+    assert list(sw.sweep(text, str(path), grid, jobs=2)) == list(sw.sweep(text, str(path), grid, jobs=1, compile=False))
