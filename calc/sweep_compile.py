@@ -36,7 +36,7 @@ from .tracing import Tape, Traced, Untraceable
 COMPILE_FROM = 32
 MAX_PROGRAMS_PER_KEY = 8  # structures (guard outcomes) per key before a key takes the plain path
 MAX_TRACES = 64           # traces per sweep (each costs a few variants' time)
-MAX_TRACE_ERRORS = 3      # traces of one key that end in an error before the key takes the plain path
+MAX_TRACE_ERRORS = 8      # traces of one key that end in an error before the key takes the plain path
 VERIFY = 2                # variants per program evaluated both ways and compared
 MAX_VALID = 100_000       # remembered valid argument tuples per layer (then forgotten and re-checked)
 
@@ -303,7 +303,9 @@ class Compiled:
         self.programs: dict = {}
         self.failed: set = set()
         self.errors: dict = {}
-        self.pending = None     # the key of a trace that failed, until settle
+        self.pending = None     # the key of a variant the programs did not answer, until settle
+        self.pending_trace = False   # whether its trace failed
+        self.waiting: set = set()    # keys whose last trace failed on an invalid variant
         self.traces = 0
         self.answered = 0       # variants answered by a program (for tests and benchmarks)
         self.mismatches = 0     # programs found to differ from the plain path (a bug)
@@ -343,13 +345,16 @@ class Compiled:
                 return found, check and program
         if key in self.failed or len(programs) >= MAX_PROGRAMS_PER_KEY or self.traces >= MAX_TRACES:
             return None, False
+        if key in self.waiting:      # for a valid variant of this key (see settle)
+            self.pending, self.pending_trace = key, False
+            return None, False
         self.traces += 1
         try:
             program = self._trace(values, shape, batch)
         except Exception:  # noqa: BLE001 - anything the trace could not follow: the plain path
             # An invalid variant fails its trace too (its error is then the plain path's); see
             # settle, which the caller calls with the plain path's outcome.
-            self.pending = key
+            self.pending, self.pending_trace = key, True
             return None, False
         found = self._run(program, numbers, shape, batch)
         if found is None:        # its own guards fail at the variant it was traced at: a bug
@@ -362,16 +367,23 @@ class Compiled:
         return found, program
 
     def settle(self, valid: bool) -> None:
-        """After a failed trace, the plain path's outcome at that variant: valid, the trace met
-        something it cannot follow, and the key takes the plain path from now on; invalid, the
-        trace failed on the variant's error, and a later variant may be traced (up to
-        MAX_TRACE_ERRORS times)."""
+        """The plain path's outcome at a variant the programs did not answer. After a failed
+        trace: valid, the trace met something it cannot follow, and the key takes the plain path
+        from now on; invalid, the trace failed on the variant's error, and the key waits for a
+        valid variant, after which the next is traced (up to MAX_TRACE_ERRORS failures)."""
         key, self.pending = self.pending, None
         if key is None:
+            return
+        if not self.pending_trace:
+            if valid:
+                self.waiting.discard(key)
             return
         self.errors[key] = self.errors.get(key, 0) + 1
         if valid or self.errors[key] >= MAX_TRACE_ERRORS:
             self.failed.add(key)
+            self.waiting.discard(key)
+        else:
+            self.waiting.add(key)
 
     def _run(self, program: Program, numbers, shape, batch):
         try:

@@ -284,3 +284,25 @@ def test_worker_processes_compile_too():
     grid = sw.make_grid(spec, [("width", [k / 32 for k in range(8, 48)]), ("num_classes", list(range(10, 30)))])
     assert grid.size == 800
     assert list(sw.sweep(text, str(path), grid, jobs=2)) == list(sw.sweep(text, str(path), grid, jobs=1, compile=False))
+
+
+VALIDATED = """
+name: validated
+input: [6]
+input_kind: tokens
+variables: {c: 8, v: 10}
+layers:
+  - embedding: {vocab: v, dim: "c - 4", padding_idx: 5}
+  - linear: {out: "c - 2"}
+"""
+
+
+def test_arguments_that_fail_validation_give_the_plain_error():
+    # dim = c − 4 is refused for c ≤ 4 (a positive size), padding_idx 5 for a vocabulary of 5 or
+    # fewer rows (the embedding's model validator): those rows carry the plain path's errors.
+    spec = parse_spec(VALIDATED, "validated.yaml")
+    grid = sw.make_grid(spec, [("c", [3, 4, 5, 6, 9, 12, 16, 20]), ("v", [2, 5, 6, 10, 100])], None, [1, 2])
+    ev, rows = _both(spec, grid)
+    assert ev.compiled.answered > 0
+    errors = {r.error for r in rows if r.error}
+    assert any("padding_idx" in e for e in errors) and any("dim" in e for e in errors)
