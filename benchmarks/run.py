@@ -15,7 +15,7 @@ Prints a table (and with --json writes every figure). Measures:
   command (time and peak memory), 100,000 layers of three kinds, and a shape-preserving block
   repeated 10, 1,000 and 1,000,000 times;
 * sweeps of ResNet-50 variants: variants per second on one core (distinct networks, and grids
-  whose variants share networks), and on every core as whole commands streaming CSV (a
+  whose variants share networks; compiled, the default, and the plain path, in turns), and on every core as whole commands streaming CSV (a
   100,000-variant grid, 4,000 distinct networks, one network over 10,000 inputs × batches):
   time, speed-up over ``--jobs 1``, and the peak memory of the largest process;
 * the torch-based tools (FlopCounterMode, thop, fvcore, ptflops with both backends, torchinfo) on
@@ -226,13 +226,23 @@ def bench_sweeps(quick):
                          [1, 2, 4, 8, 16, 32, 64, 128]),
     }
     for label, grid in grids.items():
-        best = min(_timed(lambda: sum(1 for _ in sw.sweep(text, str(path), grid, jobs=1)))
-                   for _ in range(1 if quick else 3))
-        rate = len(grid) / best
+        # A/B in turns: compiled (the default, calc/sweep_compile.py) and the plain path, which
+        # builds and analyses every variant; the best of each.
+        # Wall time, and CPU time, which another process's load on the machine changes less.
+        times = {True: [], False: []}
+        cpu = {True: [], False: []}
+        for _ in range(1 if quick else 3):
+            for compiled in (True, False):
+                c0 = time.process_time()
+                times[compiled].append(_timed(lambda: sum(1 for _ in sw.sweep(
+                    text, str(path), grid, jobs=1, compile=None if compiled else False))))
+                cpu[compiled].append(time.process_time() - c0)
+        rate, plain = len(grid) / min(times[True]), len(grid) / min(times[False])
         distinct = label.startswith("distinct")
         target = "≥ 10,000 /s per core" if distinct else "≥ 1,000 /s per core"
         record("sweep", f"ResNet-50 sweep, 1 core, {label}", rate, "variants/s", target,
-               rate >= (10_000 if distinct else 1_000), variants=len(grid))
+               rate >= (10_000 if distinct else 1_000), variants=len(grid), plain=plain,
+               cpu_rate=len(grid) / min(cpu[True]), cpu_plain=len(grid) / min(cpu[False]))
     if quick:
         NOTES.append("--quick: the sweeps on every core are skipped")
         return
@@ -353,6 +363,9 @@ def table(markdown: bool = False) -> str:
         if "ratio_to_yaml" in r:
             extra.append(f"{r['ratio_to_yaml']:.2f}× import yaml; CPU {r['cpu_s'] * 1e3:,.0f} ms; "
                          f"peak {r['peak_rss_mib']:,.0f} MiB")
+        if "plain" in r:
+            extra.append(f"plain path {r['plain']:,.0f}/s: {r['value'] / r['plain']:.1f}×; per CPU second "
+                         f"{r['cpu_rate']:,.0f}/s, plain {r['cpu_plain']:,.0f}/s")
         if "per_core" in r:
             extra.append(f"{r['wall_s']:.1f} s, {r['per_core']:,.0f}/s per core, {r['speedup']:.2f}× --jobs 1, "
                          f"peak {r['peak_rss_mib']:,.0f} MiB per process")

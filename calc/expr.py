@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 from .errors import SpecError
+from .tracing import Traced
 # Integers larger than MAX_ABS_INT in an expression are refused so that a hostile power or
 # product cannot make calc allocate unbounded memory; real sizes are many orders smaller.
 from .limits import MAX_ABS_INT, MAX_EXPR_CHARS, MAX_INT_DIGITS, MAX_POW_EXPONENT, clip
@@ -29,7 +30,7 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
         raise SpecError(f"make_divisible: divisor must be positive, got {divisor}")
     if min_value is None:
         min_value = divisor
-    new_value = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    new_value = max(min_value, _int(value + divisor / 2) // divisor * divisor)
     if new_value < 0.9 * value:
         new_value += divisor
     return new_value
@@ -41,7 +42,15 @@ def _int(value=0, *rest):
         raise SpecError(f"int(): a text of {len(value):,} characters (at most {MAX_INT_DIGITS:,} digits)")
     if rest:
         raise SpecError("int() takes one value")
+    if type(value) is Traced:   # a swept variable, traced (calc.sweep_compile)
+        return value.to_int()
     return int(value)
+
+
+def _float(value=0.0, *rest):
+    if type(value) is Traced:
+        return value.to_float() if not rest else float(value, *rest)
+    return float(value, *rest)
 
 
 def _round(value, ndigits=None):
@@ -54,7 +63,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "abs": abs,
     "round": _round,
     "int": _int,
-    "float": float,
+    "float": _float,
     "floor": math.floor,
     "ceil": math.ceil,
     "make_divisible": make_divisible,
@@ -87,6 +96,8 @@ class _Undefined(Exception):
 
 
 def _check_number(value, bounded: bool = True):
+    if type(value) is Traced:
+        return value.check_number(bounded, MAX_ABS_INT)
     if bounded and isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ABS_INT:
         raise SpecError("integer too large in expression (limit 2**256)")
     if isinstance(value, float) and not math.isfinite(value):
@@ -113,7 +124,7 @@ def _describe(value) -> str:
 
 def _number(value, sym: str):
     # a Fraction: an exact count, or a tool's float64 value (calc.conventions.tools)
-    if not isinstance(value, (int, float, Fraction)):
+    if not isinstance(value, (int, float, Fraction, Traced)):
         raise SpecError(f"'{sym}' needs numbers, got {_describe(value)}")
     return value
 

@@ -140,9 +140,10 @@ def _relocate(err: SpecError, doc: SpecDoc) -> bool:
 
 @gc_paused
 def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None,
-          input_shape: tuple | None = None, cache: dict | None = None) -> Model:
+          input_shape: tuple | None = None, cache: dict | None = None, builder: type = Builder) -> Model:
     """Expand blocks, repeats and expressions into a :class:`Model`. ``cache`` (a dict) shares
-    validated layers and block bodies between builds of the same ``doc``."""
+    validated layers and block bodies between builds of the same ``doc``; ``builder`` is the
+    class that builds (a compiled sweep traces with its own, see calc.sweep_compile)."""
     try:
         for name in doc.blocks:
             if name in LAYERS or name in STRUCTURES or name in RESERVED:
@@ -157,7 +158,7 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
                     raise SpecError(f"parameter '{pname}' has the name of a key every item takes "
                                     f"({', '.join(RESERVED)}); rename the parameter",
                                     path=("blocks", name, "params", pname))
-        builder = Builder(doc, source, overrides, cache)
+        builder = builder(doc, source, overrides, cache)
         if input_shape is not None:
             if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
                 raise SpecError(f"input shape must be a sequence of sizes, got {input_shape!r}")
