@@ -197,6 +197,20 @@ def leaf_rows(a: Analysis):
                 yield row.name, leaf, k
 
 
+def leaf_counts(a: Analysis):
+    """(leaf result, count) pairs whose sums over the layers are those of :func:`leaf_rows`
+    (each leaf with how many times it runs), without naming rows, for sums and maxima that need
+    no names (several times faster). A run of identical iterations is one pair per leaf of one
+    iteration, its count multiplied by the run's; the order is not the model's."""
+    stack = [(a.root, 1)]
+    while stack:
+        r, k = stack.pop()
+        if r.layer is not None:
+            yield r, k
+            continue
+        stack.extend((ch.result, k * ch.count) for ch in r.children if ch.count)
+
+
 def _leaf_ids(results, out: set) -> set:
     for r in results:
         if id(r) in out:
