@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .._gc import gc_paused
 from ..analysis import FOLD, Analysis, Row
 from ..limits import with_exact_digits
 from ..shapes import fmt_shape
@@ -130,6 +131,7 @@ def iter_json(a: Analysis, depth: int | None = None):
     yield "[]\n}\n" if first else "\n  ]\n}\n"
 
 
+@gc_paused   # a record per layer: see calc._gc.paused
 @with_exact_digits
 def format_json(a: Analysis, depth: int | None = None) -> str:
     """``layers`` lists every leaf layer, or with ``depth`` the rows at most that deep (a
@@ -151,6 +153,7 @@ def iter_csv(a: Analysis, depth: int | None = None):
                     "x".join(map(str, rec["output_shape"])), rec["params"], rec["macs"], rec["flops"]])
 
 
+@gc_paused   # a record per layer: see calc._gc.paused
 @with_exact_digits
 def format_csv(a: Analysis, depth: int | None = None) -> str:
     return "".join(iter_csv(a, depth))
@@ -232,11 +235,13 @@ def iter_table(a: Analysis, depth: int | None = None):
     yield "\n" + "\n".join(pairs(totals_lines(a))) + "\n"
 
 
+@gc_paused   # a record per layer: see calc._gc.paused
 @with_exact_digits
 def format_table(a: Analysis, depth: int | None = None) -> str:
     return "".join(iter_table(a, depth))
 
 
+@gc_paused   # a record per layer: see calc._gc.paused
 @with_exact_digits
 def format_markdown(a: Analysis, depth: int | None = None) -> str:
     lines = [f"**{_header(a)}**", "", "| name | type | output | params | MACs | share |",

@@ -116,7 +116,7 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
         raise SpecError("the spec has no layers left (every item has a false 'when')", file=source.name)
     root = Seq(name=None, origin=("layers",), kind="model", items=items)
     return Model(name=doc.name, description=doc.description, input_shape=shape, root=root,
-                 variables=dict(builder.variables), source_name=source.name, lines=source.lines,
+                 variables=dict(builder.variables), source_name=source.name, lines=source.lines_map(),
                  input_kind=doc.input_kind, inputs=inputs,
                  expect=None if doc.expect is None else (expect_sites(doc.expect, ("expect",)), dict(builder.variables)))
 
