@@ -494,8 +494,8 @@ def run(argv: list[str] | None = None) -> int:
             return 0
         from .render.report import STREAMS
         from ._gc import paused
-        analysis = load_and_analyze(args)
-        with paused():
+        with paused():      # from reading the spec to the report's last line (see calc._gc)
+            analysis = load_and_analyze(args)
             for piece in STREAMS[args.format](analysis, depth=args.depth):   # long reports are streamed
                 _out(piece)
     elif args.command == "import":

@@ -159,6 +159,7 @@ class Spec:
         return dataclasses.replace(model, name=variant, description=chosen.description or model.description)
 
 
+@gc_paused
 def parse_spec(text: str, name: str | None = None) -> Spec:
     """Parse and validate a spec's text (``name`` is shown in messages). Bad content raises a
     CalcError; a value of the wrong Python type, :class:`calc.errors.ArgumentTypeError` (both a

@@ -179,6 +179,7 @@ class _EventReader:
         self.count = 0
         self.anchors: dict = {}    # anchor -> (value, number of values in it)
         self.scalars: dict = {}    # (tag, text, implicit) -> (resolved tag, value)
+        self.keys: dict = {}       # (tag, text, implicit) -> the mapping key made of a plain scalar
 
     def fail(self, message, line):
         raise InputError(message, file=self.source.name, line=line)
@@ -215,12 +216,20 @@ class _EventReader:
             if event.tag is not None and event.tag not in ("!", _MAP):
                 self.fail(f"YAML tag {event.tag!r} is not allowed", line)
             value = {}
+            keys, scalars, scalar_event = self.keys, self.scalars, yaml.ScalarEvent
             while True:
                 key_event = self.next()
                 if type(key_event) is yaml.MappingEndEvent:
                     break
                 key_line = key_event.start_mark.line + 1
-                key = self.key(key_event, key_line)
+                if type(key_event) is scalar_event and key_event.anchor is None:
+                    # A plain key: what key() makes of it depends only on its text and tag.
+                    seen = (key_event.tag, key_event.value, key_event.implicit)
+                    key = keys.get(seen)
+                    if key is None:
+                        key = keys[seen] = self.key(key_event, key_line)
+                else:
+                    key = self.key(key_event, key_line)
                 if key in value:
                     if lines is None:
                         raise _NeedLines
@@ -229,10 +238,11 @@ class _EventReader:
                 if lines is not None:
                     lines[path + (key,)] = key_line
                 item = self.next()
-                if type(item) is yaml.ScalarEvent and item.anchor is None:
+                if type(item) is scalar_event and item.anchor is None:
                     # The common case, inline (its line is the key's, recorded above).
                     self.count += 1
-                    value[key] = self.scalar(item, key_line)[1]
+                    hit = scalars.get((item.tag, item.value, item.implicit))
+                    value[key] = (hit or self.scalar(item, key_line))[1]
                 else:
                     value[key] = self.value(item, None if lines is None else path + (key,), depth + 1)
         elif kind is yaml.SequenceStartEvent:
