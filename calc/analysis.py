@@ -181,7 +181,9 @@ class _Analyzer:
         if node.name:
             self.named_leaves[node.name] = (layer, shape)
             self.named_log.append((node.name, layer, shape))
-        key = (id(layer), tuple(shapes) if refs else shape, node.trainable, node.tie, node.hints)
+        key = (id(layer), tuple(shapes) if refs else shape)
+        if not node.trainable or node.tie is not None or node.hints:     # the usual leaf: a short key
+            key += (node.trainable, node.tie, node.hints)
         hit = self.memo.get(key) if node.tie is None else None   # a tie is checked every time
         if hit is not None:
             return hit
@@ -390,7 +392,12 @@ def name_segment(name: str | None, taken: dict) -> str:
     """The next name in a namespace: the item's own name, or its position when unnamed."""
     position = taken.get(None, 0)
     taken[None] = position + 1
-    seg = str(position) if name is None else name
+    if name is None:
+        # Positions only grow and no name is a number (names are identifiers): a position is
+        # never taken, and need not be remembered (a namespace of 100,000 layers would keep
+        # every one).
+        return str(position)
+    seg = name
     if seg in taken:
         k = 2
         while f"{seg}#{k}" in taken:

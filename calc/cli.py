@@ -493,9 +493,11 @@ def run(argv: list[str] | None = None) -> int:
             sys.stdout.write(run_phase_command(args, load_model(args)))
             return 0
         from .render.report import STREAMS
-        analysis = load_and_analyze(args)
-        for piece in STREAMS[args.format](analysis, depth=args.depth):   # long reports are streamed
-            _out(piece)
+        from ._gc import paused
+        with paused():      # from reading the spec to the report's last line (see calc._gc)
+            analysis = load_and_analyze(args)
+            for piece in STREAMS[args.format](analysis, depth=args.depth):   # long reports are streamed
+                _out(piece)
     elif args.command == "import":
         from .importer import import_hf
         text = import_hf(args.config, args.name)

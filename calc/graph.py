@@ -13,7 +13,7 @@ from .layers import Layer
 from .errors import nearest_line
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Node:
     name: str | None
     origin: tuple          # path in the spec file
@@ -32,13 +32,13 @@ class Node:
     expect: tuple | None = field(default=None, kw_only=True)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Leaf(Node):
     layer: Layer = field(kw_only=True)
     tie: str | None = field(default=None, kw_only=True)   # name of the leaf whose weights it shares
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Seq(Node):
     """Items applied in order. ``kind`` is 'model', 'group' or 'block:<name>'."""
 
@@ -46,7 +46,7 @@ class Seq(Node):
     kind: str = field(default="group", kw_only=True)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Repeat(Node):
     """``times`` iterations of ``body``; with an ``index`` variable, iteration i is ``bodies[i]``."""
 
@@ -55,7 +55,7 @@ class Repeat(Node):
     bodies: tuple | None = field(default=None, kw_only=True)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Branches(Node):
     """Branches applied to the same input and joined (residual: main + shortcut)."""
 

@@ -324,8 +324,17 @@ def _rank(shape: Shape, rank: int, what: str, layout: str):
         raise ValueError(f"expects a {rank}-d input ({layout}), got {fmt_shape(shape)}")
 
 
+_TUPLES: dict = {}   # (size, dims) -> (size,) * dims for the sizes most layers give: one copy
+
+
 def _tuple(value, dims: int, field: str):
     if isinstance(value, int):
+        if type(value) is int and 0 <= value < 64:
+            key = (value, dims)
+            found = _TUPLES.get(key)
+            if found is None:
+                found = _TUPLES[key] = (value,) * dims
+            return found
         return (value,) * dims
     value = tuple(value)
     if len(value) != dims:

@@ -31,6 +31,7 @@ from .saved import INDEX_BYTES, Effect, MemoryError_, Op, effect
 from ..choices import CHECKPOINTING, MEMORY_ATTENTION as ATTENTION  # noqa: E402
 DEVICES = ("cuda", "cpu")
 MAX_OPS = 1_000_000      # operations walked (repeats expanded); a larger model is refused
+_IDENTITY_AT_INFERENCE = ("dropout", "stochastic_depth")
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,10 @@ class _Walk:
     """The model's leaf operations in execution order, with calc's dotted names (the naming of
     Analysis.rows and of the oracle's modules)."""
 
-    def __init__(self, analysis: Analysis, size: int, device: str, attention: str, inference: bool):
+    def __init__(self, analysis: Analysis, size: int, device: str, attention: str, inference: bool,
+                 names: bool = True):
         self.a = analysis
+        self.names = names           # False: the operations go unnamed (only byte totals are wanted)
         self.size = size
         self.device = device
         self.attention = attention
@@ -119,6 +122,12 @@ class _Walk:
         self.ops: list = []
         self.units: list = []        # (name, input value id)
         self.unit = None
+        # A training walk also says how the inference walk would differ: there dropout and
+        # stochastic depth are views of their input (``alias``: their output storage -> the
+        # input's), which changes nothing else when that input is contiguous and of the same
+        # kind (activation or held tensor) as the training output; ``inference_exact`` says so.
+        self.alias: dict = {}
+        self.inference_exact = True
 
     def storage(self, nbytes: int) -> int:
         self.storage_bytes.append(nbytes)
@@ -161,7 +170,12 @@ class _Walk:
                 x = out     # a parameter or buffer is read by name later; the flow passes around it
         return x
 
+    def name(self, prefix: str, name, taken: dict) -> str:
+        return _join(prefix, _segment(name, taken)) if self.names else ""
+
     def namespace(self, node, prefix, taken):
+        if not self.names:
+            return "", taken
         named = node.name is not None or (isinstance(node, Seq) and node.kind.startswith("block:"))
         if named:
             return _join(prefix, _segment(node.name, taken)), {}
@@ -178,7 +192,7 @@ class _Walk:
     def node(self, node, result, x: int, scopes, prefix: str, taken: dict) -> int:
         if isinstance(node, Leaf):
             return self.leaf(node, result, [x] + [self.lookup(n, scopes) for n in node.layer.refs()],
-                             _join(prefix, _segment(node.name, taken)))
+                             self.name(prefix, node.name, taken))
         ns, inner = self.namespace(node, prefix, taken)
         if isinstance(node, Seq):
             opened = node.kind.startswith("block:") and self.enter(ns or node.kind, x)
@@ -201,7 +215,7 @@ class _Walk:
             outs = [self.seq(b, c.result, x, scopes, ns, inner)
                     for b, c in zip(node.branches, result.children)]
             join = node.join
-            return self.leaf(join, result.children[-1].result, outs, _join(ns, _segment(join.name, inner)))
+            return self.leaf(join, result.children[-1].result, outs, self.name(ns, join.name, inner))
         raise TypeError(node)  # pragma: no cover
 
     def leaf(self, node: Leaf, r, inputs: list, name: str) -> int:
@@ -211,14 +225,17 @@ class _Walk:
         layer = r.layer
         shapes = tuple(r.inputs) if r.inputs else (r.input_shape,)
         vals = [self.values[v] for v in inputs]
-        own = bool(node.trainable) and (r.facts or {}).get("params", 0) > 0
+        # Does the layer hold a trainable parameter (its facts' "params": the weights it uses,
+        # shared or not)? A result's own params say so without making its facts again (see
+        # calc.facts), except for a tied layer, whose shared weight is counted at the other.
+        own = bool(node.trainable) and (r.params > 0 or (r.tied_to is not None and (r.facts or {}).get("params", 0) > 0))
         # A parameter or buffer item does not read the flow around it: its tensor requires a
         # gradient only if it is a trainable parameter.
         grads = (False,) * len(vals) if getattr(layer, "keeps_flow", False) else tuple(v.grad for v in vals)
         op = Op(layer, tuple(tuple(s) for s in shapes), tuple(r.output_shape), self.a.batch, self.size,
                 grads, own, tuple(v.contiguous for v in vals), dict(node.hints),
                 self.device, self.attention, tuple(self.storage_bytes[v.storage] == 0 for v in vals))
-        if self.inference and layer.type_name in ("dropout", "stochastic_depth"):
+        if self.inference and layer.type_name in _IDENTITY_AT_INFERENCE:
             eff = Effect(output="view", contiguous=vals[0].contiguous)
         else:
             try:
@@ -234,6 +251,10 @@ class _Walk:
         else:
             storage = self.storage(op.b(op.out))
         out = self.value(storage, op.grad, eff.contiguous)
+        if not self.inference and layer.type_name in _IDENTITY_AT_INFERENCE and storage != vals[0].storage:
+            self.alias[storage] = vals[0].storage
+            if not vals[0].contiguous or (self.storage_bytes[storage] == 0) != (self.storage_bytes[vals[0].storage] == 0):
+                self.inference_exact = False
         self.ops.append(_Op(name, layer.type_name, tuple(inputs), out, eff, self.unit, op))
         return out
 
@@ -269,6 +290,11 @@ def saved_activations(analysis: Analysis, *, dtype: str = "fp32", checkpointing:
     _check(analysis, dtype, checkpointing, attention, device)
     w = _Walk(analysis, DTYPE_BYTES[dtype], device, attention, inference=False)
     w.run()
+    return _saved(w, dtype, checkpointing, attention, device)
+
+
+def _saved(w: _Walk, dtype: str, checkpointing: str, attention: str, device: str) -> Saved:
+    analysis = w.a
     notes = []
     drop = checkpointing == "selective"
     seen: set = set()
@@ -311,17 +337,33 @@ def inference_peak(analysis: Analysis, *, dtype: str = "fp32", attention: str = 
     _check(analysis, dtype, "none", attention, "cuda")
     w = _Walk(analysis, DTYPE_BYTES[dtype], "cuda", attention, inference=True)
     w.run()
+    return _peak(w, dtype, attention)
+
+
+def _peak(w: _Walk, dtype: str, attention: str) -> Peak:
+    """The inference peak from a walk: an inference walk, or a training walk whose
+    ``inference_exact`` holds, read with dropout and stochastic depth as views (``alias``)."""
+    analysis = w.a
+    alias = {} if w.inference else w.alias
+    values = w.values
+
+    def storage(v: int) -> int:
+        s = values[v].storage
+        while s in alias:
+            s = alias[s]
+        return s
+
     n = len(w.ops)
-    born = {w.values[w.input].storage: -1}
+    born = {storage(w.input): -1}
     last: dict = {}
     for i, o in enumerate(w.ops):
-        s = w.values[o.output].storage
+        s = storage(o.output)
         born.setdefault(s, i)
         last[s] = max(last.get(s, i), i)
         for v in o.inputs:
-            t = w.values[v].storage
+            t = storage(v)
             last[t] = max(last.get(t, -1), i)
-    last[w.values[w.output].storage] = n        # the result outlives the pass
+    last[storage(w.output)] = n        # the result outlives the pass
     # live(i) = Σ bytes of storages with born ≤ i ≤ last, by a difference array
     delta = [0] * (n + 2)
     for s, b in born.items():
@@ -335,11 +377,27 @@ def inference_peak(analysis: Analysis, *, dtype: str = "fp32", attention: str = 
     live = 0
     for i, o in enumerate(w.ops):
         live += delta[i]
-        rows.append(PeakRow(o.name, o.kind, live + o.effect.work))
+        # at inference dropout and stochastic depth hold nothing inside (the identity)
+        work = 0 if alias and o.kind in _IDENTITY_AT_INFERENCE else o.effect.work
+        rows.append(PeakRow(o.name, o.kind, live + work))
     if not rows:
-        b = w.storage_bytes[w.values[w.input].storage]
+        b = w.storage_bytes[storage(w.input)]
         return Peak(b, "input", (), dtype, analysis.batch, attention)
     best = max(range(n), key=lambda i: (rows[i].bytes, -i))
     notes = ("the intermediates inside a layer (Effect.work) follow calc's oracle's eager code; "
              "a framework's fused kernels hold fewer",)
     return Peak(rows[best].bytes, rows[best].name, tuple(rows), dtype, analysis.batch, attention, notes)
+
+
+def training_and_inference(analysis: Analysis, *, dtype: str = "fp32",
+                           attention: str = "eager") -> tuple[int, int | None]:
+    """(bytes :func:`saved_activations` gives with no checkpointing on CUDA, bytes
+    :func:`inference_peak` gives) from one walk of the model, the training one: the two walks
+    differ only where dropout and stochastic depth are views at inference. The peak is None where
+    that difference reaches further (a non-contiguous input of a dropout), for the caller to walk
+    again; an error is the one :func:`saved_activations` raises."""
+    _check(analysis, dtype, "none", attention, "cuda")
+    w = _Walk(analysis, DTYPE_BYTES[dtype], "cuda", attention, inference=False, names=False)
+    w.run()
+    saved = _saved(w, dtype, "none", attention, "cuda").bytes
+    return saved, (_peak(w, dtype, attention).bytes if w.inference_exact else None)

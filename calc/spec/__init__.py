@@ -194,7 +194,7 @@ def build(doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = No
         raise SpecError("the spec has no layers left (every item has a false 'when')", file=source.name)
     root = Seq(name=None, origin=("layers",), kind="model", items=items)
     return Model(name=doc.name, description=doc.description, input_shape=shape, root=root,
-                 variables=dict(builder.variables), source_name=source.name, lines=source.lines,
+                 variables=dict(builder.variables), source_name=source.name, lines=source.lines_map(),
                  input_kind=doc.input_kind, inputs=inputs, origins=dict(doc._origins),
                  notes=tuple(sorted(builder.notes.items(), key=lambda n: source.line_of(n[0]) or 0)),
                  reads_in=reads_in,
@@ -239,6 +239,7 @@ class Spec:
         return dataclasses.replace(model, name=variant, description=chosen.description or model.description)
 
 
+@gc_paused
 def parse_spec(text: str, name: str | None = None) -> Spec:
     """Parse and validate a spec's text (``name`` is shown in messages). Bad content raises a
     CalcError; a value of the wrong Python type, :class:`calc.errors.ArgumentTypeError` (both a

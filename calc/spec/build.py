@@ -3,6 +3,7 @@
 import difflib
 import re
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from pydantic import ValidationError
@@ -27,6 +28,9 @@ from .document import (_IDENT, MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT, RESERVE
 _TIE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(#[0-9]+)?\Z|([A-Za-z_][A-Za-z0-9_]*|[0-9]+)(#[0-9]+)?"
                   r"(\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+)(#[0-9]+)?)+\Z")
 _ABSENT = object()   # an item without `trainable` (null is a value, and refused)
+# The keys every item takes besides its type's arguments (see Builder._parse_item).
+_ITEM_KEYS = frozenset(("name", "when", "from", "trainable", "tie", "inference", "expect", *HINTS))
+_NO_HINTS = MappingProxyType({})   # shared by every item without hints (read only)
 
 class Builder:
     def __init__(self, doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None,
@@ -136,7 +140,7 @@ class Builder:
             raise SpecError(f"the spec expands to more than {MAX_BUILT_NODES:,} items", path=path)
         # What an item says apart from its expressions is read once per item of the spec:
         # builds of a block body, repeat iterations and the variants of a sweep reuse it.
-        key = ("item", id(item))
+        key = id(item)      # an int: no other key of the cache is one
         parsed = self.cache.get(key)
         if parsed is None or parsed[0] is not item:
             parsed = self.cache[key] = (item, *self._parse_item(item, path, ctx))
@@ -236,7 +240,8 @@ class Builder:
         if not isinstance(kind, str):
             raise SpecError(f"item type must be a name, got {kind!r}", path=path, context=ctx)
         ipath = path + (kind,)
-        args = dict(args)
+        if not _ITEM_KEYS.isdisjoint(args):
+            args = dict(args)       # the keys every item takes are taken out; else args as written
         name = args.pop("name", None)
         if name is not None and (not isinstance(name, str) or not _IDENT.match(name)):
             raise SpecError(f"name must be an identifier (letters, digits, _), got {name!r}",
@@ -250,7 +255,7 @@ class Builder:
         source = args.pop("from", None)
         flag = args.pop("trainable", _ABSENT)
         tie = args.pop("tie", None)
-        hints = {k: args.pop(k) for k in HINTS if k in args}
+        hints = {k: args.pop(k) for k in HINTS if k in args} or _NO_HINTS
         runs = args.pop("inference", _ABSENT)
         expect = args.pop("expect", None)
         own = args if kind not in STRUCTURES else {k: v for k, v in args.items()
@@ -328,8 +333,12 @@ class Builder:
                 raise SpecError(f"{len(v):,} values; a shape has at most {MAX_RANK} dimensions",
                                 path=ipath + (k,), context=ctx)
         try:
-            # Fast key for flat arguments; the types keep 1, 1.0 and True apart.
-            key = (kind, tuple(values.items()), tuple(map(type, values.values())))
+            # Fast key for flat arguments; the types keep 1, 1.0 and True apart. One flat tuple
+            # (name, value, type, name, …): a spec of distinct layers keeps one key per layer.
+            flat: list = []
+            for k, v in values.items():
+                flat += (k, v, type(v))
+            key = (kind, tuple(flat))
             layer = self.cache.get(key)
         except TypeError:   # a list or mapping argument
             key = (kind, _freeze(values))
