@@ -1,6 +1,5 @@
 """Building a validated spec into the model tree: blocks, repeats, expressions and names."""
 
-import difflib
 import re
 from dataclasses import replace
 from types import MappingProxyType
@@ -8,7 +7,7 @@ from typing import Any, Mapping
 
 from pydantic import ValidationError
 
-from ..errors import SpecError, format_path
+from ..errors import SpecError, close_matches, format_path
 from ..expr import IN_NAME, names_in
 from ..graph import Branches, Leaf, Repeat, Seq
 from ..layers import HINTS, LAYERS, Join
@@ -287,7 +286,7 @@ class Builder:
         cls = LAYERS.get(kind)
         if cls is None:
             known = sorted(LAYERS) + sorted(self.doc.blocks) + list(STRUCTURES)
-            near = difflib.get_close_matches(kind, known, n=3)
+            near = close_matches(kind, known, n=3)
             hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
             raise SpecError(f"unknown layer type '{kind}'{hint} (see `calc layers` for the list)",
                             path=path, context=ctx)
@@ -354,7 +353,7 @@ class Builder:
     def _struct_args(self, args, allowed: dict, ipath, env, ctx):
         unknown = [k for k in args if k not in allowed]
         if unknown:
-            near = difflib.get_close_matches(str(unknown[0]), list(allowed), n=1)
+            near = close_matches(str(unknown[0]), list(allowed), n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             raise SpecError(f"unknown argument '{unknown[0]}'{hint}; arguments: "
                             + ", ".join(list(allowed) + list(RESERVED)), path=ipath + (unknown[0],), context=ctx)
@@ -461,7 +460,7 @@ class Builder:
         bpath = ("blocks", kind)
         unknown = [k for k in args if k not in block.params]
         if unknown:
-            near = difflib.get_close_matches(str(unknown[0]), list(block.params), n=1)
+            near = close_matches(str(unknown[0]), list(block.params), n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             raise SpecError(f"block '{kind}' has no parameter '{unknown[0]}'{hint}; parameters: "
                             + (", ".join(block.params) or "none"), path=ipath + (unknown[0],), context=ctx)

@@ -1,13 +1,12 @@
 """The spec document: its pydantic models, the limits of the format, and how pydantic's
 validation errors become one clear message."""
 
-import difflib
 import re
 from typing import Any, Literal, Mapping, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from ..errors import SpecError, format_path
+from ..errors import SpecError, close_matches, format_path
 from ..expr import evaluate, names_in
 from ..limits import clip
 from ..layers import HINTS, MAX_SIZE
@@ -164,7 +163,7 @@ def _raise_validation(exc: ValidationError, path: tuple, fields: list[str], what
     for loc, msg in problems:
         field = loc[0] if loc else None
         if msg == "unknown argument":
-            near = difflib.get_close_matches(str(field), fields, n=1)
+            near = close_matches(str(field), fields, n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             msg = f"unknown argument '{field}' for {what}{hint}; arguments: {', '.join(fields)}"
         elif msg == "missing":
