@@ -1,6 +1,6 @@
 """calc's benchmarks: how long calc takes, on the machine at hand, against its targets.
 
-    python benchmarks/run.py [--json FILE] [--markdown] [--quick] [--torch-python PATH]
+    python benchmarks/run.py [--json FILE] [--markdown] [--quick] [--torch-python PATH] [--only SECTIONS]
 
 Prints a table (and with --json writes every figure). Measures:
 
@@ -9,13 +9,15 @@ Prints a table (and with --json writes every figure). Measures:
   (the yardstick of the start-up target) and the import of pydantic; wall and CPU time (medians)
   and each process's peak memory (``os.wait4``, that process alone);
 * in process: analysing an already-loaded ResNet-50, ViT-B/16 and GPT-2, and loading,
-  validating and analysing them from YAML (a missing spec is skipped with a note);
+  validating and analysing them from YAML (a missing spec is skipped with a note); the memory
+  section of ``analyze --format json`` for ResNet-50 and Llama 2 7B beside their analysis;
 * scaling: synthetic specs of 1,000, 10,000 and 100,000 layers that are all different from
-  each other (so no cache answers for another layer), the JSON of the largest written by the
+  each other (so no cache answers for another layer), the CPU time per layer of each step for
+  the largest (reading the YAML, validating, building, analysing, writing the JSON), the JSON of the largest written by the
   command (time and peak memory), 100,000 layers of three kinds, and a shape-preserving block
   repeated 10, 1,000 and 1,000,000 times;
 * sweeps of ResNet-50 variants: variants per second on one core (distinct networks, and grids
-  whose variants share networks), and on every core as whole commands streaming CSV (a
+  whose variants share networks; compiled, the default, and the plain path, in turns), and on every core as whole commands streaming CSV (a
   100,000-variant grid, 4,000 distinct networks, one network over 10,000 inputs × batches):
   time, speed-up over ``--jobs 1``, and the peak memory of the largest process;
 * the torch-based tools (FlopCounterMode, thop, fvcore, ptflops with both backends, torchinfo) on
@@ -156,7 +158,63 @@ def bench_models():
                loaded <= 0.002 if target else None)
         record("in process", f"load + validate + analyse {name} from YAML", full, "s")
         figures[name] = (loaded, full)
+    bench_memory_section()
     return figures
+
+
+def bench_memory_section():
+    """The `memory` section `analyze --format json` adds (one activation walk for the training
+    step's saved activations and the inference peak), beside the analysis it describes."""
+    from calc.render.memory import analysis_memory
+    for name in ("resnet50", "llama2_7b"):
+        path = SPECS / f"{name}.yaml"
+        if not path.exists():
+            continue
+        model = load_spec(str(path)).build()
+        # on a fresh analysis each time (the section must not find a leaf's facts made already):
+        # the analysis and its section, less the analysis alone
+        alone = per_call(lambda: analyze(model))
+        both = per_call(lambda: analysis_memory(analyze(model)))
+        record("in process", f"analyze --format json's memory section, {name}", both - alone, "s",
+               ratio_to_analysis=(both - alone) / alone)
+
+
+def _cpu(fn):
+    """(result, CPU seconds) of one call."""
+    start = time.process_time()
+    out = fn()
+    return out, time.process_time() - start
+
+
+def bench_phases(path: Path, n: int):
+    """CPU time per layer of each step from the spec's text to the JSON report (in process, as
+    `calc analyze --format json` runs them: the collector paused throughout)."""
+    import gc
+
+    from calc.limits import exact_digits
+    from calc.render.report import iter_json
+    from calc.spec import Spec, parse_yaml, validate_doc
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        text = path.read_text()
+        (data, source), t_yaml = _cpu(lambda: parse_yaml(text, str(path)))
+        doc, t_valid = _cpu(lambda: validate_doc(data, source))
+        model, t_build = _cpu(lambda: Spec(doc, source).build())
+        del data, doc
+        a, t_analyse = _cpu(lambda: analyze(model))
+        with exact_digits():
+            _, t_json = _cpu(lambda: sum(len(piece) for piece in iter_json(a)))
+    finally:
+        if was:
+            gc.enable()
+    phases = {"read YAML": t_yaml, "validate": t_valid, "build": t_build, "analyse": t_analyse,
+              "write JSON": t_json}
+    record("scaling", f"{n:,} distinct layers, CPU per layer: "
+           + ", ".join(f"{k} {1e6 * v / n:.1f} µs" for k, v in phases.items()),
+           sum(phases.values()), "s", per_layer_us=1e6 * sum(phases.values()) / n,
+           phases_us={k: 1e6 * v / n for k, v in phases.items()})
 
 
 def bench_scaling(quick):
@@ -180,6 +238,7 @@ def bench_scaling(quick):
                growth <= 2.0)
         # The whole command writing the JSON of 100,000 distinct layers (streamed).
         path = Path(tmp) / "distinct_100000.yaml"
+        bench_phases(path, 100_000)
         t, cpu, peak = measure([sys.executable, "-m", "calc", "analyze", str(path), "--format", "json"],
                                process_env())
         record("scaling", "calc analyze (100,000 distinct layers) --format json, whole process: peak memory",
@@ -226,13 +285,23 @@ def bench_sweeps(quick):
                          [1, 2, 4, 8, 16, 32, 64, 128]),
     }
     for label, grid in grids.items():
-        best = min(_timed(lambda: sum(1 for _ in sw.sweep(text, str(path), grid, jobs=1)))
-                   for _ in range(1 if quick else 3))
-        rate = len(grid) / best
+        # A/B in turns: compiled (the default, calc/sweep_compile.py) and the plain path, which
+        # builds and analyses every variant; the best of each.
+        # Wall time, and CPU time, which another process's load on the machine changes less.
+        times = {True: [], False: []}
+        cpu = {True: [], False: []}
+        for _ in range(1 if quick else 3):
+            for compiled in (True, False):
+                c0 = time.process_time()
+                times[compiled].append(_timed(lambda: sum(1 for _ in sw.sweep(
+                    text, str(path), grid, jobs=1, compile=None if compiled else False))))
+                cpu[compiled].append(time.process_time() - c0)
+        rate, plain = len(grid) / min(times[True]), len(grid) / min(times[False])
         distinct = label.startswith("distinct")
         target = "≥ 10,000 /s per core" if distinct else "≥ 1,000 /s per core"
         record("sweep", f"ResNet-50 sweep, 1 core, {label}", rate, "variants/s", target,
-               rate >= (10_000 if distinct else 1_000), variants=len(grid))
+               rate >= (10_000 if distinct else 1_000), variants=len(grid), plain=plain,
+               cpu_rate=len(grid) / min(cpu[True]), cpu_plain=len(grid) / min(cpu[False]))
     if quick:
         NOTES.append("--quick: the sweeps on every core are skipped")
         return
@@ -348,11 +417,16 @@ def table(markdown: bool = False) -> str:
             extra.append(f"{r['per_layer_us']:.2f} µs/layer")
         if "ratio_to_calc_loaded" in r:
             extra.append(f"{r['ratio_to_calc_loaded']:,.0f}× calc")
+        if "ratio_to_analysis" in r:
+            extra.append(f"{r['ratio_to_analysis']:,.1f}× the analysis")
         if "ratio_to_calc" in r:
             extra.append(f"{r['ratio_to_calc']:,.1f}× calc")
         if "ratio_to_yaml" in r:
             extra.append(f"{r['ratio_to_yaml']:.2f}× import yaml; CPU {r['cpu_s'] * 1e3:,.0f} ms; "
                          f"peak {r['peak_rss_mib']:,.0f} MiB")
+        if "plain" in r:
+            extra.append(f"plain path {r['plain']:,.0f}/s: {r['value'] / r['plain']:.1f}×; per CPU second "
+                         f"{r['cpu_rate']:,.0f}/s, plain {r['cpu_plain']:,.0f}/s")
         if "per_core" in r:
             extra.append(f"{r['wall_s']:.1f} s, {r['per_core']:,.0f}/s per core, {r['speedup']:.2f}× --jobs 1, "
                          f"peak {r['peak_rss_mib']:,.0f} MiB per process")
@@ -382,17 +456,28 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer runs; skip the 100,000-variant sweep")
     p.add_argument("--torch-python", metavar="PATH", help="an interpreter with PyTorch for the tools")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.add_argument("--only", metavar="SECTIONS", help="comma-separated sections to run: process, models, "
+                   "scaling, sweeps, tools (tools needs process and models)")
     args = p.parse_args(argv)
+    only = set(args.only.split(",")) if args.only else {"process", "models", "scaling", "sweeps", "tools"}
+    unknown = only - {"process", "models", "scaling", "sweeps", "tools"}
+    if unknown:
+        p.error(f"unknown section {', '.join(sorted(unknown))}")
+    if "tools" in only:
+        only |= {"process", "models"}
     info = machine()
     start = time.perf_counter()
     have_resnet = (SPECS / "resnet50.yaml").exists()
-    calc_whole = bench_process(5 if args.quick else 15) if have_resnet else None
-    models = bench_models()
-    bench_scaling(args.quick)
+    calc_whole = bench_process(5 if args.quick else 15) if have_resnet and "process" in only else None
+    models = bench_models() if "models" in only else {}
+    if "scaling" in only:
+        bench_scaling(args.quick)
     if have_resnet:
-        bench_sweeps(args.quick)
-        loaded, full = models["resnet50"]
-        bench_tools(torch_python(args.torch_python), loaded, full, calc_whole, args.quick)
+        if "sweeps" in only:
+            bench_sweeps(args.quick)
+        if "tools" in only:
+            loaded, full = models["resnet50"]
+            bench_tools(torch_python(args.torch_python), loaded, full, calc_whole, args.quick)
     else:
         NOTES.append("the whole-process, sweep and tool figures need specs/resnet50.yaml: skipped")
     info["load_average_after"] = os.getloadavg()

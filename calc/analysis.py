@@ -116,6 +116,20 @@ def _idle(r: Result) -> Result:
                       children=tuple(c._replace(result=_idle(c.result)) for c in r.children))
 
 
+class _ShapesOnly:
+    """Not a convention: the builder's analyser infers shapes and counts nothing."""
+    name = "shapes only"
+
+
+SHAPES_ONLY = _ShapesOnly()
+_NO_COUNT = conv_mod.Count(0, 0)
+
+
+def shape_analyzer(model: Model) -> "_Analyzer":
+    """An analyser that infers shapes only (no counting, no tie checks), for the builder."""
+    return _Analyzer(model, SHAPES_ONLY)
+
+
 class _Analyzer:
     def __init__(self, model: Model, convention: Convention, batch: int = 1, memo: dict | None = None):
         self.model = model
@@ -125,13 +139,14 @@ class _Analyzer:
         # (see block). Each entry holds its layer or items, so that their ids cannot be reused by
         # other objects while the entry lives.
         self.memo: dict = {} if memo is None else memo
-        self.named_leaves: dict = {}   # name -> (layer, input shape): the targets of `tie`
+        self.named_leaves: dict = {}   # name -> (layer, input shape) of named leaves
         self.named_log: list = []      # every registration in named_leaves, in order (see block)
+        self.ties: dict = {}           # id(result) -> (leaf, context) of each leaf with `tie`
         self.analysed = 0
 
     def fail(self, message, origin, ctx):
-        raise ShapeError(message, path=origin, file=self.model.source_name,
-                         line=self.model.line_of(origin), context=ctx)
+        file, line = self.model.locate(origin)
+        raise ShapeError(message, path=origin, file=file, line=line, context=ctx)
 
     def lookup(self, name, scopes, origin, ctx) -> Shape:
         for scope in scopes:
@@ -166,7 +181,9 @@ class _Analyzer:
         if node.name:
             self.named_leaves[node.name] = (layer, shape)
             self.named_log.append((node.name, layer, shape))
-        key = (id(layer), tuple(shapes) if refs else shape, node.trainable, node.tie, node.hints)
+        key = (id(layer), tuple(shapes) if refs else shape)
+        if not node.trainable or node.tie is not None or node.hints:     # the usual leaf: a short key
+            key += (node.trainable, node.tie, node.hints)
         hit = self.memo.get(key) if node.tie is None else None   # a tie is checked every time
         if hit is not None:
             return hit
@@ -186,7 +203,9 @@ class _Analyzer:
         tied = int(node.tie is not None)
         facts = _leaf_facts(layer, shape, node.hints, tied, out, p, ops)
         if node.tie is not None:
-            p = self.tie(node, layer, shape, p, ctx)
+            # Its weight is counted at the layer it shares (checked once every name is known, by
+            # check_ties); its bias stays its own.
+            p = Params(0, p.bias, p.buffers)
         inputs = tuple(shapes) if many else ()
         count = self.count(layer, facts, inputs or shape, out, node.origin, ctx)
         result = Result(layer.type_name, shape, out, p.weights, p.bias, p.buffers,
@@ -194,63 +213,46 @@ class _Analyzer:
                         layer=layer, facts=LeafFacts(layer, shape, inputs, node.hints, tied), tied_to=node.tie,
                         macs_batch=count.macs_batch, flops_batch=count.flops_batch, inputs=inputs)
         self.memo[key] = result
+        if node.tie is not None:
+            self.ties[id(result)] = (node, ctx)
         return result
 
     def count(self, layer, facts, shape, out, origin, ctx):
+        if self.convention is SHAPES_ONLY:
+            return _NO_COUNT
         try:
             return self.convention.count(layer, facts, self.batch, shape, out)
         except CalcError as err:
-            err.locate(path=origin, file=self.model.source_name, line=self.model.line_of(origin),
-                       context=ctx)
+            file, line = self.model.locate(origin)
+            err.locate(path=origin, file=file, line=line, context=ctx)
             raise
-
-    def tie(self, node: Leaf, layer, shape: Shape, p: Params, ctx) -> Params:
-        """A tied layer shares the weight of an earlier named leaf: counted there, once. Its
-        bias (if any) stays its own."""
-        target = self.named_leaves.get(node.tie)
-        if target is None:
-            known = ", ".join(sorted(self.named_leaves)) or "none"
-            self.fail(f"tie: no earlier layer named '{node.tie}' (named layers so far: {known})",
-                      node.origin + ("tie",), ctx)
-        # A bare name used by several earlier layers (one per block instance, say) would tie to
-        # whichever came last: refuse rather than guess.
-        uses = sum(1 for name, _, _ in self.named_log if name == node.tie) - (node.name == node.tie)
-        if uses > 1:
-            self.fail(f"tie: {uses} earlier layers are named '{node.tie}', so the name does not say which "
-                      "weight to share; give that layer a name used once", node.origin + ("tie",), ctx)
-        other, other_shape = target
-        mine, theirs = layer.weight_shape(shape), other.weight_shape(other_shape)
-        if mine is None or theirs is None:
-            which = layer if mine is None else other
-            self.fail(f"tie: {which.type_name} has no weight matrix to share (embedding and linear do)",
-                      node.origin + ("tie",), ctx)
-        if mine != theirs:
-            self.fail(f"tie: the weight of this {layer.type_name} is {fmt_shape(mine)}, that of "
-                      f"'{node.tie}' ({other.type_name}) is {fmt_shape(theirs)}; tied weights must have "
-                      "the same shape", node.origin + ("tie",), ctx)
-        return Params(0, p.bias, p.buffers)
 
     # -- containers
     def seq(self, node: Seq, shape: Shape, scopes, ctx, kind: str) -> Result:
         scope: dict = {}
         inner = (scope, *scopes)
-        children = []
+        children: list = []
         x = shape
-        for i, item in enumerate(node.items):
-            inp = x if item.source is None else self.lookup(item.source, inner, item.origin, ctx)
-            res = self.node(item, inp, inner, ctx)
-            if item.name:
-                scope[item.name] = res.output_shape
-            if not item.runs:
-                # inference: false (an auxiliary classifier): its parameters count, its operations
-                # and activations do not, and the flow goes on from its input.
-                children.append(Child(item.name, _idle(res)))
-                continue
-            children.append(Child(item.name, res if item.counted else _idle(res)))
-            if isinstance(item, Leaf) and item.layer.keeps_flow:
-                continue   # a parameter or buffer: read by name later; the flow passes around it
-            x = res.output_shape
+        for item in node.items:
+            x = self.step(item, x, scope, inner, ctx, children)
         return _sum(children, kind, shape, x)
+
+    def step(self, item, x: Shape, scope: dict, inner: tuple, ctx, children: list) -> Shape:
+        """Analyse one item of a sequence whose flow is ``x``; the flow after it. (The builder
+        also steps through the items built so far to know the shape an `in.` expression reads.)"""
+        inp = x if item.source is None else self.lookup(item.source, inner, item.origin, ctx)
+        res = self.node(item, inp, inner, ctx)
+        if item.name:
+            scope[item.name] = res.output_shape
+        if not item.runs:
+            # inference: false (an auxiliary classifier): its parameters count, its operations
+            # and activations do not, and the flow goes on from its input.
+            children.append(Child(item.name, _idle(res)))
+            return x
+        children.append(Child(item.name, res if item.counted else _idle(res)))
+        if isinstance(item, Leaf) and item.layer.keeps_flow:
+            return x   # a parameter or buffer: read by name later; the flow passes around it
+        return res.output_shape
 
     def node(self, node, shape: Shape, scopes, ctx) -> Result:
         self.analysed += 1
@@ -390,7 +392,12 @@ def name_segment(name: str | None, taken: dict) -> str:
     """The next name in a namespace: the item's own name, or its position when unnamed."""
     position = taken.get(None, 0)
     taken[None] = position + 1
-    seg = str(position) if name is None else name
+    if name is None:
+        # Positions only grow and no name is a number (names are identifiers): a position is
+        # never taken, and need not be remembered (a namespace of 100,000 layers would keep
+        # every one).
+        return str(position)
+    seg = name
     if seg in taken:
         k = 2
         while f"{seg}#{k}" in taken:
@@ -524,6 +531,11 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
             raise SpecError("input shape needs at least one size")
     else:
         shape = tuple(model.input_shape)
+    if model.reads_in and tuple(shape) != tuple(model.input_shape):
+        raise SpecError(f"{model.name} reads the shape entering its items (`in`), which is fixed when the spec is "
+                        f"built: this model was built for input {fmt_shape(tuple(model.input_shape))}; build it "
+                        f"again for {fmt_shape(shape)} (spec.build(input_shape=...), as --input does)",
+                        file=model.source_name)
     if model.input_kind == "tokens":
         shape = Tokens(shape)
     memo = None
@@ -545,7 +557,11 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
                         + (" (blocks that use other blocks several times multiply)"
                            if any(getattr(n, "kind", "").startswith("block:") for n in model.root.items) else ""),
                         file=model.source_name)
-    return Analysis(model, shape, batch, conv.name, dtype, root)
+    result = Analysis(model, shape, batch, conv.name, dtype, root)
+    if analyzer.ties:
+        from .ties import check_ties
+        check_ties(result, analyzer.ties)
+    return result
 
 
 def _listed(r: Result, memo: dict) -> int:

@@ -274,8 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hardware", metavar="FILE", help="with --time: this machine's description (default: derived)")
     p.add_argument("--memory", action="store_true",
                    help="compare the activations saved for backward in one training pass, to the byte")
-    p.add_argument("--inference", action="store_true",
-                   help="with --memory: compare the inference peak of live activations instead, per layer")
+    p.add_argument("--inference", action="store_true", help="with --memory: compare the inference peak instead")
     p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16", "fp64"),
                    help="with --memory: the dtype the model runs in (default fp32)")
     p = sub.add_parser("time", help="roofline time per layer on a hardware preset: latency, FPS, tokens/s "
@@ -495,9 +494,11 @@ def run(argv: list[str] | None = None) -> int:
             sys.stdout.write(run_phase_command(args, load_model(args)))
             return 0
         from .render.report import STREAMS
-        analysis = load_and_analyze(args)
-        for piece in STREAMS[args.format](analysis, depth=args.depth):   # long reports are streamed
-            _out(piece)
+        from ._gc import paused
+        with paused():      # from reading the spec to the report's last line (see calc._gc)
+            analysis = load_and_analyze(args)
+            for piece in STREAMS[args.format](analysis, depth=args.depth):   # long reports are streamed
+                _out(piece)
     elif args.command == "import":
         from .importer import import_hf
         text = import_hf(args.config, args.name)

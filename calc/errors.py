@@ -104,3 +104,10 @@ def nearest_line(lines: dict | None, path: tuple) -> int | None:
         if line is not None or not path:
             return line
         path = path[:-1]
+
+
+def close_matches(word: str, choices, n: int = 1, cutoff: float = 0.6) -> list[str]:
+    """The suggestions of a "did you mean" message. difflib is imported here, when a message
+    needs it, to keep it off the start-up path of every command (docs/performance.md)."""
+    import difflib
+    return difflib.get_close_matches(word, choices, n=n, cutoff=cutoff)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
 import warnings
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 from .errors import SpecError
+from .tracing import Traced
 # Integers larger than MAX_ABS_INT in an expression are refused so that a hostile power or
 # product cannot make calc allocate unbounded memory; real sizes are many orders smaller.
 from .limits import MAX_ABS_INT, MAX_EXPR_CHARS, MAX_INT_DIGITS, MAX_POW_EXPONENT, clip
@@ -28,7 +30,7 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
         raise SpecError(f"make_divisible: divisor must be positive, got {divisor}")
     if min_value is None:
         min_value = divisor
-    new_value = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    new_value = max(min_value, _int(value + divisor / 2) // divisor * divisor)
     if new_value < 0.9 * value:
         new_value += divisor
     return new_value
@@ -40,7 +42,15 @@ def _int(value=0, *rest):
         raise SpecError(f"int(): a text of {len(value):,} characters (at most {MAX_INT_DIGITS:,} digits)")
     if rest:
         raise SpecError("int() takes one value")
+    if type(value) is Traced:   # a swept variable, traced (calc.sweep_compile)
+        return value.to_int()
     return int(value)
+
+
+def _float(value=0.0, *rest):
+    if type(value) is Traced:
+        return value.to_float() if not rest else float(value, *rest)
+    return float(value, *rest)
 
 
 def _round(value, ndigits=None):
@@ -53,7 +63,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "abs": abs,
     "round": _round,
     "int": _int,
-    "float": float,
+    "float": _float,
     "floor": math.floor,
     "ceil": math.ceil,
     "make_divisible": make_divisible,
@@ -86,6 +96,8 @@ class _Undefined(Exception):
 
 
 def _check_number(value, bounded: bool = True):
+    if type(value) is Traced:
+        return value.check_number(bounded, MAX_ABS_INT)
     if bounded and isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ABS_INT:
         raise SpecError("integer too large in expression (limit 2**256)")
     if isinstance(value, float) and not math.isfinite(value):
@@ -112,7 +124,7 @@ def _describe(value) -> str:
 
 def _number(value, sym: str):
     # a Fraction: an exact count, or a tool's float64 value (calc.conventions.tools)
-    if not isinstance(value, (int, float, Fraction)):
+    if not isinstance(value, (int, float, Fraction, Traced)):
         raise SpecError(f"'{sym}' needs numbers, got {_describe(value)}")
     return value
 
@@ -190,6 +202,8 @@ def _compile(node: ast.AST, bounded: bool = True) -> Compiled:
             return lambda env: value
         kind = "text in quotes" if isinstance(node.value, (str, bytes)) else f"the constant {clip(node.value)}"
         raise SpecError(f"{kind} is not allowed in an expression (a word must be written without quotes)")
+    if isinstance(node, ast.Attribute):
+        return _shape_letter(node, bounded)
     if isinstance(node, ast.Name):
         name = node.id
         if name in ("True", "False", "None"):  # pragma: no cover - parsed as Constant
@@ -311,6 +325,7 @@ def _source(node: ast.AST) -> str:
 def _parse(text: str) -> ast.AST:
     # Python warns on some odd text ('1if x', '3x'): the user gets an error or a value, not a
     # warning line from the parser on standard error.
+    text = shape_refs(text)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return ast.parse(text.strip(), mode="eval")
@@ -359,6 +374,10 @@ def evaluate(text: str, env: Mapping[str, Any], bounded: bool = True):
     try:
         return fn(env)
     except _Undefined as exc:
+        if exc.name == IN_NAME:
+            raise SpecError(f"'in' in {text!r} names the tensor entering an item: only an item's arguments, "
+                            "its 'when' and the parameters of a block it uses can read it, not a variable "
+                            "or an input shape") from None
         known = ", ".join(sorted(k for k in env if not k.startswith("_"))) or "none"
         raise SpecError(f"undefined name {exc.name!r} in {text!r} (defined: {known})") from None
     except RecursionError:
@@ -392,3 +411,75 @@ FUNCTIONS.update({
     "sqrt": math.sqrt,
     "range": _range,      # range(n), range(a, b), range(a, b, step): a list
 })
+
+
+# ---------------------------------------------------------------------------- the incoming shape
+# `in` in an item's expression is the shape of the tensor entering the item, one sample's (the
+# batch excluded, as permute and reshape dims are): in[0], in[-1], len(in), and the letters of
+# PyTorch's channels-first layouts: (C, L) as Conv1d reads, (C, H, W) as Conv2d, (C, D, H, W)
+# as Conv3d. `in` is a Python keyword, so the text is rewritten before parsing: an `in` where an
+# operand may stand (not after a name, number, text or closing bracket, where it would be the
+# membership test that expressions refuse) becomes the name IN_NAME, which the builder binds.
+IN_NAME = "__in__"
+_LETTERS = {2: "CL", 3: "CHW", 4: "CDHW"}
+
+
+def shape_refs(text: str) -> str:
+    """``text`` with each `in` that names the incoming shape written as IN_NAME."""
+    if "in" not in text or not re.search(r"\bin\b", text):
+        return text
+    import io
+    import keyword
+    import tokenize
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return text   # the parser says what is wrong
+    lines = text.split("\n")
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line) + 1)
+    spots = []
+    prev = None
+    for tok in tokens:
+        if tok.type in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT):
+            continue
+        if tok.type == tokenize.NAME and tok.string == "in":
+            operand_before = prev is not None and (
+                (prev.type == tokenize.NAME and not keyword.iskeyword(prev.string))
+                or prev.type in (tokenize.NUMBER, tokenize.STRING)
+                or prev.string in (")", "]", "}"))
+            if not operand_before:
+                spots.append(offsets[tok.start[0] - 1] + tok.start[1])
+        prev = tok
+    for at in reversed(spots):
+        text = text[:at] + IN_NAME + text[at + 2:]
+    return text
+
+
+def _shape_letter(node: ast.Attribute, bounded: bool) -> Compiled:
+    """``in.H``: a dimension of the incoming shape by its letter (see IN_NAME)."""
+    if not (isinstance(node.value, ast.Name) and node.value.id == IN_NAME):
+        raise SpecError("attribute access (a.b) is not allowed in an expression; only the incoming shape "
+                        "has named dimensions (in.C, in.H, in.W, in.L, in.D)")
+    letter = node.attr
+    if letter not in "CLDHW" or len(letter) != 1:
+        raise SpecError(f"in.{letter}: the incoming shape's dimensions are named C, L (rank 2), C, H, W "
+                        "(rank 3) and C, D, H, W (rank 4); index it for others: in[0], in[-1]")
+
+    def run(env):
+        try:
+            shape = env[IN_NAME]
+        except KeyError:
+            raise _Undefined(IN_NAME) from None
+        letters = _LETTERS.get(len(shape), "")
+        if letter not in letters:
+            layout = ", ".join(_LETTERS[len(shape)]) if letters else None
+            has = f"(rank {len(shape)}: {layout})" if layout else f"(rank {len(shape)}, which has no named dimensions)"
+            raise SpecError(f"in.{letter}: the tensor entering this item is {tuple(shape)} {has}; {letter} is a "
+                            "dimension of " + " or ".join("(" + ", ".join(v) + ")" for v in _LETTERS.values()
+                                                           if letter in v)
+                            + " (PyTorch's channels-first layouts, batch excluded); index other layouts: "
+                              "in[0], in[-1]")
+        return shape[letters.index(letter)]
+    return run

@@ -13,7 +13,7 @@ from .layers import Layer
 from .errors import nearest_line
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Node:
     name: str | None
     origin: tuple          # path in the spec file
@@ -32,13 +32,13 @@ class Node:
     expect: tuple | None = field(default=None, kw_only=True)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Leaf(Node):
     layer: Layer = field(kw_only=True)
     tie: str | None = field(default=None, kw_only=True)   # name of the leaf whose weights it shares
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Seq(Node):
     """Items applied in order. ``kind`` is 'model', 'group' or 'block:<name>'."""
 
@@ -46,7 +46,7 @@ class Seq(Node):
     kind: str = field(default="group", kw_only=True)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Repeat(Node):
     """``times`` iterations of ``body``; with an ``index`` variable, iteration i is ``bodies[i]``."""
 
@@ -55,7 +55,7 @@ class Repeat(Node):
     bodies: tuple | None = field(default=None, kw_only=True)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Branches(Node):
     """Branches applied to the same input and joined (residual: main + shortcut)."""
 
@@ -81,5 +81,23 @@ class Model:
     # ``input_shape``; empty for a spec with one `input`.
     inputs: tuple = ()
 
+    # Blocks and variables imported from other files (calc.spec.imports): name -> (the Source of
+    # the file that wrote it, its path there), so that a message inside one points at that file.
+    origins: dict = field(default_factory=dict, compare=False)
+    # (path, message) of what the spec says that changes nothing, e.g. a hint no tool reads
+    # (printed by `calc check`; see calc.spec.build)
+    notes: tuple = field(default=(), compare=False)
+    # True when an expression read the shape entering an item (`in`, calc.spec.flow): sizes that
+    # follow the input are fixed at build, so the model is analysed at its own input only
+    reads_in: bool = field(default=False, compare=False)
+
     def line_of(self, path: tuple) -> int | None:
         return nearest_line(self.lines, path)
+
+    def locate(self, path: tuple) -> tuple:
+        """(file, line) of ``path``: in the spec, or in the file an imported block came from."""
+        path = tuple(path or ())
+        if len(path) >= 2 and path[0] == "blocks" and path[1] in self.origins:
+            src, there = self.origins[path[1]]
+            return src.name, src.line_of(there + path[2:])
+        return self.source_name, self.line_of(path)

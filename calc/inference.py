@@ -109,6 +109,11 @@ def encoder_items(model: Model) -> int:
 
 def _with_decoded(model: Model, first: int) -> Model:
     """``model`` with the decoded input's first dimension (the sequence) set to ``first``."""
+    if model.reads_in:
+        # sizes read from `in` were fixed at build for the spec's own lengths
+        raise SpecError(f"{model.name} reads the shape entering its items (`in`), fixed when the spec is built; "
+                        "--phase changes the decoded length after the build, which such a spec does not follow",
+                        file=model.source_name)
     if len(model.inputs) < 2:
         shape = (first, *tuple(model.input_shape)[1:])
         inputs = ((model.inputs[0][0], shape),) if model.inputs else ()
@@ -197,6 +202,30 @@ def leaf_rows(a: Analysis):
                 yield row.name, leaf, k
 
 
+def leaf_counts(a: Analysis):
+    """(leaf result, count) pairs whose sums over the layers are those of :func:`leaf_rows`
+    (each leaf with how many times it runs), without naming rows, for sums and maxima that need
+    no names (several times faster). A run of identical iterations is one pair per leaf of one
+    iteration, its count multiplied by the run's; the order is not the model's."""
+    if a.root.layer is not None:
+        yield a.root, 1
+        return
+    stack = [(iter(a.root.children), 1)]     # memory bounded by the depth, not the width
+    while stack:
+        children, k = stack[-1]
+        for ch in children:
+            if not ch.count:
+                continue
+            r = ch.result
+            if r.layer is not None:
+                yield r, k * ch.count
+            else:
+                stack.append((iter(r.children), k * ch.count))
+                break
+        else:
+            stack.pop()
+
+
 def _leaf_ids(results, out: set) -> set:
     for r in results:
         if id(r) in out:
@@ -210,6 +239,8 @@ def kv_cache(a: Analysis, dtype: str) -> KVCache:
     if dtype not in KV_BYTES:
         raise SpecError(f"unknown KV-cache dtype '{dtype}'; known: {', '.join(KV_BYTES)}")
     layers = []
+    if not any(r.kind in ("attention", "mla") for r, _ in leaf_counts(a)):
+        return KVCache(dtype, (), a.batch)       # nothing to cache, and no row to name
     # an encoder's self attention caches nothing (see the module docstring)
     enc = encoder_items(a.model)
     children = a.root.children
@@ -382,20 +413,19 @@ def active_parameters(a: Analysis) -> Active | None:
     memo: dict = {}
 
     def walk(r) -> tuple[int, int, bool]:
+        if r.is_leaf:     # not memoised: as quick as a look-up, and a memo of every leaf is large
+            moe = r.kind == "moe" and "active" in (r.facts or {})   # other leaves' facts are not read
+            emb = r.params if r.layer.kind in ("embedding", "added_embedding") else 0
+            return (r.facts["active"] if moe else r.params, emb, moe)
         hit = memo.get(id(r))
         if hit is not None:
             return hit
-        if r.is_leaf:
-            moe = r.kind == "moe" and "active" in (r.facts or {})   # other leaves' facts are not read
-            emb = r.params if r.layer.kind in ("embedding", "added_embedding") else 0
-            out = (r.facts["active"] if moe else r.params, emb, moe)
-        else:
-            act = emb = 0
-            moe = False
-            for ch in r.children:
-                x, e, m = walk(ch.result)
-                act, emb, moe = act + ch.count * x, emb + ch.count * e, moe or m
-            out = (act, emb, moe)
+        act = emb = 0
+        moe = False
+        for ch in r.children:
+            x, e, m = walk(ch.result)
+            act, emb, moe = act + ch.count * x, emb + ch.count * e, moe or m
+        out = (act, emb, moe)
         memo[id(r)] = out
         return out
 

@@ -65,6 +65,7 @@ MAX_VARIED = 2                    # variables --vary takes
 VARY_TRIES = 160                  # values tried per varied variable (heads must divide d: 1 in 12)
 MAX_DEGREE = 4                    # degree of a varied variable's polynomial
 
+MAX_IMPORT_FILES = 64             # files a spec's imports read, its imports' imports included
 MAX_ECHO = 60                     # characters of a user's value repeated in a message
 
 # (what, limit as the documentation states it, the constants it depends on)
@@ -73,6 +74,8 @@ LIMITS: tuple[tuple[str, str, tuple], ...] = (
     ("YAML values", f"{MAX_NODES:,} after aliases are expanded; one document; plain values only "
                     "(no tags that build objects, no merge keys)", (MAX_NODES,)),
     ("YAML nesting", f"{MAX_DEPTH} levels of mappings and lists", (MAX_DEPTH,)),
+    ("`imports:`", f"{MAX_IMPORT_FILES} files in all, each read as a spec is; local files and bundled libraries "
+                   "only (no URLs)", (MAX_IMPORT_FILES,)),
     ("one YAML value (a name, a description, an expression)", f"{MAX_STRING:,} characters", (MAX_STRING,)),
     ("an integer read from text (YAML, `--set`, `int()`)", f"{MAX_INT_DIGITS:,} digits", (MAX_INT_DIGITS,)),
     ("a size (channels, kernel, input dimension, …)", "a whole number from 1 to 2**40", (MAX_SIZE,)),

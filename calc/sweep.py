@@ -27,6 +27,7 @@ from .errors import CalcError, SpecError, format_path
 from .expr import _Undefined, compile_expr, names_in
 from .limits import MAX_EXPR_CHARS, MAX_GRID, MAX_HELD, MAX_JOBS, clip
 from .spec import Spec, parse_spec
+from .sweep_compile import COMPILE_FROM, Compiled, same_totals
 
 TOTALS = ("params", "macs", "flops", "param_bytes", "activation_bytes")
 TIMES = ("latency", "throughput")    # with a grid's hardware
@@ -153,7 +154,8 @@ class Evaluator:
     """Evaluates variants of one spec, remembering the last build and analysis (consecutive
     variants differ first in batch, then input) and sharing layer results across variants."""
 
-    def __init__(self, spec: Spec, grid: Grid, convention: str = "standard", dtype: str = "fp32"):
+    def __init__(self, spec: Spec, grid: Grid, convention: str = "standard", dtype: str = "fp32",
+                 compile: bool | None = None):
         self.spec = spec
         self.grid = grid
         self.convention = conv_mod.get(convention)
@@ -172,6 +174,15 @@ class Evaluator:
             self.hardware.peak_for(dtype)      # a device without this dtype's peak ends the sweep here
         self._built: tuple = (None, None)      # (values, model or error text)
         self._analysed: tuple = (None, None)   # ((values, shape), Analysis or error text)
+        # Straight-line programs over the swept numbers (calc.sweep_compile); the roofline
+        # times every layer and a phase runs calc.inference, so not with a hardware or a phase.
+        self.compiled = None
+        self.mismatches = 0
+        if compile is not False and grid.hardware is None and grid.phase is None:
+            self.compiled = Compiled(spec, grid.names, self.convention, dtype)
+            # By default only where a program would answer enough networks to repay its trace.
+            if compile is None and self.compiled.networks_per_program(grid) < COMPILE_FROM:
+                self.compiled = None
 
     def _model(self, values: tuple):
         # Types are part of the key: 1 and 1.0 are equal but may build different models.
@@ -187,18 +198,31 @@ class Evaluator:
     def _analysis(self, values: tuple, shape, batch: int):
         key = (values, tuple(map(type, values)), shape, batch)
         if self._analysed[0] != key:
-            model = self._model(values)
-            if isinstance(model, str):
-                found = model
-            else:
-                try:
-                    found = analyze(model, batch=batch, convention=self.convention, dtype=self.dtype,
-                                    input_shape=shape, cache=self.cache)
-                except CalcError as err:
-                    found = _short(err)
+            found, check = self.compiled.analysis(values, shape, batch) if self.compiled else (None, False)
+            if found is None or check:
+                plain = self._plain(values, shape, batch)
+                if self.compiled is not None and self.compiled.pending is not None:
+                    self.compiled.settle(not isinstance(plain, str))
+                if check and (isinstance(plain, str) or not same_totals(found, plain)):
+                    self.mismatches += 1     # a bug: the plain path's row stands, and is used from now on
+                    self.compiled = None
+                found = plain
+                self._trim()      # (a program's answer adds nothing to the caches)
             self._analysed = (key, found)
-            self._trim()
         return self._analysed[1]
+
+    def _plain(self, values: tuple, shape, batch: int):
+        model = self._model(values)
+        if isinstance(model, str):
+            return model
+        try:
+            if model.reads_in and shape is not None and tuple(shape) != tuple(model.input_shape):
+                # sizes read from `in` follow the input only when the spec is built for it
+                model = self.spec.build(dict(zip(self.grid.names, values)), input_shape=shape)
+            return analyze(model, batch=batch, convention=self.convention, dtype=self.dtype,
+                           input_shape=shape, cache=self.cache)
+        except CalcError as err:
+            return _short(err)
 
     def _trim(self):
         # Bounded caches keep a sweep of any length within a fixed amount of memory.
@@ -289,9 +313,9 @@ class Evaluator:
 _worker: Evaluator | None = None
 
 
-def _init_worker(text, name, grid, convention, dtype):
+def _init_worker(text, name, grid, convention, dtype, compile=None):
     global _worker
-    _worker = Evaluator(parse_spec(text, name), grid, convention, dtype)
+    _worker = Evaluator(parse_spec(text, name), grid, convention, dtype, compile)
 
 
 def _run_chunk(bounds: tuple[int, int]) -> list[Variant]:
@@ -312,11 +336,14 @@ def chunk_size(grid: Grid) -> int:
 
 
 def sweep(text: str, name: str | None, grid: Grid, *, convention: str = "standard",
-          dtype: str = "fp32", jobs: int | None = None) -> Iterator[Variant]:
+          dtype: str = "fp32", jobs: int | None = None, compile: bool | None = None) -> Iterator[Variant]:
     """Every variant of ``grid`` in order, as a stream. ``jobs`` worker processes (default:
-    every core when the grid has at least PARALLEL_FROM variants, else 1)."""
+    every core when the grid has at least PARALLEL_FROM variants, else 1). ``compile``: whether
+    to compile the spec into straight-line programs over the swept numbers (calc.sweep_compile;
+    default: where one program would answer at least COMPILE_FROM networks); the rows are the
+    same either way."""
     spec = parse_spec(text, name)
-    evaluator = Evaluator(spec, grid, convention, dtype)   # checks convention and dtype first
+    evaluator = Evaluator(spec, grid, convention, dtype, compile)   # checks convention and dtype first
     check_size(grid)
     total = grid.size
     if jobs is None:
@@ -335,14 +362,14 @@ def sweep(text: str, name: str | None, grid: Grid, *, convention: str = "standar
             if not frozen:   # the caller's own frozen objects (if any) stay so
                 gc.unfreeze()
         return
-    yield from _parallel(text, name, grid, convention, dtype, jobs, step, total)
+    yield from _parallel(text, name, grid, convention, dtype, jobs, step, total, compile)
 
 
-def _parallel(text, name, grid, convention, dtype, jobs, step, total) -> Iterator[Variant]:
+def _parallel(text, name, grid, convention, dtype, jobs, step, total, compile=None) -> Iterator[Variant]:
     from concurrent.futures import ProcessPoolExecutor
     bounds = ((s, min(s + step, total)) for s in range(0, total, step))
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                             initargs=(text, name, grid, convention, dtype)) as pool:
+                             initargs=(text, name, grid, convention, dtype, compile)) as pool:
         # A bounded window of chunks in flight: results stay in order and memory stays small.
         window = []
         try:

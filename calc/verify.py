@@ -143,6 +143,11 @@ def _preset_checks(model, batch, measured, oracle):
             yield Check(f"preset {name}", calc_value, None, False, f"{tool.package} failed: {exc}")
             continue
         note = f"{tool.measure}" + (", batch 1 (the tool counts one sample)" if tool.batch_one and batch > 1 else "")
+        if calc_value != tool_value:
+            from .hint_search import missing_hints
+            likely = missing_hints(model, name, b, tool.measure, tool_value)
+            if likely:
+                note += "; the tool's figure is calc's with " + " or with ".join(likely) + ": a missing hint?"
         yield Check(f"preset {name}", calc_value, tool_value, calc_value == tool_value, note)
 
 

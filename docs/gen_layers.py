@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 from pydantic_core import PydanticUndefined  # noqa: E402
 
 from calc.layers import HINTS, LAYERS  # noqa: E402
+from calc.conventions.hint_readers import readers_text  # noqa: E402
 
 PAGE = ROOT / "docs" / "layers.md"
 
@@ -150,7 +151,7 @@ def section(names: list[str]) -> list[str]:
         out.append("")
     hints = ", ".join(f"`{k}` ({' or '.join(_yaml(v) for v in allowed)})"
                       for k, allowed in cls.hints.items())
-    out += [f"Hints: {hints}." if hints else "Hints: none.", ""]
+    out += [f"Hints: {hints}; {readers_text(names[0])}." if hints else "Hints: none.", ""]
     return out
 
 
@@ -158,7 +159,7 @@ def _signature(name: str) -> tuple:
     cls = LAYERS[name]
     fields = tuple((f.alias or n, _default(f), f.description) for n, f in cls.model_fields.items())
     # the 1-d, 2-d and 3-d variants of a family differ only in the digit of their name
-    return (cls.kind, cls.__doc__, fields, re.sub(r"\d", "", name), tuple(cls.hints.items()))
+    return (cls.kind, cls.__doc__, fields, re.sub(r"\d", "", name), tuple(cls.hints.items()), readers_text(name))
 
 
 def render() -> str:

@@ -78,3 +78,25 @@ def test_alias_below_the_limit_is_shared_not_copied():
     assert data == yaml.safe_load(text)
     assert data["c"][3] is data["b"] and data["b"][0] is data["a"]
     assert 10**4 < MAX_NODES
+
+
+def test_lines_are_read_again_only_when_asked():
+    # parse_yaml keeps the text, not a line per path (see calc.spec.loader.Source); the lines are
+    # read from the text the first time a message (or calc check) asks, the same as above.
+    text = "name: x\ninput: [3, 8, 8]\nlayers:\n  - relu\n  - conv2d:\n      out: 4\n      kernel: 3\n"
+    _, source = parse_yaml(text, "t.yaml")
+    assert source._lines is None
+    from calc.spec import parse_spec
+    model = parse_spec(text, "t.yaml").build()
+    assert model.line_of(("layers", 1, "conv2d", "kernel")) == 7     # line 7: "kernel: 3"
+    assert source.line_of(("layers", 1, "conv2d")) == 5 and source._lines is not None
+    assert dict(model.lines) == source.lines
+
+
+def test_a_duplicate_key_found_without_lines_is_reported_with_them():
+    # The first read records no lines; a duplicate key's message names the first one's line,
+    # so the text is read again with them: 'd' first on line 3, again on line 4.
+    text = "a: 1\nb:\n  d: 1\n  d: 2\n"
+    with pytest.raises(InputError) as err:
+        parse_yaml(text, "t.yaml")
+    assert "duplicate key 'd' (first on line 3)" in str(err.value) and err.value.line == 4

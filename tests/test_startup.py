@@ -151,3 +151,18 @@ def test_memory_and_time_choices_are_the_modules_own():
     assert (training.PRECISIONS, training.MASTERS, training.CHECKPOINTING) == \
         (choices.PRECISIONS, choices.MASTERS, choices.CHECKPOINTING)
     assert set(choices.ROOFLINE_ATTENTION) == {*ATTENTION, "sdpa"}
+
+
+def test_analyze_loads_none_of_the_modules_it_does_not_need():
+    # What a whole `calc analyze` imports beyond calc, yaml and pydantic, found with
+    # `python -X importtime` (docs/performance.md): asyncio came in through typing_extensions'
+    # `deprecated` before 4.16 (hence the minimum in pyproject.toml); difflib only serves the
+    # suggestion of a misspelt name (calc.errors.close_matches). (importlib.metadata stays:
+    # pydantic's plugin loader imports it at module level, whatever PYDANTIC_DISABLE_PLUGINS says.)
+    out = _python("import io, os, sys, contextlib\n"
+                  "os.environ['PYDANTIC_DISABLE_PLUGINS'] = '__all__'\n"
+                  "import calc.cli\n"
+                  "with contextlib.redirect_stdout(io.StringIO()):\n"
+                  "    assert calc.cli.run(['analyze', 'resnet50', '--format', 'json']) == 0\n"
+                  "print(sorted(set(sys.modules) & {'asyncio', 'difflib'}))")
+    assert out.strip() == "[]"

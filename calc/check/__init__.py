@@ -31,7 +31,20 @@ def run_check(args) -> tuple[str, int]:
         render = property_json if args.format == "json" else format_property
         return render(spec.name, report), 0 if report.counterexample is None else 1
     model = spec.build(overrides, input_shape=shape, variant=variant)
+    write_notes(model)
     outcomes = check_model(model)
     text = check_json(model.name, outcomes) if args.format == "json" else \
         format_check(model.name, outcomes, model.source_name)
     return text, 0 if all(o.ok for o in outcomes) else 1
+
+
+def write_notes(model, stream=None) -> None:
+    """What the spec says that changes nothing (a hint no tool preset reads), one line each on
+    standard error: it is not a failure, but likely not what the writer meant."""
+    import sys
+    from ..errors import format_path
+    stream = stream or sys.stderr
+    for path, message in model.notes:
+        file, line = model.locate(path)
+        where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
+        stream.write(f"note: {where}{format_path(path)}: {message}\n")

@@ -9,13 +9,12 @@ beside the analysed one, and each expected value is evaluated with the item's di
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 from ..analysis import DTYPE_BYTES, Analysis, _positions, analyze, name_segment
-from ..errors import CalcError, SpecError, format_path
+from ..errors import CalcError, SpecError, close_matches, format_path
 from ..expr import evaluate
 from ..graph import Branches, Leaf, Model, Repeat, Seq
 from .quantities import QUANTITIES, SETTINGS
@@ -165,7 +164,7 @@ def _settings(mapping: dict, path: tuple) -> tuple[str, str]:
     for key in mapping:
         if key not in QUANTITIES and key not in SETTINGS:
             known = list(QUANTITIES) + list(SETTINGS)
-            near = difflib.get_close_matches(str(key), known, n=1)
+            near = close_matches(str(key), known, n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             raise SpecError(f"expect: unknown key '{key}'{hint}; it takes {', '.join(known)}", path=path + (key,))
     conv = mapping.get("convention", "standard")

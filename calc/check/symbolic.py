@@ -66,6 +66,12 @@ def symbolic(model: Model, modulus: int | None = None, residue: int = 0, check_s
     shape = tuple(model.input_shape)
     if not shape:
         raise SpecError("--symbolic needs an input with at least one size")
+    if model.reads_in:
+        # an item's sizes were computed from the shape entering it when the spec was built: they
+        # are numbers now, not expressions in the input's sizes
+        raise SpecError(f"--symbolic: {model.name} reads the shape entering its items (`in`), so its sizes are "
+                        "fixed when it is built and its counts are no single formula in the input sizes; "
+                        "analyse each size with --input (or calc sweep --input)", file=model.source_name)
     start = 0 if model.input_kind == "tokens" or len(shape) == 1 else 1
     letters = ("L",) if model.input_kind == "tokens" and len(shape) == 1 else (
         _DIMS.get(len(shape)) or tuple(f"S{i}" for i in range(len(shape))))

@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Optional, Union
 from ..errors import ConventionError
 from ..expr import _Undefined, compile_expr
 from ..formula import Step, render, step, substitute
+from ..tracing import traced_int
 
 # Every fact name a rule may use; missing ones are zero for a layer.
 OP_NAMES = ("mac", "dots", "bias_add", "add", "mul", "div", "cmp", "exp", "sqrt", "fn")
@@ -135,7 +136,7 @@ def _exact(value) -> Number:
     """A rule's value as a plain exact number (an int whenever it is whole)."""
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, int):
+    if isinstance(value, int) or traced_int(value):   # traced: see calc.sweep_compile
         return value
     if isinstance(value, float):   # a rule dividing with `/` (Python's true division)
         value = Fraction(value)
@@ -223,7 +224,12 @@ class Convention:
         """(compiled rules, the facts the rules see, [(per sample, for the batch)] per quantity)."""
         type_name = layer.type_name
         c = self._compiled(type_name, layer.kind)
-        env = facts if c.derive is None else {**facts, **c.derive(layer, shape, out)}
+        if c.derive is None:
+            env = facts
+        elif getattr(c.derive, "by_batch", False):   # facts of the whole batch (a tool that rounds it)
+            env = {**facts, **c.derive(layer, shape, out, batch)}
+        else:
+            env = {**facts, **c.derive(layer, shape, out)}
         for text, test, why in c.refusals:
             if self._eval(test, text, type_name, env):
                 raise ConventionError(f"convention '{self.name}' cannot count this {type_name} ({text}): {why}")
@@ -262,7 +268,7 @@ class Convention:
 def _count(values, batch: int) -> Count:
     counted = []
     for per_sample, extra in values:
-        if not isinstance(per_sample, int):
+        if not (isinstance(per_sample, int) or traced_int(per_sample)):
             # A fractional per-sample count is exact only for the whole batch.
             extra, per_sample = _exact(extra + per_sample * batch), 0
         counted.append((per_sample, extra))

@@ -11,7 +11,7 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-from ..errors import CalcError, SpecError
+from ..errors import CalcError, SpecError, close_matches
 from . import DTYPES, PRESETS, Hardware, Parts, Source, names
 
 SCALE = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
@@ -99,8 +99,7 @@ def _path_for(name_or_path: str) -> Path:
         return Path(name_or_path)
     path = PRESETS / f"{name_or_path.lower()}.yaml"
     if not path.is_file():
-        import difflib
-        close = difflib.get_close_matches(name_or_path.lower(), names(), n=1, cutoff=0.5)
+        close = close_matches(name_or_path.lower(), names(), n=1, cutoff=0.5)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise SpecError(f"unknown hardware {name_or_path!r}{hint}; presets: {', '.join(names())}, "
                         "or give a YAML file (see docs/hardware.md)")

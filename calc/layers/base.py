@@ -83,14 +83,15 @@ HINTS: dict[str, str] = {
             "functional: a function of torch or torch.nn.functional, or the same Tensor method "
             "(F.relu, F.adaptive_avg_pool2d, torch.add, x.add); operator: a Python operator "
             "(+, +=, *; the default for the add and mul joins); method: a Tensor method that no "
-            "tool patches (x.mean, x.amax, x.view). Facts: module, functional, operator, method (1 or 0).",
+            "tool patches (x.mean, x.amax, x.view); einsum: torch.einsum (a matmul written as an einsum, "
+            "as MaxViT does). Facts: module, functional, operator, method, einsum (1 or 0).",
     "contiguous": "whether a linear layer's input is contiguous in memory (true by default; a "
                   "transposed view is not). Fact: contiguous (1 or 0).",
     "owner": "who owns the layer's parameters. leaf: a leaf module (the default); container: a "
              "module that has submodules (e.g. nn.MultiheadAttention's in_proj_weight). "
              "Fact: leaf (1 or 0).",
 }
-CALLS = ("module", "functional", "operator", "method")
+CALLS = ("module", "functional", "operator", "method", "einsum")
 _CALL_HINT = {"call": ("module", "functional")}
 _PARAM_HINTS = {**_CALL_HINT, "owner": ("leaf", "container")}
 _RESHAPE_HINTS = {"call": ("module", "functional", "method")}
@@ -323,8 +324,17 @@ def _rank(shape: Shape, rank: int, what: str, layout: str):
         raise ValueError(f"expects a {rank}-d input ({layout}), got {fmt_shape(shape)}")
 
 
+_TUPLES: dict = {}   # (size, dims) -> (size,) * dims for the sizes most layers give: one copy
+
+
 def _tuple(value, dims: int, field: str):
     if isinstance(value, int):
+        if type(value) is int and 0 <= value < 64:
+            key = (value, dims)
+            found = _TUPLES.get(key)
+            if found is None:
+                found = _TUPLES[key] = (value,) * dims
+            return found
         return (value,) * dims
     value = tuple(value)
     if len(value) != dims:

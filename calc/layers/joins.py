@@ -165,7 +165,8 @@ class MatMul(Join):
     last two dims (q·kᵀ of k (…, p, m)). Both operands have rank ≥ 2 per sample. Counted as a
     dot product: b·n·p dot products of m terms (b·n·m·p MACs), no bias."""
 
-    hints: ClassVar[dict[str, tuple]] = {"call": ("functional", "operator")}
+    # torch.matmul (functional), `a @ b` (operator) or torch.einsum over the same indices (einsum)
+    hints: ClassVar[dict[str, tuple]] = {"call": ("functional", "operator", "einsum")}
     transpose: StrictBool = Field(False, description="use the named input's transpose over its last two dims")
 
     quantities: ClassVar[tuple[Q, ...]] = (

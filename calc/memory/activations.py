@@ -31,6 +31,7 @@ from .saved import INDEX_BYTES, Effect, MemoryError_, Op, effect
 from ..choices import CHECKPOINTING, MEMORY_ATTENTION as ATTENTION  # noqa: E402
 DEVICES = ("cuda", "cpu")
 MAX_OPS = 1_000_000      # operations walked (repeats expanded); a larger model is refused
+_IDENTITY_AT_INFERENCE = ("dropout", "stochastic_depth")
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,10 @@ class _Walk:
     """The model's leaf operations in execution order, with calc's dotted names (the naming of
     Analysis.rows and of the oracle's modules)."""
 
-    def __init__(self, analysis: Analysis, size: int, device: str, attention: str, inference: bool):
+    def __init__(self, analysis: Analysis, size: int, device: str, attention: str, inference: bool,
+                 names: bool = True):
         self.a = analysis
+        self.names = names           # False: the operations go unnamed (only byte totals are wanted)
         self.size = size
         self.device = device
         self.attention = attention
@@ -135,6 +138,12 @@ class _Walk:
         self.ops: list = []
         self.units: list = []        # (name, input value id)
         self.unit = None
+        # A training walk also says how the inference walk would differ: there dropout and
+        # stochastic depth are views of their input (``alias``: their output storage -> the
+        # input's), which changes nothing else when that input is contiguous and of the same
+        # kind (activation or held tensor) as the training output; ``inference_exact`` says so.
+        self.alias: dict = {}
+        self.inference_exact = True
 
     def storage(self, nbytes: int) -> int:
         self.storage_bytes.append(nbytes)
@@ -185,7 +194,12 @@ class _Walk:
                 x = out     # a parameter or buffer is read by name later; the flow passes around it
         return x
 
+    def name(self, prefix: str, name, taken: dict) -> str:
+        return _join(prefix, _segment(name, taken)) if self.names else ""
+
     def namespace(self, node, prefix, taken):
+        if not self.names:
+            return "", taken
         named = node.name is not None or (isinstance(node, Seq) and node.kind.startswith("block:"))
         if named:
             return _join(prefix, _segment(node.name, taken)), {}
@@ -202,7 +216,7 @@ class _Walk:
     def node(self, node, result, x: int, scopes, prefix: str, taken: dict) -> int:
         if isinstance(node, Leaf):
             return self.leaf(node, result, [x] + [self.lookup(n, scopes) for n in node.layer.refs()],
-                             _join(prefix, _segment(node.name, taken)))
+                             self.name(prefix, node.name, taken))
         ns, inner = self.namespace(node, prefix, taken)
         if isinstance(node, Seq):
             opened = node.kind.startswith("block:") and self.enter(ns or node.kind, x)
@@ -225,7 +239,7 @@ class _Walk:
             outs = [self.seq(b, c.result, x, scopes, ns, inner)
                     for b, c in zip(node.branches, result.children)]
             join = node.join
-            return self.leaf(join, result.children[-1].result, outs, _join(ns, _segment(join.name, inner)))
+            return self.leaf(join, result.children[-1].result, outs, self.name(ns, join.name, inner))
         raise TypeError(node)  # pragma: no cover
 
     def leaf(self, node: Leaf, r, inputs: list, name: str) -> int:
@@ -235,7 +249,10 @@ class _Walk:
         layer = r.layer
         shapes = tuple(r.inputs) if r.inputs else (r.input_shape,)
         vals = [self.values[v] for v in inputs]
-        own = bool(node.trainable) and (r.facts or {}).get("params", 0) > 0
+        # Does the layer hold a trainable parameter (its facts' "params": the weights it uses,
+        # shared or not)? A result's own params say so without making its facts again (see
+        # calc.facts), except for a tied layer, whose shared weight is counted at the other.
+        own = bool(node.trainable) and (r.params > 0 or (r.tied_to is not None and (r.facts or {}).get("params", 0) > 0))
         # A parameter or buffer item does not read the flow around it: its tensor requires a
         # gradient only if it is a trainable parameter.
         grads = (False,) * len(vals) if getattr(layer, "keeps_flow", False) else tuple(v.grad for v in vals)
@@ -243,7 +260,7 @@ class _Walk:
                 grads, own, tuple(v.contiguous for v in vals), dict(node.hints),
                 self.device, self.attention, tuple(self.storage_bytes[v.storage] == 0 for v in vals),
                 tuple(v.permuted for v in vals))
-        if self.inference and layer.type_name in ("dropout", "stochastic_depth"):
+        if self.inference and layer.type_name in _IDENTITY_AT_INFERENCE:
             eff = Effect(output="view", contiguous=vals[0].contiguous)
         else:
             try:
@@ -271,8 +288,13 @@ class _Walk:
             permuted = False
         out = self.value(storage, op.grad, contiguous)
         self.values[out].permuted = permuted
+        if not self.inference and layer.type_name in _IDENTITY_AT_INFERENCE and storage != vals[0].storage:
+            self.alias[storage] = vals[0].storage
+            if not vals[0].contiguous or (self.storage_bytes[storage] == 0) != (self.storage_bytes[vals[0].storage] == 0):
+                self.inference_exact = False
+        # (in a training walk too: analyze's memory section reads the peak from that one)
         makes = reads = ()
-        if self.inference and layer.type_name == "attention" and getattr(layer, "rel_bias", False):
+        if layer.type_name == "attention" and getattr(layer, "rel_bias", False):
             if layer.rel_buckets:   # the (1, h, L, S) bias, handed to the stack's later layers
                 self.bias = self.storage(layer.heads * op.ins[0][0] * op.ins[-1][0] * op.size)
                 makes = (self.bias,)
@@ -313,6 +335,11 @@ def saved_activations(analysis: Analysis, *, dtype: str = "fp32", checkpointing:
     _check(analysis, dtype, checkpointing, attention, device)
     w = _Walk(analysis, DTYPE_BYTES[dtype], device, attention, inference=False)
     w.run()
+    return _saved(w, dtype, checkpointing, attention, device)
+
+
+def _saved(w: _Walk, dtype: str, checkpointing: str, attention: str, device: str) -> Saved:
+    analysis = w.a
     notes = []
     drop = checkpointing == "selective"
     seen: set = set()
@@ -358,17 +385,17 @@ def saved_activations(analysis: Analysis, *, dtype: str = "fp32", checkpointing:
     return Saved(total, tuple(rows), dtype, analysis.batch, checkpointing, attention, device, tuple(notes))
 
 
-def _inside(w: _Walk, o: _Op, i: int, live: int, last: dict, born: dict) -> int:
+def _inside(w: _Walk, o: _Op, i: int, live: int, last: dict, born: dict, storage) -> int:
     """Bytes live while layer ``o`` (the i-th) runs: ``live`` (every storage alive at i, its inputs
     and its output included) plus its intermediates; with ``steps``, played in order, the inputs
     whose last reader it is freed where it reads them for the last time."""
     eff = o.effect
     if not eff.steps:
         return live + eff.work
-    out_s = w.values[o.output].storage
+    out_s = storage(o.output)
     own = w.storage_bytes[out_s] if born.get(out_s) == i else 0
     dying: dict = {}                         # storage -> bytes, inputs no later layer reads
-    of = [w.values[v].storage for v in o.inputs] + list(o.reads)   # a read storage: input len(inputs) …
+    of = [storage(v) for v in o.inputs] + list(o.reads)   # a read storage: input len(inputs) …
     for s in of:
         if last.get(s) == i and s != out_s and s not in dying:
             dying[s] = w.storage_bytes[s]
@@ -404,11 +431,27 @@ def inference_peak(analysis: Analysis, *, dtype: str = "fp32", attention: str = 
     _check(analysis, dtype, "none", attention, device)
     w = _Walk(analysis, DTYPE_BYTES[dtype], device, attention, inference=True)
     w.run()
+    return _peak(w, dtype, attention)
+
+
+def _peak(w: _Walk, dtype: str, attention: str) -> Peak:
+    """The inference peak from a walk: an inference walk, or a training walk whose
+    ``inference_exact`` holds, read with dropout and stochastic depth as views (``alias``)."""
+    analysis = w.a
+    alias = {} if w.inference else w.alias
+    values = w.values
+
+    def storage(v: int) -> int:
+        s = values[v].storage
+        while s in alias:
+            s = alias[s]
+        return s
+
     n = len(w.ops)
-    born = {w.values[v].storage: -1 for v in w.inputs}
+    born = {storage(v): -1 for v in w.inputs}
     last: dict = {}
     for i, o in enumerate(w.ops):
-        s = w.values[o.output].storage
+        s = storage(o.output)
         born.setdefault(s, i)
         last[s] = max(last.get(s, i), i)
         for t in o.makes:
@@ -416,9 +459,9 @@ def inference_peak(analysis: Analysis, *, dtype: str = "fp32", attention: str = 
             last[t] = max(last.get(t, i), i)
         # a parameter or buffer item reads nothing of the flow it stands in (only its batch size)
         read = () if getattr(o.op.layer, "keeps_flow", False) else o.inputs
-        for t in (*(w.values[v].storage for v in read), *o.reads):
+        for t in (*(storage(v) for v in read), *o.reads):
             last[t] = max(last.get(t, -1), i)
-    last[w.values[w.output].storage] = n        # the result outlives the pass
+    last[storage(w.output)] = n        # the result outlives the pass
     # live(i) = Σ bytes of storages with born ≤ i ≤ last, by a difference array
     delta = [0] * (n + 2)
     for s, b in born.items():
@@ -432,11 +475,29 @@ def inference_peak(analysis: Analysis, *, dtype: str = "fp32", attention: str = 
     live = 0
     for i, o in enumerate(w.ops):
         live += delta[i]
-        rows.append(PeakRow(o.name, o.kind, _inside(w, o, i, live, last, born)))
+        # at inference dropout and stochastic depth hold nothing inside (the identity)
+        if alias and o.kind in _IDENTITY_AT_INFERENCE:
+            rows.append(PeakRow(o.name, o.kind, live))
+        else:
+            rows.append(PeakRow(o.name, o.kind, _inside(w, o, i, live, last, born, storage)))
     if not rows:
-        b = w.storage_bytes[w.values[w.input].storage]
+        b = w.storage_bytes[storage(w.input)]
         return Peak(b, "input", (), dtype, analysis.batch, attention)
     best = max(range(n), key=lambda i: (rows[i].bytes, -i))
     notes = ("the intermediates inside a layer (Effect.work) follow calc's oracle's eager code; "
              "a framework's fused kernels hold fewer",)
     return Peak(rows[best].bytes, rows[best].name, tuple(rows), dtype, analysis.batch, attention, notes)
+
+
+def training_and_inference(analysis: Analysis, *, dtype: str = "fp32",
+                           attention: str = "eager") -> tuple[int, int | None]:
+    """(bytes :func:`saved_activations` gives with no checkpointing on CUDA, bytes
+    :func:`inference_peak` gives) from one walk of the model, the training one: the two walks
+    differ only where dropout and stochastic depth are views at inference. The peak is None where
+    that difference reaches further (a non-contiguous input of a dropout), for the caller to walk
+    again; an error is the one :func:`saved_activations` raises."""
+    _check(analysis, dtype, "none", attention, "cuda")
+    w = _Walk(analysis, DTYPE_BYTES[dtype], "cuda", attention, inference=False, names=False)
+    w.run()
+    saved = _saved(w, dtype, "none", attention, "cuda").bytes
+    return saved, (_peak(w, dtype, attention).bytes if w.inference_exact else None)

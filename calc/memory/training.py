@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from ..analysis import DTYPE_BYTES, Analysis, analyze
 from ..errors import SpecError
-from ..inference import leaf_rows
+from ..inference import leaf_counts
 from . import optimizers as opt
 
 from ..choices import CHECKPOINTING, MASTERS, PRECISIONS  # noqa: E402  (the command line reads them there)
@@ -73,7 +73,7 @@ def _ceil(n: int, d: int) -> int:
 def _counts(a: Analysis, tp: int):
     """(all parameters, trainable, cast parameters, largest cast layer) per device under tp."""
     split = rep = split_t = rep_t = cast = largest = 0
-    for _, r, k in leaf_rows(a):
+    for r, k in leaf_counts(a):
         p = r.params
         if not p:
             continue
@@ -93,7 +93,7 @@ def _counts(a: Analysis, tp: int):
 def buffer_bytes(a: Analysis, size: int) -> int:
     """Buffers in the float dtype ``size``; batch norm's num_batches_tracked is an int64 (8 B)."""
     n = 0
-    for _, r, k in leaf_rows(a):
+    for r, k in leaf_counts(a):
         if r.buffers:
             track = r.layer.kind == "batchnorm" and getattr(r.layer, "track_running_stats", False)
             n += k * ((r.buffers - 1) * size + 8 if track else r.buffers * size)
@@ -107,25 +107,51 @@ def _too_many(a: Analysis, limit: int | None) -> str:
     return ""
 
 
+def _walked(a: Analysis, dtype: str, attention: str, shared: dict | None):
+    """From ``shared`` (a dict one caller passes to both training_memory and inference_memory of
+    the same analysis): (saved bytes, inference peak or None) of one walk, or the CalcError that
+    walk raised; None without ``shared``. Made on first use, keyed by what the walk depends on."""
+    from ..errors import CalcError
+    from .activations import training_and_inference
+    if shared is None:
+        return None
+    key = (id(a), DTYPE_BYTES[dtype], attention)
+    if key not in shared:
+        try:
+            shared[key] = training_and_inference(a, dtype=dtype, attention=attention)
+        except CalcError as err:
+            shared[key] = err
+    return shared[key]
+
+
 def _saved(a: Analysis, dtype: str, checkpointing: str, attention: str,
-           limit: int | None = None) -> tuple[int | None, str]:
+           limit: int | None = None, shared: dict | None = None) -> tuple[int | None, str]:
     """(bytes, "") or (None, why not): a layer without a rule leaves the part uncounted, said."""
     from ..errors import CalcError
     from .activations import saved_activations
     if _too_many(a, limit):
         return None, _too_many(a, limit)
     try:
+        both = _walked(a, dtype, attention, shared) if checkpointing == "none" else None
+        if isinstance(both, CalcError):
+            raise both
+        if both is not None:
+            return both[0], ""
         return saved_activations(a, dtype=dtype, checkpointing=checkpointing, attention=attention).bytes, ""
     except CalcError as err:
         return None, f"not computed: {err.message}"
 
 
-def _peak(a: Analysis, dtype: str, attention: str, limit: int | None = None) -> tuple[int | None, str]:
+def _peak(a: Analysis, dtype: str, attention: str, limit: int | None = None,
+          shared: dict | None = None) -> tuple[int | None, str]:
     from ..errors import CalcError
     from .activations import inference_peak
     if _too_many(a, limit):
         return None, _too_many(a, limit)
-    try:
+    both = _walked(a, dtype, attention, shared)
+    if isinstance(both, tuple) and both[1] is not None:
+        return both[1], ""
+    try:     # no shared walk, or one that cannot answer for inference (or failed): walk again
         return inference_peak(a, dtype=dtype, attention=attention).bytes, ""
     except CalcError as err:
         return None, f"not computed: {err.message}"
@@ -133,10 +159,13 @@ def _peak(a: Analysis, dtype: str, attention: str, limit: int | None = None) -> 
 
 def training_memory(a: Analysis, *, optimizer: str = "adamw", precision: str = "fp32", master: str = "amp",
                     accumulate: int = 1, checkpointing: str = "none", attention: str = "eager",
-                    zero: int = 0, devices: int = 1, tp: int = 1, walk_limit: int | None = None) -> Memory:
+                    zero: int = 0, devices: int = 1, tp: int = 1, walk_limit: int | None = None,
+                    shared: dict | None = None) -> Memory:
     """Memory per device of one training step of ``a`` (its batch: the batch per data-parallel
     replica per optimizer step, run as ``accumulate`` micro-batches). ``walk_limit``: leave the
-    activations uncounted (said) for a model of more layers, to bound a report's time."""
+    activations uncounted (said) for a model of more layers, to bound a report's time.
+    ``shared``: a dict passed also to :func:`inference_memory` of the same analysis, so that the
+    two walk the activations once where they can (the same figures)."""
     opt.check(optimizer)
     if precision not in PRECISIONS:
         raise SpecError(f"unknown precision '{precision}'; known: {', '.join(PRECISIONS)}")
@@ -195,7 +224,7 @@ def training_memory(a: Analysis, *, optimizer: str = "adamw", precision: str = "
     act_dtype = half if precision != "fp32" else "fp32"
     am = a if micro == a.batch else analyze(a.model, batch=micro, convention=a.convention, dtype=a.dtype,
                                             input_shape=tuple(a.input_shape))
-    saved, why = _saved(am, act_dtype, checkpointing, attention, walk_limit)
+    saved, why = _saved(am, act_dtype, checkpointing, attention, walk_limit, shared)
     parts.append(Part("saved activations", saved,
                       f"what autograd saves for one micro-batch of {micro:,} in {act_dtype}, checkpointing {checkpointing}",
                       why))
@@ -214,9 +243,11 @@ def training_memory(a: Analysis, *, optimizer: str = "adamw", precision: str = "
 
 
 def inference_memory(a: Analysis, *, dtype: str | None = None, weights: str | None = None,
-                     kv_dtype: str | None = None, attention: str = "eager", walk_limit: int | None = None) -> Memory:
+                     kv_dtype: str | None = None, attention: str = "eager", walk_limit: int | None = None,
+                     shared: dict | None = None) -> Memory:
     """Weights (in ``dtype`` or a quantised ``weights`` format), KV cache of a sequence model and
-    the peak of live activations of one forward pass of ``a``'s batch."""
+    the peak of live activations of one forward pass of ``a``'s batch (``shared``: see
+    :func:`training_memory`)."""
     dtype = dtype or a.dtype
     size = DTYPE_BYTES[dtype]
     parts = []
@@ -233,7 +264,7 @@ def inference_memory(a: Analysis, *, dtype: str | None = None, weights: str | No
     kv = kv_cache(a, kv_dtype or (dtype if dtype in KV_BYTES else "fp32"))
     if kv.layers:
         parts.append(Part("KV cache", kv.bytes, f"{kv.bytes_per_sequence:,} B per sequence × batch {a.batch:,}"))
-    peak, why = _peak(a, dtype, attention, walk_limit)
+    peak, why = _peak(a, dtype, attention, walk_limit, shared)
     parts.append(Part("activation peak", peak, "the most bytes of activations alive at once (eager order)", why))
     settings = {"dtype": dtype, "weights": weights, "batch": a.batch, "attention": attention,
                 "params": a.root.params}

@@ -7,13 +7,12 @@ The bundled specs are the files of ``specs/`` (installed as ``calc/zoo``, a link
 source checkout); torchvision's figures are ``published.json`` here, with their provenance.
 """
 
-import difflib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import SpecError
+from ..errors import SpecError, close_matches
 
 ZOO = Path(__file__).resolve().parent.parent / "zoo"
 PUBLISHED = Path(__file__).resolve().parent / "published.json"
@@ -98,7 +97,7 @@ def open_named(name: str):
     from ..spec import load_spec
     entry = find(name)
     if entry is None:
-        near = difflib.get_close_matches(name, [e.name for e in entries()], n=3)
+        near = close_matches(name, [e.name for e in entries()], n=3)
         hint = f"; did you mean {' or '.join(near)}?" if near else ""
         raise SpecError(f"no file '{name}' and no bundled model of that name{hint} "
                         f"(`calc models` lists them)")

@@ -112,6 +112,7 @@ class LazyLeaf(nn.Module):
                                 type_name=self.layer.type_name) from None
         if self.node_name and self.named is not None:
             self.named[self.node_name] = self
+            self.named[self.calc_name] = self   # a tie may name it by its dotted path
         return out
 
 

@@ -85,6 +85,13 @@ class MatMul(nn.Module):
         rank = max(a.dim(), b.dim())
         a = a.reshape(a.shape[0], *([1] * (rank - a.dim())), *a.shape[1:])
         b = b.reshape(b.shape[0], *([1] * (rank - b.dim())), *b.shape[1:])
+        if self.call_hint == "einsum":
+            # torch.einsum over explicit indices, as MaxViT writes it ("bghid,bghjd->bghij"):
+            # operands expanded to their broadcast batch (einsum repeats no index of size 1)
+            lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            a, b = a.expand(*lead, *a.shape[-2:]), b.expand(*lead, *b.shape[-2:])
+            idx = "abcdefgh"[:len(lead)]
+            return torch.einsum(f"{idx}xy,{idx}{'zy' if self.transpose else 'yz'}->{idx}xz", a, b)
         if self.transpose:
             b = b.transpose(-2, -1)
         return a @ b if self.call_hint == "operator" else torch.matmul(a, b)

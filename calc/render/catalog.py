@@ -9,6 +9,11 @@ from pydantic_core import PydanticUndefined
 from ..conventions import CONVENTIONS, Convention, get
 from ..layers import HINTS, LAYERS
 from ..spec import RESERVED, STRUCTURES
+from ..conventions.hint_readers import readers_text
+
+
+def _word(value) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def describe_layers() -> str:
@@ -30,6 +35,9 @@ def describe_layers() -> str:
         out.append(f"{name}  [{cls.kind}]")
         out.append(f"    {doc}")
         out.append(f"    arguments: {', '.join(args) if args else 'none'}")
+        if cls.hints:
+            allowed = ", ".join(f"{k} ({'|'.join(map(_word, v))})" for k, v in cls.hints.items())
+            out.append(f"    hints: {allowed}; {readers_text(name)}")
         for quantity, formula in cls.describe():
             out.append(f"    {quantity}: {formula}")
         out.append("")

@@ -184,11 +184,12 @@ def analysis_memory(a) -> dict:
     huge repeat stays fast (`calc memory` walks further)."""
     from ..memory.training import inference_memory, training_memory
     out = {}
+    shared: dict = {}     # one activation walk serves both where the dtypes' sizes agree
     try:
-        out["inference"] = memory_dict(inference_memory(a, walk_limit=ANALYZE_WALK))
+        out["inference"] = memory_dict(inference_memory(a, walk_limit=ANALYZE_WALK, shared=shared))
         precision = a.dtype if a.dtype in ("fp32", "bf16", "fp16") else "fp32"
         out["training"] = memory_dict(training_memory(a, optimizer="adamw", precision=precision,
-                                                      walk_limit=ANALYZE_WALK))
+                                                      walk_limit=ANALYZE_WALK, shared=shared))
     except CalcError as err:
         out["error"] = err.message
     return out

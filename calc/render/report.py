@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .._gc import gc_paused
 from ..analysis import FOLD, Analysis, Row
 from ..limits import with_exact_digits
 from ..shapes import fmt_shape
@@ -103,18 +104,47 @@ def _record_text(rec: dict[str, Any]) -> str:
     """One layer record as ``json.dumps(rec, indent=2)`` writes it inside the ``layers`` list,
     built directly: with ``indent`` the json module falls back to its pure-Python encoder, several
     times slower on a long report. Values are strings, integers, None and lists of integers."""
+    keys = tuple(rec)
+    if keys == _RECORD_KEYS or keys == _RECORD_KEYS_COUNT:     # what layer_record makes: one template
+        text = _RECORD % (_string(rec["name"]), _string(rec["type"]), _ints(rec["input_shape"]),
+                          _ints(rec["output_shape"]), rec["params"], rec["weights"], rec["bias"],
+                          rec["buffers"], rec["macs"], rec["flops"],
+                          "null" if rec["tied_to"] is None else _string(rec["tied_to"]))
+        return text + (f',\n      "count": {rec["count"]:d}\n    }}' if len(keys) == 12 else "\n    }")
     parts = []
     for key, value in rec.items():
-        if isinstance(value, list):
-            text = ("[\n" + ",\n".join(f"        {v:d}" for v in value) + "\n      ]") if value else "[]"
-        elif isinstance(value, str):
-            text = json.dumps(value)
+        kind = type(value)
+        if kind is int:
+            text = f"{value:d}"
+        elif kind is str:
+            text = _string(value)
+        elif kind is list:
+            text = ("[\n        " + ",\n        ".join(map("{:d}".format, value)) + "\n      ]") if value else "[]"
         elif value is None:
             text = "null"
         else:
             text = f"{value:d}"
         parts.append(f'      "{key}": {text}')
     return "{\n" + ",\n".join(parts) + "\n    }"
+
+
+_RECORD_KEYS = ("name", "type", "input_shape", "output_shape", "params", "weights", "bias", "buffers", "macs",
+                "flops", "tied_to")
+_RECORD_KEYS_COUNT = (*_RECORD_KEYS, "count")
+_RECORD = "{\n" + ",\n".join(f'      "{k}": ' + ("%d" if k in ("params", "weights", "bias", "buffers", "macs", "flops")
+                                                 else "%s") for k in _RECORD_KEYS)
+
+
+def _ints(value: list) -> str:
+    return ("[\n        " + ",\n        ".join(map("{:d}".format, value)) + "\n      ]") if value else "[]"
+
+
+def _string(value: str) -> str:
+    """``json.dumps(value)``: quoted as it is when nothing in it needs escaping (printable ASCII
+    without quotes or backslashes: json escapes only those, control characters and non-ASCII)."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return json.dumps(value)
 
 
 def iter_json(a: Analysis, depth: int | None = None):
@@ -130,6 +160,7 @@ def iter_json(a: Analysis, depth: int | None = None):
     yield "[]\n}\n" if first else "\n  ]\n}\n"
 
 
+@gc_paused   # a record per layer: see calc._gc.paused
 @with_exact_digits
 def format_json(a: Analysis, depth: int | None = None) -> str:
     """``layers`` lists every leaf layer, or with ``depth`` the rows at most that deep (a
@@ -151,6 +182,7 @@ def iter_csv(a: Analysis, depth: int | None = None):
                     "x".join(map(str, rec["output_shape"])), rec["params"], rec["macs"], rec["flops"]])
 
 
+@gc_paused   # a record per layer: see calc._gc.paused
 @with_exact_digits
 def format_csv(a: Analysis, depth: int | None = None) -> str:
     return "".join(iter_csv(a, depth))
@@ -232,11 +264,13 @@ def iter_table(a: Analysis, depth: int | None = None):
     yield "\n" + "\n".join(pairs(totals_lines(a))) + "\n"
 
 
+@gc_paused   # a record per layer: see calc._gc.paused
 @with_exact_digits
 def format_table(a: Analysis, depth: int | None = None) -> str:
     return "".join(iter_table(a, depth))
 
 
+@gc_paused   # a record per layer: see calc._gc.paused
 @with_exact_digits
 def format_markdown(a: Analysis, depth: int | None = None) -> str:
     lines = [f"**{_header(a)}**", "", "| name | type | output | params | MACs | share |",

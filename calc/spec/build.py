@@ -1,24 +1,35 @@
 """Building a validated spec into the model tree: blocks, repeats, expressions and names."""
 
-import difflib
+import re
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from pydantic import ValidationError
 
-from ..errors import SpecError, format_path
-from ..expr import names_in
+from ..errors import SpecError, close_matches, format_path
+from ..expr import IN_NAME, names_in
 from ..graph import Branches, Leaf, Repeat, Seq
-from ..layers import HINTS, LAYERS, MAX_SIZE, Join
+from ..layers import HINTS, LAYERS, Join
 from ..limits import MAX_RANK
 from .loader import Source
+from .flow import Iterations, mentions_in
+from ..conventions.hint_readers import read_by, readers_text
+from .document import check_rank, check_size, _finite  # noqa: F401 - check_rank, check_size imported from here
+from .document import _block_names, _names  # noqa: F401 - _names is imported from here too
 from .document import (_IDENT, MAX_BUILT_NODES, MAX_NESTING, MAX_REPEAT, RESERVED, STRUCTURES, SpecDoc, _as_names,
                        _fields_of, _raise_validation, resolve)
 
 
 # ---------------------------------------------------------------------------- builder
 
+# tie: a name, or a dotted path of names and positions (a name used again in a namespace: x#2)
+_TIE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(#[0-9]+)?\Z|([A-Za-z_][A-Za-z0-9_]*|[0-9]+)(#[0-9]+)?"
+                  r"(\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+)(#[0-9]+)?)+\Z")
 _ABSENT = object()   # an item without `trainable` (null is a value, and refused)
+# The keys every item takes besides its type's arguments (see Builder._parse_item).
+_ITEM_KEYS = frozenset(("name", "when", "from", "trainable", "tie", "inference", "expect", *HINTS))
+_NO_HINTS = MappingProxyType({})   # shared by every item without hints (read only)
 
 class Builder:
     def __init__(self, doc: SpecDoc, source: Source, overrides: Mapping[str, Any] | None = None,
@@ -34,6 +45,9 @@ class Builder:
         self.depth = 0      # lists being built, one inside the other
         self.deepest = 0    # the largest depth reached so far
         self.variables = self._variables(overrides or {})
+        self.flow = None    # a calc.spec.flow.Flow once the input is known: `in` in expressions
+        # path -> note: hints no tool preset reads (kept with the cache: cached bodies are not re-read)
+        self.notes: dict = self.cache.setdefault(("notes",), {})
 
     # -- variables
     def _variables(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,8 +57,9 @@ class Builder:
             raise SpecError(f"--set {unknown[0]}: the spec has no such variable (variables: {known})")
         env: dict[str, Any] = {}
         for key, raw in self.doc.variables.items():
-            if not _IDENT.match(key):
-                raise SpecError("variable names must be identifiers", path=("variables", key))
+            if not _IDENT.match(key) or key == IN_NAME:
+                raise SpecError("variable names must be identifiers" + (f" ({IN_NAME} is how `in`, the incoming "
+                                "shape, is read)" if key == IN_NAME else ""), path=("variables", key))
             raw = overrides.get(key, raw)
             where = (f"--set {key}",) if key in overrides else ("variables", key)
             try:
@@ -88,12 +103,16 @@ class Builder:
         return tuple(out)
 
     # -- items
-    def build_list(self, items: list, path: tuple, env, trainable: bool, ctx: tuple) -> tuple:
+    def build_list(self, items: list, path: tuple, env, trainable: bool, ctx: tuple, entry=None) -> tuple:
+        """``entry``: how the flow finds the shape entering the list (see calc.spec.flow); by
+        default, the shape entering the item being built around it."""
         if not isinstance(items, list):
             raise SpecError("must be a list of items", path=path, context=ctx)
         self._descend(1, path, ctx)
+        built: list = []
+        if self.flow is not None:
+            self.flow.enter(built, entry)
         try:
-            built = []
             for i, item in enumerate(items):
                 node = self.build_item(item, path + (i,), env, trainable, ctx)
                 if node is not None:
@@ -101,6 +120,8 @@ class Builder:
             return tuple(built)
         finally:
             self.depth -= 1
+            if self.flow is not None:
+                self.flow.leave()
 
     def _descend(self, levels: int, path, ctx):
         """Enter ``levels`` more levels of nesting (a list, or a memoised block body)."""
@@ -118,25 +139,47 @@ class Builder:
             raise SpecError(f"the spec expands to more than {MAX_BUILT_NODES:,} items", path=path)
         # What an item says apart from its expressions is read once per item of the spec:
         # builds of a block body, repeat iterations and the variants of a sweep reuse it.
-        key = ("item", id(item))
+        key = id(item)      # an int: no other key of the cache is one
         parsed = self.cache.get(key)
         if parsed is None or parsed[0] is not item:
             parsed = self.cache[key] = (item, *self._parse_item(item, path, ctx))
-        _, kind, args, name, when, source, flag, tie, hints, runs, expect = parsed
+        _, kind, args, name, when, source, flag, tie, hints, runs, expect, reads_in = parsed
         ipath = path + (kind,)
+        unnamed = None
         if kind in env and kind not in LAYERS and kind not in STRUCTURES and kind not in self.doc.blocks:
-            kind = self._layer_argument(kind, env, ipath, ctx)   # e.g. norm_layer: batchnorm2d
+            value = env[kind]   # e.g. norm_layer: batchnorm2d; checked once `when` keeps the item
+            if isinstance(value, str) and (value in LAYERS or value in self.doc.blocks):
+                kind = value
+            else:
+                unnamed = kind
+        frame = self.flow.frames[-1] if self.flow is not None else None
+        if frame is not None:
+            frame.source = None
+        resolved = False
+        if reads_in or (kind in self.doc.blocks and self._defaults_read_in(kind)):
+            # `in.H`, `in[0]`: the shape entering this item (after its `from`), one sample's.
+            if source is not None:
+                source = _as_names(resolve(source, env, ipath + ("from",)), ipath + ("from",))
+                if len(source) != 1:
+                    raise SpecError("from takes one name", path=ipath + ("from",), context=ctx)
+                source = frame.source = source[0]
+                resolved = True
+            env = {**env, IN_NAME: self.flow.incoming(frame)}
         if when is not None:
             cond = resolve(when, env, ipath + ("when",)) if isinstance(when, str) else when
             if not isinstance(cond, (bool, int)):
                 raise SpecError(f"when must be true or false, got {cond!r}", path=ipath + ("when",), context=ctx)
             if not cond:
                 return None
-        if source is not None:
+        if unnamed is not None:
+            self._layer_argument(unnamed, env, ipath, ctx)
+        if source is not None and not resolved:
             source = _as_names(resolve(source, env, ipath + ("from",)), ipath + ("from",))
             if len(source) != 1:
                 raise SpecError("from takes one name", path=ipath + ("from",), context=ctx)
             source = source[0]
+            if frame is not None:
+                frame.source = source
         if flag is not _ABSENT:
             flag = resolve(flag, env, ipath + ("trainable",))
             if not isinstance(flag, bool):
@@ -148,8 +191,9 @@ class Builder:
                 raise SpecError("inference must be true or false (false: the item holds parameters but does not "
                                 "run at inference, like an auxiliary classifier)", path=ipath + ("inference",), context=ctx)
         if tie is not None:
-            if not isinstance(tie, str) or not _IDENT.match(tie):
-                raise SpecError(f"tie must be the name of an earlier layer, got {tie!r}",
+            if not isinstance(tie, str) or not _TIE.match(tie):
+                raise SpecError(f"tie must be the name of an earlier layer or its dotted path as the report "
+                                f"prints it (encoder.embed, features.3.conv), got {tie!r}",
                                 path=ipath + ("tie",), context=ctx)
             if tie == name:
                 raise SpecError(f"tie: '{tie}' is this layer's own name; a layer shares the weights of "
@@ -195,7 +239,8 @@ class Builder:
         if not isinstance(kind, str):
             raise SpecError(f"item type must be a name, got {kind!r}", path=path, context=ctx)
         ipath = path + (kind,)
-        args = dict(args)
+        if not _ITEM_KEYS.isdisjoint(args):
+            args = dict(args)       # the keys every item takes are taken out; else args as written
         name = args.pop("name", None)
         if name is not None and (not isinstance(name, str) or not _IDENT.match(name)):
             raise SpecError(f"name must be an identifier (letters, digits, _), got {name!r}",
@@ -209,10 +254,13 @@ class Builder:
         source = args.pop("from", None)
         flag = args.pop("trainable", _ABSENT)
         tie = args.pop("tie", None)
-        hints = {k: args.pop(k) for k in HINTS if k in args}
+        hints = {k: args.pop(k) for k in HINTS if k in args} or _NO_HINTS
         runs = args.pop("inference", _ABSENT)
         expect = args.pop("expect", None)
-        return kind, args, name, when, source, flag, tie, hints, runs, expect
+        own = args if kind not in STRUCTURES else {k: v for k, v in args.items()
+                                                   if k not in ("layers", "main", "shortcut", "branches")}
+        reads_in = mentions_in([own, when, source, flag, runs, hints, expect])
+        return kind, args, name, when, source, flag, tie, hints, runs, expect, reads_in
 
     def _build_parsed(self, kind, args, name, source, trainable, tie, hints, path, ipath, env, ctx):
         common = dict(name=name, origin=ipath, source=source, trainable=trainable)
@@ -238,7 +286,7 @@ class Builder:
         cls = LAYERS.get(kind)
         if cls is None:
             known = sorted(LAYERS) + sorted(self.doc.blocks) + list(STRUCTURES)
-            near = difflib.get_close_matches(kind, known, n=3)
+            near = close_matches(kind, known, n=3)
             hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
             raise SpecError(f"unknown layer type '{kind}'{hint} (see `calc layers` for the list)",
                             path=path, context=ctx)
@@ -253,12 +301,18 @@ class Builder:
             allowed = cls.hints.get(key) if cls is not None else None
             if allowed is None:
                 takes = ", ".join(cls.hints) if cls is not None and cls.hints else "no hints"
-                raise SpecError(f"hint '{key}' does not apply to {what} (it takes {takes})",
+                read = f"; {readers_text(cls.type_name)}" if cls is not None and cls.hints else ""
+                raise SpecError(f"hint '{key}' does not apply to {what} (it takes {takes}{read})",
                                 path=ipath + (key,), context=ctx)
             if value not in allowed or type(value) is not type(allowed[0]):
                 raise SpecError(f"{key} must be one of {', '.join(map(_show, allowed))} for {what}, got {value!r}",
                                 path=ipath + (key,), context=ctx)
             out.append((key, value))
+            if cls is not None and not read_by(key, cls.type_name):
+                self.notes.setdefault(ipath + (key,), (
+                    f"no tool preset reads '{key}' on {cls.type_name}, so '{key}: {_show(value)}' changes no count; "
+                    "it only says how calc verify's PyTorch module calls the layer (`calc layers` lists "
+                    "the hints each tool reads, per type)"))
         return tuple(sorted(out))
 
     @staticmethod
@@ -278,8 +332,12 @@ class Builder:
                 raise SpecError(f"{len(v):,} values; a shape has at most {MAX_RANK} dimensions",
                                 path=ipath + (k,), context=ctx)
         try:
-            # Fast key for flat arguments; the types keep 1, 1.0 and True apart.
-            key = (kind, tuple(values.items()), tuple(map(type, values.values())))
+            # Fast key for flat arguments; the types keep 1, 1.0 and True apart. One flat tuple
+            # (name, value, type, name, …): a spec of distinct layers keeps one key per layer.
+            flat: list = []
+            for k, v in values.items():
+                flat += (k, v, type(v))
+            key = (kind, tuple(flat))
             layer = self.cache.get(key)
         except TypeError:   # a list or mapping argument
             key = (kind, _freeze(values))
@@ -295,7 +353,7 @@ class Builder:
     def _struct_args(self, args, allowed: dict, ipath, env, ctx):
         unknown = [k for k in args if k not in allowed]
         if unknown:
-            near = difflib.get_close_matches(str(unknown[0]), list(allowed), n=1)
+            near = close_matches(str(unknown[0]), list(allowed), n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             raise SpecError(f"unknown argument '{unknown[0]}'{hint}; arguments: "
                             + ", ".join(list(allowed) + list(RESERVED)), path=ipath + (unknown[0],), context=ctx)
@@ -303,14 +361,14 @@ class Builder:
             if required and key not in args:
                 raise SpecError(f"missing argument '{key}'", path=ipath, context=ctx)
 
-    def _body(self, args, key, ipath, env, trainable, ctx, kind="group", required=True):
+    def _body(self, args, key, ipath, env, trainable, ctx, kind="group", required=True, entry=None):
         items = args.get(key)
         if items is None:
             if required:
                 raise SpecError(f"missing argument '{key}' (a list of items)", path=ipath, context=ctx)
             items = []
         return Seq(name=None, origin=ipath + (key,), trainable=trainable, kind=kind,
-                   items=self.build_list(items, ipath + (key,), env, trainable, ctx))
+                   items=self.build_list(items, ipath + (key,), env, trainable, ctx, entry))
 
     def _group(self, args, ipath, env, trainable, ctx, common):
         self._struct_args(args, {"layers": True}, ipath, env, ctx)
@@ -326,25 +384,29 @@ class Builder:
             raise SpecError(f"times must be a whole number from 0 to {MAX_REPEAT:,}, got {times!r}",
                             path=ipath + ("times",), context=ctx)
         index = args.get("index")
-        if index is None:
+        if index is None and not self._reads_in(args.get("layers")):
             body = self._body(args, "layers", ipath, env, trainable, ctx)
             return Repeat(times=times, body=body, **common)
-        if not isinstance(index, str) or not _IDENT.match(index):
+        # A body that reads `in` may differ from one iteration to the next, as the shape does.
+        if index is not None and (not isinstance(index, str) or not _IDENT.match(index)):
             raise SpecError(f"index must be a name for the iteration number, got {index!r}",
                             path=ipath + ("index",), context=ctx)
-        if index in env:
+        if index is not None and index in env:
             # It would hide the variable (or block parameter) of that name inside the repeat.
             raise SpecError(f"index '{index}' is already the name of a variable or block parameter; "
                             "choose another name for the iteration number", path=ipath + ("index",), context=ctx)
         # The body may differ from one iteration to the next (first block strided, ...), so
         # each iteration is built with its own number.
-        bodies = []
+        bodies: list = []
+        steps = Iterations(self.flow, self.flow.here()) if self.flow is not None else None
+        if steps is not None:
+            steps.bodies = bodies
         for i in range(times):
             self.count += 1
             if self.count > MAX_BUILT_NODES:
                 raise SpecError(f"the spec expands to more than {MAX_BUILT_NODES:,} items", path=ipath)
-            bodies.append(self._body(args, "layers", ipath, {**env, index: i}, trainable,
-                                     ctx + (f"in iteration {index}={i}",)))
+            bodies.append(self._body(args, "layers", ipath, env if index is None else {**env, index: i}, trainable,
+                                     ctx + (f"in iteration {index or 'number'}={i}",), entry=steps and steps.entry(i)))
         empty = Seq(name=None, origin=ipath + ("layers",), trainable=trainable, items=())
         return Repeat(times=times, body=bodies[0] if bodies else empty, bodies=tuple(bodies), **common)
 
@@ -398,11 +460,13 @@ class Builder:
         bpath = ("blocks", kind)
         unknown = [k for k in args if k not in block.params]
         if unknown:
-            near = difflib.get_close_matches(str(unknown[0]), list(block.params), n=1)
+            near = close_matches(str(unknown[0]), list(block.params), n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             raise SpecError(f"block '{kind}' has no parameter '{unknown[0]}'{hint}; parameters: "
                             + (", ".join(block.params) or "none"), path=ipath + (unknown[0],), context=ctx)
         values = dict(self.variables)
+        if IN_NAME in env:   # the block's parameter defaults may read the shape entering it
+            values[IN_NAME] = env[IN_NAME]
         for pname, default in block.params.items():
             if pname in args:
                 values[pname] = resolve(args[pname], env, ipath + (pname,))
@@ -413,8 +477,13 @@ class Builder:
         if kind in self.stack:
             chain = " → ".join(self.stack[self.stack.index(kind):] + [kind])
             raise SpecError(f"block '{kind}' instantiates itself ({chain})", path=ipath, context=ctx)
-        # Everything the body depends on: its parameters and the variables it may read.
+        values.pop(IN_NAME, None)
+        # Everything the body depends on: its parameters, the variables it may read and, if it
+        # reads `in`, the shape entering it.
         read = (*(values[p] for p in block.params), *(self.variables[n] for n in self._free_names(kind)))
+        if IN_NAME in self._free_names(kind, True):
+            shape = self.flow.incoming()   # (an `in` in env may be an enclosing item's)
+            read += (shape, type(shape).__name__)
         try:
             key = ("block", kind, trainable, read, tuple(map(type, read)))
             body = self.cache.get(key)
@@ -440,63 +509,41 @@ class Builder:
             self.depth -= 1
         return Seq(items=body, kind=f"block:{kind}", **common)
 
-    def _free_names(self, kind: str) -> tuple[str, ...]:
+    def _free_names(self, kind: str, every: bool = False) -> tuple[str, ...]:
         """The spec variables a block's body may read besides its parameters (a superset:
-        every name in its expressions and in the blocks it uses)."""
-        key = ("free", kind)
+        every name in its expressions and in the blocks it uses); ``every``: all those names."""
+        key = ("free", kind, every)
         names = self.cache.get(key)
         if names is None:
             direct = self.cache.setdefault(("direct",), {})
             names = tuple(sorted(n for n in _block_names(self.doc, kind, set(), direct)
-                                 if n in self.doc.variables))
+                                 if every or n in self.doc.variables))
             self.cache[key] = names
         return names
+
+    def _defaults_read_in(self, kind: str) -> bool:
+        key = ("defaults in", kind)
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = self.cache[key] = mentions_in(list(self.doc.blocks[kind].params.values()))
+        return hit
+
+    def _reads_in(self, items) -> bool:
+        """Whether a list of items (or a block it uses) reads the incoming shape anywhere."""
+        key = ("reads in", id(items))
+        hit = self.cache.get(key)
+        if hit is None or hit[0] is not items:
+            found: set = set()
+            keys: set = set()
+            _names(items, found, keys)
+            reads = IN_NAME in found or any(IN_NAME in self._free_names(b, True)
+                                             for b in (found | keys) & set(self.doc.blocks))
+            hit = self.cache[key] = (items, reads)
+        return hit[1]
 
     def _block_context(self, kind, ipath) -> str:
         line = self.source.line_of(ipath)
         return f"in block '{kind}' used at {format_path(ipath)}" + (f" (line {line})" if line else "")
-
-
-def _names(value, out: set, keys: set) -> None:
-    """The identifiers in the strings of a YAML value (``out``) and its mapping keys (``keys``:
-    layer types and block names, never read as expressions)."""
-    if isinstance(value, str):
-        out.add(value.strip())
-        out |= names_in(value)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            keys.add(k)
-            _names(v, out, keys)
-    elif isinstance(value, list):
-        for v in value:
-            _names(v, out, keys)
-
-
-def _block_names(doc: SpecDoc, kind: str, seen: set, direct: dict | None = None) -> set:
-    """Names a block's body may read from outside its parameters, including through the blocks
-    it uses (a superset: every identifier in its expressions)."""
-    # A worklist, not recursion: a chain of thousands of blocks must not exhaust the stack.
-    seen.add(kind)
-    out: set = set()
-    todo = [kind]
-    direct = {} if direct is None else direct   # block -> (its own free names, names it mentions)
-    while todo:
-        name = todo.pop()
-        hit = direct.get(name)
-        if hit is None:
-            block = doc.blocks[name]
-            found: set = set()
-            keys: set = set()
-            _names(block.layers, found, keys)
-            for default in block.params.values():
-                _names(default, found, keys)
-            hit = direct[name] = (found - set(block.params), (found | keys) & set(doc.blocks))
-        out |= hit[0]
-        for other in hit[1]:
-            if other not in seen:
-                seen.add(other)
-                todo.append(other)
-    return out
 
 
 def expect_sites(expect, path: tuple, ctx: tuple = ()) -> tuple:
@@ -521,27 +568,3 @@ def _freeze(value):
     if kind is list or kind is tuple:
         return tuple(map(_freeze, value))
     return (kind, value)
-
-
-def _finite(value, path):
-    """A variable's value: a float must be finite (JSON has no inf or nan, and no size is)."""
-    import math
-    for v in value if isinstance(value, list) else (value,):
-        if isinstance(v, float) and not math.isfinite(v):
-            raise SpecError(f"must be a finite number, got {v}", path=path)
-    return value
-
-
-def check_rank(shape, path) -> None:
-    if len(shape) > MAX_RANK:
-        raise SpecError(f"a shape of {len(shape):,} dimensions; calc takes at most {MAX_RANK}", path=path)
-
-
-def check_size(value, path) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SIZE:
-        raise SpecError(f"sizes must be whole numbers from 1 to 2**40, got {value!r}", path=path)
-    return value
-
-

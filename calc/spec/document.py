@@ -1,16 +1,16 @@
 """The spec document: its pydantic models, the limits of the format, and how pydantic's
 validation errors become one clear message."""
 
-import difflib
 import re
 from typing import Any, Literal, Mapping, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from ..errors import SpecError, format_path
-from ..expr import evaluate
+from ..errors import SpecError, close_matches, format_path
+from ..expr import evaluate, names_in
 from ..limits import clip
-from ..layers import HINTS
+from ..layers import HINTS, MAX_SIZE
+from ..limits import MAX_RANK
 
 RESERVED = ("name", "from", "when", "trainable", "tie", "inference", "expect", *HINTS)
 STRUCTURES = ("repeat", "residual", "parallel", "group")
@@ -33,12 +33,29 @@ class BlockDef(BaseModel):
     layers: list[Any] = Field(min_length=1, description="the block's items")
 
 
+class LibraryDoc(BaseModel):
+    """A file of blocks that other specs import (see calc.spec.imports): no input, no layers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Optional[str] = None
+    description: Optional[str] = None
+    imports: list[Any] = Field(default_factory=list)
+    variables: dict[str, Value] = Field(default_factory=dict)
+    blocks: dict[str, BlockDef] = Field(default_factory=dict)
+
+
 class SpecDoc(BaseModel):
     """The top level of a spec file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1)
     description: Optional[str] = None
+    # Blocks and variables from other files or bundled libraries (calc.spec.imports), merged
+    # into `blocks` and `variables` when the spec is loaded.
+    imports: list[Any] = Field(default_factory=list, description="blocks (and variables) from another spec file "
+                               "or a bundled library: [common, {from: other.yaml, blocks: [a], variables: [b]}]")
+    # where each imported block or variable was written: name -> (Source, path there)
+    _origins: dict = PrivateAttr(default_factory=dict)
     # One input (`input`) or several named ones (`inputs`, e.g. an encoder-decoder's source and
     # target tokens); a spec gives exactly one of the two (checked by the builder, with its path).
     input: Optional[list[Union[int, str]]] = Field(None, min_length=1,
@@ -146,7 +163,7 @@ def _raise_validation(exc: ValidationError, path: tuple, fields: list[str], what
     for loc, msg in problems:
         field = loc[0] if loc else None
         if msg == "unknown argument":
-            near = difflib.get_close_matches(str(field), fields, n=1)
+            near = close_matches(str(field), fields, n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             msg = f"unknown argument '{field}' for {what}{hint}; arguments: {', '.join(fields)}"
         elif msg == "missing":
@@ -186,3 +203,65 @@ def _as_names(value, path) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _finite(value, path):
+    """A variable's value: a float must be finite (JSON has no inf or nan, and no size is)."""
+    import math
+    for v in value if isinstance(value, list) else (value,):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise SpecError(f"must be a finite number, got {v}", path=path)
+    return value
+
+
+def check_rank(shape, path) -> None:
+    if len(shape) > MAX_RANK:
+        raise SpecError(f"a shape of {len(shape):,} dimensions; calc takes at most {MAX_RANK}", path=path)
+
+
+def check_size(value, path) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SIZE:
+        raise SpecError(f"sizes must be whole numbers from 1 to 2**40, got {value!r}", path=path)
+    return value
+
+
+def _names(value, out: set, keys: set) -> None:
+    """The identifiers in the strings of a YAML value (``out``) and its mapping keys (``keys``:
+    layer types and block names, never read as expressions)."""
+    if isinstance(value, str):
+        out.add(value.strip())
+        out |= names_in(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            keys.add(k)
+            _names(v, out, keys)
+    elif isinstance(value, list):
+        for v in value:
+            _names(v, out, keys)
+
+
+def _block_names(doc: SpecDoc, kind: str, seen: set, direct: dict | None = None) -> set:
+    """Names a block's body may read from outside its parameters, including through the blocks
+    it uses (a superset: every identifier in its expressions)."""
+    # A worklist, not recursion: a chain of thousands of blocks must not exhaust the stack.
+    seen.add(kind)
+    out: set = set()
+    todo = [kind]
+    direct = {} if direct is None else direct   # block -> (its own free names, names it mentions)
+    while todo:
+        name = todo.pop()
+        hit = direct.get(name)
+        if hit is None:
+            block = doc.blocks[name]
+            found: set = set()
+            keys: set = set()
+            _names(block.layers, found, keys)
+            for default in block.params.values():
+                _names(default, found, keys)
+            hit = direct[name] = (found - set(block.params), (found | keys) & set(doc.blocks))
+        out |= hit[0]
+        for other in hit[1]:
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return out

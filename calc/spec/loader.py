@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -32,16 +33,64 @@ _SCALAR_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool"
 
 
 class Source:
-    """Where a document came from: a display name and the line of each path in it."""
+    """Where a document came from: a display name and the line of each path in it.
 
-    __slots__ = ("name", "lines")
+    A spec read by :func:`parse_yaml` keeps its text instead of the lines, and reads the text
+    again for them when first asked (an error's location, ``calc check``): a map of every
+    path's line was about 370 bytes a layer, most of the memory of reading a long spec, and
+    a third of the time, for lines that a spec without errors never shows."""
 
-    def __init__(self, name: str | None, lines: dict[tuple, int] | None = None):
+    __slots__ = ("name", "_lines", "_text")
+
+    def __init__(self, name: str | None, lines: dict[tuple, int] | None = None, text: str | None = None):
         self.name = name
-        self.lines = lines if lines is not None else {}
+        self._text = text
+        self._lines = lines if lines is not None or text is None else None
+
+    @property
+    def lines(self) -> dict[tuple, int]:
+        if self._lines is None:
+            lines: dict = {}
+            _read(self._text, Source(self.name, lines), lines)   # read once already: no error
+            self._lines = lines
+        return self._lines
+
+    @lines.setter
+    def lines(self, value: dict[tuple, int]) -> None:
+        self._lines = value
+
+    def lines_map(self):
+        """The lines as a mapping, read when first used (see above)."""
+        return self._lines if self._lines is not None else _Lines(self)
 
     def line_of(self, path: tuple) -> int | None:
         return nearest_line(self.lines, path)
+
+
+class _Lines(Mapping):
+    """A source's lines, read again from its text on first use (see :class:`Source`)."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: Source):
+        self._source = source
+
+    def __getitem__(self, path):
+        return self._source.lines[path]
+
+    def __iter__(self):
+        return iter(self._source.lines)
+
+    def __len__(self) -> int:
+        return len(self._source.lines)
+
+    def __repr__(self) -> str:
+        return repr(self._source.lines)
+
+
+class _NeedLines(Exception):
+    """A message needs the line of an earlier value (a duplicate key's first line): the document
+    is read again with its lines."""
 
 
 def _max_flow_depth(text: str) -> int:
@@ -73,7 +122,7 @@ def parse_yaml(text: str, name: str | None = None) -> tuple[Any, Source]:
     if name is not None and not isinstance(name, str):
         from ..errors import ArgumentTypeError
         raise ArgumentTypeError(f"the spec's name must be a str or None, got {type(name).__name__}")
-    source = Source(name)
+    source = Source(name, text=text)
     if len(text) > MAX_BYTES:
         raise InputError(f"file larger than {MAX_BYTES // (1024 * 1024)} MiB", file=name)
     if "\x00" in text:
@@ -86,9 +135,20 @@ def parse_yaml(text: str, name: str | None = None) -> tuple[Any, Source]:
                          f"{exc.start + 1:,}", file=name, line=line) from None
     if _max_flow_depth(text) > MAX_DEPTH or _max_indent_depth(text) > 4 * MAX_DEPTH:
         raise InputError(f"nesting deeper than {MAX_DEPTH} levels", file=name)
+    try:
+        data = _read(text, source, None)
+    except _NeedLines:
+        source.lines = {}
+        data = _read(text, source, source.lines)     # raises the error, now with its lines
+    return data, source
+
+
+def _read(text: str, source: Source, lines: dict | None):
+    """The document's data; ``lines``: a dict to fill with the line of every path, or None."""
+    name = source.name
     loader = _Loader(text)
     try:
-        data = _EventReader(loader, source).document()
+        return _EventReader(loader, source, lines).document()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -104,7 +164,6 @@ def parse_yaml(text: str, name: str | None = None) -> tuple[Any, Source]:
         raise InputError(f"nesting deeper than {MAX_DEPTH} levels", file=name) from None
     finally:
         loader.dispose()
-    return data, source
 
 
 class _EventReader:
@@ -112,13 +171,15 @@ class _EventReader:
     constructor cost far more than libyaml's parsing on long specs). Scalars are resolved and
     constructed by PyYAML itself, once per distinct (tag, text) pair."""
 
-    def __init__(self, loader, source: Source):
+    def __init__(self, loader, source: Source, lines: dict | None):
         self.loader = loader
         self.next = loader.get_event
         self.source = source
+        self.lines = lines        # None: no lines recorded, and no paths made
         self.count = 0
         self.anchors: dict = {}    # anchor -> (value, number of values in it)
         self.scalars: dict = {}    # (tag, text, implicit) -> (resolved tag, value)
+        self.keys: dict = {}       # (tag, text, implicit) -> the mapping key made of a plain scalar
 
     def fail(self, message, line):
         raise InputError(message, file=self.source.name, line=line)
@@ -144,8 +205,8 @@ class _EventReader:
         if depth > MAX_DEPTH:
             self.fail(f"nesting deeper than {MAX_DEPTH} levels", event.start_mark.line + 1)
         line = event.start_mark.line + 1
-        lines = self.source.lines
-        if path not in lines:
+        lines = self.lines
+        if lines is not None and path not in lines:
             lines[path] = line
         kind = type(event)
         first = self.count
@@ -155,23 +216,35 @@ class _EventReader:
             if event.tag is not None and event.tag not in ("!", _MAP):
                 self.fail(f"YAML tag {event.tag!r} is not allowed", line)
             value = {}
+            keys, scalars, scalar_event = self.keys, self.scalars, yaml.ScalarEvent
             while True:
                 key_event = self.next()
                 if type(key_event) is yaml.MappingEndEvent:
                     break
                 key_line = key_event.start_mark.line + 1
-                key = self.key(key_event, key_line)
+                if type(key_event) is scalar_event and key_event.anchor is None:
+                    # A plain key: what key() makes of it depends only on its text and tag.
+                    seen = (key_event.tag, key_event.value, key_event.implicit)
+                    key = keys.get(seen)
+                    if key is None:
+                        key = keys[seen] = self.key(key_event, key_line)
+                else:
+                    key = self.key(key_event, key_line)
                 if key in value:
+                    if lines is None:
+                        raise _NeedLines
                     self.fail(f"duplicate key {key!r} (first on line {lines.get(path + (key,), '?')})",
                               key_line)
-                lines[path + (key,)] = key_line
+                if lines is not None:
+                    lines[path + (key,)] = key_line
                 item = self.next()
-                if type(item) is yaml.ScalarEvent and item.anchor is None:
+                if type(item) is scalar_event and item.anchor is None:
                     # The common case, inline (its line is the key's, recorded above).
                     self.count += 1
-                    value[key] = self.scalar(item, key_line)[1]
+                    hit = scalars.get((item.tag, item.value, item.implicit))
+                    value[key] = (hit or self.scalar(item, key_line))[1]
                 else:
-                    value[key] = self.value(item, path + (key,), depth + 1)
+                    value[key] = self.value(item, None if lines is None else path + (key,), depth + 1)
         elif kind is yaml.SequenceStartEvent:
             if event.tag is not None and event.tag not in ("!", _SEQ):
                 self.fail(f"YAML tag {event.tag!r} is not allowed", line)
@@ -180,7 +253,7 @@ class _EventReader:
                 item = self.next()
                 if type(item) is yaml.SequenceEndEvent:
                     break
-                value.append(self.value(item, path + (len(value),), depth + 1))
+                value.append(self.value(item, None if lines is None else path + (len(value),), depth + 1))
         elif kind is yaml.AliasEvent:
             if event.anchor not in self.anchors:
                 self.fail(f"malformed YAML: found undefined alias {event.anchor!r}", line)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..engine import Convention, Rule, Runner, register
 from .common import spatial_dims, upsample_mode
+from ...shapes import broadcast, numel
 from .common import EXTENDED_ATTENTION as _EXTENDED, EXTENDED_WHEN as _EXTENDED_WHEN, NOT_MEASURED as _NOT_MEASURED
 
 CONV = "conv1d conv2d conv3d"
@@ -41,9 +42,12 @@ RULES = {
      "prelu softmax layer_scale add mul"): Rule(
         "0", why="no handle: counted as 0 and listed by unsupported_ops()"),
     FREE: Rule("0", why="a copy or a view: nothing to count"),
-    "matmul": Rule("a_numel * cols", why="aten::matmul (torch.matmul and @ trace alike): matmul_flop_jit "
-                                          "counts #a × p, the first operand's elements times the second's "
-                                          "columns (a broadcast batch of the second is not seen)"),
+    "matmul": Rule("(1 - einsum) * a_numel * cols", batch="einsum * einsum_count",
+                   why="aten::matmul (torch.matmul and @ trace alike): matmul_flop_jit "
+                       "counts #a × p, the first operand's elements times the second's "
+                       "columns (a broadcast batch of the second is not seen); aten::einsum (call: einsum): "
+                       "einsum_flop_jit's general path, half of numpy's optimal-path FLOP count as "
+                       "einsum_path prints it (%.3e: 4 significant digits), for the whole batch"),
     "scale": Rule("0", why="aten::mul has no handle"),
     "exp clamp normalize": Rule("0", why="aten::exp, clamp, linalg_vector_norm and div have no handle"),
 }
@@ -57,6 +61,20 @@ def run(module, x, shape) -> int:
     return int(analysis.total())
 
 
+def einsum_count(layer, shapes, out, batch: int) -> dict:
+    """einsum_count: what fvcore's einsum_flop_jit gives for a two-operand einsum of the whole
+    batch (jit_handles.py, fvcore 0.1.5): numpy's einsum_path (numpy 2.4, einsumfunc.py) reports
+    the optimal path's cost, 2 × (the product of every index size) + 1 = 2·N·b·n·m·p + 1, as text
+    with '%.3e'; fvcore reads the text back and halves it, flooring."""
+    a, b = shapes
+    m, p = a[-1], (b[-2] if layer.transpose else b[-1])
+    cost = 2 * batch * numel(broadcast(a[:-2], b[:-2])) * a[-2] * m * p + 1   # numpy adds 1 (opt_cost)
+    return {"einsum_count": int(float("%.3e" % cost) // 2)}
+
+
+einsum_count.by_batch = True
+
+
 register(Convention(
     "fvcore",
     "fvcore's FlopCountAnalysis(...).total(): a torch.jit trace of aten ops for the whole batch, "
@@ -65,6 +83,7 @@ register(Convention(
     "adaptive_avg_pool2d and 2-d upsampling by their own handles. Every other op (max and average "
     "pooling, activations, element-wise adds and multiplies) counts 0 and is listed as unsupported.",
     macs=RULES, source="fvcore 0.1.5.post20221221, FlopCountAnalysis(model, x).total()",
-    explicit=True, derived={f"{ADAPTIVE_AVG} global_avgpool": spatial_dims, "upsample": upsample_mode},
+    explicit=True, derived={f"{ADAPTIVE_AVG} global_avgpool": spatial_dims, "upsample": upsample_mode,
+                            "matmul": einsum_count},
     runner=Runner("fvcore", run),
 ))
