@@ -106,6 +106,12 @@ CASES = {
           - linear: {out: 8}
           - attention: {heads: 2, bias: false, scaled: false, rel_bias: true, causal: true}
           - attention: {heads: 2, bias: false}""",
+    # a linear on a transposed view: matmul (a copy of the view first when N > 1), then the bias
+    # added into a new tensor (not addmm's fused bias)
+    "linear_on_a_view": """
+        input: [2, 3, 3]
+        layers: [{conv2d: {out: 4, kernel: 1}}, to_tokens, {dropout: {p: 0.1}}, {linear: {out: 5}}, to_tokens,
+                 {linear: {out: 3, bias: false}}]""",
     "norms_and_positions": """
         input: [5, 6]
         layers:

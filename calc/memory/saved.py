@@ -60,9 +60,14 @@ def _linear(op):
     # it is: no copy.
     one_permuted = op.batch == 1 and bool(op.permuted) and op.permuted[0]
     if not op.contiguous[0] and len(op.ins[0]) >= 2 and not one_permuted:
-        x = op.b(op.ins[0])    # at inference: the copy, then the product from it
-        return Effect((("new", "input copy", x),), work=x,
-                      steps=(make("input copy", x), last(0), MADE, free("input copy")))
+        # At inference: the copy, then the product from it (matmul); with a bias, added after
+        # the product (a new tensor), not fused as addmm does for a contiguous input.
+        x = op.b(op.ins[0])
+        tail = ((make("product", op.b(op.out)), free("input copy"), MADE, free("product"))
+                if getattr(op.layer, "bias", False) else (MADE, free("input copy")))
+        return Effect((("new", "input copy", x),), work=x, steps=(make("input copy", x), last(0)) + tail)
+    if one_permuted and getattr(op.layer, "bias", False):   # matmul on the view, then the bias added
+        return Effect((IN,), steps=(make("product", op.b(op.out)), last(0), MADE, free("product")))
     return Effect((IN,))
 
 
@@ -200,11 +205,11 @@ def _layernorm(op):
     rows = op.n(op.ins[0]) // op.ins[0][0] if layer.channels else _rows(op, layer.normalized)
     # The channels form passes a moved-dim view (not contiguous); autograd keeps that view, whose
     # storage is the input's, and the output moved back is not contiguous either, unless it has
-    # one position per channel (a (N, C, 1, 1) map: PyTorch ignores the strides of sizes 1).
+    # one position per channel or one channel (PyTorch ignores the strides of sizes 1).
     # At inference native_layer_norm still returns the mean and 1/std beside its output.
     stats = 2 * rows * _stat(op)
     return Effect((IN, ("new", "mean", rows * _stat(op)), ("new", "rstd", rows * _stat(op))),
-                  contiguous=not layer.channels or prod(op.ins[0][1:]) == 1, steps=(MADE, make("statistics", stats), free("statistics"), last(0)))
+                  contiguous=not layer.channels or prod(op.ins[0][1:]) == 1 or op.ins[0][0] == 1, steps=(MADE, make("statistics", stats), free("statistics"), last(0)))
 
 
 @rule("groupnorm")
