@@ -274,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hardware", metavar="FILE", help="with --time: this machine's description (default: derived)")
     p.add_argument("--memory", action="store_true",
                    help="compare the activations saved for backward in one training pass, to the byte")
+    p.add_argument("--inference", action="store_true", help="with --memory: compare the inference peak instead")
     p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16", "fp64"),
                    help="with --memory: the dtype the model runs in (default fp32)")
     p = sub.add_parser("time", help="roofline time per layer on a hardware preset: latency, FPS, tokens/s "
@@ -506,7 +507,7 @@ def run(argv: list[str] | None = None) -> int:
                 f.write(text)
         else:
             sys.stdout.write(text)
-    elif args.command == "verify" and args.memory:
+    elif args.command == "verify" and (args.memory or args.inference):
         from .memory.verify import run_verify_memory
         return run_verify_memory(args, load_model(args), _out)
     elif args.command == "verify":

@@ -100,12 +100,6 @@ def verify(model: Model, batch: int = 1, *, presets: bool = True) -> Verificatio
     """Analyse ``model`` with calc (standard convention), measure it with the PyTorch oracle,
     and, for each tool-compatible preset whose tool is installed, run the tool too."""
     analysis = analyze(model, batch=batch)
-    if len(getattr(model, "inputs", ())) > 1:
-        # the oracle feeds the model one tensor; T5 is checked against transformers instead
-        # (tests/test_hf_t5.py)
-        raise OracleError(f"calc verify runs a model on one input; '{model.name}' has "
-                          f"{len(model.inputs)} (inputs: {', '.join(n for n, _ in model.inputs)}), which the "
-                          "PyTorch oracle does not build yet")
     t = analysis.totals
     need = (t.params + t.buffers) * DTYPE_BYTES["fp32"] + t.activation_bytes  # analysed in fp32
     if need > MAX_ORACLE_BYTES:
@@ -143,7 +137,8 @@ def _preset_checks(model, batch, measured, oracle):
         b = 1 if tool.batch_one else batch
         calc_value = getattr(analyze(model, batch=b, convention=name).totals, tool.measure)
         try:
-            tool_value = oracle.run_tool(name, measured.module, measured.input_shape, batch)
+            tool_value = oracle.run_tool(name, measured.module, measured.input_shape, batch,
+                                         measured.input_shapes)
         except Exception as exc:  # a third-party tool failing is reported, not fatal
             yield Check(f"preset {name}", calc_value, None, False, f"{tool.package} failed: {exc}")
             continue

@@ -102,13 +102,15 @@ def test_a_dropout_of_a_non_contiguous_view_is_walked_again_for_inference():
     saved, peak = training_and_inference(a)
     assert peak is None
     assert saved == saved_activations(a).bytes
-    # the peak, walked on its own: while the linear runs, the dropout's output (the conv's
-    # output viewed, 2·4·9·4 = 288 B) is read, the linear's output 2·9·5·4 = 360 B is made and
-    # the copy of its input, 288 B, is held: 936 B
-    assert inference_peak(a).bytes == 288 + 360 + 288 == 936
+    # the peak, walked on its own: the linear copies its input (the conv's output viewed,
+    # 2·4·9·4 = 288 B) while reading it, 288 + 288; the input, read by no later layer, is then
+    # freed; the product 2·9·5·4 = 360 B is made from the copy (288 + 360), then the bias added
+    # into a new tensor (360 + 360 = 720 B), the order PyTorch's operations take (matmul, then
+    # add: tests/test_memory_peak_oracle.py)
+    assert inference_peak(a).bytes == max(288 + 288, 288 + 360, 360 + 360) == 720
     shared: dict = {}
     training_memory(a, shared=shared)
-    assert inference_memory(a, shared=shared).part("activation peak").bytes == 936
+    assert inference_memory(a, shared=shared).part("activation peak").bytes == 720
     assert analysis_memory(a) == _unshared(a)
 
 

@@ -198,9 +198,9 @@ def test_chosen_cases(name):
 
 # The bundled LLMs (billions of parameters; mixtures of experts and latent attention) are checked
 # against Hugging Face transformers on the meta device and on tiny configs instead
-# (tests/test_hf_oracle.py); GPT-2 small and BERT-base stay here. The T5 encoder–decoders have
-# two inputs, which the oracle does not build (calc verify refuses them): transformers checks them
-# (tests/test_hf_t5.py).
+# (tests/test_hf_oracle.py); GPT-2 small and BERT-base stay here. The T5 encoder–decoders (two
+# inputs) are checked against transformers (tests/test_hf_t5.py) and, at a reduced size, against
+# the oracle with one tensor per input (tests/test_oracle_inputs.py).
 LLMS = ({p.stem for p in (SPECS.parent / "tests" / "data" / "hf_configs").glob("*.json")} - {"gpt2", "bert_base"}
         | {p.stem for p in (SPECS.parent / "tests" / "data" / "hf_t5_configs").glob("*.json")})
 BUNDLED = sorted(p.stem for p in SPECS.glob("*.yaml") if p.stem not in LLMS)

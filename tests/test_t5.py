@@ -204,12 +204,16 @@ def test_t5_small_scales_the_decoder_output_before_its_tied_head():
     assert p.total == 0 and ops["mul"] == 4 * 512
 
 
-def test_json_lists_every_input_and_verify_refuses_several(capsys):
+def test_json_lists_every_input_and_verify_builds_several(capsys):
     import json
     from calc.cli import main
     assert main(["analyze", "t5_small", "--set", "src=8", "--set", "tgt=4", "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["input_shape"] == [8]                                      # the first input, as before
     assert out["inputs"] == {"input_ids": [8], "decoder_input_ids": [4]}
-    assert main(["verify", "t5_small", "--set", "src=8", "--set", "tgt=4"]) == 2
-    assert "has 2 (inputs: input_ids, decoder_input_ids)" in capsys.readouterr().err
+    # the oracle builds one tensor per input (tests/test_oracle_inputs.py runs it with PyTorch);
+    # without PyTorch, verify says what is missing
+    import importlib.util
+    if importlib.util.find_spec("torch") is None:
+        assert main(["verify", "t5_small", "--set", "src=8", "--set", "tgt=4"]) == 2
+        assert "needs PyTorch" in capsys.readouterr().err

@@ -83,6 +83,18 @@ class _Value:
     storage: int
     grad: bool
     contiguous: bool
+    # its dimensions laid out in another order (to_tokens' transposed view, the channels-form
+    # layer norm's output): an element-wise operation lays its output out in the same order
+    # (TensorIterator follows its input's stride order), so that is not contiguous either; a
+    # slice keeps the natural order, and element-wise results of it are contiguous
+    permuted: bool = False
+
+
+# element-wise layers whose output takes its input's order of dimensions (one input, a new tensor)
+LAYOUT_KEEPING = {"relu", "sigmoid", "tanh", "relu6", "leaky_relu", "elu", "gelu", "silu", "hardswish",
+                  "hardsigmoid", "softplus", "exp", "clamp", "scale"}
+# views that keep their input's order of dimensions (the tensor itself, or a slice of it)
+SAME_ORDER_VIEWS = {"identity", "dropout", "stochastic_depth", "channel_split", "select_token"}
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,10 @@ class _Op:
     effect: Effect
     unit: int | None  # the checkpointed unit around it (outermost block or repeat iteration)
     op: Op
+    # storages a layer makes or reads besides its inputs and output (inference only): T5's
+    # relative position bias, made by the stack's first attention and read by the later ones
+    makes: tuple = ()
+    reads: tuple = ()
 
 
 def _segment(name, taken: dict) -> str:
@@ -142,7 +158,15 @@ class _Walk:
         per = INDEX_BYTES if isinstance(a.input_shape, Tokens) else self.size
         x = self.value(self.storage(a.batch * prod(a.input_shape) * per), False)
         self.input = x
-        self.output = self.seq(a.model.root, a.root, x, ({"input": x},), "", {})
+        scope = {"input": x}
+        # several inputs (an encoder–decoder): each its own storage, known by its name; the flow
+        # starts from the first (as in calc.analysis and calc's oracle)
+        self.inputs = [x]
+        for i, (name, dims) in enumerate(getattr(a.model, "inputs", ()) or ()):
+            if i:
+                self.inputs.append(self.value(self.storage(a.batch * prod(dims) * per), False))
+            scope[name] = self.inputs[i]
+        self.output = self.seq(a.model.root, a.root, x, (scope,), "", {})
 
     @staticmethod
     def lookup(name, scopes):
@@ -234,7 +258,8 @@ class _Walk:
         grads = (False,) * len(vals) if getattr(layer, "keeps_flow", False) else tuple(v.grad for v in vals)
         op = Op(layer, tuple(tuple(s) for s in shapes), tuple(r.output_shape), self.a.batch, self.size,
                 grads, own, tuple(v.contiguous for v in vals), dict(node.hints),
-                self.device, self.attention, tuple(self.storage_bytes[v.storage] == 0 for v in vals))
+                self.device, self.attention, tuple(self.storage_bytes[v.storage] == 0 for v in vals),
+                tuple(v.permuted for v in vals))
         if self.inference and layer.type_name in _IDENTITY_AT_INFERENCE:
             eff = Effect(output="view", contiguous=vals[0].contiguous)
         else:
@@ -250,18 +275,38 @@ class _Walk:
             storage = self.storage(0)    # a parameter or buffer: not an activation, never counted
         else:
             storage = self.storage(op.b(op.out))
-        out = self.value(storage, op.grad, eff.contiguous)
+        contiguous, permuted = eff.contiguous, not eff.contiguous
+        if eff.output == "inplace":
+            contiguous, permuted = vals[0].contiguous, vals[0].permuted
+        elif eff.output == "view" and layer.type_name in SAME_ORDER_VIEWS:
+            permuted = vals[0].permuted
+        elif eff.output == "view" and layer.type_name not in ("to_tokens", "to_image"):
+            permuted = False
+        elif eff.output == "new" and layer.type_name in LAYOUT_KEEPING and vals:
+            contiguous, permuted = not vals[0].permuted, vals[0].permuted
+        elif eff.output == "held":
+            permuted = False
+        out = self.value(storage, op.grad, contiguous)
+        self.values[out].permuted = permuted
         if not self.inference and layer.type_name in _IDENTITY_AT_INFERENCE and storage != vals[0].storage:
             self.alias[storage] = vals[0].storage
             if not vals[0].contiguous or (self.storage_bytes[storage] == 0) != (self.storage_bytes[vals[0].storage] == 0):
                 self.inference_exact = False
-        self.ops.append(_Op(name, layer.type_name, tuple(inputs), out, eff, self.unit, op))
+        # (in a training walk too: analyze's memory section reads the peak from that one)
+        makes = reads = ()
+        if layer.type_name == "attention" and getattr(layer, "rel_bias", False):
+            if layer.rel_buckets:   # the (1, h, L, S) bias, handed to the stack's later layers
+                self.bias = self.storage(layer.heads * op.ins[0][0] * op.ins[-1][0] * op.size)
+                makes = (self.bias,)
+            elif getattr(self, "bias", None) is not None:
+                reads = (self.bias,)
+        self.ops.append(_Op(name, layer.type_name, tuple(inputs), out, eff, self.unit, op, makes, reads))
         return out
 
     # -- what an operation keeps
     def kept(self, o: _Op, drop: bool):
         """(storage, bytes) of each tensor ``o`` keeps."""
-        for entry in o.effect.saved:
+        for entry in o.effect.saved + (o.effect.selective if drop else ()):
             if entry[0] == "new":
                 if drop and entry[1] in o.effect.drop:
                     continue
@@ -321,7 +366,16 @@ def _saved(w: _Walk, dtype: str, checkpointing: str, attention: str, device: str
             rows.append(SavedRow(name, "checkpoint input", nbytes))
         if unit_saved:
             # During backward one unit at a time is recomputed; its tensors not kept anyway.
-            extra = {u: sum(b for k, b in d.items() if k not in seen) for u, d in unit_saved.items()}
+            # The recompute makes every tensor of the unit afresh: what it keeps of its own
+            # making counts again (even a tensor that is another unit's held input, such as its
+            # output kept by an in-place ReLU); what it reads from before the unit (its input) is
+            # the same storage, held already.
+            made_in = {}
+            for o in w.ops:
+                made_in.setdefault(w.values[o.output].storage, o.unit)
+            extra = {u: sum(b for k, b in d.items()
+                            if (k not in seen if isinstance(k, int) and made_in.get(k) != u else True))
+                     for u, d in unit_saved.items()}
             worst = max(extra, key=lambda u: (extra[u], -u))
             rows.append(SavedRow(w.units[worst][0], "checkpoint recompute", extra[worst]))
     if any(o.kind == "attention" and o.op.layer.rope for o in w.ops):
@@ -331,11 +385,51 @@ def _saved(w: _Walk, dtype: str, checkpointing: str, attention: str, device: str
     return Saved(total, tuple(rows), dtype, analysis.batch, checkpointing, attention, device, tuple(notes))
 
 
-def inference_peak(analysis: Analysis, *, dtype: str = "fp32", attention: str = "eager") -> Peak:
+def _inside(w: _Walk, o: _Op, i: int, live: int, last: dict, born: dict, storage) -> int:
+    """Bytes live while layer ``o`` (the i-th) runs: ``live`` (every storage alive at i, its inputs
+    and its output included) plus its intermediates; with ``steps``, played in order, the inputs
+    whose last reader it is freed where it reads them for the last time."""
+    eff = o.effect
+    if not eff.steps:
+        return live + eff.work
+    out_s = storage(o.output)
+    own = w.storage_bytes[out_s] if born.get(out_s) == i else 0
+    dying: dict = {}                         # storage -> bytes, inputs no later layer reads
+    of = [storage(v) for v in o.inputs] + list(o.reads)   # a read storage: input len(inputs) …
+    for s in of:
+        if last.get(s) == i and s != out_s and s not in dying:
+            dying[s] = w.storage_bytes[s]
+    # a storage the layer makes besides its output is counted where its step makes it
+    base = live - own - sum(dying.values()) - sum(w.storage_bytes[s] for s in o.makes)
+    cur = peak = sum(dying.values())
+    made: dict = {}
+    finals = {}                              # storage -> index of the step that reads it last
+    for j, step in enumerate(eff.steps):
+        if step[0] == "last":
+            finals[of[step[1]]] = j
+    for j, step in enumerate(eff.steps):
+        if step[0] == "make":
+            made[step[1]] = made.get(step[1], 0) + step[2]
+            cur += step[2]
+        elif step[0] == "free":
+            cur -= made.pop(step[1])
+        elif step[0] == "last":
+            s = of[step[1]]
+            if finals.get(s) == j:
+                cur -= dying.pop(s, 0)
+        else:                                # the output
+            cur += own
+        peak = max(peak, cur)
+    return base + peak
+
+
+def inference_peak(analysis: Analysis, *, dtype: str = "fp32", attention: str = "eager",
+                   device: str = "cuda") -> Peak:
     """The most activation bytes live at once in one inference forward pass (no autograd) of the
-    analysis's batch, with the layer where it occurs; the input batch counts while it is read."""
-    _check(analysis, dtype, "none", attention, "cuda")
-    w = _Walk(analysis, DTYPE_BYTES[dtype], "cuda", attention, inference=True)
+    analysis's batch, with the layer where it occurs; the input batch counts while it is read.
+    ``device`` matters for the normalisations' statistics only (fp32 on CUDA for a half input)."""
+    _check(analysis, dtype, "none", attention, device)
+    w = _Walk(analysis, DTYPE_BYTES[dtype], device, attention, inference=True)
     w.run()
     return _peak(w, dtype, attention)
 
@@ -354,14 +448,18 @@ def _peak(w: _Walk, dtype: str, attention: str) -> Peak:
         return s
 
     n = len(w.ops)
-    born = {storage(w.input): -1}
+    born = {storage(v): -1 for v in w.inputs}
     last: dict = {}
     for i, o in enumerate(w.ops):
         s = storage(o.output)
         born.setdefault(s, i)
         last[s] = max(last.get(s, i), i)
-        for v in o.inputs:
-            t = storage(v)
+        for t in o.makes:
+            born.setdefault(t, i)
+            last[t] = max(last.get(t, i), i)
+        # a parameter or buffer item reads nothing of the flow it stands in (only its batch size)
+        read = () if getattr(o.op.layer, "keeps_flow", False) else o.inputs
+        for t in (*(storage(v) for v in read), *o.reads):
             last[t] = max(last.get(t, -1), i)
     last[storage(w.output)] = n        # the result outlives the pass
     # live(i) = Σ bytes of storages with born ≤ i ≤ last, by a difference array
@@ -378,8 +476,10 @@ def _peak(w: _Walk, dtype: str, attention: str) -> Peak:
     for i, o in enumerate(w.ops):
         live += delta[i]
         # at inference dropout and stochastic depth hold nothing inside (the identity)
-        work = 0 if alias and o.kind in _IDENTITY_AT_INFERENCE else o.effect.work
-        rows.append(PeakRow(o.name, o.kind, live + work))
+        if alias and o.kind in _IDENTITY_AT_INFERENCE:
+            rows.append(PeakRow(o.name, o.kind, live))
+        else:
+            rows.append(PeakRow(o.name, o.kind, _inside(w, o, i, live, last, born, storage)))
     if not rows:
         b = w.storage_bytes[storage(w.input)]
         return Peak(b, "input", (), dtype, analysis.batch, attention)

@@ -33,6 +33,7 @@ class Op:
     device: str = "cuda"
     attention: str = "eager"
     held: tuple = ()      # per input: is it a parameter or buffer (a view of the model's tensor)
+    permuted: tuple = ()  # per input: are its dimensions laid out in another order (a transposed view)
 
     @property
     def grad(self) -> bool:
@@ -54,6 +55,29 @@ class Effect:
     contiguous: bool = True
     work: int = 0
     drop: frozenset = frozenset()
+    # At inference, the order in which the layer's operations make and free its tensors, when
+    # that order matters to its peak (else: ``work`` beside all its inputs and its output):
+    # ("make", label, bytes), ("free", label), ("last", k) (input k is read for the last time
+    # here: its storage is freed if no later layer reads it) and ("out",) (the output is made).
+    # calc.memory.activations.inference_peak plays them; the oracle measures the same order.
+    steps: tuple = ()
+    # kept instead, under selective recomputation only (what the recomputed part holds)
+    selective: tuple = ()
+
+
+def make(label: str, nbytes: int) -> tuple:
+    return ("make", label, nbytes)
+
+
+def free(label: str) -> tuple:
+    return ("free", label)
+
+
+def last(k: int) -> tuple:
+    return ("last", k)
+
+
+MADE = ("out",)
 
 
 NOTHING = Effect()
@@ -78,5 +102,5 @@ def effect(op: Op) -> Effect:
                            f"{op.layer.type_name} layer, so it cannot count its activation memory")
     e = fn(op)
     if not op.grad and e.saved:
-        e = Effect((), e.output, e.contiguous, e.work, e.drop)
+        e = Effect((), e.output, e.contiguous, e.work, e.drop, e.steps)   # keeps nothing, recomputes nothing
     return e

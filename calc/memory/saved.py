@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from math import prod
 
-from .rules import BOOL_BYTES, IN, INDEX_BYTES, NOTHING, OUT, RULES, Effect, MemoryError_, Op, effect, rule  # noqa: F401
+from .rules import (BOOL_BYTES, IN, INDEX_BYTES, MADE, NOTHING, OUT, RULES, Effect, MemoryError_, Op,  # noqa: F401
+                    effect, free, last, make, rule)
 
 
 # ---------------------------------------------------------------------------- weighted layers
@@ -41,7 +42,9 @@ def _conv(op):
         if any(odd):
             c, spatial = op.ins[0][0], op.ins[0][1:]
             padded = op.batch * c * prod(n + e for n, e in zip(spatial, odd)) * op.size
-            return Effect((("new", "padded input", padded),), work=padded)
+            # at inference x is read by the padding only, then the padded copy by the convolution
+            return Effect((("new", "padded input", padded),), work=padded,
+                          steps=(make("padded input", padded), last(0), MADE, free("padded input")))
     return Effect((IN,))
 
 
@@ -53,8 +56,18 @@ def _linear(op):
     # a transposed copy of its input.
     if op.hints.get("contiguous") is False:
         return Effect((("new", "input copy", op.b(op.ins[0])),), work=op.b(op.ins[0]))
-    if not op.contiguous[0] and len(op.ins[0]) >= 2:
-        return Effect((("new", "input copy", op.b(op.ins[0])),), work=op.b(op.ins[0]))
+    # One sample laid out in another order (a transposed view) is a strided matrix mm takes as
+    # it is: no copy.
+    one_permuted = op.batch == 1 and bool(op.permuted) and op.permuted[0]
+    if not op.contiguous[0] and len(op.ins[0]) >= 2 and not one_permuted:
+        # At inference: the copy, then the product from it (matmul); with a bias, added after
+        # the product (a new tensor), not fused as addmm does for a contiguous input.
+        x = op.b(op.ins[0])
+        tail = ((make("product", op.b(op.out)), free("input copy"), MADE, free("product"))
+                if getattr(op.layer, "bias", False) else (MADE, free("input copy")))
+        return Effect((("new", "input copy", x),), work=x, steps=(make("input copy", x), last(0)) + tail)
+    if one_permuted and getattr(op.layer, "bias", False):   # matmul on the view, then the bias added
+        return Effect((IN,), steps=(make("product", op.b(op.out)), last(0), MADE, free("product")))
     return Effect((IN,))
 
 
@@ -67,7 +80,13 @@ def _embedding(op):
 @rule("pos_embedding")
 def _pos(op):
     # weight[arange(L)]: the index op keeps its int64 positions (L of them, once per batch).
-    return Effect((("new", "positions", op.ins[0][0] * INDEX_BYTES),) if op.own_grad else ())
+    # At inference: the positions, the L rows gathered from the table (once per batch), then
+    # x + rows (as GPT-2's wpe(position_ids) added to the token embeddings).
+    length = op.ins[0][0]
+    rows = op.b(op.ins[0]) // op.batch
+    steps = (make("positions", length * INDEX_BYTES), make("rows", rows), free("positions"), MADE,
+             free("rows"), last(0))
+    return Effect((("new", "positions", length * INDEX_BYTES),) if op.own_grad else (), steps=steps)
 
 
 @rule("type_embedding", "class_token", "concat", "pad", "roll", "channel_shuffle", "token_mean",
@@ -101,8 +120,8 @@ def _activation(op):
         if op.layer.type_name in _INPLACE_CLONES:
             return Effect((("new", "input copy", op.b(op.ins[0])),), output="inplace")
         return Effect((OUT,), output="inplace")
-    return Effect((OUT,) if op.layer.type_name in _SAVES_OUTPUT else (IN,),
-                  work=op.b(op.out) if op.layer.type_name == "softmax" else 0)
+    # softmax is one kernel (aten._softmax) writing its output only: nothing else at inference
+    return Effect((OUT,) if op.layer.type_name in _SAVES_OUTPUT else (IN,))
 
 
 @rule("scale")
@@ -159,7 +178,11 @@ def _drop_path(op):
 def _batchnorm(op):
     # native_batch_norm (training) keeps its input and the batch's mean and 1/std per channel.
     c = op.ins[0][0]
-    return Effect((IN, ("new", "mean", c * _stat(op)), ("new", "invstd", c * _stat(op))))
+    # At inference with running statistics nothing more; without (track_running_stats: false)
+    # the batch's statistics are computed and returned beside the output, as in training.
+    steps = () if getattr(op.layer, "track_running_stats", True) else (
+        MADE, make("statistics", 2 * c * _stat(op)), free("statistics"), last(0))
+    return Effect((IN, ("new", "mean", c * _stat(op)), ("new", "invstd", c * _stat(op))), steps=steps)
 
 
 def _stat(op) -> int:
@@ -181,9 +204,12 @@ def _layernorm(op):
     layer = op.layer
     rows = op.n(op.ins[0]) // op.ins[0][0] if layer.channels else _rows(op, layer.normalized)
     # The channels form passes a moved-dim view (not contiguous); autograd keeps that view, whose
-    # storage is the input's, and the output moved back is not contiguous either.
+    # storage is the input's, and the output moved back is not contiguous either, unless it has
+    # one position per channel or one channel (PyTorch ignores the strides of sizes 1).
+    # At inference native_layer_norm still returns the mean and 1/std beside its output.
+    stats = 2 * rows * _stat(op)
     return Effect((IN, ("new", "mean", rows * _stat(op)), ("new", "rstd", rows * _stat(op))),
-                  contiguous=not layer.channels)
+                  contiguous=not layer.channels or prod(op.ins[0][1:]) == 1 or op.ins[0][0] == 1, steps=(MADE, make("statistics", stats), free("statistics"), last(0)))
 
 
 @rule("groupnorm")
@@ -192,20 +218,44 @@ def _groupnorm(op):
     # view) is copied, and the copy is what is kept.
     g = op.layer.groups
     x = IN if op.contiguous[0] else ("new", "input copy", op.b(op.ins[0]))
-    return Effect((x, ("new", "mean", op.batch * g * op.size), ("new", "rstd", op.batch * g * op.size)))
+    # at inference native_group_norm still returns a mean and 1/std per (sample, group)
+    copy = () if op.contiguous[0] else (make("input copy", op.b(op.ins[0])), last(0))
+    steps = copy + (MADE, make("statistics", 2 * op.batch * g * op.size), free("statistics"),
+                    free("input copy") if copy else last(0))
+    return Effect((x, ("new", "mean", op.batch * g * op.size), ("new", "rstd", op.batch * g * op.size)),
+                  steps=steps)
 
 
 @rule("rmsnorm")
 def _rmsnorm(op):
     # nn.RMSNorm as composite operations: x·rsqrt(mean(x²) + ε)·γ. pow keeps x, rsqrt its result
-    # (one per row), and the product with γ keeps the normalised x for γ's gradient.
+    # (one per row), and the product with γ keeps the normalised x for γ's gradient. A half-
+    # precision x is first upcast to fp32 (PyTorch's rms_norm computes in the op-math type), so
+    # the fp32 copy, rsqrt and the normalised x are 4 bytes an element, and the result is cast back.
     rows = _rows(op, op.layer.normalized)
+    up = op.size < 4
+    s = 4 if up else op.size
+    x, x32 = op.b(op.ins[0]), op.n(op.ins[0]) * s
     saved = []
     if any(op.in_grad):
-        saved += [IN, ("new", "rsqrt", rows * op.size)]
+        saved += [("new", "fp32 input", x32) if up else IN, ("new", "rsqrt", rows * s)]
     if op.layer.affine and op.own_grad:
-        saved.append(("new", "normalised", op.b(op.ins[0])))
-    return Effect(tuple(saved), work=op.b(op.ins[0]))
+        saved.append(("new", "normalised", x32))
+    # At inference, in order: (the fp32 copy,) x², its mean per row (+ ε in place), rsqrt,
+    # x·rsqrt (the output without γ), ·γ, (the cast back).
+    src = "fp32 input" if up else None
+    steps = ((make(src, x32), last(0)) if up else ()) + (
+        make("squares", x32), make("mean", rows * s), free("squares"), make("rsqrt", rows * s), free("mean"))
+    done = (free(src),) if up else (last(0),)
+    if op.layer.affine:
+        steps += (make("normalised", x32), free("rsqrt")) + done
+        steps += ((make("scaled", x32), free("normalised"), MADE, free("scaled")) if up else
+                  (MADE, free("normalised")))
+    elif up:
+        steps += (make("normalised", x32), free("rsqrt")) + done + (MADE, free("normalised"))
+    else:
+        steps += (MADE, free("rsqrt")) + done
+    return Effect(tuple(saved), work=x, steps=steps)
 
 
 @rule("local_response_norm")
@@ -215,8 +265,13 @@ def _lrn(op):
     c, rest = op.ins[0][0], prod(op.ins[0][1:])
     padded = op.batch * (c + op.layer.size - 1) * rest * op.size
     x = op.b(op.ins[0])
+    # At inference, in order: x², padded, average-pooled, ·α, + k, ^β, then x / that; each
+    # freed once the next is made.
+    steps = (make("squares", x), make("padded", padded), free("squares"), make("pooled", x), free("padded"),
+             make("scaled", x), free("pooled"), make("shifted", x), free("scaled"), make("denominator", x),
+             free("shifted"), MADE, free("denominator"), last(0))
     return Effect((IN, ("new", "padded squares", padded), ("new", "k + α·mean", x), ("new", "denominator", x)),
-                  work=padded + 2 * x)
+                  work=padded + 2 * x, steps=steps)
 
 
 # ---------------------------------------------------------------------------- pooling
@@ -284,8 +339,10 @@ def _prefix_one(op, d: int) -> bool:
 
 @rule("channel_split")
 def _split(op):
-    # chunk/split are views
-    return Effect(output="view", contiguous=_prefix_one(op, op.layer.dim % len(op.ins[0])))
+    # chunk/split are views; one part that is the whole dimension is the tensor itself
+    d = op.layer.dim % len(op.ins[0])
+    whole = op.out[d] == op.ins[0][d] and op.contiguous[0]
+    return Effect(output="view", contiguous=whole or _prefix_one(op, d))
 
 
 @rule("select_token")
@@ -315,7 +372,30 @@ def _to_image(op):
 @rule("add")
 def _add(op):
     # torch.stack(inputs).sum(0): the stack (k inputs) exists while it runs; sum keeps nothing.
-    return Effect(work=sum(op.b(s) for s in op.ins))
+    # At inference the inputs are read once, by the stack: those no later layer reads are freed
+    # before the sum makes the output.
+    stack = sum(op.b(s) for s in op.ins)
+    if getattr(op.layer, "broadcast", False):
+        return Effect(work=stack, steps=_reduced(op))
+    steps = (make("stack", stack), *(last(k) for k in range(len(op.ins))), MADE, free("stack"))
+    return Effect(work=stack, steps=steps)
+
+
+def _reduced(op) -> tuple:
+    """At inference, ((a ∘ b) ∘ c) …: each partial result (the broadcast shape of the inputs so far)
+    made from the previous one and the next input, then the previous freed; the last is the output."""
+    def shape_of(shapes):
+        rank = max(len(s) for s in shapes)
+        padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+        return tuple(max(d) for d in zip(*padded))
+    steps = ()
+    for k in range(1, len(op.ins)):
+        if k == len(op.ins) - 1:
+            steps += (MADE,)
+        else:
+            steps += (make(f"partial {k}", op.b(shape_of(op.ins[:k + 1]))),)
+        steps += ((free(f"partial {k - 1}"),) if k > 1 else (last(0),)) + (last(k),)
+    return steps
 
 
 @rule("mul")
@@ -332,7 +412,7 @@ def _mul(op):
         left_grad = left_grad or op.in_grad[k]
         if k < len(op.ins) - 1:
             left = ("new", f"product {k}", op.b(op.out))
-    return Effect(tuple(saved))
+    return Effect(tuple(saved), steps=_reduced(op))
 
 
 from . import saved_attention, saved_recurrent, saved_tensors  # noqa: E402,F401  (register their rules)

@@ -11,7 +11,7 @@ memory-efficient kernel: no score matrix is kept, only the output and a log-sum-
 """
 from __future__ import annotations
 
-from .rules import BOOL_BYTES, IN, STAT_BYTES, Effect, MemoryError_, rule
+from .rules import BOOL_BYTES, IN, INDEX_BYTES, MADE, STAT_BYTES, Effect, MemoryError_, free, last, make, rule
 
 
 def _dims(op):
@@ -32,9 +32,9 @@ def _attention(op):
                            "no saved activations for it (the cache is counted by calc memory)")
     # Options whose saved tensors the oracle has not measured: refused by name, never guessed.
     other = [what for what, on in (
-        ("groups of tokens (…, L, D)", len(op.ins[0]) != 2), ("a relative position bias", layer.rel_bias),
-        ("attention sinks", layer.sinks or layer.sink_tokens), ("unscaled scores", not layer.scaled),
-        ("cached keys and values", layer.cached_kv)) if on]
+        ("groups of tokens (…, L, D)", len(op.ins[0]) != 2),
+        ("a relative position bias run fused (impl: sdpa)", layer.rel_bias and (layer.impl or op.attention) == "sdpa"),
+        ("attention sinks", layer.sinks or layer.sink_tokens), ("cached keys and values", layer.cached_kv)) if on]
     if other:
         raise MemoryError_(f"calc has no rule for what PyTorch saves for backward in attention with "
                            f"{' and '.join(other)}, so it cannot count its activation memory")
@@ -69,7 +69,8 @@ def _attention(op):
         else:
             qkv = (("new", "q", n * length * h * d * b), ("new", "k", n * s * g * d * b),
                    ("new", "v", n * s * g * d * b))
-        return Effect(inputs + qkv + (lse, out), work=projections + n * length * h * d * b)
+        return Effect(inputs + qkv + (lse, out), work=projections + n * length * h * d * b,
+                      steps=_fused_steps(op))
     # Eager: matmul folds (N, h, L, d) to (N·h, L, d). Q, a transposing view of its projection,
     # folds as a view when N = 1, L = 1 or h = 1 (the kept storage is then the projection's, all
     # of Q, K and V when packed), else as a copy. K and V, repeated to h heads, are fresh
@@ -77,13 +78,110 @@ def _attention(op):
     # masked_fill its mask. With L = 1, folding N and h is a view only if the projection's row is
     # Q alone: a packed row of 3·h·d puts the samples 3·h·d apart, not h·d (checked by the oracle).
     packed = layer.packed and not cross
-    if n == 1 or h == 1 or (length == 1 and not packed):
-        q = ("new", "q, k, v", projections if layer.packed and not cross else n * length * h * d * b)
-    else:
-        q = ("new", "q", n * h * length * d * b)
+    projected = ("new", "q, k, v", projections if packed else n * length * h * d * b)
+    fold_copy = not (n == 1 or h == 1 or (length == 1 and not packed))
+    q = ("new", "q", n * h * length * d * b) if fold_copy else projected
     probs = ("new", "probabilities", n * h * length * s * b)
     saved = inputs + (q, ("new", "k", n * h * s * d * b), ("new", "v", n * h * s * d * b), probs) + mask + (merged,)
     # At inference the peak inside is at the softmax: the projections, the repeated K and V, the
     # (masked) scores and the probabilities.
     work = projections + 2 * n * h * s * d * b + 2 * n * h * length * s * b
-    return Effect(saved, work=work, drop=frozenset({"probabilities", "causal mask"}))
+    if layer.rel_bias:
+        # T5 (scores unscaled: the scaling keeps nothing anyway): the stack's first layer looks up
+        # its bucket table with an int64 index of L × S relative positions, which the embedding's
+        # backward keeps; the (1, h, L, S) bias is added to the scores in place (keeps nothing)
+        # and reused by the stack's later layers. At inference the bias is counted while each
+        # layer of the stack runs (it lives across the stack: the layers between are not charged).
+        if layer.rel_buckets and op.own_grad:
+            saved += (("new", "relative positions", length * s * INDEX_BYTES),)
+        work += h * length * s * b + (length * s * INDEX_BYTES if layer.rel_buckets else 0)
+    # Selective recomputation checkpoints the core from Q, K, V to the context: it holds Q as it
+    # enters (the projection, all of Q, K, V when packed), not the copy the product folds it
+    # into, which is recomputed with the probabilities, the mask and T5's position index.
+    drop = {"probabilities", "causal mask", "relative positions"} | ({"q"} if fold_copy else set())
+    return Effect(saved, work=work, drop=frozenset(drop), steps=_eager_steps(op),
+                  selective=(projected,) if fold_copy else ())
+
+
+def _projections(op, h, g, d, packed):
+    """The inference steps of the Q, K, V projections: each nn.Linear reads its input (a copy of
+    a non-contiguous one of more than one sample, freed after the product); an input is read for
+    the last time by the last projection that reads it."""
+    length, s, n, b = op.ins[0][0], op.ins[-1][0], op.batch, op.size
+    cross = len(op.ins) > 1
+
+    def linear(k, label, nbytes):
+        copy = not op.contiguous[k] and n > 1
+        return ((make("input copy", op.b(op.ins[k])),) if copy else ()) + (make(label, nbytes),) + \
+            ((free("input copy"),) if copy else ())
+    if packed:
+        return linear(0, "qkv", n * length * (h + 2 * g) * d * b) + (last(0),)
+    return (linear(0, "q", n * length * h * d * b) + ((last(0),) if cross else ())
+            + linear(len(op.ins) - 1, "k", n * s * g * d * b) + linear(len(op.ins) - 1, "v", n * s * g * d * b)
+            + (last(1 if cross else 0),))
+
+
+def _fused_steps(op):
+    """Fused attention at inference: the projections; K and V repeated to h heads when g < h (the
+    projections then freed); the kernel's output and its fp32 log-sum-exp per query row (freed at
+    once, with Q, K and V); merging the heads is a view; the output projection."""
+    length, s, h, g, d = _dims(op)
+    n, b = op.batch, op.size
+    packed = op.layer.packed and len(op.ins) == 1
+    steps = _projections(op, h, g, d, packed)
+    kv = ("k", "v")
+    if g != h:
+        steps += (make("k repeated", n * h * s * d * b),) + (() if packed else (free("k"),))
+        steps += (make("v repeated", n * h * s * d * b),) + (() if packed else (free("v"),))
+        kv = ("k repeated", "v repeated")
+    steps += (make("attention output", n * length * h * d * b), make("log-sum-exp", n * h * length * STAT_BYTES),
+              free("log-sum-exp"))
+    steps += (free("qkv"),) if packed else (free("q"),)
+    steps += tuple(free(k) for k in kv if not (packed and k in ("k", "v")))
+    return steps + (MADE, free("attention output"))
+
+
+def _eager_steps(op):
+    """Eager attention at inference, operation by operation as calc's oracle runs it (each tensor
+    freed after its last use): projections; K and V repeated to h heads (copies even when g = h);
+    Q folded for the batched product (a copy unless N, h or L allows a view); the scores, scaled,
+    T5's bias added in place, the causal mask filled in; softmax; probabilities·V; the heads merged
+    (a copy unless h or L is 1); the output projection."""
+    layer = op.layer
+    length, s, h, g, d = _dims(op)
+    n, b = op.batch, op.size
+    packed = layer.packed and len(op.ins) == 1
+    q = "qkv" if packed else "q"
+    steps = _projections(op, h, g, d, packed)
+    steps += (make("k repeated", n * h * s * d * b),) + (() if packed else (free("k"),))
+    steps += (make("v repeated", n * h * s * d * b),) + (() if packed else (free("v"),))
+    fold_view = n == 1 or h == 1 or (length == 1 and not packed)
+    if not fold_view:
+        steps += (make("q folded", n * h * length * d * b), free(q))
+    scores = n * h * length * s * b
+    steps += (make("scores", scores), free(q if fold_view else "q folded"), free("k repeated"))
+    current = "scores"
+    if layer.scaled:
+        steps += (make("scaled", scores), free(current))
+        current = "scaled"
+    if layer.rel_bias:
+        # T5: the stack's first layer makes the (1, h, L, S) bias from its table (positions, their
+        # buckets, the lookup); it lives on through the stack (a storage of calc's walk, read by
+        # the later layers, each adding it to its scores in place)
+        if layer.rel_buckets:
+            steps += (make("key positions", s * INDEX_BYTES), make("query positions", length * INDEX_BYTES),
+                      make("relative", length * s * INDEX_BYTES), free("key positions"), free("query positions"),
+                      make("buckets", length * s * INDEX_BYTES), free("relative"), make("bias", h * length * s * b),
+                      free("buckets"))
+        else:
+            steps += (last(len(op.ins)),)
+    if layer.causal:
+        steps += (make("ones", length * s * BOOL_BYTES), make("mask", length * s * BOOL_BYTES), free("ones"),
+                  make("masked", scores), free(current), free("mask"))
+        current = "masked"
+    steps += (make("probabilities", scores), free(current))
+    steps += (make("context", n * h * length * d * b), free("probabilities"), free("v repeated"))
+    merged = h > 1 and length > 1
+    if merged:
+        steps += (make("merged", n * length * h * d * b), free("context"))
+    return steps + (MADE, free("merged" if merged else "context"))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from math import prod
 
-from .rules import IN, INDEX_BYTES, NOTHING, Effect, rule
+from .rules import IN, INDEX_BYTES, MADE, NOTHING, Effect, free, last, make, rule
 
 
 @rule("parameter", "buffer")
@@ -24,7 +24,9 @@ def _tensor(op):
     # tensor requires a gradient is the walker's business (a trainable parameter only: the flow
     # around the item is not read).
     if op.layer.type_name == "buffer" and not op.layer.persistent:
-        return NOTHING
+        # made in the forward pass (new_zeros), then repeated over the batch: at inference the
+        # one made tensor exists beside the repeated one until the repeat is done
+        return Effect(steps=(make("made", op.b(op.out) // op.batch), MADE, free("made")))
     return Effect(output="held", contiguous=op.batch == 1)
 
 
@@ -32,10 +34,11 @@ def _tensor(op):
 def _gather(op):
     # table[:, index.long()]: the index op keeps its int64 indices (numel(index) of them, one
     # tensor for the whole batch, made by .long() from the held buffer), not the table.
-    if not op.in_grad[0]:
-        return NOTHING
     index = INDEX_BYTES * prod(op.ins[-1])
-    return Effect((("new", "index", index),), work=index)
+    steps = (make("index", index), MADE, free("index"), last(0))   # at inference: the int64 index, then the rows
+    if not op.in_grad[0]:
+        return Effect(steps=steps)
+    return Effect((("new", "index", index),), work=index, steps=steps)
 
 
 def _lead(shape, rank):
@@ -95,7 +98,9 @@ def _normalize(op):
     # F.normalize: x / ‖x‖₂.clamp_min(eps).expand_as(x). The norm keeps x and its result (one per
     # vector), clamp_min keeps the norm (the same storage), the division keeps x and the clamped
     # norm: x and two tensors of G = numel/n values.
-    if not any(op.in_grad):
-        return NOTHING
     g = op.n(op.ins[0]) // op.ins[0][op.layer.dim % len(op.ins[0])] * op.size
-    return Effect((IN, ("new", "norm", g), ("new", "clamped norm", g)), work=2 * g)
+    # at inference, in order: the norm, clamped (a new tensor), x divided by it
+    steps = (make("norm", g), make("clamped norm", g), free("norm"), MADE, free("clamped norm"), last(0))
+    if not any(op.in_grad):
+        return Effect(steps=steps)
+    return Effect((IN, ("new", "norm", g), ("new", "clamped norm", g)), work=2 * g, steps=steps)

@@ -14,12 +14,22 @@ class MultiHeadAttention(nn.Module):
     heads; causal masking aligns row i with keys 0..i, as PyTorch's is_causal."""
 
     def __init__(self, dim, kv_dim, heads, kv_heads, head_dim, out, bias, out_bias, packed, causal,
-                 fused=False):
+                 fused=False, scaled=True, rel_bias=False, rel_buckets=None):
         super().__init__()
         self.h, self.g, self.d, self.causal = heads, kv_heads, head_dim, causal
+        # T5 (as Hugging Face's T5Attention): scores not scaled; a relative position bias added to
+        # them, computed by the stack's first layer from its bucket table (relative_attention_bias,
+        # rel_buckets × heads) and reused by the later layers of the stack (``shared``: the
+        # module's per-forward registry, set by LazyLeaf).
+        self.scaled, self.rel_bias = scaled, rel_bias
+        if rel_buckets:
+            self.relative_attention_bias = nn.Embedding(rel_buckets, heads)
+        self.shared = None
         # impl: sdpa: in training (the memory oracle), F.scaled_dot_product_attention; in
         # evaluation the written-out products, which FlopCounterMode counts (same values).
         self.fused = fused
+        self.fused_eval = False    # the inference-peak oracle runs impl: sdpa fused in evaluation too
+        self.selective = None      # the checkpointing oracle: a list collecting what the core keeps
         self.packed = packed and dim == kv_dim
         if self.packed:
             self.qkv = nn.Linear(dim, (heads + 2 * kv_heads) * head_dim, bias=bias)
@@ -42,21 +52,58 @@ class MultiHeadAttention(nn.Module):
         else:
             q, k, v = self.q(x), self.k(m), self.v(m)
         q = q.reshape(n, length, h, d).transpose(1, 2)
-        if self.fused and self.training:
+        if self.fused and (self.training or self.fused_eval):
             k = k.reshape(n, s_len, g, d).transpose(1, 2)
             v = v.reshape(n, s_len, g, d).transpose(1, 2)
             if g != h:
                 k, v = k.repeat_interleave(h // g, dim=1), v.repeat_interleave(h // g, dim=1)
-            y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+            mask = self.position_bias(length, s_len) if self.rel_bias else None
+            if mask is not None and self.causal:
+                mask = mask.masked_fill(torch.ones(length, s_len, dtype=torch.bool).triu(1), float("-inf"))
+            y = torch.nn.functional.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=self.causal and mask is None, scale=None if self.scaled else 1.0)
             return self.proj(y.transpose(1, 2).reshape(n, length, h * d))
         k = k.reshape(n, s_len, g, d).transpose(1, 2).repeat_interleave(h // g, dim=1)
         v = v.reshape(n, s_len, g, d).transpose(1, 2).repeat_interleave(h // g, dim=1)
-        scores = torch.matmul(q, k.transpose(-2, -1)) * d ** -0.5
+        if self.selective is not None and self.training:
+            # selective recomputation (Korthikanti et al. 2022): the core from Q, K, V to the
+            # context is checkpointed; Q, K and V are what it keeps
+            from torch.utils.checkpoint import checkpoint
+            self.selective += [q, k, v]
+            y = checkpoint(self.core, q, k, v, length, s_len, use_reentrant=False)
+        else:
+            y = self.core(q, k, v, length, s_len)
+        return self.proj(y.transpose(1, 2).reshape(n, length, h * d))
+
+    def core(self, q, k, v, length, s_len):
+        """Scores, (scaled, biased, masked), softmax, probabilities · V."""
+        d = self.d
+        scores = torch.matmul(q, k.transpose(-2, -1))
+        if self.scaled:
+            scores = scores * d ** -0.5
+        if self.rel_bias:
+            scores += self.position_bias(length, s_len)    # in place, as T5Attention's `scores +=`
         if self.causal:
             mask = torch.ones(length, s_len, dtype=torch.bool).triu(1)
             scores = scores.masked_fill(mask, float("-inf"))
-        y = torch.matmul(scores.softmax(-1), v)
-        return self.proj(y.transpose(1, 2).reshape(n, length, h * d))
+        return torch.matmul(scores.softmax(-1), v)
+
+    def position_bias(self, length, s_len):
+        """(1, h, L, S): the stack's bias, made here from the bucket table or reused."""
+        if not hasattr(self, "relative_attention_bias"):
+            bias = (self.shared or {}).get("rel_bias")
+            if bias is None or tuple(bias.shape) != (1, self.h, length, s_len):
+                raise Refused(f"rel_bias: no earlier attention with rel_buckets made a bias of {self.h} heads "
+                              f"for {length} × {s_len} positions")
+            return bias
+        # The bucket of each relative position (key − query). Which bucket does not matter to
+        # shapes, counts or memory (the table is zeros); T5's own bucketing is log-spaced.
+        rel = torch.arange(s_len)[None, :] - torch.arange(length)[:, None]
+        buckets = rel.clamp(0, self.relative_attention_bias.num_embeddings - 1)
+        bias = self.relative_attention_bias(buckets).permute(2, 0, 1).unsqueeze(0)
+        if self.shared is not None:
+            self.shared["rel_bias"] = bias
+        return bias
 
 
 @builds("attention")
@@ -75,4 +122,5 @@ def _attention(layer, shapes):
     head_dim = layer.head_dim or dim // heads
     out_bias = layer.bias if layer.out_bias is None else layer.out_bias
     return MultiHeadAttention(dim, kv_dim, heads, kv_heads, head_dim, layer.out or dim, layer.bias,
-                              out_bias, layer.packed, layer.causal, getattr(layer, "impl", None) == "sdpa")
+                              out_bias, layer.packed, layer.causal, getattr(layer, "impl", None) == "sdpa",
+                              layer.scaled, layer.rel_bias, layer.rel_buckets)

@@ -69,6 +69,8 @@ class LazyLeaf(nn.Module):
                     t.zero_()
                 else:
                     t.fill_(0)
+        if hasattr(op, "shared"):
+            op.shared = self.named     # what a layer hands to later ones in one forward (T5's bias)
         if self.call and hasattr(op, "call_hint"):
             op.call_hint = self.call   # which form the PyTorch code calls (torch.matmul or @)
         op.eval()
@@ -102,6 +104,8 @@ class LazyLeaf(nn.Module):
                                 f"{_shapes(x)}: {exc}", layer=self.calc_name,
                                 type_name=self.layer.type_name) from None
         except Exception as exc:  # whatever PyTorch raises is its verdict on this input
+            if type(exc).__name__ == "_StopRecomputationError":
+                raise     # torch.utils.checkpoint ends a recomputation early by raising it
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise TorchRejected(f"{self.calc_name} ({self.layer.type_name}): PyTorch refuses "
                                 f"{_shapes(x)}: {text}", layer=self.calc_name,
@@ -129,6 +133,8 @@ def _lookup(name, scopes):
 
 class SeqModule(nn.Module):
     """Items in order; ``from:``, ``with:`` and ``kv:`` names resolve in this scope, then outer ones."""
+
+    unit = False    # a block instance or a repeat's iteration (see _build_node)
 
     def __init__(self, entries):
         super().__init__()
@@ -201,21 +207,46 @@ class BranchesModule(nn.Module):
 
 class OracleModel(SeqModule):
     """The whole model: ``forward(x)`` takes a batched tensor (of token ids for a model whose
-    input is tokens); the name ``input`` refers to it."""
+    input is tokens); the name ``input`` refers to it. A model with several named inputs
+    (``inputs:``, an encoder–decoder) takes one tensor per input, in the spec's order, as
+    separate arguments or as one tuple (the form a counting tool passes), or by name as keywords;
+    each is known by its name, and the flow starts from the first, as in calc's analysis."""
 
     def __init__(self, entries, model: Model):
         super().__init__(entries)
         self.calc_model_name = model.name
         self.tokens = getattr(model, "input_kind", "values") == "tokens"
+        self.input_names = tuple(name for name, _ in getattr(model, "inputs", ()) or ())
         named: dict = {}
         for m in self.modules():
             if isinstance(m, LazyLeaf):
                 m.named = named
         self._named = named
 
-    def forward(self, x):
+    def forward(self, *xs, **by_name):
+        if by_name and not xs and set(by_name) == set(self.input_names):
+            xs = tuple(by_name[n] for n in self.input_names)   # as keywords (ptflops passes a dict so)
+        if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
+            xs = tuple(xs[0])
+        want = max(len(self.input_names), 1)
+        if len(xs) != want:
+            raise OracleError(f"the oracle's module takes {want} input tensor(s), got {len(xs)}")
         self._named.clear()
-        return super().forward(x, ({"input": x},))
+        scope = {"input": xs[0], **dict(zip(self.input_names, xs))}
+        return super().forward(xs[0], (scope,))
+
+
+def input_shapes(model: Model, input_shape: tuple | None = None) -> tuple:
+    """The per-sample shape of each input tensor the module takes: the first (``input_shape``
+    when given, as ``calc verify --input`` overrides it), then the spec's other inputs."""
+    first = tuple(input_shape) if input_shape is not None else tuple(model.input_shape)
+    return (first, *(tuple(dims) for _, dims in tuple(getattr(model, "inputs", ()) or ())[1:]))
+
+
+def zeros_inputs(module: OracleModel, shapes: tuple, batch: int, dtype=None) -> tuple:
+    """A batch of zeros per input: int64 token ids for a model of tokens, else ``dtype`` (fp32)."""
+    kind = torch.long if module.tokens else (dtype or torch.float32)
+    return tuple(torch.zeros(batch, *s, dtype=kind) for s in shapes)
 
 
 def count_layers(node, memo=None) -> int:
@@ -260,13 +291,20 @@ def _namespace(node, prefix: str, taken: dict):
 def _build_node(node, prefix: str, taken: dict):
     if isinstance(node, Leaf):
         return LazyLeaf(node.layer, _join_name(prefix, name_segment(node.name, taken)), node)
+    # A block instance and each iteration of a repeat is a unit that activation checkpointing
+    # may wrap (calc.memory's units: the outermost ones are checkpointed).
     if isinstance(node, Seq):
         ns, inner = _namespace(node, prefix, taken)
-        return _build_seq(node, ns, inner)
+        module = _build_seq(node, ns, inner)
+        module.unit = node.kind.startswith("block:")
+        return module
     if isinstance(node, Repeat):
         ns, inner = _namespace(node, prefix, taken)
         bodies = getattr(node, "bodies", None) or (node.body,) * node.times
-        return RepeatModule([_build_seq(body, ns, inner) for body in bodies])
+        module = RepeatModule([_build_seq(body, ns, inner) for body in bodies])
+        for body in module.children():
+            body.unit = True
+        return module
     if isinstance(node, Branches):
         ns, inner = _namespace(node, prefix, taken)
         branches = [_build_seq(b, ns, inner) for b in node.branches]
@@ -309,7 +347,7 @@ class Measured:
 
     torch_version: str
     batch: int
-    input_shape: tuple
+    input_shape: tuple    # per sample, the first input
     output_shape: tuple   # per sample
     params: int
     trainable_params: int
@@ -317,13 +355,15 @@ class Measured:
     flops: int            # FlopCounterMode total (2 per MAC), whole batch
     leaves: tuple         # of MeasuredLeaf, in call order
     module: object = field(default=None, compare=False, repr=False)
+    input_shapes: tuple = ()   # per sample, every input (several for a spec with `inputs:`)
 
 
 def measure(model: Model, batch: int = 1, input_shape: tuple | None = None) -> Measured:
     """Build the module, run one batch of zeros through it under FlopCounterMode, and report
     parameters, buffers, each leaf's output shape and FLOPs. Raises :class:`TorchRejected`
     when PyTorch refuses the model."""
-    shape = tuple(input_shape) if input_shape is not None else tuple(model.input_shape)
+    shapes = input_shapes(model, input_shape)
+    shape = shapes[0]
     module = build_module(model)
     records: list = []
 
@@ -335,10 +375,10 @@ def measure(model: Model, batch: int = 1, input_shape: tuple | None = None) -> M
     root_name = type(module).__name__
     counter = FlopCounterMode(display=False)
     try:
-        x = torch.zeros(batch, *shape, dtype=torch.long if module.tokens else torch.float32)
+        xs = zeros_inputs(module, shapes, batch)
         with warnings.catch_warnings(), torch.no_grad(), counter:
             warnings.simplefilter("ignore")
-            out = module(x)
+            out = module(*xs)
     except RecursionError:   # before RuntimeError, its base class: the nesting, not PyTorch
         raise OracleError(_TOO_DEEP) from None
     except RuntimeError as exc:  # e.g. a tensor too large to allocate
@@ -363,7 +403,8 @@ def measure(model: Model, batch: int = 1, input_shape: tuple | None = None) -> M
         params=sum(p.numel() for p in module.parameters()),
         trainable_params=sum(p.numel() for p in module.parameters() if p.requires_grad),
         buffers=sum(b.numel() for b in module.buffers()),
-        flops=int(counter.get_total_flops()), leaves=tuple(measured_leaves), module=module)
+        flops=int(counter.get_total_flops()), leaves=tuple(measured_leaves), module=module,
+        input_shapes=shapes)
 
 
 def _per_sample(shape: tuple, batch: int, where: str) -> tuple:

@@ -10,7 +10,7 @@ import torch
 
 from ..errors import OracleError
 from ..graph import Model
-from .core import _TOO_DEEP, LazyLeaf, build_module
+from .core import _TOO_DEEP, LazyLeaf, build_module, input_shapes, zeros_inputs
 from .registry import TorchRejected
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp64": torch.float64}
@@ -32,9 +32,8 @@ def measure_saved(model: Model, batch: int = 1, dtype: str = "fp32") -> Measured
     if dtype not in TORCH_DTYPES:
         raise OracleError(f"the memory oracle runs in {', '.join(TORCH_DTYPES)}, not {dtype}")
     module = build_module(model)
-    shape = tuple(model.input_shape)
-    kind = torch.long if module.tokens else TORCH_DTYPES[dtype]
-    x = torch.zeros(batch, *shape, dtype=kind)
+    shapes = input_shapes(model)
+    xs = zeros_inputs(module, shapes, batch, TORCH_DTYPES[dtype])
     current = [None]
     order: list = []
     leaves = [m for m in module.modules() if isinstance(m, LazyLeaf)]
@@ -46,7 +45,7 @@ def measure_saved(model: Model, batch: int = 1, dtype: str = "fp32") -> Measured
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            module(x if module.tokens else x.float())   # builds every layer (in fp32) from the tensors that reach it
+            module(*zeros_inputs(module, shapes, batch))   # builds every layer (in fp32) from the tensors that reach it
         module.to(TORCH_DTYPES[dtype])
         from .tensors import Tensor
         for m in module.modules():
@@ -68,7 +67,7 @@ def measure_saved(model: Model, batch: int = 1, dtype: str = "fp32") -> Measured
         try:
             with warnings.catch_warnings(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                 warnings.simplefilter("ignore")
-                module(x)
+                module(*xs)
         finally:
             for h in handles:
                 h.remove()

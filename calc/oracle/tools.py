@@ -42,14 +42,20 @@ def tool_available(name: str) -> bool:
     return importlib.util.find_spec(TOOLS[name].package) is not None
 
 
-def run_tool(name: str, module, input_shape: tuple, batch: int) -> int:
+def run_tool(name: str, module, input_shape: tuple, batch: int, shapes: tuple = ()) -> int:
     """The tool's figure for ``module`` on a batch of zeros (on a copy: some tools leave
-    attributes or buffers on the modules they profile)."""
+    attributes or buffers on the modules they profile). ``shapes``: every input's per-sample
+    shape for a model of several inputs, which each tool is given as one tuple of tensors (the
+    module's forward takes it as its inputs in order)."""
     import copy
     tool = TOOLS[name]
     shape = tuple(input_shape)
-    x = torch.zeros(1 if tool.batch_one else batch, *shape,
-                    dtype=torch.long if getattr(module, "tokens", False) else torch.float32)
+    kind = torch.long if getattr(module, "tokens", False) else torch.float32
+    n = 1 if tool.batch_one else batch
+    if len(shapes) > 1:
+        x = tuple(torch.zeros(n, *s, dtype=kind) for s in shapes)
+    else:
+        x = torch.zeros(n, *shape, dtype=kind)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return tool.run(copy.deepcopy(module), x, shape)

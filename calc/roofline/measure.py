@@ -113,17 +113,18 @@ def time_forward(model, batch: int = 1, hardware: Hardware | None = None, *, run
     except ImportError:
         raise OracleError("calc verify --time needs PyTorch: pip install 'calc[torch]'") from None
     from ..oracle import build_module
+    from ..oracle.core import input_shapes, zeros_inputs
     derived = None
     if hardware is None:
         hardware, derived = this_machine(torch)
     estimate = roofline(analyze(model, batch=batch), hardware).time
     module = build_module(model)
-    x = torch.zeros(batch, *model.input_shape, dtype=torch.long if module.tokens else torch.float32)
+    xs = zeros_inputs(module, input_shapes(model), batch)   # one tensor per input
     times = []
     with torch.no_grad():
         for i in range(warmup + runs):
             start = time.perf_counter()
-            module(x)
+            module(*xs)
             if i >= warmup:
                 times.append(time.perf_counter() - start)
     return TimeCheck(hardware, derived, batch, estimate, statistics.median(times), runs, warmup,

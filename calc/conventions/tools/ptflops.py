@@ -125,8 +125,15 @@ def runner(backend: str) -> Runner:
     """``get_model_complexity_info`` with ``backend``, on the one-sample shape it is given."""
     def run(module, x, shape) -> int:
         from ptflops import get_model_complexity_info
+        # Several inputs (a tuple of tensors, one sample each): ptflops calls the model with what
+        # its input_constructor returns. Given as keywords (a dict, the form ptflops documents for
+        # several inputs): its batch counter then finds no positional input and takes batch 1,
+        # the one sample it counts; a tuple would be taken for a batch of len(tuple).
+        names = getattr(module, "input_names", ())
+        more = ({"input_constructor": lambda _res: dict(zip(names, x))}
+                if isinstance(x, tuple) else {})
         macs, _ = get_model_complexity_info(module, tuple(shape), as_strings=False, backend=backend,
-                                            print_per_layer_stat=False, verbose=False)
+                                            print_per_layer_stat=False, verbose=False, **more)
         return int(macs)
     return Runner("ptflops", run, batch_one=True)
 
