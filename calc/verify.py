@@ -6,11 +6,12 @@ three are pure of I/O; the CLI prints.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .analysis import DTYPE_BYTES, Analysis, analyze
 from .conventions import CONVENTIONS
-from .errors import OracleError
+from .errors import ConventionError, OracleError
 from .graph import Model
 from .render.table import left, right, table
 from .shapes import fmt_shape
@@ -127,6 +128,12 @@ def _preset_checks(model, batch, measured, oracle):
         if name not in CONVENTIONS:
             yield Check(f"preset {name}", None, None, None, "no such preset in this calc")
             continue
+        b = 1 if tool.batch_one else batch
+        try:
+            calc_value = getattr(analyze(model, batch=b, convention=name).totals, tool.measure)
+        except ConventionError as err:   # a type the tool's preset refuses (moe, mla): say which
+            yield Check(f"preset {name}", None, None, None, _refusal(err))
+            continue
         if unlike:
             yield Check(f"preset {name}", None, None, None,
                         f"the oracle's {' and '.join(unlike)} are written for exact counting, not as the "
@@ -140,8 +147,6 @@ def _preset_checks(model, batch, measured, oracle):
                         f"not run: the module nests {nesting} levels deep; torchinfo runs on models "
                         f"nested at most {MAX_TOOL_NESTING} levels (its time doubles with each level)")
             continue
-        b = 1 if tool.batch_one else batch
-        calc_value = getattr(analyze(model, batch=b, convention=name).totals, tool.measure)
         try:
             tool_value = oracle.run_tool(name, measured.module, measured.input_shape, batch)
         except Exception as exc:  # a third-party tool failing is reported, not fatal
@@ -149,6 +154,13 @@ def _preset_checks(model, batch, measured, oracle):
             continue
         note = f"{tool.measure}" + (", batch 1 (the tool counts one sample)" if tool.batch_one and batch > 1 else "")
         yield Check(f"preset {name}", calc_value, tool_value, calc_value == tool_value, note)
+
+
+def _refusal(err: ConventionError) -> str:
+    """The preset's refusal, short: which layer type it cannot count (the table is about presets)."""
+    text = str(err).splitlines()[0]
+    found = re.search(r"cannot count layer type '[^']+'", text)
+    return f"the preset {found.group(0)} (calc refuses to guess)" if found else text
 
 
 # ---------------------------------------------------------------------------- rendering
