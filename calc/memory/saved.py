@@ -199,12 +199,15 @@ def _groupnorm(op):
 def _rmsnorm(op):
     # nn.RMSNorm as composite operations: x·rsqrt(mean(x²) + ε)·γ. pow keeps x, rsqrt its result
     # (one per row), and the product with γ keeps the normalised x for γ's gradient.
+    # In half precision (2 bytes) torch.rms_norm computes in fp32: it casts x to fp32 first, and
+    # keeps that copy instead of x, and the rsqrt and the normalised x in fp32 (checked by the oracle).
     rows = _rows(op, op.layer.normalized)
+    s = max(op.size, 4)
     saved = []
     if any(op.in_grad):
-        saved += [IN, ("new", "rsqrt", rows * op.size)]
+        saved += [IN if s == op.size else ("new", "fp32 input", op.n(op.ins[0]) * s), ("new", "rsqrt", rows * s)]
     if op.layer.affine and op.own_grad:
-        saved.append(("new", "normalised", op.b(op.ins[0])))
+        saved.append(("new", "normalised", op.n(op.ins[0]) * s))
     return Effect(tuple(saved), work=op.b(op.ins[0]))
 
 
@@ -335,4 +338,4 @@ def _mul(op):
     return Effect(tuple(saved))
 
 
-from . import saved_attention, saved_recurrent, saved_tensors  # noqa: E402,F401  (register their rules)
+from . import saved_attention, saved_moe, saved_recurrent, saved_tensors  # noqa: E402,F401  (register their rules)
