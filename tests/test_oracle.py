@@ -65,8 +65,7 @@ def assert_agree(doc: dict, batch: int):
 # ---------------------------------------------------------------------------- coverage
 
 def test_every_layer_type_has_a_builder():
-    # moe and mla: checked against transformers instead (HF_ORACLE, below)
-    missing = sorted(set(LAYERS) - set(oracle.BUILDERS) - HF_ORACLE)
+    missing = sorted(set(LAYERS) - set(oracle.BUILDERS))
     assert not missing, f"the oracle cannot build: {missing}"
 
 
@@ -85,15 +84,10 @@ def test_random_specs_agree_with_pytorch(doc, batch):
     assert_agree(doc, batch)
 
 
-# Checked against Hugging Face transformers instead (tests/test_hf_oracle.py: Mixtral, Qwen3-MoE and
-# DeepSeek-V3 models, prefill and cached decode, exact); calc's own PyTorch oracle has no builder for them.
-HF_ORACLE = {"moe", "mla"}
-
-
+# moe and mla are also checked against Hugging Face transformers (tests/test_hf_oracle.py: Mixtral,
+# Qwen3-MoE and DeepSeek-V3 models, prefill and cached decode, exact).
 @pytest.mark.parametrize("type_name", sorted(LAYERS))
 def test_each_layer_type_agrees_with_pytorch(type_name):
-    if type_name in HF_ORACLE:
-        pytest.skip("checked against transformers in tests/test_hf_oracle.py")
     @settings(FAST, max_examples=PER_TYPE)
     @given(doc=specs(force=type_name, wild=0.15), batch=st.integers(1, 2))
     def check(doc, batch):

@@ -11,12 +11,14 @@ memory-efficient kernel: no score matrix is kept, only the output and a log-sum-
 """
 from __future__ import annotations
 
-from .rules import BOOL_BYTES, IN, STAT_BYTES, Effect, MemoryError_, rule
+from math import prod
+
+from .rules import BOOL_BYTES, IN, INDEX_BYTES, STAT_BYTES, Effect, MemoryError_, rule
 
 
 def _dims(op):
     layer = op.layer
-    (length, dim), kv_shape = op.ins[0], op.ins[-1]
+    (length, dim), kv_shape = op.ins[0][-2:], op.ins[-1][-2:]
     s = kv_shape[0]
     h = layer.heads
     g = layer.kv_heads or h
@@ -30,16 +32,26 @@ def _attention(op):
     if layer.context is not None:
         raise MemoryError_("attention over a KV cache (context) runs at inference only; calc counts "
                            "no saved activations for it (the cache is counted by calc memory)")
+    if layer.cached_kv:
+        raise MemoryError_("cross attention over cached keys and values (cached_kv) is a decode step, which "
+                           "runs at inference only: no training pass computes it, so nothing is saved for "
+                           "backward; calc memory counts the cache itself")
+    fused = (layer.impl or op.attention) == "sdpa"
     # Options whose saved tensors the oracle has not measured: refused by name, never guessed.
     other = [what for what, on in (
-        ("groups of tokens (…, L, D)", len(op.ins[0]) != 2), ("a relative position bias", layer.rel_bias),
-        ("attention sinks", layer.sinks or layer.sink_tokens), ("unscaled scores", not layer.scaled),
-        ("cached keys and values", layer.cached_kv)) if on]
+        ("QK-norm", layer.qk_norm), ("a fused kernel with a relative position bias", fused and layer.rel_bias),
+        ("a fused kernel with sinks", fused and layer.sinks)) if on]
     if other:
         raise MemoryError_(f"calc has no rule for what PyTorch saves for backward in attention with "
                            f"{' and '.join(other)}, so it cannot count its activation memory")
     length, s, h, g, d = _dims(op)
-    n, b = op.batch, op.size
+    # Groups of tokens (…, L, D): each group attends as a sequence of the batch (the oracle folds
+    # them into it), so everything below counts N·∏(leading dims) sequences.
+    groups = prod(op.ins[0][:-2])
+    n, b = op.batch * groups, op.size
+    if groups > 1 and not op.contiguous[0]:
+        raise MemoryError_("calc has no rule for what PyTorch saves for backward in attention over groups of "
+                           "tokens laid out non-contiguously, so it cannot count its activation memory")
     cross = len(op.ins) > 1
     # Each projection (an nn.Linear) keeps its input; a non-contiguous input (a to_tokens view)
     # of more than one sample is copied by each projection that reads it (matmul folds (N, L, D)
@@ -52,7 +64,7 @@ def _attention(op):
     merged = ("new", "merged heads", n * length * h * d * b)          # proj's input: a copy
     mask = (("new", "causal mask", length * s * BOOL_BYTES),) if layer.causal else ()
     projections = n * (length * h * d + 2 * s * g * d) * b
-    if (layer.impl or op.attention) == "sdpa":
+    if fused:
         # The kernel keeps its Q, K, V (views of the projections: all of a packed projection),
         # its output and one fp32 log-sum-exp per query row. K and V of fewer heads are repeated
         # to h heads first (fresh tensors, kept instead). The output, (N, h, L, d), is laid out
@@ -81,8 +93,14 @@ def _attention(op):
         q = ("new", "q, k, v", projections if layer.packed and not cross else n * length * h * d * b)
     else:
         q = ("new", "q", n * h * length * d * b)
-    probs = ("new", "probabilities", n * h * length * s * b)
+    # With sinks, softmax runs over S + 1 logits per row and the product reads a view of its
+    # output without the sink's column: the whole output is kept.
+    probs = ("new", "probabilities", n * h * length * (s + int(layer.sinks)) * b)
+    # T5's bucket table (the layer that holds it) keeps its int64 bucket index, one per
+    # query/key pair, for the table's gradient; adding the bias keeps nothing.
+    buckets = (("new", "bucket index", length * s * INDEX_BYTES),) if layer.rel_buckets and op.own_grad else ()
     saved = inputs + (q, ("new", "k", n * h * s * d * b), ("new", "v", n * h * s * d * b), probs) + mask + (merged,)
+    saved += buckets
     # At inference the peak inside is at the softmax: the projections, the repeated K and V, the
     # (masked) scores and the probabilities.
     work = projections + 2 * n * h * s * d * b + 2 * n * h * length * s * b

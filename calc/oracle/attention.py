@@ -14,9 +14,17 @@ class MultiHeadAttention(nn.Module):
     heads; causal masking aligns row i with keys 0..i, as PyTorch's is_causal."""
 
     def __init__(self, dim, kv_dim, heads, kv_heads, head_dim, out, bias, out_bias, packed, causal,
-                 fused=False):
+                 fused=False, scaled=True, rel_bias=False, rel_buckets=None, sinks=False, window=None,
+                 sink_tokens=None):
         super().__init__()
         self.h, self.g, self.d, self.causal = heads, kv_heads, head_dim, causal
+        self.scaled, self.rel_bias, self.window, self.sink_tokens = scaled, rel_bias, window, sink_tokens
+        # T5's relative position bias: the layer given rel_buckets holds the table (buckets × heads)
+        # and adds its bias to the scores; the stack's other layers add that same tensor, an
+        # addition that keeps nothing and counts no product, which the oracle leaves out.
+        self.rel_table = nn.Embedding(rel_buckets, heads) if rel_bias and rel_buckets else None
+        # GPT-OSS's sinks: a learned logit per head joins each softmax row, its probability dropped.
+        self.sink = nn.Parameter(torch.zeros(heads)) if sinks else None
         # impl: sdpa: in training (the memory oracle), F.scaled_dot_product_attention; in
         # evaluation the written-out products, which FlopCounterMode counts (same values).
         self.fused = fused
@@ -43,19 +51,37 @@ class MultiHeadAttention(nn.Module):
             q, k, v = self.q(x), self.k(m), self.v(m)
         q = q.reshape(n, length, h, d).transpose(1, 2)
         if self.fused and self.training:
+            if self.rel_table is not None or self.sink is not None:
+                raise Refused("a fused kernel with a relative position bias or sinks is not modelled")
             k = k.reshape(n, s_len, g, d).transpose(1, 2)
             v = v.reshape(n, s_len, g, d).transpose(1, 2)
             if g != h:
                 k, v = k.repeat_interleave(h // g, dim=1), v.repeat_interleave(h // g, dim=1)
-            y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+            y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=self.causal,
+                                                                 scale=None if self.scaled else 1.0)
             return self.proj(y.transpose(1, 2).reshape(n, length, h * d))
         k = k.reshape(n, s_len, g, d).transpose(1, 2).repeat_interleave(h // g, dim=1)
         v = v.reshape(n, s_len, g, d).transpose(1, 2).repeat_interleave(h // g, dim=1)
-        scores = torch.matmul(q, k.transpose(-2, -1)) * d ** -0.5
+        scores = torch.matmul(q, k.transpose(-2, -1))
+        if self.scaled:
+            scores = scores * d ** -0.5
+        if self.rel_table is not None:
+            # a bucket per query/key offset (T5 buckets log-spaced offsets; which bucket changes no count)
+            offset = torch.arange(s_len).unsqueeze(0) - torch.arange(length).unsqueeze(1)
+            buckets = offset.abs().clamp(max=self.rel_table.num_embeddings - 1)
+            scores = scores + self.rel_table(buckets).permute(2, 0, 1).unsqueeze(0)
         if self.causal:
             mask = torch.ones(length, s_len, dtype=torch.bool).triu(1)
+            if self.window is not None:   # query i sees keys i − W + 1 … i, and the first sink tokens
+                i, j = torch.arange(length).unsqueeze(1), torch.arange(s_len).unsqueeze(0)
+                mask = mask | ((i - j >= self.window) & (j >= (self.sink_tokens or 0)))
             scores = scores.masked_fill(mask, float("-inf"))
-        y = torch.matmul(scores.softmax(-1), v)
+        if self.sink is not None:
+            sink = self.sink.view(1, h, 1, 1).expand(n, h, length, 1)
+            probs = torch.cat([scores, sink], dim=-1).softmax(-1)[..., :-1]
+        else:
+            probs = scores.softmax(-1)
+        y = torch.matmul(probs, v)
         return self.proj(y.transpose(1, 2).reshape(n, length, h * d))
 
 
@@ -75,4 +101,6 @@ def _attention(layer, shapes):
     head_dim = layer.head_dim or dim // heads
     out_bias = layer.bias if layer.out_bias is None else layer.out_bias
     return MultiHeadAttention(dim, kv_dim, heads, kv_heads, head_dim, layer.out or dim, layer.bias,
-                              out_bias, layer.packed, layer.causal, getattr(layer, "impl", None) == "sdpa")
+                              out_bias, layer.packed, layer.causal, getattr(layer, "impl", None) == "sdpa",
+                              layer.scaled, layer.rel_bias, layer.rel_buckets, layer.sinks, layer.window,
+                              layer.sink_tokens)
