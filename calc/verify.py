@@ -6,12 +6,11 @@ three are pure of I/O; the CLI prints.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from .analysis import DTYPE_BYTES, Analysis, analyze
 from .conventions import CONVENTIONS
-from .errors import ConventionError, OracleError
+from .errors import ConventionError, OracleError, format_path
 from .graph import Model
 from .render.table import left, right, table
 from .shapes import fmt_shape
@@ -157,10 +156,8 @@ def _preset_checks(model, batch, measured, oracle):
 
 
 def _refusal(err: ConventionError) -> str:
-    """The preset's refusal, short: which layer type it cannot count (the table is about presets)."""
-    text = str(err).splitlines()[0]
-    found = re.search(r"cannot count layer type '[^']+'", text)
-    return f"the preset {found.group(0)} (calc refuses to guess)" if found else text
+    """The preset's refusal, without the spec location (the row is the preset's)."""
+    return f"{err.message} ({format_path(err.path)})" if err.path else err.message
 
 
 # ---------------------------------------------------------------------------- rendering
