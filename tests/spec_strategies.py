@@ -38,6 +38,10 @@ GENERATED = frozenset(
        "buffer", "gather", "scale", "exp", "clamp", "normalize", "moe", "mla"])
 # Layer types that read a named earlier output: generated only where a test forces them.
 NAMED_INPUT = ("add", "mul", "concat", "matmul", "gather")
+# Generated only where a test forces them too (a random stack leaves them out): a mixture of
+# experts and latent attention are large modules, and adding them to random stacks would change
+# every other type's examples.
+FORCED_ONLY = ("moe", "mla")
 
 
 def valid_ranks(type_name: str) -> tuple[int, ...]:
@@ -462,7 +466,7 @@ class Gen:
     # -- items
     def leaf_types(self, shape):
         rank = len(shape)
-        types = [t for t in LAYERS if t in GENERATED and t not in NAMED_INPUT
+        types = [t for t in LAYERS if t in GENERATED and t not in NAMED_INPUT + FORCED_ONLY
                  and rank in valid_ranks(t)]
         if prod(shape) > MAX_NUMEL:
             types = [t for t in types if t.startswith(("maxpool", "avgpool", "adaptive", "global", "conv"))
@@ -470,7 +474,7 @@ class Gen:
         if prod(shape) > 300:
             types = [t for t in types if t not in ("upsample",) and not t.startswith("conv_transpose")]
         if self.coin(self.wild / 4):
-            types = [t for t in LAYERS if t in GENERATED and t not in NAMED_INPUT]
+            types = [t for t in LAYERS if t in GENERATED and t not in NAMED_INPUT + FORCED_ONLY]
         return types
 
     def leaf(self, shape, t=None):
