@@ -242,6 +242,7 @@ ATTENTION_OPTIONS = """
       - {attention: {heads: 2, rel_bias: true, rel_buckets: 8}}
       - {attention: {heads: 2, rel_bias: true}}
       - {attention: {heads: 2, sinks: true}}
+      - {attention: {heads: 2, trainable: false}}
       - {reshape: {shape: [2, 2, 8]}}
       - {attention: {heads: 2}}"""
 
@@ -252,12 +253,14 @@ def test_attention_options_by_hand():
     # probabilities 2·4·4·4 = 128, merged heads 128: 768. Unscaled: the same (a scaling keeps
     # nothing). T5's relative bias, in the layer holding the table: + its int64 bucket index,
     # L·S·8 = 128; a layer reusing the stack's bias: nothing more (an addition). Sinks: softmax over
-    # S + 1 logits keeps all of its output, 2·4·5·4 = 160 in place of 128. The reshape is a view.
+    # S + 1 logits keeps all of its output, 2·4·5·4 = 160 in place of 128. Frozen (trainable:
+    # false): its linear layers keep nothing (no weight gradient), so neither x nor the merged
+    # heads: Q, K, V and the probabilities, 4·128. The reshape is a view.
     # Groups (2, 2, 8): two sequences of L = 2: x 128, Q copied for the batched matmul
     # (N·groups = 2, h = 2, L = 2) 2·2·2·4·4 = 128, K and V 128 each, probabilities 2·2·2·2·4 = 64,
     # merged heads 128: 704.
     rows = [r.bytes for r in saved_activations(analysis(ATTENTION_OPTIONS)).rows]
-    assert rows == [768, 768, 768 + 128, 768, 768 - 128 + 160, 0, 5 * 128 + 64]
+    assert rows == [768, 768, 768 + 128, 768, 768 - 128 + 160, 4 * 128, 0, 5 * 128 + 64]
 
 
 def test_cached_cross_attention_is_an_inference_only_error():

@@ -62,6 +62,11 @@ def _attention(op):
         (("in", k),) if op.contiguous[k] or n == 1 else
         tuple(("new", f"input {k} copy {i + 1}", op.b(op.ins[k])) for i in range(count))))
     merged = ("new", "merged heads", n * length * h * d * b)          # proj's input: a copy
+    if not op.own_grad:
+        # Frozen projections (trainable: false) on an input that needs a gradient: a linear layer
+        # keeps its input only for its weight's gradient, so neither x (or its copies) nor the
+        # merged heads are kept; the products of Q, K and V still are.
+        inputs, merged = (), None
     mask = (("new", "causal mask", length * s * BOOL_BYTES),) if layer.causal else ()
     projections = n * (length * h * d + 2 * s * g * d) * b
     if fused:
@@ -99,7 +104,8 @@ def _attention(op):
     # T5's bucket table (the layer that holds it) keeps its int64 bucket index, one per
     # query/key pair, for the table's gradient; adding the bias keeps nothing.
     buckets = (("new", "bucket index", length * s * INDEX_BYTES),) if layer.rel_buckets and op.own_grad else ()
-    saved = inputs + (q, ("new", "k", n * h * s * d * b), ("new", "v", n * h * s * d * b), probs) + mask + (merged,)
+    saved = inputs + (q, ("new", "k", n * h * s * d * b), ("new", "v", n * h * s * d * b), probs) + mask
+    saved += (merged,) if merged else ()
     saved += buckets
     # At inference the peak inside is at the softmax: the projections, the repeated K and V, the
     # (masked) scores and the probabilities.
