@@ -160,6 +160,20 @@ def test_a_layer_type_without_a_rule_is_an_error_naming_it(monkeypatch):
     assert err.value.line == 3
 
 
+FROZEN = """
+    input: [5, 4]
+    layers: [{linear: {out: 4}}, {linear: {out: 4, trainable: false}}, {layer_scale: {trainable: false}},
+             {prelu: {trainable: false}}]"""
+
+
+def test_frozen_linear_and_layer_scale_keep_nothing():
+    # batch 1, fp32: the trained linear keeps the input 5·4·4 = 80; the frozen linear and
+    # layer_scale keep nothing (a frozen weight needs no gradient, and the input's gradient needs
+    # only the weight); PReLU keeps its input 80 either way (its gradient needs x's sign).
+    rows = [r.bytes for r in saved_activations(analysis(FROZEN)).rows]
+    assert rows == [80, 0, 0, 80]
+
+
 def test_every_layer_type_has_a_rule():
     assert set(LAYERS) - set(RULES) == set()
 

@@ -313,7 +313,8 @@ def test_fused_attention_saves_what_pytorch_saves():
 
 
 @pytest.mark.parametrize("which", ["cnn", "cnn_inplace", "repeat", "attention", "attention_sdpa", "tensors",
-                                   "matmuls", "moe", "moe_options", "moe_frozen", "mla", "attention_options"])
+                                   "matmuls", "moe", "moe_options", "moe_frozen", "mla", "attention_options",
+                                   "frozen"])
 def test_the_hand_derived_cases_agree_with_pytorch(which):
     """The models of tests/test_memory_activations.py, whose numbers are derived by hand there."""
     import test_memory_activations as hand
@@ -322,7 +323,8 @@ def test_the_hand_derived_cases_agree_with_pytorch(which):
             "repeat": hand.REPEAT, "attention": hand.ATTENTION,
             "attention_sdpa": hand.ATTENTION.replace("causal: true", "causal: true, impl: sdpa"),
             "tensors": hand.TENSORS, "matmuls": hand.MATMULS, "moe": hand.MOE, "moe_options": hand.MOE_OPTIONS,
-            "moe_frozen": hand.MOE_FROZEN, "mla": hand.MLA, "attention_options": hand.ATTENTION_OPTIONS}[which]
+            "moe_frozen": hand.MOE_FROZEN, "mla": hand.MLA, "attention_options": hand.ATTENTION_OPTIONS,
+            "frozen": hand.FROZEN}[which]
     model = parse_spec("name: t\n" + textwrap.dedent(text), "t.yaml").build()
     for batch in (1, 2):
         assert assert_agree(model, batch, text=text)

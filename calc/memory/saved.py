@@ -50,7 +50,10 @@ def _linear(op):
     # F.linear saves its input, the matrix multiplied (addmm's mat1). A contiguous input is
     # flattened to (N·…, in) as a view; a non-contiguous one of rank ≥ 3 (batched) is copied
     # first, and the copy is what is saved. The oracle's `contiguous: false` hint hands the layer
-    # a transposed copy of its input.
+    # a transposed copy of its input. A frozen weight needs no gradient: then mm keeps only the
+    # weight (a parameter), and nothing of the input is kept (checked by the oracle).
+    if not op.own_grad:
+        return NOTHING
     if op.hints.get("contiguous") is False:
         return Effect((("new", "input copy", op.b(op.ins[0])),), work=op.b(op.ins[0]))
     if not op.contiguous[0] and len(op.ins[0]) >= 2:
@@ -79,7 +82,10 @@ def _nothing(op):
 
 @rule("layer_scale", "prelu")
 def _scaled(op):
-    # x·γ: the weight's gradient needs x.
+    # x·γ: the weight's gradient needs x (a frozen γ: nothing of x is kept, only γ itself);
+    # PReLU's input gradient needs x's sign too, so it keeps x either way.
+    if op.layer.type_name == "layer_scale" and not op.own_grad:
+        return NOTHING
     return Effect((IN,))
 
 
