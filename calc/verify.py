@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .analysis import DTYPE_BYTES, Analysis, analyze
 from .conventions import CONVENTIONS
-from .errors import OracleError
+from .errors import ConventionError, OracleError, format_path
 from .graph import Model
 from .render.table import left, right, table
 from .shapes import fmt_shape
@@ -121,6 +121,12 @@ def _preset_checks(model, batch, measured, oracle):
         if name not in CONVENTIONS:
             yield Check(f"preset {name}", None, None, None, "no such preset in this calc")
             continue
+        b = 1 if tool.batch_one else batch
+        try:
+            calc_value = getattr(analyze(model, batch=b, convention=name).totals, tool.measure)
+        except ConventionError as err:   # a type the tool's preset refuses (moe, mla): say which
+            yield Check(f"preset {name}", None, None, None, _refusal(err))
+            continue
         if unlike:
             yield Check(f"preset {name}", None, None, None,
                         f"the oracle's {' and '.join(unlike)} are written for exact counting, not as the "
@@ -134,8 +140,6 @@ def _preset_checks(model, batch, measured, oracle):
                         f"not run: the module nests {nesting} levels deep; torchinfo runs on models "
                         f"nested at most {MAX_TOOL_NESTING} levels (its time doubles with each level)")
             continue
-        b = 1 if tool.batch_one else batch
-        calc_value = getattr(analyze(model, batch=b, convention=name).totals, tool.measure)
         try:
             tool_value = oracle.run_tool(name, measured.module, measured.input_shape, batch,
                                          measured.input_shapes)
@@ -149,6 +153,11 @@ def _preset_checks(model, batch, measured, oracle):
             if likely:
                 note += "; the tool's figure is calc's with " + " or with ".join(likely) + ": a missing hint?"
         yield Check(f"preset {name}", calc_value, tool_value, calc_value == tool_value, note)
+
+
+def _refusal(err: ConventionError) -> str:
+    """The preset's refusal, without the spec location (the row is the preset's)."""
+    return f"{err.message} ({format_path(err.path)})" if err.path else err.message
 
 
 # ---------------------------------------------------------------------------- rendering

@@ -35,9 +35,13 @@ GENERATED = frozenset(
        "channel_shuffle", "channel_split", "pad", "roll", "layer_scale", "upsample", "add", "mul", "concat",
        "embedding", "pos_embedding", "type_embedding", "class_token", "to_tokens", "to_image",
        "select_token", "token_mean", "rmsnorm", "attention", "rnn", "lstm", "gru", "matmul", "parameter",
-       "buffer", "gather", "scale", "exp", "clamp", "normalize"])
+       "buffer", "gather", "scale", "exp", "clamp", "normalize", "moe", "mla"])
 # Layer types that read a named earlier output: generated only where a test forces them.
 NAMED_INPUT = ("add", "mul", "concat", "matmul", "gather")
+# Generated only where a test forces them too (a random stack leaves them out): a mixture of
+# experts and latent attention are large modules, and adding them to random stacks would change
+# every other type's examples.
+FORCED_ONLY = ("moe", "mla")
 
 
 def valid_ranks(type_name: str) -> tuple[int, ...]:
@@ -55,7 +59,7 @@ def valid_ranks(type_name: str) -> tuple[int, ...]:
         return (2, 3, 4)
     if t == "attention":
         return (2, 3, 4)
-    if t in ("rnn", "lstm", "gru", "to_image"):
+    if t in ("rnn", "lstm", "gru", "to_image", "mla"):
         return (2,)
     if t == "matmul":
         return (2, 3, 4)
@@ -365,6 +369,43 @@ class Gen:
             for key, p in (("bias", 0.3), ("out_bias", 0.2), ("packed", 0.3), ("causal", 0.4 if rank == 2 else 0)):
                 if self.coin(p):
                     a[key] = key in ("packed", "causal")
+            # the options of other models (T5, GPT-OSS, Mistral, StreamingLLM)
+            if self.coin(0.15):
+                a["scaled"] = False
+            if self.coin(0.15):
+                a["rel_bias"] = True
+                if self.coin(0.6) or wild:
+                    a["rel_buckets"] = self.int(1, 6)
+            if self.coin(0.15):
+                a["sinks"] = True
+            if a.get("causal") and self.coin(0.3):
+                a["window"] = self.int(1, 4)
+                if self.coin(0.5):
+                    a["sink_tokens"] = self.int(1, 2)
+            return a
+        if t == "moe":
+            e = self.int(1, 4)
+            a = {"experts": e, "top_k": self.int(1, e) if not wild else e + 1, "hidden": self.int(1, 5)}
+            for key, p in (("gated", 0.3), ("bias", 0.3), ("router_bias", 0.3), ("norm_topk", 0.4)):
+                if self.coin(p):
+                    a[key] = key != "gated"
+            if self.coin(0.4):
+                a["activation"] = self.pick(["gelu", "relu"])
+            if self.coin(0.3):
+                a["scoring"] = "sigmoid"
+            if self.coin(0.5):
+                a["shared_hidden"] = self.int(1, 4)
+                if self.coin(0.4):
+                    a["shared_gate"] = True
+            return a
+        if t == "mla":
+            a = {"heads": self.int(1, 3), "kv_lora_rank": self.int(1, 4), "qk_nope_head_dim": self.int(1, 3),
+                 "qk_rope_head_dim": self.int(1, 3), "v_head_dim": self.int(1, 4)}
+            if self.coin(0.6):
+                a["q_lora_rank"] = self.int(1, 5)
+            for key, p in (("bias", 0.3), ("causal", 0.4), ("absorbed", 0.15)):
+                if self.coin(p):
+                    a[key] = True
             return a
         if t in ("rnn", "lstm", "gru"):
             a = {"hidden": self.int(1, 5)}
@@ -425,7 +466,7 @@ class Gen:
     # -- items
     def leaf_types(self, shape):
         rank = len(shape)
-        types = [t for t in LAYERS if t in GENERATED and t not in NAMED_INPUT
+        types = [t for t in LAYERS if t in GENERATED and t not in NAMED_INPUT + FORCED_ONLY
                  and rank in valid_ranks(t)]
         if prod(shape) > MAX_NUMEL:
             types = [t for t in types if t.startswith(("maxpool", "avgpool", "adaptive", "global", "conv"))
@@ -433,7 +474,7 @@ class Gen:
         if prod(shape) > 300:
             types = [t for t in types if t not in ("upsample",) and not t.startswith("conv_transpose")]
         if self.coin(self.wild / 4):
-            types = [t for t in LAYERS if t in GENERATED and t not in NAMED_INPUT]
+            types = [t for t in LAYERS if t in GENERATED and t not in NAMED_INPUT + FORCED_ONLY]
         return types
 
     def leaf(self, shape, t=None):

@@ -160,16 +160,137 @@ def test_embedding_keeps_int64_token_ids():
     assert saved_activations(a).bytes == 80 + 160
 
 
-def test_a_layer_type_without_a_rule_is_an_error_naming_it():
+def test_a_layer_type_without_a_rule_is_an_error_naming_it(monkeypatch):
+    monkeypatch.delitem(RULES, "moe")
     a = analysis("input: [5, 4]\nlayers: [{moe: {experts: 4, top_k: 2, hidden: 6}}]")
     with pytest.raises(CalcError, match="moe") as err:
         saved_activations(a)
     assert err.value.line == 3
 
 
-def test_every_layer_type_has_a_rule_but_the_named_few():
-    # mixtures of experts and latent attention: not yet (an error naming them)
-    assert set(LAYERS) - set(RULES) == {"moe", "mla"}
+FROZEN = """
+    input: [5, 4]
+    layers: [{linear: {out: 4}}, {linear: {out: 4, trainable: false}}, {layer_scale: {trainable: false}},
+             {prelu: {trainable: false}}]"""
+
+
+def test_frozen_linear_and_layer_scale_keep_nothing():
+    # batch 1, fp32: the trained linear keeps the input 5·4·4 = 80; the frozen linear and
+    # layer_scale keep nothing (a frozen weight needs no gradient, and the input's gradient needs
+    # only the weight); PReLU keeps its input 80 either way (its gradient needs x's sign).
+    rows = [r.bytes for r in saved_activations(analysis(FROZEN)).rows]
+    assert rows == [80, 0, 0, 80]
+
+
+def test_every_layer_type_has_a_rule():
+    assert set(LAYERS) - set(RULES) == set()
+
+
+MOE = """
+    input: [5, 4]
+    layers: [{linear: {out: 4}}, {moe: {experts: 4, top_k: 2, hidden: 6}}]"""
+
+
+def test_mixture_of_experts_by_hand():
+    # batch 1, fp32: R = 5 rows of D = 4, E = 4 experts, k = 2, H = 6 (SwiGLU experts).
+    # the linear keeps the input 5·4·4 = 80. The MoE: the router keeps its rows (the linear's
+    # output) 80; softmax its scores R·E·4 = 80; the gather of the chosen scores its int64 index
+    # R·k·8 = 80. The R·k = 10 routed (row, expert) slots, whichever experts get them: per slot
+    # an int64 row and slot (torch.where: one (n, 2) storage per expert) 16, and in fp32 the
+    # gathered row D = 4, the gate output, SiLU's output, the up output and their product 4·H = 24,
+    # the routing weight 1, the expert's output D = 4 and the weighted output D = 4 (index_add_
+    # keeps it): 16 + 4·37 = 164 per slot, 1,640 in all.
+    a = analysis(MOE)
+    assert saved_activations(a).bytes == 80 + 80 + 80 + 80 + 10 * (16 + 4 * (4 + 24 + 1 + 4 + 4)) == 1960
+    # bf16: every value tensor halves, the int64 indices stay: 40 + 40 + 40 + 80 + 10·(16 + 2·37)
+    assert saved_activations(analysis(MOE, dtype="bf16"), dtype="bf16").bytes == 40 + 40 + 40 + 80 + 10 * 90 == 1100
+    # batch 2: R = 10, twice everything
+    assert saved_activations(analysis(MOE, batch=2)).bytes == 2 * 1960
+
+
+MOE_OPTIONS = MOE.replace("top_k: 2, hidden: 6", "top_k: 3, hidden: 6, gated: false, activation: relu, "
+                          "shared_hidden: 5, shared_gate: true, norm_topk: true")
+MOE_FROZEN = MOE.replace("hidden: 6}", "hidden: 6, trainable: false}")
+
+
+def test_mixture_of_experts_options_by_hand():
+    # batch 1, fp32, R = 5, D = 4, E = 4, k = 3, H = 6, plain ReLU experts, shared MLP of 5 with a
+    # sigmoid gate, renormalised weights. linear 80; router rows 80; scores 80; index R·k·8 = 120;
+    # renormalisation keeps the chosen scores R·k·4 = 60 and their sums R·4 = 20. Per slot (15):
+    # indices 16, and in fp32 the gathered row 4, ReLU's output 6 (kept by ReLU and by down), the
+    # weight 1, the expert's output 4 and the weighted output 4: 16 + 4·19 = 92. Shared MLP: ReLU's
+    # output R·5·4 = 100; its gate: sigmoid's output R·4 = 20 and the shared output R·D·4 = 80.
+    expected = 80 + 80 + 80 + 120 + 60 + 20 + 15 * 92 + 100 + 20 + 80
+    assert saved_activations(analysis(MOE_OPTIONS)).bytes == expected == 2020
+    # frozen experts and router (trainable: false) after a trained layer: the linear layers keep
+    # nothing of their inputs (their weights need no gradient): per slot the rows and slots 16,
+    # and SiLU's input, its output and up's 3·6, the weight, the output and the weighted output:
+    # 16 + 4·(18 + 1 + 8) = 124; scores 80 and index 80 as before; the router keeps nothing.
+    assert saved_activations(analysis(MOE_FROZEN)).bytes == 80 + 80 + 80 + 10 * 124 == 1480
+
+
+MLA = """
+    input: [7, 16]
+    layers: [{linear: {out: 16}}, {mla: {heads: 2, kv_lora_rank: 4, q_lora_rank: 6, qk_nope_head_dim: 3,
+                                         qk_rope_head_dim: 2, v_head_dim: 5, causal: true}}]"""
+
+
+def test_latent_attention_by_hand():
+    # batch 1, fp32: L = 7 tokens of D = 16, h = 2, c = 4, q_r = 6, d_n = 3, d_r = 2, d_v = 5.
+    # the linear keeps the input 7·16·4 = 448. MLA: x (kept by q_a and kv_a) 448; q_a's output
+    # (RMSNorm's input) 7·6·4 = 168, rsqrt 7·4 = 28, the normalised 168, q_b's input 168; kv_a's
+    # output, all c + d_r = 6 features (the norm reads a split view of it) 168, rsqrt 28, the
+    # normalised latent 7·4·4 = 112, kv_b's input 112; Q and K (N·h·L·(d_n + d_r)) 2·7·5·4 = 280
+    # each; the causal mask 49 bytes; the probabilities 2·7·7·4 = 392; V: for N = 1 the fold is a
+    # view of kv_b's output, all 7·2·(3 + 5)·4 = 448 bytes; the merged heads 7·2·5·4 = 280.
+    a = analysis(MLA)
+    mla = 448 + (168 + 28 + 168 + 168) + (168 + 28 + 112 + 112) + 280 + 280 + 49 + 392 + 448 + 280
+    assert saved_activations(a).bytes == 448 + mla == 3577
+    # batch 2: every tensor doubles, but the mask (one per batch) and V, now a copy of its d_v
+    # features: N·h·L·d_v·4 = 560 in place of 2·448
+    assert saved_activations(analysis(MLA, batch=2)).bytes == 2 * 3577 - 49 - 2 * 448 + 560 == 6769
+    # bf16: the RMSNorms compute in fp32 (torch.rms_norm casts half precision up): each keeps an
+    # fp32 copy of its input's features (7·6·4 = 168, 7·4·4 = 112, not kv_a's whole output), rsqrt
+    # and the normalised values in fp32; the rest halves.
+    b16 = (224 + 224 + (168 + 28 + 168 + 84) + (112 + 28 + 112 + 56) + 140 + 140 + 49 + 196 + 224 + 140)
+    assert saved_activations(analysis(MLA, dtype="bf16"), dtype="bf16").bytes == b16 == 2093
+
+
+ATTENTION_OPTIONS = """
+    input: [4, 8]
+    layers:
+      - {attention: {heads: 2, bias: true}}
+      - {attention: {heads: 2, scaled: false}}
+      - {attention: {heads: 2, rel_bias: true, rel_buckets: 8}}
+      - {attention: {heads: 2, rel_bias: true}}
+      - {attention: {heads: 2, sinks: true}}
+      - {attention: {heads: 2, trainable: false}}
+      - {reshape: {shape: [2, 2, 8]}}
+      - {attention: {heads: 2}}"""
+
+
+def test_attention_options_by_hand():
+    # batch 1, fp32, L = S = 4, D = 8, h = 2, d = 4: as test_eager_attention_by_hand without the
+    # mask: x 128, Q (a view of its projection for N = 1) 128, K and V repeated 128 each,
+    # probabilities 2·4·4·4 = 128, merged heads 128: 768. Unscaled: the same (a scaling keeps
+    # nothing). T5's relative bias, in the layer holding the table: + its int64 bucket index,
+    # L·S·8 = 128; a layer reusing the stack's bias: nothing more (an addition). Sinks: softmax over
+    # S + 1 logits keeps all of its output, 2·4·5·4 = 160 in place of 128. Frozen (trainable:
+    # false): its linear layers keep nothing (no weight gradient), so neither x nor the merged
+    # heads: Q, K, V and the probabilities, 4·128. The reshape is a view.
+    # Groups (2, 2, 8): two sequences of L = 2: x 128, Q copied for the batched matmul
+    # (N·groups = 2, h = 2, L = 2) 2·2·2·4·4 = 128, K and V 128 each, probabilities 2·2·2·2·4 = 64,
+    # merged heads 128: 704.
+    rows = [r.bytes for r in saved_activations(analysis(ATTENTION_OPTIONS)).rows]
+    assert rows == [768, 768, 768 + 128, 768, 768 - 128 + 160, 4 * 128, 0, 5 * 128 + 64]
+
+
+def test_cached_cross_attention_is_an_inference_only_error():
+    a = analysis("""
+        input: [4, 8]
+        layers: [{linear: {out: 8, name: mem}}, {attention: {heads: 2, kv: mem, cached_kv: true}}]""")
+    with pytest.raises(CalcError, match="decode step, which runs at inference only"):
+        saved_activations(a)
 
 
 TENSORS = """

@@ -181,6 +181,33 @@ CASES = {
         layers: [{linear: {out: 4, name: mem}}, to_tokens, {attention: {heads: 2, packed: true}},
                  {to_tokens: {from: mem}}, {attention: {heads: 1, kv: mem}},
                  {attention: {heads: 2, packed: true, kv: mem}}]""",
+    "rmsnorm": """
+        input: [5, 6]
+        layers: [{linear: {out: 6}}, rmsnorm, {linear: {out: 4}}, {rmsnorm: {affine: false}}, {linear: {out: 4}},
+                 {rmsnorm: {trainable: false}}, {linear: {out: 4}}]""",
+    # the attention options of T5, GPT-OSS and StreamingLLM, and groups of tokens
+    "attention_options": """
+        input: [5, 8]
+        layers:
+          - {attention: {heads: 2, rel_bias: true, rel_buckets: 6, scaled: false, bias: false}}
+          - {attention: {heads: 2, rel_bias: true, scaled: false}}
+          - {attention: {heads: 2, kv_heads: 1, sinks: true, causal: true}}
+          - {attention: {heads: 2, packed: true, sinks: true}}
+          - {attention: {heads: 2, causal: true, window: 2, sink_tokens: 1}}
+          - {reshape: {shape: [1, 5, 8]}}
+          - {attention: {heads: 2, sinks: true}}""",
+    "moe_and_mla": """
+        input: [6, 8]
+        layers:
+          - {moe: {experts: 3, top_k: 2, hidden: 5, shared_hidden: 3, shared_gate: true, norm_topk: true}}
+          - {moe: {experts: 4, top_k: 1, hidden: 3, gated: false, activation: gelu, scoring: sigmoid,
+                   router_bias: true, bias: true}}
+          - {mla: {heads: 2, kv_lora_rank: 3, qk_nope_head_dim: 2, qk_rope_head_dim: 1, v_head_dim: 3}}
+          - {mla: {heads: 3, kv_lora_rank: 4, q_lora_rank: 5, qk_nope_head_dim: 2, qk_rope_head_dim: 2,
+                   v_head_dim: 2, causal: true, bias: true}}
+          - {moe: {experts: 2, top_k: 2, hidden: 2, activation: relu, trainable: false}}
+          - {mla: {heads: 1, kv_lora_rank: 2, qk_nope_head_dim: 1, qk_rope_head_dim: 1, v_head_dim: 2,
+                   trainable: false}}""",
     "adaptive_pools_to_one": """
         input: [3, 5, 6, 7]
         layers: [{adaptive_avgpool3d: {size: 1}}, flatten, {linear: {out: 2}}]""",
@@ -201,6 +228,9 @@ def test_half_precision(dtype):
     doc = yaml.safe_load("name: case\n" + textwrap.dedent(CASES["cross_attention_and_mask"]))
     assert agree_doc(doc, 2, dtype)
     doc = yaml.safe_load("name: case\n" + textwrap.dedent(CASES["tensor_primitives"]))
+    assert agree_doc(doc, 2, dtype)
+    # torch.rms_norm computes half precision in fp32, keeping fp32 tensors
+    doc = yaml.safe_load("name: case\n" + textwrap.dedent(CASES["rmsnorm"]))
     assert agree_doc(doc, 2, dtype)
 
 
@@ -226,6 +256,10 @@ for _name in ("llama2_7b", "llama2_13b", "llama2_70b", "llama3_8b", "mistral_7b"
 T5 = {"src": 12, "tgt": 7, "vocab": 100, "d": 64, "depth": 2, "decoder_depth": 2, "heads": 4, "d_kv": 16,
       "ffn": 96, "buckets": 8}
 REDUCED["t5_small"] = REDUCED["flan_t5_base"] = T5
+# the mixtures of experts at a size where 16 tokens spread over all experts (round-robin routing)
+REDUCED["mixtral_8x7b"] = {**LLAMA, "seq": 16, "ffn": 32, "experts": 4}
+REDUCED["deepseek_v3"] = {"seq": 16, "d": 64, "heads": 4, "dense_layers": 1, "moe_layers": 2, "ffn": 32,
+                          "vocab": 1000, "experts": 8, "expert_ffn": 16}
 BUNDLED = sorted(p.stem for p in SPECS.glob("*.yaml"))
 
 
@@ -242,6 +276,14 @@ def test_bundled_spec_saves_what_pytorch_saves(name):
         pytest.skip(f"calc has no saved-tensor rule for {sorted(missing)}")
     assert assert_agree(model, 1, text=name)   # batch 1 bounds the time; batch 2 in the cases above
 
+
+
+@pytest.mark.parametrize("name", ["mixtral_8x7b", "deepseek_v3"])
+def test_mixtures_of_experts_save_what_pytorch_saves(name):
+    model = load_spec(str(SPECS / f"{name}.yaml")).build(REDUCED[name])
+    for batch in (1, 2):
+        for dtype in ("fp32", "bf16"):
+            assert assert_agree(model, batch, dtype, text=f"{name} batch {batch} {dtype}")
 
 
 # ---------------------------------------------------------------------------- calc verify --memory
@@ -274,7 +316,8 @@ def test_fused_attention_saves_what_pytorch_saves():
 
 
 @pytest.mark.parametrize("which", ["cnn", "cnn_inplace", "repeat", "attention", "attention_sdpa", "tensors",
-                                   "matmuls"])
+                                   "matmuls", "moe", "moe_options", "moe_frozen", "mla", "attention_options",
+                                   "frozen"])
 def test_the_hand_derived_cases_agree_with_pytorch(which):
     """The models of tests/test_memory_activations.py, whose numbers are derived by hand there."""
     import test_memory_activations as hand
@@ -282,7 +325,11 @@ def test_the_hand_derived_cases_agree_with_pytorch(which):
             "cnn_inplace": hand.CNN.replace("RELU", "{relu: {inplace: true}}"),
             "repeat": hand.REPEAT, "attention": hand.ATTENTION,
             "attention_sdpa": hand.ATTENTION.replace("causal: true", "causal: true, impl: sdpa"),
-            "tensors": hand.TENSORS, "matmuls": hand.MATMULS}[which]
+            "tensors": hand.TENSORS, "matmuls": hand.MATMULS, "moe": hand.MOE, "moe_options": hand.MOE_OPTIONS,
+            "moe_frozen": hand.MOE_FROZEN, "mla": hand.MLA, "attention_options": hand.ATTENTION_OPTIONS,
+            "frozen": hand.FROZEN}[which]
     model = parse_spec("name: t\n" + textwrap.dedent(text), "t.yaml").build()
     for batch in (1, 2):
         assert assert_agree(model, batch, text=text)
+    if which.startswith(("moe", "mla")):      # their bf16 figures are derived by hand too
+        assert assert_agree(model, 1, "bf16", text=text)

@@ -22,6 +22,7 @@ A layer type without a rule is an error naming it, never a silent zero.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from math import prod
 
 from .rules import (BOOL_BYTES, IN, INDEX_BYTES, MADE, NOTHING, OUT, RULES, Effect, MemoryError_, Op,  # noqa: F401
@@ -53,7 +54,14 @@ def _linear(op):
     # F.linear saves its input, the matrix multiplied (addmm's mat1). A contiguous input is
     # flattened to (N·…, in) as a view; a non-contiguous one of rank ≥ 3 (batched) is copied
     # first, and the copy is what is saved. The oracle's `contiguous: false` hint hands the layer
-    # a transposed copy of its input.
+    # a transposed copy of its input. A frozen weight needs no gradient: then mm keeps only the
+    # weight (a parameter), and nothing of the input is kept (checked by the oracle); the order
+    # of its operations at inference is the same.
+    eff = _linear_forward(op)
+    return eff if op.own_grad else replace(eff, saved=())
+
+
+def _linear_forward(op):
     if op.hints.get("contiguous") is False:
         return Effect((("new", "input copy", op.b(op.ins[0])),), work=op.b(op.ins[0]))
     # One sample laid out in another order (a transposed view) is a strided matrix mm takes as
@@ -98,7 +106,10 @@ def _nothing(op):
 
 @rule("layer_scale", "prelu")
 def _scaled(op):
-    # x·γ: the weight's gradient needs x.
+    # x·γ: the weight's gradient needs x (a frozen γ: nothing of x is kept, only γ itself);
+    # PReLU's input gradient needs x's sign too, so it keeps x either way.
+    if op.layer.type_name == "layer_scale" and not op.own_grad:
+        return NOTHING
     return Effect((IN,))
 
 
@@ -415,4 +426,4 @@ def _mul(op):
     return Effect(tuple(saved), steps=_reduced(op))
 
 
-from . import saved_attention, saved_recurrent, saved_tensors  # noqa: E402,F401  (register their rules)
+from . import saved_attention, saved_moe, saved_recurrent, saved_tensors  # noqa: E402,F401  (register their rules)

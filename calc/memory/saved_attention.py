@@ -11,17 +11,25 @@ memory-efficient kernel: no score matrix is kept, only the output and a log-sum-
 """
 from __future__ import annotations
 
+from math import prod
+
 from .rules import BOOL_BYTES, IN, INDEX_BYTES, MADE, STAT_BYTES, Effect, MemoryError_, free, last, make, rule
 
 
 def _dims(op):
     layer = op.layer
-    (length, dim), kv_shape = op.ins[0], op.ins[-1]
+    (length, dim), kv_shape = op.ins[0][-2:], op.ins[-1][-2:]
     s = kv_shape[0]
     h = layer.heads
     g = layer.kv_heads or h
     d = layer.head_dim or dim // h
     return length, s, h, g, d
+
+
+def _sequences(op) -> int:
+    """Groups of tokens (…, L, D): each group attends as a sequence of the batch (the oracle folds
+    them into it), so the rules count N·∏(leading dims) sequences."""
+    return op.batch * prod(op.ins[0][:-2])
 
 
 @rule("attention")
@@ -30,16 +38,23 @@ def _attention(op):
     if layer.context is not None:
         raise MemoryError_("attention over a KV cache (context) runs at inference only; calc counts "
                            "no saved activations for it (the cache is counted by calc memory)")
+    if layer.cached_kv:
+        raise MemoryError_("cross attention over cached keys and values (cached_kv) is a decode step, which "
+                           "runs at inference only: no training pass computes it, so nothing is saved for "
+                           "backward; calc memory counts the cache itself")
+    fused = (layer.impl or op.attention) == "sdpa"
+    length, s, h, g, d = _dims(op)
     # Options whose saved tensors the oracle has not measured: refused by name, never guessed.
+    # (A window no shorter than the keys masks nothing beyond the causal mask.)
     other = [what for what, on in (
-        ("groups of tokens (…, L, D)", len(op.ins[0]) != 2),
-        ("a relative position bias run fused (impl: sdpa)", layer.rel_bias and (layer.impl or op.attention) == "sdpa"),
-        ("attention sinks", layer.sinks or layer.sink_tokens), ("cached keys and values", layer.cached_kv)) if on]
+        ("QK-norm", layer.qk_norm), ("a fused kernel with sinks", fused and layer.sinks),
+        ("a fused kernel with a relative position bias", fused and layer.rel_bias),
+        ("a fused kernel with a window shorter than the keys", fused and layer.window is not None and layer.window < s),
+        ("groups of tokens laid out non-contiguously", len(op.ins[0]) > 2 and not op.contiguous[0])) if on]
     if other:
         raise MemoryError_(f"calc has no rule for what PyTorch saves for backward in attention with "
                            f"{' and '.join(other)}, so it cannot count its activation memory")
-    length, s, h, g, d = _dims(op)
-    n, b = op.batch, op.size
+    n, b = _sequences(op), op.size
     cross = len(op.ins) > 1
     # Each projection (an nn.Linear) keeps its input; a non-contiguous input (a to_tokens view)
     # of more than one sample is copied by each projection that reads it (matmul folds (N, L, D)
@@ -50,9 +65,14 @@ def _attention(op):
         (("in", k),) if op.contiguous[k] or n == 1 else
         tuple(("new", f"input {k} copy {i + 1}", op.b(op.ins[k])) for i in range(count))))
     merged = ("new", "merged heads", n * length * h * d * b)          # proj's input: a copy
+    if not op.own_grad:
+        # Frozen projections (trainable: false) on an input that needs a gradient: a linear layer
+        # keeps its input only for its weight's gradient, so neither x (or its copies) nor the
+        # merged heads are kept; the products of Q, K and V still are (checked by the oracle).
+        inputs, merged = (), None
     mask = (("new", "causal mask", length * s * BOOL_BYTES),) if layer.causal else ()
     projections = n * (length * h * d + 2 * s * g * d) * b
-    if (layer.impl or op.attention) == "sdpa":
+    if fused:
         # The kernel keeps its Q, K, V (views of the projections: all of a packed projection),
         # its output and one fp32 log-sum-exp per query row. K and V of fewer heads are repeated
         # to h heads first (fresh tensors, kept instead). The output, (N, h, L, d), is laid out
@@ -81,8 +101,11 @@ def _attention(op):
     projected = ("new", "q, k, v", projections if packed else n * length * h * d * b)
     fold_copy = not (n == 1 or h == 1 or (length == 1 and not packed))
     q = ("new", "q", n * h * length * d * b) if fold_copy else projected
-    probs = ("new", "probabilities", n * h * length * s * b)
-    saved = inputs + (q, ("new", "k", n * h * s * d * b), ("new", "v", n * h * s * d * b), probs) + mask + (merged,)
+    # With sinks, softmax runs over S + 1 logits per row and the product reads a view of its
+    # output without the sink's column: the whole output is kept.
+    probs = ("new", "probabilities", n * h * length * (s + int(layer.sinks)) * b)
+    saved = inputs + (q, ("new", "k", n * h * s * d * b), ("new", "v", n * h * s * d * b), probs) + mask
+    saved += (merged,) if merged else ()
     # At inference the peak inside is at the softmax: the projections, the repeated K and V, the
     # (masked) scores and the probabilities.
     work = projections + 2 * n * h * s * d * b + 2 * n * h * length * s * b
@@ -107,7 +130,8 @@ def _projections(op, h, g, d, packed):
     """The inference steps of the Q, K, V projections: each nn.Linear reads its input (a copy of
     a non-contiguous one of more than one sample, freed after the product); an input is read for
     the last time by the last projection that reads it."""
-    length, s, n, b = op.ins[0][0], op.ins[-1][0], op.batch, op.size
+    length, s, *_ = _dims(op)
+    n, b = _sequences(op), op.size
     cross = len(op.ins) > 1
 
     def linear(k, label, nbytes):
@@ -126,7 +150,7 @@ def _fused_steps(op):
     projections then freed); the kernel's output and its fp32 log-sum-exp per query row (freed at
     once, with Q, K and V); merging the heads is a view; the output projection."""
     length, s, h, g, d = _dims(op)
-    n, b = op.batch, op.size
+    n, b = _sequences(op), op.size
     packed = op.layer.packed and len(op.ins) == 1
     steps = _projections(op, h, g, d, packed)
     kv = ("k", "v")
@@ -149,7 +173,7 @@ def _eager_steps(op):
     (a copy unless h or L is 1); the output projection."""
     layer = op.layer
     length, s, h, g, d = _dims(op)
-    n, b = op.batch, op.size
+    n, b = _sequences(op), op.size
     packed = layer.packed and len(op.ins) == 1
     q = "qkv" if packed else "q"
     steps = _projections(op, h, g, d, packed)
@@ -176,9 +200,23 @@ def _eager_steps(op):
         else:
             steps += (last(len(op.ins)),)
     if layer.causal:
-        steps += (make("ones", length * s * BOOL_BYTES), make("mask", length * s * BOOL_BYTES), free("ones"),
-                  make("masked", scores), free(current), free("mask"))
+        steps += (make("ones", length * s * BOOL_BYTES), make("mask", length * s * BOOL_BYTES), free("ones"))
+        if layer.window is not None:
+            # keys more than the window behind, past the sink tokens, masked too: positions i, j
+            # (int64), i − j, its comparison, j's, their conjunction, the union with the mask
+            ls = length * s
+            steps += (make("i", length * INDEX_BYTES), make("j", s * INDEX_BYTES), make("i - j", ls * INDEX_BYTES),
+                      free("i"), make("behind", ls * BOOL_BYTES), free("i - j"), make("past sinks", s * BOOL_BYTES),
+                      free("j"), make("outside", ls * BOOL_BYTES), free("behind"), free("past sinks"),
+                      make("window mask", ls * BOOL_BYTES), free("mask"), free("outside"))
+        steps += (make("masked", scores), free(current), free("window mask" if layer.window is not None else "mask"))
         current = "masked"
+    if layer.sinks:
+        # the sink logits joined to each row (S + 1), softmax over them; the product reads a view
+        # without the sink's column
+        wide = n * h * length * (s + 1) * b
+        steps += (make("with sinks", wide), free(current))
+        current, scores = "with sinks", wide
     steps += (make("probabilities", scores), free(current))
     steps += (make("context", n * h * length * d * b), free("probabilities"), free("v repeated"))
     merged = h > 1 and length > 1

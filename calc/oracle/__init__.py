@@ -23,7 +23,7 @@ The package:
   :class:`OracleError` naming it) and the helpers builders share;
 * one builder module per family of layer types, as in the layer registry: :mod:`.convolution`,
   :mod:`.pooling`, :mod:`.normalisation`, :mod:`.activation`, :mod:`.shape`, :mod:`.joins`,
-  :mod:`.tokens`, :mod:`.attention`, :mod:`.recurrent`;
+  :mod:`.tokens`, :mod:`.attention`, :mod:`.moe` (moe and mla), :mod:`.recurrent`;
 * :mod:`.core` — the module tree, calc's names for its leaves, and :func:`measure`;
 * :mod:`.tools` — the counting tools run on the oracle's module (:func:`run_tool`).
 """
@@ -35,7 +35,7 @@ from .registry import BUILDERS, Builder, Fn, TorchRejected, builder_for, builds,
 require_torch()
 
 # Importing a builder module registers its builders.
-from . import activation, attention, convolution, joins, normalisation, pooling, recurrent, shape, tensors, tokens
+from . import activation, attention, convolution, joins, moe, normalisation, pooling, recurrent, shape, tensors, tokens
 from .activation import DropPath, Scale
 from .attention import MultiHeadAttention
 from .core import (MAX_ORACLE_LAYERS, BranchesModule, LazyLeaf, Measured, MeasuredLeaf,
@@ -55,5 +55,5 @@ __all__ = ["BUILDERS", "MAX_ORACLE_LAYERS", "Measured", "MeasuredLeaf", "NOT_AS_
            "AddedTable", "BranchesModule", "Builder", "ChannelsLayerNorm", "ClassTokens", "DropPath", "Fn",
            "JoinOp", "LazyLeaf", "MultiHeadAttention", "OracleModel", "Recurrent", "RepeatModule", "Scale",
            "SeqModule",
-           "activation", "attention", "convolution", "joins", "normalisation", "pooling", "recurrent", "shape",
+           "activation", "attention", "convolution", "joins", "moe", "normalisation", "pooling", "recurrent", "shape",
            "tensors", "tokens"]

@@ -14,17 +14,23 @@ class MultiHeadAttention(nn.Module):
     heads; causal masking aligns row i with keys 0..i, as PyTorch's is_causal."""
 
     def __init__(self, dim, kv_dim, heads, kv_heads, head_dim, out, bias, out_bias, packed, causal,
-                 fused=False, scaled=True, rel_bias=False, rel_buckets=None):
+                 fused=False, scaled=True, rel_bias=False, rel_buckets=None, sinks=False, window=None,
+                 sink_tokens=None):
         super().__init__()
         self.h, self.g, self.d, self.causal = heads, kv_heads, head_dim, causal
         # T5 (as Hugging Face's T5Attention): scores not scaled; a relative position bias added to
         # them, computed by the stack's first layer from its bucket table (relative_attention_bias,
-        # rel_buckets × heads) and reused by the later layers of the stack (``shared``: the
+        # rel_buckets × heads) and reused by the later layers of the stack (``handed``: the
         # module's per-forward registry, set by LazyLeaf).
         self.scaled, self.rel_bias = scaled, rel_bias
+        # Mistral's window (query i sees keys i − W + 1 … i) and StreamingLLM's sink tokens (the
+        # first keys, always seen); GPT-OSS's sinks: a learned logit per head joins each softmax
+        # row, its probability dropped.
+        self.window, self.sink_tokens = window, sink_tokens
+        self.sink = nn.Parameter(torch.zeros(heads)) if sinks else None
         if rel_buckets:
             self.relative_attention_bias = nn.Embedding(rel_buckets, heads)
-        self.shared = None
+        self.handed = None
         # impl: sdpa: in training (the memory oracle), F.scaled_dot_product_attention; in
         # evaluation the written-out products, which FlopCounterMode counts (same values).
         self.fused = fused
@@ -53,6 +59,8 @@ class MultiHeadAttention(nn.Module):
             q, k, v = self.q(x), self.k(m), self.v(m)
         q = q.reshape(n, length, h, d).transpose(1, 2)
         if self.fused and (self.training or self.fused_eval):
+            if self.sink is not None or (self.window is not None and self.window < s_len):
+                raise Refused("a fused kernel with sinks or a window shorter than the keys is not modelled")
             k = k.reshape(n, s_len, g, d).transpose(1, 2)
             v = v.reshape(n, s_len, g, d).transpose(1, 2)
             if g != h:
@@ -85,13 +93,20 @@ class MultiHeadAttention(nn.Module):
             scores += self.position_bias(length, s_len)    # in place, as T5Attention's `scores +=`
         if self.causal:
             mask = torch.ones(length, s_len, dtype=torch.bool).triu(1)
+            if self.window is not None:
+                mask = mask | _outside_window(length, s_len, self.window, self.sink_tokens or 0)
             scores = scores.masked_fill(mask, float("-inf"))
-        return torch.matmul(scores.softmax(-1), v)
+        if self.sink is not None:
+            sink = self.sink.view(1, self.h, 1, 1).expand(scores.shape[0], self.h, length, 1)
+            probs = torch.cat([scores, sink], dim=-1).softmax(-1)[..., :-1]
+        else:
+            probs = scores.softmax(-1)
+        return torch.matmul(probs, v)
 
     def position_bias(self, length, s_len):
         """(1, h, L, S): the stack's bias, made here from the bucket table or reused."""
         if not hasattr(self, "relative_attention_bias"):
-            bias = (self.shared or {}).get("rel_bias")
+            bias = (self.handed or {}).get("rel_bias")
             if bias is None or tuple(bias.shape) != (1, self.h, length, s_len):
                 raise Refused(f"rel_bias: no earlier attention with rel_buckets made a bias of {self.h} heads "
                               f"for {length} × {s_len} positions")
@@ -101,9 +116,16 @@ class MultiHeadAttention(nn.Module):
         rel = torch.arange(s_len)[None, :] - torch.arange(length)[:, None]
         buckets = rel.clamp(0, self.relative_attention_bias.num_embeddings - 1)
         bias = self.relative_attention_bias(buckets).permute(2, 0, 1).unsqueeze(0)
-        if self.shared is not None:
-            self.shared["rel_bias"] = bias
+        if self.handed is not None:
+            self.handed["rel_bias"] = bias
         return bias
+
+
+def _outside_window(length, s_len, window, sink_tokens):
+    """Keys at least ``window`` behind the query and past the first ``sink_tokens`` (a function, so
+    that its position tensors are freed on return, as calc's inference steps count them)."""
+    i, j = torch.arange(length).unsqueeze(1), torch.arange(s_len).unsqueeze(0)
+    return (i - j >= window) & (j >= sink_tokens)
 
 
 @builds("attention")
@@ -123,4 +145,5 @@ def _attention(layer, shapes):
     out_bias = layer.bias if layer.out_bias is None else layer.out_bias
     return MultiHeadAttention(dim, kv_dim, heads, kv_heads, head_dim, layer.out or dim, layer.bias,
                               out_bias, layer.packed, layer.causal, getattr(layer, "impl", None) == "sdpa",
-                              layer.scaled, layer.rel_bias, layer.rel_buckets)
+                              layer.scaled, layer.rel_bias, layer.rel_buckets, layer.sinks, layer.window,
+                              layer.sink_tokens)

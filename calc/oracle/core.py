@@ -69,8 +69,8 @@ class LazyLeaf(nn.Module):
                     t.zero_()
                 else:
                     t.fill_(0)
-        if hasattr(op, "shared"):
-            op.shared = self.named     # what a layer hands to later ones in one forward (T5's bias)
+        if hasattr(op, "handed"):
+            op.handed = self.named     # what a layer hands to later ones in one forward (T5's bias)
         if self.call and hasattr(op, "call_hint"):
             op.call_hint = self.call   # which form the PyTorch code calls (torch.matmul or @)
         op.eval()

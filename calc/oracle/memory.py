@@ -54,8 +54,12 @@ def measure_saved(model: Model, batch: int = 1, dtype: str = "fp32") -> Measured
         module.train()
         exclude = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
         first: dict = {}                    # storage -> (bytes, leaf)
+        # Every packed tensor is held until the pass ends: a branch whose output nothing reads
+        # frees its graph, and a later storage could reuse the address (miscounted as seen).
+        held: list = []
 
         def pack(t):
+            held.append(t)
             s = t.untyped_storage()
             ptr = s.data_ptr()
             if ptr not in exclude and ptr not in first:
