@@ -30,7 +30,8 @@ from .choices import DTYPE_BYTES  # noqa: E402,F401 - also imported from here
 # Reports fold a long run of identical repeat iterations into two rows (see folds); a model whose
 # report would still list more than MAX_LISTED rows (blocks that use blocks twice, 40 deep,
 # expand to 2**40 layers) is refused, so that every report stays bounded.
-from .limits import FOLD, FOLD_ROWS, MAX_ANALYSED, MAX_BATCH, MAX_FRESH_ITERATIONS, MAX_LISTED, MAX_RANK  # noqa: E402
+from .limits import (FOLD, FOLD_ROWS, MAX_ANALYSED, MAX_BATCH, MAX_FRESH_ITERATIONS, MAX_LISTED, MAX_RANK,  # noqa: E402
+                     MAX_TIED_WALK)
 
 
 def folds(count: int, rows_each: int) -> bool:
@@ -559,6 +560,9 @@ def analyze(model: Model, *, batch: int = 1, convention: str | Convention = "sta
                         file=model.source_name)
     result = Analysis(model, shape, batch, conv.name, dtype, root)
     if analyzer.ties:
+        if root.leaves > MAX_TIED_WALK:   # the check walks every layer: bounded time
+            raise SpecError(f"the model has {root.leaves:,} layers and uses tie; calc checks ties layer by layer "
+                            f"in models of at most {MAX_TIED_WALK:,} layers", file=model.source_name)
         from .ties import check_ties
         check_ties(result, analyzer.ties)
     return result

@@ -36,6 +36,7 @@ MAX_BUILT_NODES = 100_000         # items of a built spec (blocks and `index` re
 MAX_NESTING = 100                 # structures and blocks nested in each other
 MAX_FRESH_ITERATIONS = 100_000    # distinct iterations of a repeat that changes the shape
 MAX_ANALYSED = 1_000_000          # layers and structures analysed one by one
+MAX_TIED_WALK = 1_000_000         # layers of a model with `tie`, checked one by one in report order
 
 # -- reports
 FOLD = 1000                       # a run of more than this many identical iterations is one row
@@ -93,6 +94,8 @@ LIMITS: tuple[tuple[str, str, tuple], ...] = (
      "(a repeat whose iterations keep the shape is analysed once and multiplied)", (MAX_FRESH_ITERATIONS,)),
     ("the analysis", f"{MAX_ANALYSED:,} layers and structures analysed one by one "
                      "(identical repeat iterations count once)", (MAX_ANALYSED,)),
+    ("a model with `tie`", f"{MAX_TIED_WALK:,} layers, repeats expanded (its ties are checked layer by "
+     "layer in report order)", (MAX_TIED_WALK,)),
     ("folding in reports", f"a run of more than {FOLD:,} identical repeat iterations, or of iterations "
      f"that would list more than {FOLD_ROWS:,} rows, is its first iteration and one row", (FOLD, FOLD_ROWS)),
     ("a report (analyze)", f"{MAX_LISTED:,} rows after folding", (MAX_LISTED,)),

@@ -102,3 +102,29 @@ def test_pytorch_shares_the_weight_a_dotted_path_names():
     # gives the same "int() argument ... 'NoneType'" — so only the other presets are checked)
     others = [c for c in result.presets if "ptflops" not in c.what]
     assert others and all(c.ok is not False for c in others), others
+
+
+def test_a_model_with_ties_too_long_to_walk_is_refused_at_once():
+    # The tie check walks the layers in report order; a repeat of a million iterations makes
+    # 2,000,002 layers (the embedding, 2 per iteration, the head), past MAX_TIED_WALK (1,000,000): refused
+    # without the walk (found by the fuzzer of mutated bundled specs, which hung on it).
+    import time
+    from calc.limits import MAX_TIED_WALK
+    text = """\
+name: long
+input: [6]
+input_kind: tokens
+layers:
+  - embedding: {vocab: 100, dim: 8, name: embed}
+  - repeat:
+      times: 1000000
+      layers:
+        - linear: {out: 8}
+        - relu
+  - linear: {out: 100, bias: false, tie: embed}
+"""
+    start = time.process_time()
+    with pytest.raises(SpecError, match=r"the model has 2,000,002 layers and uses tie; calc checks ties layer by "
+                                        rf"layer in models of at most {MAX_TIED_WALK:,} layers"):
+        run_text(text)
+    assert time.process_time() - start < 5     # not a walk of two million rows (minutes)

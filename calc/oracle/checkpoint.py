@@ -27,7 +27,7 @@ from ..errors import OracleError
 from ..graph import Model
 from .attention import MultiHeadAttention
 from .core import _TOO_DEEP, SeqModule, build_module, input_shapes, zeros_inputs
-from .memory import TORCH_DTYPES
+from .memory import TORCH_DTYPES, prepared_module
 from .registry import TorchRejected
 
 
@@ -62,14 +62,7 @@ def measure_checkpointed(model: Model, batch: int = 1, dtype: str = "fp32", mode
     module = build_module(model)
     shapes = input_shapes(model)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            module(*zeros_inputs(module, shapes, batch))   # builds every layer (in fp32)
-        module.to(TORCH_DTYPES[dtype])
-        from .tensors import Tensor
-        for m in module.modules():
-            if isinstance(m, Tensor):
-                m.expand = True
+        prepared_module(module, shapes, batch, dtype)
         module.train()
         exclude = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
         kept: dict = {}

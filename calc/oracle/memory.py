@@ -16,6 +16,22 @@ from .registry import TorchRejected
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp64": torch.float64}
 
 
+def prepared_module(module, shapes, batch: int, dtype: str):
+    """Ready the oracle's module for a memory measure (each measure calls it inside its own
+    handling of PyTorch's errors): one pass in fp32 on zeros makes every layer from the tensors
+    that reach it, then the module is cast to ``dtype`` and its parameter and buffer items hand
+    on views, as PyTorch code reads them."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        module(*zeros_inputs(module, shapes, batch))
+    module.to(TORCH_DTYPES[dtype])
+    from .tensors import Tensor
+    for m in module.modules():
+        if isinstance(m, Tensor):
+            m.expand = True
+    return module
+
+
 @dataclass(frozen=True)
 class MeasuredSaved:
     torch_version: str
@@ -43,14 +59,7 @@ def measure_saved(model: Model, batch: int = 1, dtype: str = "fp32") -> Measured
         order.append(mod)
 
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            module(*zeros_inputs(module, shapes, batch))   # builds every layer (in fp32) from the tensors that reach it
-        module.to(TORCH_DTYPES[dtype])
-        from .tensors import Tensor
-        for m in module.modules():
-            if isinstance(m, Tensor):
-                m.expand = True       # parameters and buffers as views, as PyTorch code reads them
+        prepared_module(module, shapes, batch, dtype)
         module.train()
         exclude = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
         first: dict = {}                    # storage -> (bytes, leaf)

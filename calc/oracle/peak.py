@@ -31,7 +31,7 @@ from torch.utils._pytree import tree_flatten
 from ..errors import OracleError
 from ..graph import Model
 from .core import _TOO_DEEP, LazyLeaf, build_module, input_shapes, zeros_inputs
-from .memory import TORCH_DTYPES
+from .memory import TORCH_DTYPES, prepared_module
 from .registry import TorchRejected
 
 
@@ -116,14 +116,7 @@ def measure_peak(model: Model, batch: int = 1, dtype: str = "fp32") -> MeasuredP
     leaves = [m for m in module.modules() if isinstance(m, LazyLeaf)]
     order: list = []
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            module(*zeros_inputs(module, shapes, batch))   # builds every layer (in fp32)
-        module.to(TORCH_DTYPES[dtype])
-        from .tensors import Tensor
-        for m in module.modules():
-            if isinstance(m, Tensor):
-                m.expand = True       # parameters and buffers as views, as PyTorch code reads them
+        prepared_module(module, shapes, batch, dtype)
         module.eval()
         for m in module.modules():
             if getattr(m, "fused", False):
