@@ -95,6 +95,7 @@ class Gen:
         self.width = draw(st.integers(1, 4))
         self.variables = {"w": self.width}
         self.names = 0
+        self.rel_tables: set = set()   # (heads, tokens) of the T5 bias tables drawn so far
 
     # -- helpers
     def coin(self, p: float) -> bool:
@@ -374,8 +375,12 @@ class Gen:
                 a["scaled"] = False
             if self.coin(0.15):
                 a["rel_bias"] = True
-                if self.coin(0.6) or wild:
+                # A layer without the table adds the bias an earlier layer made (the oracle hands it
+                # on, as Hugging Face's T5 stack does, and refuses when none of that shape exists).
+                made = (a["heads"], shape[-2]) in self.rel_tables
+                if self.coin(0.6) or wild or not made:
                     a["rel_buckets"] = self.int(1, 6)
+                    self.rel_tables.add((a["heads"], shape[-2]))
             if self.coin(0.15):
                 a["sinks"] = True
             if a.get("causal") and self.coin(0.3):
