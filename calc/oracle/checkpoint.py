@@ -26,9 +26,8 @@ from torch.utils.checkpoint import checkpoint
 from ..errors import OracleError
 from ..graph import Model
 from .attention import MultiHeadAttention
-from .core import _TOO_DEEP, SeqModule, build_module, input_shapes, zeros_inputs
+from .core import pytorch_errors, SeqModule, build_module, input_shapes, zeros_inputs
 from .memory import TORCH_DTYPES, prepared_module
-from .registry import TorchRejected
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ def measure_checkpointed(model: Model, batch: int = 1, dtype: str = "fp32", mode
         raise OracleError(f"the checkpointing oracle measures 'full' or 'selective', not {mode!r}")
     module = build_module(model)
     shapes = input_shapes(model)
-    try:
+    with pytorch_errors():
         prepared_module(module, shapes, batch, dtype)
         module.train()
         exclude = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
@@ -112,8 +111,4 @@ def measure_checkpointed(model: Model, batch: int = 1, dtype: str = "fp32", mode
             worst = max(worst, sum(again.values()))
         if out.requires_grad:     # the checkpoints recompute: a unit that cannot be run again fails here
             out.float().sum().backward()
-    except RecursionError:
-        raise OracleError(_TOO_DEEP) from None
-    except RuntimeError as exc:
-        raise TorchRejected(f"PyTorch fails: {str(exc).strip().splitlines()[0]}") from None
     return MeasuredCheckpoint(torch.__version__, batch, dtype, mode, held, worst, len(units))

@@ -10,6 +10,7 @@ parameters PyTorch allocates, the output shapes it produces and the FLOPs that
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -358,6 +359,19 @@ class Measured:
     input_shapes: tuple = ()   # per sample, every input (several for a spec with `inputs:`)
 
 
+@contextmanager
+def pytorch_errors():
+    """What running the oracle's module raises, as calc says it: a model nested past Python's
+    recursion limit is calc's limit; any other RuntimeError (a tensor too large to allocate …) is
+    PyTorch refusing the model."""
+    try:
+        yield
+    except RecursionError:   # before RuntimeError, its base class: the nesting, not PyTorch
+        raise OracleError(_TOO_DEEP) from None
+    except RuntimeError as exc:
+        raise TorchRejected(f"PyTorch fails: {str(exc).strip().splitlines()[0]}") from None
+
+
 def measure(model: Model, batch: int = 1, input_shape: tuple | None = None) -> Measured:
     """Build the module, run one batch of zeros through it under FlopCounterMode, and report
     parameters, buffers, each leaf's output shape and FLOPs. Raises :class:`TorchRejected`
@@ -375,14 +389,11 @@ def measure(model: Model, batch: int = 1, input_shape: tuple | None = None) -> M
     root_name = type(module).__name__
     counter = FlopCounterMode(display=False)
     try:
-        xs = zeros_inputs(module, shapes, batch)
-        with warnings.catch_warnings(), torch.no_grad(), counter:
-            warnings.simplefilter("ignore")
-            out = module(*xs)
-    except RecursionError:   # before RuntimeError, its base class: the nesting, not PyTorch
-        raise OracleError(_TOO_DEEP) from None
-    except RuntimeError as exc:  # e.g. a tensor too large to allocate
-        raise TorchRejected(f"PyTorch fails: {str(exc).strip().splitlines()[0]}") from None
+        with pytorch_errors():
+            xs = zeros_inputs(module, shapes, batch)
+            with warnings.catch_warnings(), torch.no_grad(), counter:
+                warnings.simplefilter("ignore")
+                out = module(*xs)
     finally:
         for h in handles:
             h.remove()

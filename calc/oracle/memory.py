@@ -10,8 +10,7 @@ import torch
 
 from ..errors import OracleError
 from ..graph import Model
-from .core import _TOO_DEEP, LazyLeaf, build_module, input_shapes, zeros_inputs
-from .registry import TorchRejected
+from .core import pytorch_errors, LazyLeaf, build_module, input_shapes, zeros_inputs
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp64": torch.float64}
 
@@ -58,7 +57,7 @@ def measure_saved(model: Model, batch: int = 1, dtype: str = "fp32") -> Measured
         current[0] = mod
         order.append(mod)
 
-    try:
+    with pytorch_errors():
         prepared_module(module, shapes, batch, dtype)
         module.train()
         exclude = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
@@ -84,10 +83,6 @@ def measure_saved(model: Model, batch: int = 1, dtype: str = "fp32") -> Measured
         finally:
             for h in handles:
                 h.remove()
-    except RecursionError:
-        raise OracleError(_TOO_DEEP) from None
-    except RuntimeError as exc:
-        raise TorchRejected(f"PyTorch fails: {str(exc).strip().splitlines()[0]}") from None
     per: dict = {}
     for nbytes, leaf in first.values():
         per[id(leaf)] = per.get(id(leaf), 0) + nbytes

@@ -30,9 +30,8 @@ from torch.utils._pytree import tree_flatten
 
 from ..errors import OracleError
 from ..graph import Model
-from .core import _TOO_DEEP, LazyLeaf, build_module, input_shapes, zeros_inputs
+from .core import pytorch_errors, LazyLeaf, build_module, input_shapes, zeros_inputs
 from .memory import TORCH_DTYPES, prepared_module
-from .registry import TorchRejected
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ def measure_peak(model: Model, batch: int = 1, dtype: str = "fp32") -> MeasuredP
     shapes = input_shapes(model)
     leaves = [m for m in module.modules() if isinstance(m, LazyLeaf)]
     order: list = []
-    try:
+    with pytorch_errors():
         prepared_module(module, shapes, batch, dtype)
         module.eval()
         for m in module.modules():
@@ -152,10 +151,6 @@ def measure_peak(model: Model, batch: int = 1, dtype: str = "fp32") -> MeasuredP
         finally:
             for h in handles:
                 h.remove()
-    except RecursionError:
-        raise OracleError(_TOO_DEEP) from None
-    except RuntimeError as exc:
-        raise TorchRejected(f"PyTorch fails: {str(exc).strip().splitlines()[0]}") from None
     n = len(trace.ops)
     final = trace.current.get(out.untyped_storage().data_ptr())
     if final is not None:
